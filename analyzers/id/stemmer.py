@@ -1,0 +1,12 @@
+"""Indonesian stemmer: Snowball `indonesian` through PyStemmer. A pure `str -> str` that knows nothing of tokens."""
+
+from __future__ import annotations
+
+import Stemmer
+
+_STEMMER = Stemmer.Stemmer("indonesian")
+
+
+def stem(word: str) -> str:
+    """The Snowball indonesian stem of one normalized (lowercased) word."""
+    return _STEMMER.stemWord(word)

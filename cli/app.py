@@ -1,0 +1,336 @@
+"""The ``search`` command: thin typer commands over the ``search`` API, and the one error boundary.
+
+Exit codes: 0 success (no hits is success), 1 ``index --check`` found the index stale, 2 a user's
+mistake (usage, missing path, bad query, bad input file, not an index, locked index), 3 a damaged index.
+A user's mistake prints one line on stderr naming the problem and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+import analyzers
+import search
+from search import (
+    Document,
+    IncompatibleIndex,
+    Index,
+    IndexCorrupt,
+    IndexLocked,
+    IndexNotFound,
+    InvalidDocument,
+    QuerySyntaxError,
+    SearchError,
+)
+
+from . import output
+from .default_index import open_default_index
+from .sources import SourceError, find_files, read_documents
+
+EXIT_STALE, EXIT_USAGE, EXIT_CORRUPT = 1, 2, 3
+
+app = typer.Typer(
+    name="search",
+    no_args_is_help=True,
+    add_completion=False,
+    help="telusur: full-text search for Indonesian and English text.",
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    output.error_console().print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def boundary(fn: F) -> F:
+    """Turn the library's errors (and bad input) into one stderr line and a documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except IndexCorrupt as e:
+            raise _fail(f"{e} (rebuild the index, or restore it from a copy)", EXIT_CORRUPT) from None
+        except IndexLocked as e:
+            raise _fail(str(e), EXIT_USAGE) from None
+        except (IndexNotFound, IncompatibleIndex) as e:
+            raise _fail(str(e), EXIT_USAGE) from None
+        except QuerySyntaxError as e:
+            raise _fail(f"cannot read the query: {e}", EXIT_USAGE) from None
+        except (InvalidDocument, SourceError) as e:
+            raise _fail(f"{e} (nothing was changed)", EXIT_USAGE) from None
+        except SearchError as e:
+            raise _fail(str(e), EXIT_USAGE) from None
+        except ValueError as e:
+            raise _fail(str(e), EXIT_USAGE) from None
+        except OSError as e:
+            raise _fail(f"{e.filename or ''}: {e.strerror or e}".strip(": "), EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- options shared by commands ------------------------------------------------------------------------
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", "-i", help="Index directory (default: $SEARCH_INDEX, else the bundled seeds index)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts, and nothing else on stdout.")]
+
+
+def _check_lang(lang: str | None) -> str | None:
+    if lang is not None and lang not in analyzers.names():
+        raise typer.BadParameter(f"unknown language {lang!r}; choose one of: {', '.join(analyzers.names())}")
+    return lang
+
+
+LangOpt = Annotated[str | None, typer.Option("--lang", "-l", help="Language: id or en.", callback=_check_lang)]
+
+
+def _index_path(index: Path | None) -> Path | None:
+    if index is not None:
+        return index
+    env = os.environ.get("SEARCH_INDEX")
+    return Path(env) if env else None
+
+
+def _open_for_reading(index: Path | None) -> Index:
+    path = _index_path(index)
+    return open_default_index() if path is None else Index.open(path)
+
+
+def _require_index_path(index: Path | None, command: str) -> Path:
+    path = _index_path(index)
+    if path is None:
+        raise _fail(f"`search {command}` writes an index: pass --index PATH or set SEARCH_INDEX", EXIT_USAGE)
+    return path
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"telusur {search.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """telusur: full-text search for Indonesian and English text."""
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+@app.command()
+@boundary
+def query(
+    text: Annotated[str, typer.Argument(help='The query: words, "a phrase", +must, -not, AND/OR/NOT, title:w.')],
+    k: Annotated[int, typer.Option("-k", min=1, max=10_000, help="How many hits.")] = 10,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many hits (paging).")] = 0,
+    lang: LangOpt = None,
+    all_passages: Annotated[
+        bool, typer.Option("--all-passages", help="Every matching passage, not only each document's best.")
+    ] = False,
+    json_out: JsonOpt = False,
+    index: IndexOpt = None,
+) -> None:
+    """Search the index and print the best passages."""
+    idx = _open_for_reading(index)
+    hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
+    if json_out:
+        payload = {"query": text, "hits": [dict(rank=offset + i + 1, **h.to_dict()) for i, h in enumerate(hits)]}
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    output.print_hits(output.console(), text, hits, offset)
+
+
+@app.command("index")
+@boundary
+def index_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders: .txt, .md, .jsonl.")],
+    index: IndexOpt = None,
+    lang: LangOpt = None,
+    glob: Annotated[str | None, typer.Option("--glob", help="Only files matching this pattern, e.g. '*.md'.")] = None,
+    passage_words: Annotated[
+        int, typer.Option("--passage-words", min=0, help="Words per passage for a new index (0: whole documents).")
+    ] = 120,
+    check: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 when the index is stale against the sources.")
+    ] = False,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Wait up to this many seconds for the lock.")] = 0.0,
+) -> None:
+    """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
+    path = _require_index_path(index, "index")
+    files = find_files(paths, glob)
+    docs: dict[str, Document] = {}
+    for f in files:
+        for doc in read_documents(f, lang):
+            doc.validate()
+            if doc.id in docs:
+                raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
+            docs[doc.id] = doc
+    existing = Index.open(path) if (path / "meta.json").exists() or check else None
+    if existing is None:
+        if path.exists() and not path.is_dir():
+            raise SourceError(f"{path}: --index must be a folder, and this is a file")
+        existing = Index.create(path, passage_words=passage_words)
+    current = existing.content_hashes()
+    to_add = [d for i, d in docs.items() if i not in current]
+    to_update = [d for i, d in docs.items() if i in current and current[i] != d.content_hash()]
+    to_delete = sorted(set(current) - set(docs))
+    unchanged = len(docs) - len(to_add) - len(to_update)
+    summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
+    err = output.error_console()
+    if check:
+        if to_add or to_update or to_delete:
+            err.print(f"stale: {summary}", markup=False)
+            raise typer.Exit(EXIT_STALE)
+        err.print(f"fresh: {unchanged} documents up to date", markup=False)
+        return
+    work = len(to_add) + len(to_update) + len(to_delete)
+    with existing.writer(timeout=wait) as w, _progress(work) as advance:
+        for doc_id in to_delete:
+            w.delete(doc_id)
+            advance()
+        for doc in to_update:
+            w.update(doc)
+            advance()
+        for doc in to_add:
+            w.add(doc)
+            advance()
+    err.print(f"indexed: {summary}; {len(existing)} documents in {path}", markup=False)
+
+
+class _progress:
+    """A rich progress bar with rate and ETA on a terminal, for long runs; nothing otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.total < 200 or not output.is_tty():
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("indexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            output.RateColumn(),
+            TimeRemainingColumn(),
+            console=output.error_console(),
+            transient=True,
+        )
+        self.bar.start()
+        task = self.bar.add_task("index", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+@boundary
+def delete(
+    ids: Annotated[list[str], typer.Argument(help="Document ids to delete.")],
+    index: IndexOpt = None,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Wait up to this many seconds for the lock.")] = 0.0,
+) -> None:
+    """Delete documents by id."""
+    path = _require_index_path(index, "delete")
+    idx = Index.open(path)
+    with idx.writer(timeout=wait) as w:
+        gone = [i for i in ids if w.delete(i)]
+    missing = [i for i in ids if i not in gone]
+    err = output.error_console()
+    err.print(f"deleted {len(gone)} document(s)", markup=False)
+    if missing:
+        err.print(f"not in the index: {', '.join(missing)}", markup=False)
+
+
+@app.command()
+@boundary
+def stats(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
+    """Show counts, languages and settings of the index."""
+    st = _open_for_reading(index).stats()
+    if json_out:
+        typer.echo(json.dumps(st, ensure_ascii=False))
+    else:
+        output.print_stats(output.console(), st)
+
+
+@app.command()
+@boundary
+def analyze(
+    text: Annotated[str, typer.Argument(help="Text to analyze.")],
+    lang: LangOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the tokens (term, position, offsets) an analyzer makes of TEXT."""
+    code = lang
+    if code is None:
+        detected, _ = analyzers.detect_language(text)
+        code = detected if detected != "und" else "en"
+    tokens = analyzers.get(code).analyze(text)
+    if json_out:
+        payload = {
+            "lang": code,
+            "tokens": [{"term": t.term, "position": t.position, "start": t.start, "end": t.end} for t in tokens],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        output.print_tokens(output.console(), tokens, code)
+
+
+@app.command()
+@boundary
+def explain(
+    query_text: Annotated[str, typer.Argument(metavar="QUERY", help="The query.")],
+    doc_id: Annotated[str, typer.Argument(help="The document to explain.")],
+    passage: Annotated[int, typer.Option("--passage", "-p", min=0, help="Passage number.")] = 0,
+    json_out: JsonOpt = False,
+    index: IndexOpt = None,
+) -> None:
+    """Show how a passage's score for QUERY is made (BM25 parts)."""
+    idx = _open_for_reading(index)
+    try:
+        tree = idx.explain(query_text, doc_id, passage)
+    except KeyError as e:
+        raise _fail(str(e.args[0]), EXIT_USAGE) from None
+    if json_out:
+        typer.echo(json.dumps(tree.to_dict(), ensure_ascii=False))
+    else:
+        output.console().print(str(tree), markup=False)
+
+
+@app.command()
+@boundary
+def check(index: IndexOpt = None) -> None:
+    """Verify every file of the index against its checksum; exit 3 naming a damaged file."""
+    idx = _open_for_reading(index)
+    idx.verify()
+    output.error_console().print(f"ok: {idx.path} ({len(idx)} documents) passed every checksum", markup=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

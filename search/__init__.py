@@ -1,0 +1,45 @@
+"""telusur's search core: a persistent, segment-based passage index with exact BM25 per language.
+
+    from search import Index, Document
+    index = Index.create("idx")
+    with index.writer() as w:
+        w.add(Document(id="ru-1", text="...", title="..."))
+    hits = index.search("Upper Lars")
+
+Never prints and never imports the CLI; data flows text -> analyzers -> writer -> segments -> searcher.
+"""
+
+from .bm25 import Explanation
+from .documents import Document
+from .errors import (
+    IncompatibleIndex,
+    IndexCorrupt,
+    IndexLocked,
+    IndexNotFound,
+    InvalidDocument,
+    QuerySyntaxError,
+    SearchError,
+)
+from .index import Hit, Index
+from .query import ParsedQuery, parse_query, plain_query
+from .writer import IndexWriter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Document",
+    "Explanation",
+    "Hit",
+    "IncompatibleIndex",
+    "Index",
+    "IndexCorrupt",
+    "IndexLocked",
+    "IndexNotFound",
+    "IndexWriter",
+    "InvalidDocument",
+    "ParsedQuery",
+    "QuerySyntaxError",
+    "SearchError",
+    "parse_query",
+    "plain_query",
+]

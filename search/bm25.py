@@ -1,0 +1,85 @@
+"""BM25 as Lucene (>= 8) defines it, as pure functions, and the ``Explanation`` tree that shows its parts.
+
+    idf(N, df)   = ln(1 + (N - df + 0.5) / (df + 0.5))
+    score(term)  = idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))
+
+Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond" (2009); Lucene's
+BM25Similarity drops the constant (k1 + 1) factor, which does not change the order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+
+
+def idf(n_passages: int, df: int) -> float:
+    """Lucene's BM25 idf: always positive, so a matching term never lowers a score."""
+    return math.log(1.0 + (n_passages - df + 0.5) / (df + 0.5))
+
+
+def term_scores(idf_value: float, tf: np.ndarray, dl: np.ndarray, avgdl: float, k1: float, b: float) -> np.ndarray:
+    """Vectorized term score over postings: ``tf`` and ``dl`` are arrays of the same length."""
+    tf = tf.astype(np.float64, copy=False)
+    norm = k1 * (1.0 - b + b * (dl.astype(np.float64, copy=False) / avgdl))
+    return idf_value * (tf / (tf + norm))
+
+
+@dataclass
+class Explanation:
+    """A score and how it was made: ``value`` = f(``details``), labelled with the formula."""
+
+    value: float
+    description: str
+    details: list[Explanation] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A plain-JSON form of the tree."""
+        return {"value": self.value, "description": self.description, "details": [d.to_dict() for d in self.details]}
+
+    def format(self, indent: int = 0) -> str:
+        """The tree as indented text, one part a line."""
+        lines = [f"{'  ' * indent}{self.value:.6g} = {self.description}"]
+        lines.extend(d.format(indent + 1) for d in self.details)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def explain_term(
+    label: str, n_passages: int, df: int, tf: float, dl: int, avgdl: float, k1: float, b: float, weight: float = 1.0
+) -> Explanation:
+    """The parts of one term's (or phrase's) score for one passage, with the same arithmetic as scoring."""
+    idf_value = idf(n_passages, df)
+    norm = k1 * (1.0 - b + b * (dl / avgdl))
+    tf_part = tf / (tf + norm)
+    value = weight * idf_value * tf_part
+    idf_exp = Explanation(
+        idf_value,
+        "idf, computed as ln(1 + (N - df + 0.5) / (df + 0.5)) from:",
+        [
+            Explanation(float(n_passages), "N, live passages of this language"),
+            Explanation(float(df), "df, live passages with the term"),
+        ],
+    )
+    tf_exp = Explanation(
+        tf_part,
+        "tf / (tf + k1 * (1 - b + b * dl / avgdl)) from:",
+        [
+            Explanation(float(tf), "tf, occurrences in the passage"),
+            Explanation(k1, "k1, term saturation"),
+            Explanation(b, "b, length normalization"),
+            Explanation(float(dl), "dl, passage length in terms (title included)"),
+            Explanation(avgdl, "avgdl, average passage length of this language"),
+        ],
+    )
+    parts = [idf_exp, tf_exp]
+    if weight != 1.0:
+        parts.insert(0, Explanation(weight, "language weight of the query"))
+    return Explanation(value, f"weight({label}), product of:", parts)

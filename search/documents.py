@@ -1,0 +1,123 @@
+"""Documents and passages: what callers add, and how a document is cut into passages with character spans."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import analyzers
+
+from .errors import InvalidDocument
+
+MAX_ID_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document to index. ``lang=None`` detects the language per passage; "id"/"en" forces it."""
+
+    id: str
+    text: str
+    title: str = ""
+    lang: str | None = None
+    meta: dict[str, Any] | None = field(default=None, compare=True)
+
+    def validate(self) -> None:
+        """Raise ``InvalidDocument`` naming the bad field when this document cannot be indexed."""
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidDocument(f"document id must be a non-empty string, got {self.id!r}")
+        if len(self.id) > MAX_ID_CHARS:
+            raise InvalidDocument(f"document id is {len(self.id)} characters; the limit is {MAX_ID_CHARS}")
+        for name in ("id", "text", "title"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise InvalidDocument(f"document {self.id!r}: {name} must be a string, got {type(value).__name__}")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise InvalidDocument(
+                    f"document {self.id!r}: {name} is not valid Unicode (lone surrogate at {e.start})"
+                ) from None
+        if self.lang is not None and self.lang not in analyzers.names():
+            raise InvalidDocument(
+                f"document {self.id!r}: unknown lang {self.lang!r}; choose one of {analyzers.names()} or None"
+            )
+        if self.meta is not None:
+            if not isinstance(self.meta, dict):
+                raise InvalidDocument(f"document {self.id!r}: meta must be a dict, got {type(self.meta).__name__}")
+            try:
+                self.meta_json()
+            except (TypeError, ValueError) as e:
+                raise InvalidDocument(f"document {self.id!r}: meta is not JSON-serializable: {e}") from None
+
+    def meta_json(self) -> str:
+        """The metadata as canonical JSON ("" when there is none)."""
+        if not self.meta:
+            return ""
+        return json.dumps(self.meta, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+    def content_hash(self) -> str:
+        """A fingerprint of everything indexed about this document, to skip unchanged re-adds."""
+        payload = json.dumps([self.id, self.text, self.title, self.lang, self.meta_json()], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+# A sentence ends at . ! ? (with closing quotes or brackets) followed by whitespace; a paragraph at a
+# blank line. Both are candidate passage boundaries.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+|\n[ \t]*\n\s*")
+_WORD = re.compile(r"\S+")
+
+
+def split_passages(text: str, passage_words: int) -> list[tuple[int, int]]:
+    """Cut ``text`` into passages of about ``passage_words`` words: a list of [start, end) spans.
+
+    Cuts fall on sentence or paragraph boundaries: a passage closes at the first sentence end after it
+    reaches ``passage_words`` words, or at a paragraph break once it has half of them. A sentence
+    longer than twice the target is cut between words. ``passage_words=0`` keeps one passage.
+    There is always at least one passage, so a document with an empty text still has its title indexed.
+    """
+    n = len(text)
+    if passage_words <= 0 or n == 0:
+        return [(0, n)]
+    if len(text.split()) <= passage_words * 1.25:
+        return [(0, n)]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    words = 0
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        words += len(_WORD.findall(text, pos, m.start()))
+        pos = m.end()
+        paragraph = "\n" in m.group()
+        if words >= passage_words or (paragraph and words >= passage_words // 2):
+            spans.extend(_cut_long(text, start, m.start(), passage_words))
+            start, words = m.end(), 0
+    if start < n:
+        tail = _cut_long(text, start, n, passage_words)
+        tail_words = len(_WORD.findall(text, tail[-1][0], tail[-1][1]))
+        if spans and tail_words < passage_words // 4 and len(tail) == 1:
+            spans[-1] = (spans[-1][0], tail[-1][1])  # a few trailing words join the last passage
+        else:
+            spans.extend(tail)
+    return [(s, _rstrip(text, s, e)) for s, e in spans if s < e] or [(0, n)]
+
+
+def _cut_long(text: str, start: int, end: int, passage_words: int) -> list[tuple[int, int]]:
+    """Split [start, end) between words when it holds more than twice ``passage_words`` words."""
+    words = list(_WORD.finditer(text, start, end))
+    if len(words) <= 2 * passage_words:
+        return [(start, end)]
+    out = []
+    for i in range(0, len(words), passage_words):
+        chunk = words[i : i + passage_words]
+        out.append((chunk[0].start() if i else start, chunk[-1].end()))
+    return out
+
+
+def _rstrip(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end

@@ -1,0 +1,68 @@
+"""Snippets and highlights from token offsets: which words of a passage matched, and its best window.
+
+The passage is analyzed again with its own language's analyzer (offsets included), so a query "cross"
+highlights "crossing". The window is scored as SQLite FTS5 does: most distinct query terms first, then
+most matches, then a window that starts a sentence; ties go to the earliest window.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection
+
+from analyzers import Analyzer
+from analyzers.base import TOKEN_RE
+
+SNIPPET_WORDS = 32
+
+
+def highlight_spans(text: str, analyzer: Analyzer, terms: Collection[str]) -> list[tuple[str, int, int]]:
+    """(term, start, end) of every token of ``text`` whose term is one of ``terms``."""
+    if not terms:
+        return []
+    return [(t.term, t.start, t.end) for t in analyzer.analyze(text) if t.term in terms]
+
+
+def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNIPPET_WORDS) -> tuple[int, int]:
+    """The [start, end) character span of the best ``words``-word window of ``text`` for ``matches``."""
+    spans = [m.span() for m in TOKEN_RE.finditer(text)]
+    if len(spans) <= words:
+        return 0, len(text)
+    starts = [s for s, _ in spans]
+    match_words = [(bisect_left(starts, s + 1) - 1, term) for term, s, _ in matches]
+    sentence_starts = [0] + [
+        i for i in range(1, len(spans)) if any(ch in ".!?\n" for ch in text[spans[i - 1][1] : spans[i][0]])
+    ]
+    candidates = {0}
+    for w, _ in match_words:
+        candidates.update((max(0, w - 4), w))
+        s = sentence_starts[bisect_left(sentence_starts, w + 1) - 1]
+        if w - s < words // 2:
+            candidates.add(s)
+    best_key = None
+    best = 0
+    sentence_set = set(sentence_starts)
+    for c in sorted(candidates):
+        c = min(c, len(spans) - words)
+        inside = [term for w, term in match_words if c <= w < c + words]
+        sentence_start = c in sentence_set
+        key = (len(set(inside)), len(inside), sentence_start, -c)
+        if best_key is None or key > best_key:
+            best_key, best = key, c
+    end_word = min(best + words, len(spans)) - 1
+    start = spans[best][0] if best else 0
+    end = spans[end_word][1]
+    while end < len(text) and text[end] in ".!?,;:)\"'\u201d":
+        end += 1
+    return start, end
+
+
+def make_snippet(
+    text: str, analyzer: Analyzer, terms: Collection[str], words: int = SNIPPET_WORDS
+) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
+    """(snippet, highlights in the snippet, highlights in ``text``): plain text with offset pairs."""
+    matches = highlight_spans(text, analyzer, terms)
+    start, end = best_window(text, matches, words)
+    full = [(s, e) for _, s, e in matches]
+    inside = [(s - start, e - start) for s, e in full if s >= start and e <= end]
+    return text[start:end], inside, full

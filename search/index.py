@@ -1,0 +1,411 @@
+"""The embedding API: ``Index`` (create, open, write, search, explain) and ``Hit`` (a ranked passage)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import analyzers
+
+from . import bm25
+from .bm25 import Explanation
+from .documents import Document
+from .errors import IndexCorrupt, SearchError
+from .highlight import make_snippet
+from .query import MUST_NOT, BooleanQuery, ParsedQuery, PhraseQuery, TermQuery, parse_query
+from .searcher import QueryContext, Snapshot, open_segments
+from .segment import SegmentReader, file_checksum
+from .selection import top_k_indices
+from .settings import IndexSettings, analyzer_versions_match
+from .storage import FORMAT, FORMAT_VERSION, META, read_meta, write_meta
+from .writer import IndexWriter
+
+MIN_LANGUAGE_WEIGHT = 1e-3
+
+
+class Hit:
+    """One ranked passage. ``text``, ``title`` and ``meta`` are read on first access; ``snippet``,
+    ``snippet_highlights`` and ``highlights`` are computed on first access, so ranking pays for neither.
+
+    ``highlights`` are (start, end) offsets into ``text``; ``snippet_highlights`` into ``snippet``.
+    """
+
+    __slots__ = ("doc_id", "passage", "score", "lang", "_snap", "_si", "_pid", "_terms", "_cache")
+
+    def __init__(
+        self,
+        snap: Snapshot,
+        si: int,
+        pid: int,
+        doc_id: str,
+        passage: int,
+        score: float,
+        lang: str,
+        terms: frozenset[str],
+        analyzer: analyzers.Analyzer,
+    ) -> None:
+        self.doc_id = doc_id
+        self.passage = passage
+        self.score = score
+        self.lang = lang
+        self._snap = snap
+        self._si = si
+        self._pid = pid
+        self._terms = (terms, analyzer)
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Hit(doc_id={self.doc_id!r}, passage={self.passage}, score={self.score:.4f}, lang={self.lang!r})"
+
+    def _doc(self) -> int:
+        return int(self._snap.segments[self._si].reader.p_doc[self._pid])
+
+    @property
+    def text(self) -> str:
+        """The passage's text (a slice of the document's text)."""
+        if "text" not in self._cache:
+            r = self._snap.segments[self._si].reader
+            whole = r.string("doc_text", self._doc())
+            self._cache["text"] = whole[int(r.a["p_start"][self._pid]) : int(r.a["p_end"][self._pid])]
+        return self._cache["text"]
+
+    @property
+    def title(self) -> str:
+        """The document's title ("" when it has none)."""
+        return self._snap.segments[self._si].reader.string("doc_title", self._doc())
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The document's metadata ({} when it has none)."""
+        raw = self._snap.segments[self._si].reader.string("doc_meta", self._doc())
+        return json.loads(raw) if raw else {}
+
+    def _snippet(self) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
+        if "snippet" not in self._cache:
+            terms, analyzer = self._terms
+            self._cache["snippet"] = make_snippet(self.text, analyzer, terms)
+        return self._cache["snippet"]
+
+    @property
+    def snippet(self) -> str:
+        """The best window of the passage for the query, as plain text."""
+        return self._snippet()[0]
+
+    @property
+    def snippet_highlights(self) -> list[tuple[int, int]]:
+        """(start, end) offsets of the matched words in ``snippet``."""
+        return self._snippet()[1]
+
+    @property
+    def highlights(self) -> list[tuple[int, int]]:
+        """(start, end) offsets of the matched words in ``text``."""
+        return self._snippet()[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as plain JSON-ready data (offsets as [start, end] lists)."""
+        return {
+            "doc_id": self.doc_id,
+            "passage": self.passage,
+            "score": self.score,
+            "lang": self.lang,
+            "title": self.title,
+            "text": self.text,
+            "snippet": self.snippet,
+            "snippet_highlights": [list(p) for p in self.snippet_highlights],
+            "highlights": [list(p) for p in self.highlights],
+            "meta": self.meta,
+        }
+
+
+def _positive_leaves(node: BooleanQuery, negated: bool = False):
+    for occur, child in node.clauses:
+        neg = negated or occur == MUST_NOT
+        if isinstance(child, BooleanQuery):
+            yield from _positive_leaves(child, neg)
+        elif not neg:
+            yield child
+
+
+class Index:
+    """A persistent, segment-based index of passages, searched with exact BM25 per language.
+
+    Searches use the latest snapshot and may run in many threads while one thread writes; a commit
+    made through ``writer()`` is visible to the next search, other processes' commits after ``refresh()``.
+    """
+
+    def __init__(self, path: Path, meta: dict, snapshot: Snapshot) -> None:
+        self.path = path
+        self.settings = IndexSettings.from_json(meta["settings"])
+        self._snapshot = snapshot
+        self._refresh_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        passage_words: int = 120,
+        k1: float = bm25.K1,
+        b: float = bm25.B,
+        default_language: str = "en",
+        analyzer_options: dict[str, bool] | None = None,
+    ) -> Index:
+        """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it."""
+        path = Path(path)
+        settings = IndexSettings(passage_words, float(k1), float(b), default_language, dict(analyzer_options or {}))
+        if path.exists():
+            if not path.is_dir():
+                raise SearchError(f"cannot create an index at {path}: it is a file")
+            if (path / META).exists():
+                raise SearchError(f"an index already exists at {path}; open it with Index.open")
+            if any(path.iterdir()):
+                raise SearchError(f"cannot create an index at {path}: the directory is not empty")
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generation": 0,
+            "next_segment": 1,
+            "segments": [],
+            "settings": settings.to_json(),
+        }
+        write_meta(path, meta)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: bool = False) -> Index:
+        """Open an existing index; ``verify=True`` also checks every file's full checksum."""
+        path = Path(path)
+        meta, segments = _load(path)
+        index = cls(path, meta, Snapshot(path, meta, segments))
+        if verify:
+            index.verify()
+        return index
+
+    def refresh(self) -> bool:
+        """Pick up commits made by other processes; returns whether the snapshot changed."""
+        with self._refresh_lock:
+            current = self._snapshot
+            meta = read_meta(self.path)
+            if meta["generation"] == current.generation:
+                return False
+            reuse = {s.reader.name: s.reader for s in current.segments}
+            meta, segments = _load(self.path, reuse, meta)
+            self._snapshot = Snapshot(self.path, meta, segments)
+            return True
+
+    def _install(self, meta: dict, readers: dict[str, SegmentReader]) -> Snapshot:
+        snap = Snapshot(self.path, meta, open_segments(self.path, meta, readers))
+        self._snapshot = snap
+        return snap
+
+    def writer(self, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> IndexWriter:
+        """The index's one writer; ``IndexLocked`` if another holds it after ``timeout`` seconds."""
+        kwargs = {} if buffer_tokens is None else {"buffer_tokens": buffer_tokens}
+        return IndexWriter(self, timeout=timeout, **kwargs)
+
+    def close(self) -> None:
+        """Drop this handle's snapshot (segment maps close when no hit refers to them)."""
+
+    # -- reading --------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._snapshot.n_docs()
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and doc_id in self._snapshot.id_map()
+
+    def get(self, doc_id: str) -> Document | None:
+        """The stored document ``doc_id``, or None."""
+        snap = self._snapshot
+        loc = snap.id_map().get(doc_id)
+        if loc is None:
+            return None
+        r = snap.segments[loc[0]].reader
+        meta = r.string("doc_meta", loc[1])
+        return Document(
+            id=doc_id,
+            text=r.string("doc_text", loc[1]),
+            title=r.string("doc_title", loc[1]),
+            lang=r.string("doc_lang", loc[1]) or None,
+            meta=json.loads(meta) if meta else None,
+        )
+
+    def content_hashes(self) -> dict[str, str]:
+        """Every live document id with its ``Document.content_hash()`` (to skip unchanged re-adds)."""
+        snap = self._snapshot
+        out: dict[str, str] = {}
+        for seg in snap.segments:
+            hashes = seg.reader.strings("doc_hash")
+            for di, doc_id in enumerate(seg.reader.strings("doc_id")):
+                if seg.live_docs is None or seg.live_docs[di]:
+                    out[doc_id] = hashes[di]
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, per-language BM25 statistics, settings and size on disk."""
+        snap = self._snapshot
+        size = (self.path / META).stat().st_size
+        for e in snap.meta["segments"]:
+            size += e["size"] + (e["deletes"]["size"] if e.get("deletes") else 0)
+        return {
+            "path": str(self.path),
+            "documents": snap.n_docs(),
+            "passages": sum(s.n_passages for s in snap.stats.values()),
+            "segments": len(snap.segments),
+            "generation": snap.generation,
+            "languages": {lang: {"passages": s.n_passages, "avgdl": s.avgdl} for lang, s in snap.stats.items()},
+            "settings": self.settings.to_json(),
+            "analyzers_current": analyzer_versions_match(snap.meta["settings"]),
+            "size_bytes": size,
+        }
+
+    def verify(self) -> None:
+        """Check every file's full checksum against the commit; ``IndexCorrupt`` names the damaged file."""
+        meta = self._snapshot.meta
+        for e in meta["segments"]:
+            files = [(e["name"], e["checksum"])]
+            if e.get("deletes"):
+                files.append((e["deletes"]["name"], e["deletes"]["checksum"]))
+            for name, checksum in files:
+                path = self.path / name
+                try:
+                    actual = file_checksum(path)
+                except FileNotFoundError:
+                    raise IndexCorrupt(f"index file {name} is missing", str(path)) from None
+                if actual != checksum:
+                    raise IndexCorrupt(f"index file {name} fails its checksum (damaged)", str(path))
+
+    # -- searching ------------------------------------------------------------------------------------
+    def _context(self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1, b) -> tuple[QueryContext, list[str]]:
+        langs = snap.languages
+        if lang is not None:
+            if lang not in analyzers.names():
+                raise ValueError(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
+            langs = [x for x in langs if x == lang]
+        if parsed.langs:
+            langs = [x for x in langs if x in parsed.langs]
+        weights = {x: 1.0 for x in langs}
+        if len(langs) > 1:
+            probs = analyzers.language_probabilities(" ".join(parsed.words))
+            top = max(probs.get(x, 0.0) for x in langs)
+            if top > 0:
+                weights = {x: max(probs.get(x, 0.0) / top, MIN_LANGUAGE_WEIGHT) for x in langs}
+        s = self.settings
+        ctx = QueryContext(snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), weights)
+        return ctx, langs
+
+    def search(
+        self,
+        query: str | ParsedQuery,
+        k: int = 10,
+        offset: int = 0,
+        *,
+        lang: str | None = None,
+        per_document: bool = True,
+        k1: float | None = None,
+        b: float | None = None,
+    ) -> list[Hit]:
+        """The best passages for ``query``, best first: by score, then document id, then passage number.
+
+        ``per_document=True`` keeps each document's best passage only. ``lang`` restricts results to
+        one language. ``k1``/``b`` override the index's BM25 parameters for this search.
+        """
+        if k < 0 or offset < 0:
+            raise ValueError("k and offset must be >= 0")
+        snap = self._snapshot
+        parsed = parse_query(query) if isinstance(query, str) else query
+        ctx, langs = self._context(snap, parsed, lang, k1, b)
+        scores_parts, where = [], []
+        for lg in langs:
+            for si in range(len(snap.segments)):
+                vec = ctx.evaluate(lg, parsed.root, si)
+                if vec is None or vec[0].shape[0] == 0:
+                    continue
+                scores_parts.append(vec[1])
+                where.append((lg, si, vec[0]))
+        if not scores_parts or k == 0:
+            return []
+        scores = np.concatenate(scores_parts) if len(scores_parts) > 1 else scores_parts[0]
+        bounds = np.cumsum([0] + [len(w[2]) for w in where])
+        need = offset + k
+        m = need * (3 if per_document else 1)
+        while True:
+            picked = top_k_indices(scores, m)
+            rows = []
+            for i in picked.tolist():
+                part = int(np.searchsorted(bounds, i, side="right")) - 1
+                lg, si, pids = where[part]
+                pid = int(pids[i - bounds[part]])
+                r = snap.segments[si].reader
+                doc = int(r.p_doc[pid])
+                rows.append((-float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
+            rows.sort(key=lambda row: row[:3])
+            if per_document:
+                seen: set[str] = set()
+                rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
+            if len(rows) >= need or len(picked) >= scores.shape[0]:
+                break
+            m *= 4
+        terms_by_lang = {lg: self._highlight_terms(ctx, parsed, lg) for lg in {row[3] for row in rows}}
+        return [
+            Hit(snap, si, pid, doc_id, p_no, -neg, lg, terms_by_lang[lg], self.settings.analyzer(lg))
+            for neg, doc_id, p_no, lg, si, pid in rows[offset:need]
+        ]
+
+    def _highlight_terms(self, ctx: QueryContext, parsed: ParsedQuery, lang: str) -> frozenset[str]:
+        terms: set[str] = set()
+        for leaf in _positive_leaves(parsed.root):
+            if isinstance(leaf, (TermQuery, PhraseQuery)):
+                terms.update(ctx.analyze(lang, leaf.text)[0])
+        return frozenset(terms)
+
+    def explain(
+        self,
+        query: str | ParsedQuery,
+        doc_id: str,
+        passage: int = 0,
+        *,
+        k1: float | None = None,
+        b: float | None = None,
+    ) -> Explanation:
+        """The score ``search`` gives passage ``passage`` of ``doc_id`` for ``query``, as a tree of its parts."""
+        snap = self._snapshot
+        loc = snap.id_map().get(doc_id)
+        if loc is None:
+            raise KeyError(f"no document {doc_id!r} in the index")
+        si, di = loc
+        r = snap.segments[si].reader
+        prange = r.passage_range(di)
+        if not 0 <= passage < len(prange):
+            raise KeyError(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
+        pid = prange[passage]
+        lang = r.langs[int(r.p_lang[pid])]
+        parsed = parse_query(query) if isinstance(query, str) else query
+        ctx, langs = self._context(snap, parsed, None, k1, b)
+        if lang not in langs:
+            return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
+        e = ctx.explain(lang, parsed.root, si, pid)
+        return e if e is not None else Explanation(0.0, "no match: the query has no terms in this language")
+
+
+def _load(path: Path, reuse: dict[str, SegmentReader] | None = None, meta: dict | None = None):
+    """Read the commit and open its segments, retrying when a concurrent commit removed a file."""
+    for attempt in range(5):
+        if meta is None:
+            meta = read_meta(path)
+        try:
+            IndexSettings.from_json(meta["settings"])
+            return meta, open_segments(path, meta, reuse)
+        except IndexCorrupt:
+            fresh = read_meta(path)
+            if attempt == 4 or fresh["generation"] == meta["generation"]:
+                raise
+            meta = fresh
+        except (KeyError, TypeError) as e:
+            raise IndexCorrupt(f"{META} of {path} is missing a field: {e}", str(path / META)) from None
+    raise AssertionError("unreachable")

@@ -1,0 +1,420 @@
+"""A snapshot of one commit and the query evaluation over it: exact BM25 per language, vectorized.
+
+A ``Snapshot`` holds the mmapped segments a ``meta.json`` names, their deletions, and the BM25
+statistics of every language over its live passages in all segments (N, total length). It never
+changes; a new commit gives a new snapshot, so searches in other threads keep a consistent view.
+
+Evaluation runs per (language, segment): the query is analyzed with each language's analyzer and
+matched against that language's terms only (term keys are ``"<lang>:<term>"``), so a passage matches
+through its own language's analysis. Each clause gives a sparse vector (sorted passage ids, scores);
+booleans combine them in clause order, so a passage's score is summed in the same order whatever the
+segment layout, and equals the score a fresh index of the live documents gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import analyzers
+
+from . import bm25
+from .bm25 import Explanation
+from .errors import IndexCorrupt
+from .query import MUST, MUST_NOT, SHOULD, BooleanQuery, PhraseQuery, Query, TermQuery
+from .segment import SegmentReader, key_hash
+
+Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 scores)
+_EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+@dataclass
+class SegmentView:
+    """A segment in a snapshot: its reader, which documents are deleted, and its first global passage id."""
+
+    reader: SegmentReader
+    deleted_docs: np.ndarray  # sorted local doc ids
+    base: int
+    live_passages: np.ndarray | None = None  # bool per passage; None when nothing is deleted
+    live_docs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.deleted_docs.size:
+            live = np.ones(self.reader.n_docs, dtype=bool)
+            live[self.deleted_docs] = False
+            self.live_docs = live
+            self.live_passages = live[self.reader.p_doc]
+
+    @property
+    def n_live_docs(self) -> int:
+        return self.reader.n_docs - int(self.deleted_docs.size)
+
+
+@dataclass(frozen=True)
+class LangStats:
+    """BM25 collection statistics of one language: live passages and their total length."""
+
+    n_passages: int
+    total_length: int
+
+    @property
+    def avgdl(self) -> float:
+        return self.total_length / self.n_passages if self.n_passages else 1.0
+
+
+class Snapshot:
+    """The committed state an ``Index`` searches: segments, deletions, per-language statistics."""
+
+    def __init__(self, directory: Path, meta: dict, segments: list[SegmentView]) -> None:
+        self.directory = directory
+        self.meta = meta
+        self.generation: int = meta["generation"]
+        self.segments = segments
+        self.n_passages = sum(s.reader.n_passages for s in segments)
+        totals: dict[str, list[int]] = {}
+        for seg in segments:
+            r = seg.reader
+            live = seg.live_passages
+            for code, lang in enumerate(r.langs):
+                mask = r.p_lang == code
+                if live is not None:
+                    mask &= live
+                n = int(np.count_nonzero(mask))
+                if n:
+                    t = totals.setdefault(lang, [0, 0])
+                    t[0] += n
+                    t[1] += int(r.p_len[mask].sum(dtype=np.int64))
+        self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
+        self._id_map: dict[str, tuple[int, int]] | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages with at least one live passage."""
+        return list(self.stats)
+
+    def n_docs(self) -> int:
+        return sum(s.n_live_docs for s in self.segments)
+
+    def id_map(self) -> dict[str, tuple[int, int]]:
+        """Live document id -> (segment index, local doc id), built on first use."""
+        if self._id_map is None:
+            m: dict[str, tuple[int, int]] = {}
+            for si, seg in enumerate(self.segments):
+                ids = seg.reader.strings("doc_id")
+                live = seg.live_docs
+                for di, doc_id in enumerate(ids):
+                    if live is None or live[di]:
+                        m[doc_id] = (si, di)
+            self._id_map = m
+        return self._id_map
+
+
+class QueryContext:
+    """One search over a snapshot: BM25 parameters, language weights, and per-query memo of postings."""
+
+    def __init__(self, snap: Snapshot, k1: float, b: float, weights: dict[str, float]) -> None:
+        self.snap = snap
+        self.k1 = k1
+        self.b = b
+        self.weights = weights
+        self._postings: dict[str, list[Vec]] = {}
+        self._df: dict[str, int] = {}
+        self._terms: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+
+    # -- analysis ---------------------------------------------------------------------------------------
+    def analyze(self, lang: str, text: str) -> tuple[list[str], list[int]]:
+        """Terms and positions of a query text under ``lang``'s analyzer (memoized)."""
+        key = (lang, text)
+        got = self._terms.get(key)
+        if got is None:
+            got = analyzers.get(lang).analyze_columns(text)
+            self._terms[key] = got
+        return got
+
+    # -- postings ---------------------------------------------------------------------------------------
+    def postings(self, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Live (passage ids, tf) of ``key`` in every segment, in segment order."""
+        got = self._postings.get(key)
+        if got is None:
+            h = key_hash(key)
+            got = []
+            for seg in self.snap.segments:
+                slot = seg.reader.find(key, h)
+                if slot < 0:
+                    got.append((_EMPTY[0], _EMPTY[0]))
+                    continue
+                pids, tfs = seg.reader.postings(slot)
+                if seg.live_passages is not None:
+                    keep = seg.live_passages[pids]
+                    pids, tfs = pids[keep], tfs[keep]
+                got.append((pids, tfs))
+            self._postings[key] = got
+            self._df[key] = sum(int(p.shape[0]) for p, _ in got)
+        return got
+
+    def df(self, key: str) -> int:
+        self.postings(key)
+        return self._df[key]
+
+    def stats(self, lang: str) -> LangStats:
+        return self.snap.stats[lang]
+
+    # -- leaves -----------------------------------------------------------------------------------------
+    def term_vec(self, lang: str, term: str, si: int, field: str | None) -> Vec:
+        """Scores of one analyzed term in segment ``si`` (title:term scores the text's term on titles only)."""
+        key = f"{lang}:{term}"
+        pids, tfs = self.postings(key)[si]
+        if pids.shape[0] == 0:
+            return _EMPTY
+        st = self.stats(lang)
+        idf = bm25.idf(st.n_passages, self.df(key)) * self.weights[lang]
+        reader = self.snap.segments[si].reader
+        scores = bm25.term_scores(idf, tfs, reader.p_len[pids], st.avgdl, self.k1, self.b)
+        pids = pids.astype(np.int64)
+        if field == "title":
+            tpids, _ = self.postings(f"{lang}:title:{term}")[si]
+            keep = np.isin(pids, tpids, assume_unique=True)
+            pids, scores = pids[keep], scores[keep]
+        return pids, scores
+
+    def phrase_vec(self, lang: str, terms: list[str], offsets: list[int], si: int, field: str | None) -> Vec:
+        """Scores of a phrase: passages where every term sits at its relative offset; tf = phrase count."""
+        prefix = f"{lang}:title:" if field == "title" else f"{lang}:"
+        reader = self.snap.segments[si].reader
+        cand: np.ndarray | None = None
+        slots = []
+        for t in terms:
+            pids, _ = self.postings(prefix + t)[si]
+            if pids.shape[0] == 0:
+                return _EMPTY
+            cand = pids if cand is None else np.intersect1d(cand, pids, assume_unique=True)
+            if cand.shape[0] == 0:
+                return _EMPTY
+            slots.append(reader.find(prefix + t))
+        keys: np.ndarray | None = None
+        for slot, off in zip(slots, offsets):
+            ppid, ppos = reader.positions(slot)
+            keep = np.isin(ppid, cand)
+            k = (ppid[keep].astype(np.int64) << 32) | (ppos[keep].astype(np.int64) - off + (1 << 31))
+            keys = k if keys is None else np.intersect1d(keys, k, assume_unique=True)
+            if keys.shape[0] == 0:
+                return _EMPTY
+        pids, freq = np.unique(keys >> 32, return_counts=True)
+        st = self.stats(lang)
+        idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms) * self.weights[lang]
+        scores = bm25.term_scores(idf, freq, reader.p_len[pids], st.avgdl, self.k1, self.b)
+        return pids, scores
+
+    # -- tree -------------------------------------------------------------------------------------------
+    def leaf_terms(self, lang: str, node: TermQuery | PhraseQuery) -> tuple[list[str], list[int]]:
+        terms, positions = self.analyze(lang, node.text)
+        if positions:
+            first = positions[0]
+            positions = [p - first for p in positions]
+        return terms, positions
+
+    def evaluate(self, lang: str, node: Query, si: int, occur: str = SHOULD) -> Vec | None:
+        """Sparse scores of ``node`` in segment ``si`` under ``lang``; None when it has no terms at all."""
+        if isinstance(node, BooleanQuery):
+            return self.boolean_vec(lang, node, si)
+        terms, offsets = self.leaf_terms(lang, node)
+        if not terms:
+            return None
+        if len(terms) == 1:
+            return self.term_vec(lang, terms[0], si, node.field)
+        if isinstance(node, TermQuery) and occur == SHOULD:
+            # a bare word that analyzes to several terms (e-mail, anti-mobilisasi): ranked OR of its parts
+            return self.boolean_vec(
+                lang, BooleanQuery(tuple((SHOULD, TermQuery(t, node.field)) for t in dict.fromkeys(terms))), si
+            )
+        return self.phrase_vec(lang, terms, offsets, si, node.field)
+
+    def clauses(self, node: BooleanQuery, lang: str) -> list[tuple[str, Query]]:
+        """The clauses of ``node``, with repeated single-term SHOULD clauses counted once."""
+        out: list[tuple[str, Query]] = []
+        seen: set[tuple[str, str | None]] = set()
+        for occur, child in node.clauses:
+            if occur == SHOULD and isinstance(child, TermQuery):
+                terms, _ = self.analyze(lang, child.text)
+                if len(terms) == 1:
+                    sig = (terms[0], child.field)
+                    if sig in seen:
+                        continue
+                    seen.add(sig)
+            out.append((occur, child))
+        return out
+
+    def boolean_vec(self, lang: str, node: BooleanQuery, si: int) -> Vec | None:
+        must: list[Vec] = []
+        scored: list[Vec] = []
+        must_not: list[Vec] = []
+        any_terms = False
+        for occur, child in self.clauses(node, lang):
+            vec = self.evaluate(lang, child, si, occur)
+            if vec is None:
+                continue
+            any_terms = True
+            if occur == MUST_NOT:
+                must_not.append(vec)
+                continue
+            if occur == MUST:
+                must.append(vec)
+            scored.append(vec)
+        if not any_terms:
+            return None
+        if not scored:
+            return _EMPTY  # only negative clauses match nothing
+        n_passages = self.snap.segments[si].reader.n_passages
+        if must:
+            ids = must[0][0]
+            for p, _ in must[1:]:
+                ids = np.intersect1d(ids, p, assume_unique=True)
+        elif len(scored) == 1:
+            ids = scored[0][0]
+        else:
+            ids = _union([p for p, _ in scored], n_passages)
+        for p, _ in must_not:
+            if ids.shape[0] and p.shape[0]:
+                ids = ids[~np.isin(ids, p, assume_unique=True)]
+        if ids.shape[0] == 0:
+            return _EMPTY
+        if len(scored) == 1 and ids.shape[0] == scored[0][0].shape[0]:
+            return ids, scored[0][1]
+        acc = np.zeros(ids.shape[0], dtype=np.float64)
+        for p, s in scored:  # clause order: the same float sum whatever the segment layout
+            if p.shape[0] == 0:
+                continue
+            idx = np.searchsorted(p, ids)
+            idx_c = np.minimum(idx, p.shape[0] - 1)
+            hit = p[idx_c] == ids
+            acc[hit] += s[idx_c[hit]]
+        return ids, acc
+
+    # -- explain ----------------------------------------------------------------------------------------
+    def explain(self, lang: str, node: Query, si: int, pid: int, occur: str = SHOULD) -> Explanation | None:
+        """The parts of ``node``'s score for passage ``pid`` of segment ``si`` (None: no terms)."""
+        vec = self.evaluate(lang, node, si, occur)
+        if vec is None:
+            return None
+        value = _value_at(vec, pid)
+        if isinstance(node, BooleanQuery):
+            parts = []
+            for occ, child in self.clauses(node, lang):
+                e = self.explain(lang, child, si, pid, occ)
+                if e is None:
+                    continue
+                if occ == MUST_NOT:
+                    if e.value > 0:
+                        parts.append(Explanation(0.0, "excluded: matches a NOT clause", [e]))
+                    continue
+                if e.value > 0 or occ == MUST:
+                    parts.append(e if occ == SHOULD else Explanation(e.value, f"{occ} clause", [e]))
+            return Explanation(value or 0.0, "sum of:" if value else "no match", parts)
+        terms, offsets = self.leaf_terms(lang, node)
+        reader = self.snap.segments[si].reader
+        st = self.stats(lang)
+        dl = int(reader.p_len[pid])
+        w = self.weights[lang]
+        if len(terms) == 1 or (isinstance(node, TermQuery) and occur == SHOULD and len(terms) > 1):
+            parts = []
+            for t in dict.fromkeys(terms):
+                key = f"{lang}:{t}"
+                tf = _tf_at(self.postings(key)[si], pid)
+                if tf and node.field == "title" and not _tf_at(self.postings(f"{lang}:title:{t}")[si], pid):
+                    tf = 0
+                if tf:
+                    label = f"{'title:' if node.field else ''}{t} [{lang}]"
+                    parts.append(
+                        bm25.explain_term(label, st.n_passages, self.df(key), tf, dl, st.avgdl, self.k1, self.b, w)
+                    )
+            if len(parts) == 1:
+                return parts[0]
+            return Explanation(value or 0.0, "sum of:", parts)
+        freq = 0.0 if value is None else _phrase_freq(self, lang, terms, offsets, si, pid, node.field)
+        idf_parts = [Explanation(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")), f"idf({t})") for t in terms]
+        idf_sum = sum(e.value for e in idf_parts)
+        e = bm25.explain_term(f'"{" ".join(terms)}" [{lang}]', st.n_passages, 0, freq, dl, st.avgdl, self.k1, self.b, w)
+        e.details[-2] = Explanation(idf_sum, "idf, sum of the phrase terms' idf:", idf_parts)
+        e.value = value or 0.0
+        return e
+
+
+def _union(pid_lists: list[np.ndarray], n_passages: int) -> np.ndarray:
+    total = sum(p.shape[0] for p in pid_lists)
+    if total * 8 > n_passages:
+        mask = np.zeros(n_passages, dtype=bool)
+        for p in pid_lists:
+            mask[p] = True
+        return np.flatnonzero(mask)
+    return np.unique(np.concatenate(pid_lists))
+
+
+def _value_at(vec: Vec, pid: int) -> float | None:
+    p, s = vec
+    i = int(np.searchsorted(p, pid))
+    if i < p.shape[0] and int(p[i]) == pid:
+        return float(s[i])
+    return None
+
+
+def _tf_at(postings: tuple[np.ndarray, np.ndarray], pid: int) -> int:
+    p, tf = postings
+    i = int(np.searchsorted(p, pid))
+    if i < p.shape[0] and int(p[i]) == pid:
+        return int(tf[i])
+    return 0
+
+
+def _phrase_freq(ctx: QueryContext, lang: str, terms, offsets, si: int, pid: int, field) -> float:
+    reader = ctx.snap.segments[si].reader
+    prefix = f"{lang}:title:" if field == "title" else f"{lang}:"
+    sets = []
+    for t, off in zip(terms, offsets):
+        slot = reader.find(prefix + t)
+        if slot < 0:
+            return 0.0
+        ppid, ppos = reader.positions(slot)
+        sets.append({int(x) - off for x in ppos[ppid == pid]})
+    common = set.intersection(*sets) if sets else set()
+    return float(len(common))
+
+
+def open_segments(directory: Path, meta: dict, reuse: dict[str, SegmentReader] | None = None) -> list[SegmentView]:
+    """Open (or reuse) the segments ``meta`` names, checking each file's size against the commit."""
+    views: list[SegmentView] = []
+    base = 0
+    for entry in meta["segments"]:
+        name = entry["name"]
+        path = directory / name
+        reader = (reuse or {}).get(name)
+        if reader is None:
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                raise IndexCorrupt(f"segment file {name} is missing from {directory}", str(path)) from None
+            if size != entry["size"]:
+                raise IndexCorrupt(
+                    f"segment file {name} has {size} bytes; the commit recorded {entry['size']}", str(path)
+                )
+            reader = SegmentReader(path)
+        deleted = np.empty(0, dtype=np.int64)
+        dels = entry.get("deletes")
+        if dels:
+            dpath = directory / dels["name"]
+            try:
+                raw = dpath.read_bytes()
+            except FileNotFoundError:
+                raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(dpath)) from None
+            if len(raw) != dels["size"]:
+                raise IndexCorrupt(
+                    f"deletions file {dels['name']} has {len(raw)} bytes; the commit recorded {dels['size']}",
+                    str(dpath),
+                )
+            deleted = np.frombuffer(raw, dtype="<u4").astype(np.int64)
+            if deleted.size and int(deleted.max()) >= reader.n_docs:
+                raise IndexCorrupt(f"deletions file {dels['name']} names documents that do not exist", str(dpath))
+        views.append(SegmentView(reader, deleted, base))
+        base += reader.n_passages
+    return views

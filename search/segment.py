@@ -1,0 +1,282 @@
+"""One immutable segment on disk: term dictionary, postings (passage ids, tf, positions), passages, stored docs.
+
+A segment is one file: an 8-byte magic, a little-endian u64 header length, a JSON header naming every
+array (offset, dtype, length), then the arrays, each 64-byte aligned. ``SegmentReader`` maps the file
+once and hands out numpy views, so opening costs a stat, a read of the header and an mmap. Nothing is
+pickled. The writer side (``build_segment``) turns a token stream into that layout with numpy sorts.
+
+Terms are keyed ``"<lang>:<term>"`` for text (title included) and ``"<lang>:title:<term>"`` for the
+title field alone; analyzed terms never contain ":". The dictionary is sorted by a 64-bit BLAKE2b hash
+of the key (ties by key), so a lookup is one ``searchsorted`` plus one byte comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorrupt
+
+MAGIC = b"TLSSEG01"
+ALIGN = 64
+
+
+def key_hash(key: str) -> int:
+    """The dictionary hash of a term key (stable across processes and platforms)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def encode_blob(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as one UTF-8 byte array plus ``len + 1`` offsets."""
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
+    if encoded:
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+@dataclass
+class SegmentData:
+    """Everything a segment holds, in memory, before it is written.
+
+    The token stream (``tok_tid``, ``tok_pid``, ``tok_pos``) must be ordered by passage, and by position
+    within a passage; term ids index ``keys``.
+    """
+
+    keys: list[str]
+    tok_tid: np.ndarray
+    tok_pid: np.ndarray
+    tok_pos: np.ndarray
+    p_doc: np.ndarray
+    p_no: np.ndarray
+    p_start: np.ndarray
+    p_end: np.ndarray
+    p_len: np.ndarray
+    p_lang: np.ndarray
+    langs: list[str]
+    doc_ids: list[str]
+    doc_texts: list[str]
+    doc_titles: list[str]
+    doc_metas: list[str]
+    doc_langs: list[str]
+    doc_hashes: list[str]
+
+
+def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
+    """The on-disk arrays of a segment: postings grouped by term, passage ids ascending within a term."""
+    tid = np.asarray(data.tok_tid, dtype=np.uint32)
+    pid = np.asarray(data.tok_pid, dtype=np.uint32)
+    pos = np.asarray(data.tok_pos, dtype=np.uint32)
+    keys = data.keys
+    used = np.zeros(len(keys), dtype=bool)
+    used[tid] = True
+    if not used.all():  # terms whose every occurrence was deleted (merges) leave the dictionary
+        remap = np.cumsum(used, dtype=np.int64) - 1
+        tid = remap[tid].astype(np.uint32)
+        keys = [k for k, u in zip(keys, used.tolist()) if u]
+    order = np.argsort(tid, kind="stable")
+    tid_s, pid_s, pos_s = tid[order], pid[order], pos[order]
+    n_tok = tid_s.shape[0]
+    if n_tok:
+        change = np.flatnonzero((tid_s[1:] != tid_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
+        starts = np.concatenate(([0], change))
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    post_tid = tid_s[starts]
+    post_pid = pid_s[starts].astype(np.uint32)
+    post_tf = np.diff(np.append(starts, n_tok)).astype(np.uint32)
+    n_terms = len(keys)
+    ids = np.arange(n_terms + 1)
+    post_bounds = np.searchsorted(post_tid, ids).astype(np.uint64)
+    pos_bounds = np.searchsorted(tid_s, ids).astype(np.uint64)
+
+    hash_list = [key_hash(k) for k in keys]
+    hashes = np.array(hash_list, dtype=np.uint64)
+    order_t = np.asarray(sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i])), dtype=np.int64)
+    term_blob, term_off = encode_blob([keys[i] for i in order_t])
+
+    arrays: dict[str, np.ndarray] = {
+        "term_hash": hashes[order_t] if n_terms else np.zeros(0, np.uint64),
+        "term_blob": term_blob,
+        "term_off": term_off,
+        "term_post_lo": post_bounds[order_t] if n_terms else np.zeros(0, np.uint64),
+        "term_post_hi": post_bounds[order_t + 1] if n_terms else np.zeros(0, np.uint64),
+        "term_pos_lo": pos_bounds[order_t] if n_terms else np.zeros(0, np.uint64),
+        "post_pid": post_pid,
+        "post_tf": post_tf,
+        "positions": pos_s.astype(np.uint32),
+        "p_doc": np.asarray(data.p_doc, dtype=np.uint32),
+        "p_no": np.asarray(data.p_no, dtype=np.uint32),
+        "p_start": np.asarray(data.p_start, dtype=np.uint64),
+        "p_end": np.asarray(data.p_end, dtype=np.uint64),
+        "p_len": np.asarray(data.p_len, dtype=np.uint32),
+        "p_lang": np.asarray(data.p_lang, dtype=np.uint8),
+    }
+    for name, strings in (
+        ("doc_id", data.doc_ids),
+        ("doc_text", data.doc_texts),
+        ("doc_title", data.doc_titles),
+        ("doc_meta", data.doc_metas),
+        ("doc_lang", data.doc_langs),
+        ("doc_hash", data.doc_hashes),
+    ):
+        arrays[f"{name}_blob"], arrays[f"{name}_off"] = encode_blob(strings)
+    return arrays
+
+
+def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
+    """Write ``data`` as a segment file (fsynced); return its size and BLAKE2b checksum."""
+    arrays = build_arrays(data)
+    layout: dict[str, list] = {}
+    offset = 0
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        offset = -(-offset // ALIGN) * ALIGN
+        layout[name] = [offset, arr.dtype.str, int(arr.shape[0])]
+        offset += arr.nbytes
+    header = json.dumps(
+        {"arrays": layout, "langs": data.langs, "docs": len(data.doc_ids), "passages": int(len(data.p_doc))},
+        sort_keys=True,
+    ).encode("utf-8")
+    base = -(-(16 + len(header)) // ALIGN) * ALIGN
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    with open(path, "xb") as f:
+
+        def put(chunk: bytes | memoryview) -> None:
+            nonlocal size
+            f.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+
+        put(MAGIC + len(header).to_bytes(8, "little") + header)
+        put(b"\0" * (base - size))
+        for name in sorted(arrays):
+            start = base + layout[name][0]
+            if start > size:
+                put(b"\0" * (start - size))
+            put(memoryview(np.ascontiguousarray(arrays[name])).cast("B"))
+        f.flush()
+        os.fsync(f.fileno())
+    return size, digest.hexdigest()
+
+
+class SegmentReader:
+    """A read-only view of one segment file through mmap; arrays are numpy views, never copies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < 16:
+                    raise IndexCorrupt(f"segment file {self.name} is truncated ({size} bytes)", str(self.path))
+                head = f.read(16)
+                if head[:8] != MAGIC:
+                    raise IndexCorrupt(f"segment file {self.name} has a bad header", str(self.path))
+                hlen = int.from_bytes(head[8:], "little")
+                if hlen > size - 16:
+                    raise IndexCorrupt(f"segment file {self.name} is truncated (header)", str(self.path))
+                header = json.loads(f.read(hlen).decode("utf-8"))
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            if isinstance(e, FileNotFoundError):
+                raise IndexCorrupt(f"segment file {self.name} is missing", str(self.path)) from None
+            raise IndexCorrupt(f"segment file {self.name} cannot be read: {e}", str(self.path)) from None
+        base = -(-(16 + hlen) // ALIGN) * ALIGN
+        buf = np.frombuffer(self._mm, dtype=np.uint8)
+        self.langs: list[str] = header["langs"]
+        self.n_docs: int = header["docs"]
+        self.n_passages: int = header["passages"]
+        arrays: dict[str, np.ndarray] = {}
+        try:
+            for name, (off, dtype, length) in header["arrays"].items():
+                dt = np.dtype(dtype)
+                start = base + off
+                end = start + dt.itemsize * length
+                if end > size:
+                    raise IndexCorrupt(f"segment file {self.name} is truncated (array {name})", str(self.path))
+                arrays[name] = buf[start:end].view(dt)
+        except (KeyError, TypeError, ValueError) as e:
+            raise IndexCorrupt(f"segment file {self.name} has a bad header: {e}", str(self.path)) from None
+        self.a = arrays
+        self.term_hash = arrays["term_hash"]
+        self.post_pid = arrays["post_pid"]
+        self.post_tf = arrays["post_tf"]
+        self.p_len = arrays["p_len"]
+        self.p_lang = arrays["p_lang"]
+        self.p_doc = arrays["p_doc"]
+
+    # -- term dictionary ----------------------------------------------------------------------------
+    def find(self, key: str, h: int | None = None) -> int:
+        """The dictionary slot of ``key``, or -1."""
+        if h is None:
+            h = key_hash(key)
+        th = self.term_hash
+        i = int(np.searchsorted(th, np.uint64(h)))
+        kb = key.encode("utf-8")
+        blob, off = self.a["term_blob"], self.a["term_off"]
+        n = th.shape[0]
+        while i < n and int(th[i]) == h:
+            if blob[int(off[i]) : int(off[i + 1])].tobytes() == kb:
+                return i
+            i += 1
+        return -1
+
+    def postings(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids (ascending) and term frequencies of one dictionary slot."""
+        lo, hi = int(self.a["term_post_lo"][slot]), int(self.a["term_post_hi"][slot])
+        return self.post_pid[lo:hi], self.post_tf[lo:hi]
+
+    def positions(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(passage id, position) of every occurrence of one slot's term, in postings order."""
+        pids, tfs = self.postings(slot)
+        lo = int(self.a["term_pos_lo"][slot])
+        pos = self.a["positions"][lo : lo + int(tfs.sum(dtype=np.int64))]
+        return np.repeat(pids, tfs), pos
+
+    def keys(self) -> list[str]:
+        """Every term key, in dictionary order (for merges and diagnostics)."""
+        return _decode_all(self.a["term_blob"], self.a["term_off"])
+
+    # -- stored fields ------------------------------------------------------------------------------
+    def string(self, field: str, i: int) -> str:
+        """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``."""
+        off = self.a[f"{field}_off"]
+        return self.a[f"{field}_blob"][int(off[i]) : int(off[i + 1])].tobytes().decode("utf-8")
+
+    def strings(self, field: str) -> list[str]:
+        """Every document's stored ``field``."""
+        return _decode_all(self.a[f"{field}_blob"], self.a[f"{field}_off"])
+
+    def passage_range(self, doc: int) -> range:
+        """Local passage ids of document ``doc`` (its passages are consecutive)."""
+        lo = int(np.searchsorted(self.p_doc, doc, side="left"))
+        hi = int(np.searchsorted(self.p_doc, doc, side="right"))
+        return range(lo, hi)
+
+    def close(self) -> None:
+        """Drop the arrays; the map closes once no view of it is alive."""
+        self.a = {}
+
+
+def _decode_all(blob: np.ndarray, off: np.ndarray) -> list[str]:
+    data = blob.tobytes()
+    o = off.tolist()
+    return [data[o[i] : o[i + 1]].decode("utf-8") for i in range(len(o) - 1)]
+
+
+def file_checksum(path: Path) -> str:
+    """BLAKE2b-128 of a whole file, read in chunks (used by verify and before merges)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,168 @@
+"""The index directory: ``meta.json`` (the commit point, replaced atomically), file checksums, the write lock.
+
+A commit is visible once ``meta.json`` names it: new files are written and fsynced first, then
+``meta.json.tmp`` is written, fsynced and renamed over ``meta.json``, then the directory is fsynced.
+A crash at any moment leaves either the old or the new commit; files no commit names are removed later.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import IncompatibleIndex, IndexCorrupt, IndexLocked, IndexNotFound
+
+META = "meta.json"
+LOCK = "write.lock"
+FORMAT = "telusur-index"
+FORMAT_VERSION = 1
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """Atomically replace ``meta.json`` with ``meta`` plus its own checksum: write, fsync, rename, fsync dir."""
+    body = dict(meta)
+    body.pop("checksum", None)
+    body["checksum"] = hashlib.blake2b(_canonical(body), digest_size=16).hexdigest()
+    data = json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+    tmp = directory / (META + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, directory / META)
+    fsync_dir(directory)
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    """Read and check ``meta.json``: precise errors for a missing, damaged or too-new index."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise IndexNotFound(f"no index at {directory}: the path does not exist")
+    if not directory.is_dir():
+        raise IndexNotFound(f"no index at {directory}: it is a file, not an index directory")
+    path = directory / META
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexNotFound(f"no index at {directory}: {META} is missing (not a telusur index)") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IndexCorrupt(f"{META} of {directory} is damaged: {e}", str(path)) from None
+    if meta.get("format") != FORMAT:
+        raise IndexNotFound(f"no index at {directory}: {META} is not a telusur index file")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IncompatibleIndex(
+            f"index at {directory} has format version {version!r}; this telusur reads version {FORMAT_VERSION}"
+            " (rebuild the index with this version)"
+        )
+    body = dict(meta)
+    stored = body.pop("checksum", None)
+    if stored != hashlib.blake2b(_canonical(body), digest_size=16).hexdigest():
+        raise IndexCorrupt(f"{META} of {directory} fails its checksum", str(path))
+    return meta
+
+
+class WriteLock:
+    """The one-writer lock: an OS file lock (``flock``) on ``write.lock``, released when the process dies.
+
+    Because the OS drops the lock with its holder, a lock left by a killed writer is taken over safely;
+    the file's text (pid and host) only names the holder in the error message.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds; ``IndexLocked`` names the holder otherwise."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                _lock_fd(fd)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = self.holder()
+                    os.close(fd)
+                    who = f" by {holder}" if holder else ""
+                    raise IndexLocked(
+                        f"index at {self.path.parent} is locked{who}: another writer is open"
+                        " (wait for it to finish, or pass a timeout)",
+                        holder,
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> str | None:
+        """Who holds the lock, as its file says (best effort)."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+        return text or None
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            _unlock_fd(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+try:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # Windows
+    import msvcrt
+
+    def _lock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+
+    def _unlock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
