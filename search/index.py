@@ -289,14 +289,20 @@ class Index:
             langs = [x for x in langs if x == lang]
         if parsed.langs:
             langs = [x for x in langs if x in parsed.langs]
+        s = self.settings
         weights = {x: 1.0 for x in langs}
+        stop: frozenset[str] = frozenset()
         if len(langs) > 1:
             probs = analyzers.language_probabilities(" ".join(parsed.words))
             top = max(probs.get(x, 0.0) for x in langs)
             if top > 0:
                 weights = {x: max(probs.get(x, 0.0) / top, MIN_LANGUAGE_WEIGHT) for x in langs}
-        s = self.settings
-        ctx = QueryContext(snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), weights)
+            best = [x for x in langs if weights[x] == 1.0]
+            if len(best) == 1:
+                stop = s.analyzer(best[0]).stopwords
+        ctx = QueryContext(
+            snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), weights, s.analyzer, stop
+        )
         return ctx, langs
 
     def search(

@@ -13,12 +13,14 @@ segment layout, and equals the score a fresh index of the live documents gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import analyzers
+from analyzers import Analyzer, normalize_word
 
 from . import bm25
 from .bm25 import Explanation
@@ -27,6 +29,16 @@ from .query import MUST, MUST_NOT, SHOULD, BooleanQuery, PhraseQuery, Query, Ter
 from .segment import SegmentReader, key_hash
 
 Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 scores)
+
+
+@dataclass(frozen=True)
+class AnalyzedTerm:
+    """One term already analyzed for a language (never analyzed again: stems are not idempotent)."""
+
+    term: str
+    field: str | None = None
+
+
 _EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -114,8 +126,20 @@ class Snapshot:
 class QueryContext:
     """One search over a snapshot: BM25 parameters, language weights, and per-query memo of postings."""
 
-    def __init__(self, snap: Snapshot, k1: float, b: float, weights: dict[str, float]) -> None:
+    def __init__(
+        self,
+        snap: Snapshot,
+        k1: float,
+        b: float,
+        weights: dict[str, float],
+        analyzer: Callable[[str], Analyzer] = analyzers.get,
+        query_stopwords: frozenset[str] = frozenset(),
+    ) -> None:
         self.snap = snap
+        self.analyzer = analyzer
+        # stopwords of the query's likeliest language, dropped under every language's analysis: an
+        # English "of" must not match Indonesian passages just because "of" is no Indonesian stopword
+        self.query_stopwords = query_stopwords
         self.k1 = k1
         self.b = b
         self.weights = weights
@@ -129,7 +153,14 @@ class QueryContext:
         key = (lang, text)
         got = self._terms.get(key)
         if got is None:
-            got = analyzers.get(lang).analyze_columns(text)
+            an = self.analyzer(lang)
+            if self.query_stopwords and not self.query_stopwords <= an.stopwords:
+                kept = [
+                    t for t in an.analyze(text) if normalize_word(text[t.start : t.end]) not in self.query_stopwords
+                ]
+                got = ([t.term for t in kept], [t.position for t in kept])
+            else:
+                got = an.analyze_columns(text)
             self._terms[key] = got
         return got
 
@@ -215,8 +246,10 @@ class QueryContext:
             positions = [p - first for p in positions]
         return terms, positions
 
-    def evaluate(self, lang: str, node: Query, si: int, occur: str = SHOULD) -> Vec | None:
+    def evaluate(self, lang: str, node: Query | AnalyzedTerm, si: int, occur: str = SHOULD) -> Vec | None:
         """Sparse scores of ``node`` in segment ``si`` under ``lang``; None when it has no terms at all."""
+        if isinstance(node, AnalyzedTerm):
+            return self.term_vec(lang, node.term, si, node.field)
         if isinstance(node, BooleanQuery):
             return self.boolean_vec(lang, node, si)
         terms, offsets = self.leaf_terms(lang, node)
@@ -224,25 +257,25 @@ class QueryContext:
             return None
         if len(terms) == 1:
             return self.term_vec(lang, terms[0], si, node.field)
-        if isinstance(node, TermQuery) and occur == SHOULD:
-            # a bare word that analyzes to several terms (e-mail, anti-mobilisasi): ranked OR of its parts
-            return self.boolean_vec(
-                lang, BooleanQuery(tuple((SHOULD, TermQuery(t, node.field)) for t in dict.fromkeys(terms))), si
-            )
         return self.phrase_vec(lang, terms, offsets, si, node.field)
 
-    def clauses(self, node: BooleanQuery, lang: str) -> list[tuple[str, Query]]:
-        """The clauses of ``node``, with repeated single-term SHOULD clauses counted once."""
-        out: list[tuple[str, Query]] = []
+    def clauses(self, node: BooleanQuery, lang: str) -> list[tuple[str, Query | AnalyzedTerm]]:
+        """The clauses of ``node`` under ``lang``'s analysis.
+
+        A SHOULD word becomes its analyzed terms (a bare "e-mail" or "anti-mobilisasi" is a ranked OR of
+        its parts; as +must or -must_not it stays a phrase), and a repeated SHOULD term counts once.
+        """
+        out: list[tuple[str, Query | AnalyzedTerm]] = []
         seen: set[tuple[str, str | None]] = set()
         for occur, child in node.clauses:
             if occur == SHOULD and isinstance(child, TermQuery):
                 terms, _ = self.analyze(lang, child.text)
-                if len(terms) == 1:
-                    sig = (terms[0], child.field)
-                    if sig in seen:
-                        continue
-                    seen.add(sig)
+                for t in terms:
+                    sig = (t, child.field)
+                    if sig not in seen:
+                        seen.add(sig)
+                        out.append((SHOULD, AnalyzedTerm(t, child.field)))
+                continue
             out.append((occur, child))
         return out
 
@@ -293,7 +326,9 @@ class QueryContext:
         return ids, acc
 
     # -- explain ----------------------------------------------------------------------------------------
-    def explain(self, lang: str, node: Query, si: int, pid: int, occur: str = SHOULD) -> Explanation | None:
+    def explain(
+        self, lang: str, node: Query | AnalyzedTerm, si: int, pid: int, occur: str = SHOULD
+    ) -> Explanation | None:
         """The parts of ``node``'s score for passage ``pid`` of segment ``si`` (None: no terms)."""
         vec = self.evaluate(lang, node, si, occur)
         if vec is None:
@@ -312,27 +347,24 @@ class QueryContext:
                 if e.value > 0 or occ == MUST:
                     parts.append(e if occ == SHOULD else Explanation(e.value, f"{occ} clause", [e]))
             return Explanation(value or 0.0, "sum of:" if value else "no match", parts)
-        terms, offsets = self.leaf_terms(lang, node)
+        if isinstance(node, AnalyzedTerm):
+            terms, offsets, fld = [node.term], [0], node.field
+        else:
+            terms, offsets = self.leaf_terms(lang, node)
+            fld = node.field
         reader = self.snap.segments[si].reader
         st = self.stats(lang)
         dl = int(reader.p_len[pid])
         w = self.weights[lang]
-        if len(terms) == 1 or (isinstance(node, TermQuery) and occur == SHOULD and len(terms) > 1):
-            parts = []
-            for t in dict.fromkeys(terms):
-                key = f"{lang}:{t}"
-                tf = _tf_at(self.postings(key)[si], pid)
-                if tf and node.field == "title" and not _tf_at(self.postings(f"{lang}:title:{t}")[si], pid):
-                    tf = 0
-                if tf:
-                    label = f"{'title:' if node.field else ''}{t} [{lang}]"
-                    parts.append(
-                        bm25.explain_term(label, st.n_passages, self.df(key), tf, dl, st.avgdl, self.k1, self.b, w)
-                    )
-            if len(parts) == 1:
-                return parts[0]
-            return Explanation(value or 0.0, "sum of:", parts)
-        freq = 0.0 if value is None else _phrase_freq(self, lang, terms, offsets, si, pid, node.field)
+        if len(terms) == 1:
+            key = f"{lang}:{terms[0]}"
+            tf = _tf_at(self.postings(key)[si], pid) if value is not None else 0
+            label = f"{'title:' if fld else ''}{terms[0]} [{lang}]"
+            e = bm25.explain_term(label, st.n_passages, self.df(key), tf, dl, st.avgdl, self.k1, self.b, w)
+            if value is None:
+                return Explanation(0.0, f"no match for {label}", [])
+            return e
+        freq = 0.0 if value is None else _phrase_freq(self, lang, terms, offsets, si, pid, fld)
         idf_parts = [Explanation(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")), f"idf({t})") for t in terms]
         idf_sum = sum(e.value for e in idf_parts)
         e = bm25.explain_term(f'"{" ".join(terms)}" [{lang}]', st.n_passages, 0, freq, dl, st.avgdl, self.k1, self.b, w)

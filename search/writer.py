@@ -248,6 +248,8 @@ class IndexWriter:
         try:
             index.refresh()
             self._start(index._snapshot)
+            # a writer killed mid-flush leaves files no commit names; their names would be reused
+            self._remove_unreferenced(self._meta)
         except BaseException:
             self._lock.release()
             raise

@@ -1,0 +1,361 @@
+"""The search core: exact BM25 (hand table, bm25s on SciFact), seeds acceptance, queries, storage behaviour."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+import analyzers
+from search import (
+    Document,
+    IncompatibleIndex,
+    Index,
+    IndexLocked,
+    IndexNotFound,
+    InvalidDocument,
+    QuerySyntaxError,
+    plain_query,
+)
+from search.documents import split_passages
+from tests.conftest import data_dir
+
+UPPER_LARS = "002_8eb0183dd21bba0b.txt"
+INDONESIAN = {"000_7e2a46c1dcea32a3.txt", "001_e934bd5ecad36a00.txt"}
+
+
+def build(path: Path, docs: list[Document], **settings) -> Index:
+    index = Index.create(path, **settings)
+    with index.writer() as w:
+        for d in docs:
+            w.add(d)
+    return index
+
+
+# -- BM25 by hand ----------------------------------------------------------------------------------------
+# d1 "apple banana" (dl 2), d2 "apple apple cherry" (dl 3), d3 "banana cherry cherry date" (dl 4);
+# N = 3, avgdl = 3, k1 = 1.2, b = 0.75.
+#   idf(df=2) = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln(1.6)      = 0.47000362924573563
+#   idf(df=1) = ln(1 + (3 - 1 + 0.5) / (1 + 0.5)) = ln(8/3)      = 0.98082925301172630
+#   apple@d1:  tf 1, K = 1.2 * (0.25 + 0.75 * 2/3) = 0.9 -> 1/1.9 * 0.4700036 = 0.24737033118196614
+#   apple@d2:  tf 2, K = 1.2                           -> 2/3.2 * 0.4700036 = 0.29375226827858475
+#   cherry@d2: tf 1, K = 1.2                           -> 1/2.2 * 0.4700036 = 0.21363801329351617
+#   cherry@d3: tf 2, K = 1.2 * (0.25 + 0.75 * 4/3) = 1.5 -> 2/3.5 * 0.4700036 = 0.26857350242613465
+#   date@d3:   tf 1, K = 1.5                           -> 1/2.5 * 0.9808293 = 0.39233170120469050
+HAND_DOCS = [("d1", "apple banana"), ("d2", "apple apple cherry"), ("d3", "banana cherry cherry date")]
+HAND_TABLE = [
+    ("apple", [("d2", 0.29375226827858475), ("d1", 0.24737033118196614)]),
+    ("cherry", [("d3", 0.26857350242613465), ("d2", 0.21363801329351617)]),
+    ("date", [("d3", 0.39233170120469050)]),
+    ("apple cherry", [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465),
+                      ("d1", 0.24737033118196614)]),
+    ("apple apple cherry", [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465),
+                            ("d1", 0.24737033118196614)]),  # a repeated query term counts once
+]
+
+
+@pytest.fixture(scope="module")
+def hand_index(tmp_path_factory) -> Index:
+    path = tmp_path_factory.mktemp("hand") / "idx"
+    return build(path, [Document(i, t, lang="en") for i, t in HAND_DOCS], passage_words=0, k1=1.2, b=0.75)
+
+
+@pytest.mark.parametrize(("query", "expected"), HAND_TABLE)
+def test_bm25_matches_hand_computed_table(hand_index: Index, query: str, expected) -> None:
+    hits = hand_index.search(query)
+    assert [h.doc_id for h in hits] == [d for d, _ in expected]
+    for hit, (_, score) in zip(hits, expected):
+        assert hit.score == pytest.approx(score, rel=1e-12)
+
+
+def test_explain_shows_the_same_parts(hand_index: Index) -> None:
+    e = hand_index.explain("apple cherry", "d2")
+    assert e.value == pytest.approx(0.29375226827858475 + 0.21363801329351617, rel=1e-12)
+    assert [round(d.value, 12) for d in e.details] == [round(0.29375226827858475, 12), round(0.21363801329351617, 12)]
+    idf_part, tf_part = e.details[0].details
+    assert idf_part.value == pytest.approx(math.log(1.6))
+    assert [d.value for d in idf_part.details] == [3.0, 2.0]  # N, df
+    assert {d.description.split(",")[0]: d.value for d in tf_part.details} == {
+        "tf": 2.0, "k1": 1.2, "b": 0.75, "dl": 3.0, "avgdl": 3.0,
+    }
+    assert hand_index.explain("date", "d1").value == 0.0
+
+
+def test_search_k1_b_override(hand_index: Index) -> None:
+    # b = 0: no length normalization, so apple@d1 (tf 1) = idf * 1 / (1 + 1.2)
+    hits = hand_index.search("apple", k1=1.2, b=0.0)
+    assert hits[1].score == pytest.approx(0.47000362924573563 / 2.2, rel=1e-12)
+
+
+# -- bm25s on SciFact ------------------------------------------------------------------------------------
+
+
+def test_scores_match_bm25s_on_scifact(tmp_path: Path) -> None:
+    bm25s = pytest.importorskip("bm25s")
+    folder = data_dir("beir-scifact")
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").open(encoding="utf-8")]
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (folder / "queries.jsonl").open(encoding="utf-8"))}
+    test_ids = sorted({line.split("\t")[0] for line in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]})
+    an = analyzers.get("en", stopwords=False)
+    index = Index.create(tmp_path / "idx", passage_words=0, k1=1.2, b=0.75, analyzer_options={"stopwords": False})
+    with index.writer() as w:
+        for d in corpus:
+            w.add(Document(d["_id"], d["text"], title=d["title"], lang="en"))
+    retriever = bm25s.BM25(k1=1.2, b=0.75, method="lucene", dtype="float64")
+    retriever.index([an.analyze_columns(d["title"] + " " + d["text"])[0] for d in corpus], show_progress=False)
+    assert len(test_ids) == 300
+    for qid in test_ids:
+        text = queries[qid]
+        tokens = [t for t in an.query_terms(text)]
+        docs, scores = retriever.retrieve([tokens], k=10, show_progress=False)
+        ref = [(corpus[int(i)]["_id"], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
+        hits = index.search(plain_query(text), k=10)
+        ours = [(h.doc_id, h.score) for h in hits]
+        assert len(ours) == len(ref), qid
+        for (rid, rs), (oid, os_) in zip(ref, ours):
+            assert os_ == pytest.approx(rs, abs=1e-5), qid
+        # ids must agree wherever scores are not tied
+        for i, (rid, rs) in enumerate(ref):
+            tied = sum(1 for _, s in ref if abs(s - rs) < 1e-9) > 1 or (i == len(ref) - 1)
+            if not tied:
+                assert ours[i][0] == rid, (qid, i)
+
+
+# -- the seeds -------------------------------------------------------------------------------------------
+
+
+def test_upper_lars_ranks_the_english_passage_first_with_highlights(seeds_index: Index) -> None:
+    hit = seeds_index.search("Upper Lars")[0]
+    assert hit.doc_id == UPPER_LARS and hit.lang == "en"
+    assert "Upper Lars border crossing" in hit.text
+    assert [hit.text[s:e] for s, e in hit.highlights] == ["Upper", "Lars"]
+    assert [hit.snippet[s:e] for s, e in hit.snippet_highlights] == ["Upper", "Lars"]
+    assert hit.snippet in hit.text
+
+
+@pytest.mark.parametrize("query", ["warga Rusia kabur", "melarikan diri"])
+def test_indonesian_queries_return_the_indonesian_passages(seeds_index: Index, query: str) -> None:
+    hits = seeds_index.search(query)
+    assert {h.doc_id for h in hits} == INDONESIAN
+    assert all(h.lang == "id" for h in hits)
+    assert any(h.highlights for h in hits)
+
+
+def test_phrase_and_negation_behave_as_written(seeds_index: Index) -> None:
+    phrase = seeds_index.search('"border crossing"', per_document=False)
+    assert phrase and all("border crossing" in h.text.lower() for h in phrase)
+    reversed_phrase = seeds_index.search('"crossing border"', per_document=False)
+    assert all("crossing border" in h.text.lower() for h in reversed_phrase)
+    with_georgia = seeds_index.search("Russia", per_document=False, k=100)
+    without = seeds_index.search("Russia -Georgia", per_document=False, k=100)
+    assert without and len(without) < len(with_georgia)
+    assert all("georgia" not in h.text.lower() for h in without)
+
+
+def test_stemmed_highlight_and_title_field(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", [
+        Document("a", "People were crossing the river at night.", title="Border notes", lang="en"),
+        Document("b", "The border was closed.", title="River notes", lang="en"),
+    ])
+    hit = index.search("cross")[0]
+    assert [hit.text[s:e] for s, e in hit.highlights] == ["crossing"]
+    assert hit.title == "Border notes" and "Border" not in hit.text
+    assert [h.doc_id for h in index.search("title:border")] == ["a"]
+    assert {h.doc_id for h in index.search("border")} == {"a", "b"}  # the title counts as text too
+
+
+# -- queries from real users -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    "alpha (+)- thalassemia", "Avatar: The Last Airbender", "G - quadruplex", "(", ")", "+", "-", "AND", "a OR",
+    "NOT", "title:", "lang:", "((a b)", "a) b(", "+-x", "--x", "x:y:z", "0-dimensional biomaterials",
+])
+def test_user_questions_never_crash(seeds_index: Index, query: str) -> None:
+    seeds_index.search(query)
+
+
+def test_hyphen_inside_a_word_is_not_negation(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", [
+        Document("1", "gerakan anti-mobilisasi di kota", lang="id"),
+        Document("2", "mobilisasi parsial diumumkan", lang="id"),
+    ])
+    assert {h.doc_id for h in index.search("anti-mobilisasi")} == {"1", "2"}
+    assert [h.doc_id for h in index.search("+anti-mobilisasi")] == ["1"]
+    assert [h.doc_id for h in index.search("mobilisasi -anti")] == ["2"]
+
+
+def test_stopword_only_query_returns_nothing(seeds_index: Index) -> None:
+    assert seeds_index.search("the of and") == []
+    assert seeds_index.search("yang dan di") == []
+
+
+def test_unbalanced_quote_names_the_position(seeds_index: Index) -> None:
+    with pytest.raises(QuerySyntaxError) as e:
+        seeds_index.search('Upper "Lars')
+    assert e.value.position == 6
+
+
+def test_boolean_operators_and_lang_filter(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", [
+        Document("en1", "red apple and green pear", lang="en"),
+        Document("en2", "red car", lang="en"),
+        Document("id1", "apel merah dan pir hijau", lang="id"),
+    ])
+    assert [h.doc_id for h in index.search("red AND pear")] == ["en1"]
+    assert {h.doc_id for h in index.search("car OR pear")} == {"en1", "en2"}
+    assert [h.doc_id for h in index.search("red NOT car")] == ["en1"]
+    assert [h.doc_id for h in index.search("(car OR pear) +apple")] == ["en1"]
+    assert {h.doc_id for h in index.search("red apel")} == {"en1", "en2", "id1"}
+    assert [h.doc_id for h in index.search("red apel lang:id")] == ["id1"]
+    assert [h.doc_id for h in index.search("red apel", lang="en")][0] in {"en1", "en2"}
+    with pytest.raises(QuerySyntaxError):
+        index.search("lang:fr apple")
+
+
+# -- languages -------------------------------------------------------------------------------------------
+
+
+def test_confident_indonesian_question_ranks_indonesian_passages_first(tmp_path: Path) -> None:
+    docs = [Document("id-1", "Warga Rusia melarikan diri ke Georgia melalui perbatasan darat.", lang="id"),
+            Document("en-1", "Russians flee to Georgia via the land border crossing.", lang="en"),
+            Document("en-2", "Georgia border Rusia melarikan", lang="en")]  # misdetected-looking English passage
+    index = build(tmp_path / "i", docs)
+    hits = index.search("Mengapa warga Rusia melarikan diri ke Georgia?")
+    assert hits[0].doc_id == "id-1"
+
+
+def test_single_language_index_keeps_plain_bm25(hand_index: Index) -> None:
+    assert hand_index.search("apple")[0].score == pytest.approx(0.29375226827858475, rel=1e-12)
+
+
+def test_passages_without_evidence_take_the_document_language(tmp_path: Path) -> None:
+    text = ("Warga Rusia yang tidak ingin ikut perang melarikan diri dari negara itu. " * 20) + "\n\nPutin 2022 Georgia."
+    index = build(tmp_path / "i", [Document("d", text)], passage_words=40)
+    langs = {h.lang for h in index.search("Putin Georgia Rusia", per_document=False, k=100)}
+    assert langs == {"id"}
+
+
+# -- passages --------------------------------------------------------------------------------------------
+
+
+def test_split_passages_cuts_at_sentences_near_the_target() -> None:
+    text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(60))
+    spans = split_passages(text, 40)
+    assert len(spans) > 5
+    for s, e in spans:
+        chunk = text[s:e]
+        assert chunk.endswith(".") and 35 <= len(chunk.split()) <= 56
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert split_passages(text, 0) == [(0, len(text))]
+    assert split_passages("", 120) == [(0, 0)]
+
+
+def test_per_document_and_all_passages(seeds_index: Index) -> None:
+    best = seeds_index.search("Rusia", k=100)
+    every = seeds_index.search("Rusia", k=100, per_document=False)
+    assert len({h.doc_id for h in best}) == len(best) < len(every)
+    assert [h.score for h in every] == sorted((h.score for h in every), reverse=True)
+    page = seeds_index.search("Rusia", k=2, offset=1, per_document=False)
+    assert [(h.doc_id, h.passage) for h in page] == [(h.doc_id, h.passage) for h in every[1:3]]
+
+
+# -- storage ---------------------------------------------------------------------------------------------
+
+
+def seed_docs() -> list[Document]:
+    return [Document(f.name, f.read_text(encoding="utf-8")) for f in sorted((Path(__file__).parents[1] / "seeds").glob("*.txt"))]
+
+
+def test_reopen_round_trip_and_document_api(tmp_path: Path) -> None:
+    docs = seed_docs() + [Document("m", "meta test", title="T", lang="en", meta={"k": [1, 2]})]
+    build(tmp_path / "i", docs)
+    index = Index.open(tmp_path / "i")
+    assert len(index) == 4 and "m" in index and "nope" not in index
+    assert index.get("m") == docs[-1]
+    assert index.get(docs[0].id).text == docs[0].text
+    assert index.search("Upper Lars")[0].doc_id == UPPER_LARS
+    assert index.stats()["documents"] == 4
+    with pytest.raises(InvalidDocument):
+        with index.writer() as w:
+            w.add(Document("m", "again"))
+    assert index.get("m") == docs[-1]  # the failed block rolled back
+
+
+def test_rebuild_is_byte_identical(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        build(tmp_path / name, seed_docs())
+    files_a = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files_a == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in files_a:
+        if name != "write.lock":
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_second_writer_gets_index_locked(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "i")
+    with index.writer():
+        with pytest.raises(IndexLocked):
+            Index.open(tmp_path / "i").writer()
+    with index.writer() as w:  # released on exit
+        w.add(Document("x", "text"))
+
+
+def test_threads_search_while_a_writer_commits(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", [Document("base", "marker word", lang="en")])
+    errors: list[BaseException] = []
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                hits = index.search("marker", k=1000)
+                seen.add(len(hits))
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for batch in range(10):
+        with index.writer() as w:
+            for j in range(5):
+                w.add(Document(f"d{batch}-{j}", f"marker number {batch} {j}", lang="en"))
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert seen <= {1 + 5 * i for i in range(11)}  # only committed states are ever seen
+    assert len(index.search("marker", k=1000)) == 51
+
+
+def test_open_errors_are_precise(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound):
+        Index.open(tmp_path / "missing")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(IndexNotFound):
+        Index.open(tmp_path / "plain")
+    Index.create(tmp_path / "v")
+    meta = json.loads((tmp_path / "v" / "meta.json").read_text())
+    meta["format_version"] = 999
+    (tmp_path / "v" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IncompatibleIndex):
+        Index.open(tmp_path / "v")
+
+
+def test_update_and_delete_are_visible_and_exact(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", seed_docs())
+    with index.writer() as w:
+        w.update(Document(UPPER_LARS, "Nothing about the crossing here."))
+        assert w.delete("000_7e2a46c1dcea32a3.txt")
+        assert not w.delete("nope")
+    assert index.search("Upper Lars") == []
+    fresh = build(tmp_path / "fresh", [index.get(i) for i in sorted(index.content_hashes())])
+    for q in ["crossing", "Rusia", "warga Rusia kabur"]:
+        assert [(h.doc_id, h.passage, h.score) for h in index.search(q, per_document=False)] == [
+            (h.doc_id, h.passage, h.score) for h in fresh.search(q, per_document=False)
+        ]
