@@ -65,7 +65,9 @@ def boundary(fn: F) -> F:
             raise _fail(f"{e} (rebuild the index, or restore it from a copy)", EXIT_CORRUPT) from None
         except IndexLocked as e:
             raise _fail(str(e), EXIT_USAGE) from None
-        except (IndexNotFound, IncompatibleIndex) as e:
+        except IndexNotFound as e:
+            raise _fail(f"{e} (build one with: search index FILES --index PATH)", EXIT_USAGE) from None
+        except IncompatibleIndex as e:
             raise _fail(str(e), EXIT_USAGE) from None
         except QuerySyntaxError as e:
             raise _fail(f"cannot read the query: {e}", EXIT_USAGE) from None
@@ -93,12 +95,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts, a
 
 
 def _check_lang(lang: str | None) -> str | None:
+    # checked in the command, not as a click callback, so the message is our one "error:" line
     if lang is not None and lang not in analyzers.names():
-        raise typer.BadParameter(f"unknown language {lang!r}; choose one of: {', '.join(analyzers.names())}")
+        raise _fail(f"unknown --lang {lang!r}; choose one of: {', '.join(analyzers.names())}", EXIT_USAGE)
     return lang
 
 
-LangOpt = Annotated[str | None, typer.Option("--lang", "-l", help="Language: id or en.", callback=_check_lang)]
+LangOpt = Annotated[str | None, typer.Option("--lang", "-l", help="Language: id or en (default: detected).")]
 
 
 def _index_path(index: Path | None) -> Path | None:
@@ -141,7 +144,9 @@ def _root(
 @app.command()
 @boundary
 def query(
-    text: Annotated[str, typer.Argument(help='The query: words, "a phrase", +must, -not, AND/OR/NOT, title:w.')],
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help='The query: words, "a phrase", +must, -not, AND/OR/NOT, title:w.')
+    ],
     k: Annotated[int, typer.Option("-k", min=1, max=10_000, help="How many hits.")] = 10,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many hits (paging).")] = 0,
     lang: LangOpt = None,
@@ -152,6 +157,7 @@ def query(
     index: IndexOpt = None,
 ) -> None:
     """Search the index and print the best passages."""
+    lang = _check_lang(lang)
     idx = _open_for_reading(index)
     hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
     if json_out:
@@ -164,13 +170,16 @@ def query(
 @app.command("index")
 @boundary
 def index_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders: .txt, .md, .jsonl.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders: .txt, .md, .jsonl.")],
     index: IndexOpt = None,
     lang: LangOpt = None,
     glob: Annotated[str | None, typer.Option("--glob", help="Only files matching this pattern, e.g. '*.md'.")] = None,
     passage_words: Annotated[
-        int, typer.Option("--passage-words", min=0, help="Words per passage for a new index (0: whole documents).")
-    ] = 120,
+        int | None,
+        typer.Option(
+            "--passage-words", min=0, help="Words per passage of a new index (default 120; 0: whole documents)."
+        ),
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Change nothing; exit 1 when the index is stale against the sources.")
     ] = False,
@@ -178,6 +187,7 @@ def index_cmd(
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
+    lang = _check_lang(lang)
     files = find_files(paths, glob)
     docs: dict[str, Document] = {}
     for f in files:
@@ -186,18 +196,28 @@ def index_cmd(
             if doc.id in docs:
                 raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
             docs[doc.id] = doc
-    existing = Index.open(path) if (path / "meta.json").exists() or check else None
-    if existing is None:
-        if path.exists() and not path.is_dir():
-            raise SourceError(f"{path}: --index must be a folder, and this is a file")
-        existing = Index.create(path, passage_words=passage_words)
+    if path.exists() and not path.is_dir():
+        raise SourceError(f"{path}: --index must be a folder, and this is a file")
+    err = output.error_console()
+    if check and not path.exists():
+        err.print(f"stale: no index at {path} yet ({len(docs)} documents to index)", markup=False)
+        raise typer.Exit(EXIT_STALE)
+    if (path / "meta.json").exists() or check:
+        existing = Index.open(path)
+        built = existing.settings.passage_words
+        if passage_words is not None and passage_words != built:
+            raise SourceError(
+                f"{path} was built with --passage-words {built}, not {passage_words};"
+                " to change it, build into a new --index folder"
+            )
+    else:
+        existing = Index.create(path, passage_words=120 if passage_words is None else passage_words)
     current = existing.content_hashes()
     to_add = [d for i, d in docs.items() if i not in current]
     to_update = [d for i, d in docs.items() if i in current and current[i] != d.content_hash()]
     to_delete = sorted(set(current) - set(docs))
     unchanged = len(docs) - len(to_add) - len(to_update)
     summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
-    err = output.error_console()
     if check:
         if to_add or to_update or to_delete:
             err.print(f"stale: {summary}", markup=False)
@@ -251,7 +271,7 @@ class _progress:
 @app.command()
 @boundary
 def delete(
-    ids: Annotated[list[str], typer.Argument(help="Document ids to delete.")],
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Document ids to delete.")],
     index: IndexOpt = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Wait up to this many seconds for the lock.")] = 0.0,
 ) -> None:
@@ -281,12 +301,12 @@ def stats(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
 @app.command()
 @boundary
 def analyze(
-    text: Annotated[str, typer.Argument(help="Text to analyze.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="Text to analyze.")],
     lang: LangOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the tokens (term, position, offsets) an analyzer makes of TEXT."""
-    code = lang
+    code = _check_lang(lang)
     if code is None:
         detected, _ = analyzers.detect_language(text)
         code = detected if detected != "und" else "en"

@@ -50,10 +50,14 @@ HAND_TABLE = [
     ("apple", [("d2", 0.29375226827858475), ("d1", 0.24737033118196614)]),
     ("cherry", [("d3", 0.26857350242613465), ("d2", 0.21363801329351617)]),
     ("date", [("d3", 0.39233170120469050)]),
-    ("apple cherry", [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465),
-                      ("d1", 0.24737033118196614)]),
-    ("apple apple cherry", [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465),
-                            ("d1", 0.24737033118196614)]),  # a repeated query term counts once
+    (
+        "apple cherry",
+        [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465), ("d1", 0.24737033118196614)],
+    ),
+    (
+        "apple apple cherry",
+        [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465), ("d1", 0.24737033118196614)],
+    ),  # a repeated query term counts once
 ]
 
 
@@ -79,7 +83,11 @@ def test_explain_shows_the_same_parts(hand_index: Index) -> None:
     assert idf_part.value == pytest.approx(math.log(1.6))
     assert [d.value for d in idf_part.details] == [3.0, 2.0]  # N, df
     assert {d.description.split(",")[0]: d.value for d in tf_part.details} == {
-        "tf": 2.0, "k1": 1.2, "b": 0.75, "dl": 3.0, "avgdl": 3.0,
+        "tf": 2.0,
+        "k1": 1.2,
+        "b": 0.75,
+        "dl": 3.0,
+        "avgdl": 3.0,
     }
     assert hand_index.explain("date", "d1").value == 0.0
 
@@ -115,7 +123,7 @@ def test_scores_match_bm25s_on_scifact(tmp_path: Path) -> None:
         hits = index.search(plain_query(text), k=10)
         ours = [(h.doc_id, h.score) for h in hits]
         assert len(ours) == len(ref), qid
-        for (rid, rs), (oid, os_) in zip(ref, ours):
+        for (_, rs), (_, os_) in zip(ref, ours):
             assert os_ == pytest.approx(rs, abs=1e-5), qid
         # ids must agree wherever scores are not tied
         for i, (rid, rs) in enumerate(ref):
@@ -156,10 +164,13 @@ def test_phrase_and_negation_behave_as_written(seeds_index: Index) -> None:
 
 
 def test_stemmed_highlight_and_title_field(tmp_path: Path) -> None:
-    index = build(tmp_path / "i", [
-        Document("a", "People were crossing the river at night.", title="Border notes", lang="en"),
-        Document("b", "The border was closed.", title="River notes", lang="en"),
-    ])
+    index = build(
+        tmp_path / "i",
+        [
+            Document("a", "People were crossing the river at night.", title="Border notes", lang="en"),
+            Document("b", "The border was closed.", title="River notes", lang="en"),
+        ],
+    )
     hit = index.search("cross")[0]
     assert [hit.text[s:e] for s, e in hit.highlights] == ["crossing"]
     assert hit.title == "Border notes" and "Border" not in hit.text
@@ -170,19 +181,41 @@ def test_stemmed_highlight_and_title_field(tmp_path: Path) -> None:
 # -- queries from real users -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", [
-    "alpha (+)- thalassemia", "Avatar: The Last Airbender", "G - quadruplex", "(", ")", "+", "-", "AND", "a OR",
-    "NOT", "title:", "lang:", "((a b)", "a) b(", "+-x", "--x", "x:y:z", "0-dimensional biomaterials",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "alpha (+)- thalassemia",
+        "Avatar: The Last Airbender",
+        "G - quadruplex",
+        "(",
+        ")",
+        "+",
+        "-",
+        "AND",
+        "a OR",
+        "NOT",
+        "title:",
+        "lang:",
+        "((a b)",
+        "a) b(",
+        "+-x",
+        "--x",
+        "x:y:z",
+        "0-dimensional biomaterials",
+    ],
+)
 def test_user_questions_never_crash(seeds_index: Index, query: str) -> None:
     seeds_index.search(query)
 
 
 def test_hyphen_inside_a_word_is_not_negation(tmp_path: Path) -> None:
-    index = build(tmp_path / "i", [
-        Document("1", "gerakan anti-mobilisasi di kota", lang="id"),
-        Document("2", "mobilisasi parsial diumumkan", lang="id"),
-    ])
+    index = build(
+        tmp_path / "i",
+        [
+            Document("1", "gerakan anti-mobilisasi di kota", lang="id"),
+            Document("2", "mobilisasi parsial diumumkan", lang="id"),
+        ],
+    )
     assert {h.doc_id for h in index.search("anti-mobilisasi")} == {"1", "2"}
     assert [h.doc_id for h in index.search("+anti-mobilisasi")] == ["1"]
     assert [h.doc_id for h in index.search("mobilisasi -anti")] == ["2"]
@@ -200,11 +233,14 @@ def test_unbalanced_quote_names_the_position(seeds_index: Index) -> None:
 
 
 def test_boolean_operators_and_lang_filter(tmp_path: Path) -> None:
-    index = build(tmp_path / "i", [
-        Document("en1", "red apple and green pear", lang="en"),
-        Document("en2", "red car", lang="en"),
-        Document("id1", "apel merah dan pir hijau", lang="id"),
-    ])
+    index = build(
+        tmp_path / "i",
+        [
+            Document("en1", "red apple and green pear", lang="en"),
+            Document("en2", "red car", lang="en"),
+            Document("id1", "apel merah dan pir hijau", lang="id"),
+        ],
+    )
     assert [h.doc_id for h in index.search("red AND pear")] == ["en1"]
     assert {h.doc_id for h in index.search("car OR pear")} == {"en1", "en2"}
     assert [h.doc_id for h in index.search("red NOT car")] == ["en1"]
@@ -220,9 +256,11 @@ def test_boolean_operators_and_lang_filter(tmp_path: Path) -> None:
 
 
 def test_confident_indonesian_question_ranks_indonesian_passages_first(tmp_path: Path) -> None:
-    docs = [Document("id-1", "Warga Rusia melarikan diri ke Georgia melalui perbatasan darat.", lang="id"),
-            Document("en-1", "Russians flee to Georgia via the land border crossing.", lang="en"),
-            Document("en-2", "Georgia border Rusia melarikan", lang="en")]  # misdetected-looking English passage
+    docs = [
+        Document("id-1", "Warga Rusia melarikan diri ke Georgia melalui perbatasan darat.", lang="id"),
+        Document("en-1", "Russians flee to Georgia via the land border crossing.", lang="en"),
+        Document("en-2", "Georgia border Rusia melarikan", lang="en"),
+    ]  # misdetected-looking English passage
     index = build(tmp_path / "i", docs)
     hits = index.search("Mengapa warga Rusia melarikan diri ke Georgia?")
     assert hits[0].doc_id == "id-1"
@@ -233,7 +271,9 @@ def test_single_language_index_keeps_plain_bm25(hand_index: Index) -> None:
 
 
 def test_passages_without_evidence_take_the_document_language(tmp_path: Path) -> None:
-    text = ("Warga Rusia yang tidak ingin ikut perang melarikan diri dari negara itu. " * 20) + "\n\nPutin 2022 Georgia."
+    text = (
+        "Warga Rusia yang tidak ingin ikut perang melarikan diri dari negara itu. " * 20
+    ) + "\n\nPutin 2022 Georgia."
     index = build(tmp_path / "i", [Document("d", text)], passage_words=40)
     langs = {h.lang for h in index.search("Putin Georgia Rusia", per_document=False, k=100)}
     assert langs == {"id"}
@@ -267,7 +307,10 @@ def test_per_document_and_all_passages(seeds_index: Index) -> None:
 
 
 def seed_docs() -> list[Document]:
-    return [Document(f.name, f.read_text(encoding="utf-8")) for f in sorted((Path(__file__).parents[1] / "seeds").glob("*.txt"))]
+    return [
+        Document(f.name, f.read_text(encoding="utf-8"))
+        for f in sorted((Path(__file__).parents[1] / "seeds").glob("*.txt"))
+    ]
 
 
 def test_reopen_round_trip_and_document_api(tmp_path: Path) -> None:
