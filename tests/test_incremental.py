@@ -1,0 +1,122 @@
+"""The defining property: after any adds, updates, deletes and commits, every query returns the same
+passages with the same scores as a fresh index built from the live documents alone."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from search import Document, Index
+
+EN = ["river", "border", "crossing", "people", "queue", "night", "car", "the", "of", "mountain"]
+ID = ["warga", "rusia", "melarikan", "perbatasan", "antrean", "yang", "dan", "kota", "mobilisasi", "diri"]
+IDS = [f"doc{i}" for i in range(12)]
+QUERIES = ["river border", "warga rusia", '"border crossing"', "queue -night", "+rusia kota", "mountain OR antrean"]
+
+words = st.lists(st.sampled_from(EN + ID), min_size=0, max_size=30)
+
+
+def docs_strategy():
+    return st.builds(
+        lambda i, w1, w2, title, lang: Document(
+            i, " ".join(w1) + ". " + " ".join(w2) + ".", title=" ".join(title), lang=lang
+        ),
+        st.sampled_from(IDS),
+        words,
+        words,
+        st.lists(st.sampled_from(EN + ID), max_size=3),
+        st.sampled_from([None, "en", "id"]),
+    )
+
+
+def results(index: Index) -> list:
+    return [[(h.doc_id, h.passage, h.score) for h in index.search(q, k=50, per_document=False)] for q in QUERIES]
+
+
+class IncrementalIndex(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="telusur-sm-"))
+        self.index = Index.create(self.tmp / "idx", passage_words=8)
+        self.writer = self.index.writer(buffer_tokens=40)  # tiny buffer: many segments, flushes, merges
+        self.pending: dict[str, Document] = {}
+        self.committed: dict[str, Document] = {}
+
+    @rule(doc=docs_strategy())
+    def add_or_update(self, doc: Document) -> None:
+        if doc.id in self.pending:
+            self.writer.update(doc)
+        else:
+            self.writer.add(doc)
+        self.pending[doc.id] = doc
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def delete(self, data) -> None:
+        doc_id = data.draw(st.sampled_from(sorted(self.pending)))
+        assert self.writer.delete(doc_id)
+        del self.pending[doc_id]
+
+    @rule(doc_id=st.sampled_from(IDS))
+    def delete_maybe_missing(self, doc_id: str) -> None:
+        assert self.writer.delete(doc_id) == (doc_id in self.pending)
+        self.pending.pop(doc_id, None)
+
+    @rule()
+    def commit(self) -> None:
+        self.writer.commit()
+        self.committed = dict(self.pending)
+
+    @rule()
+    def rollback(self) -> None:
+        self.writer.rollback()
+        self.pending = dict(self.committed)
+
+    @invariant()
+    def matches_a_fresh_rebuild(self) -> None:
+        live = Index.open(self.tmp / "idx")
+        assert len(live) == len(self.committed)
+        assert sorted(live.content_hashes()) == sorted(self.committed)
+        fresh_dir = Path(tempfile.mkdtemp(prefix="telusur-fresh-"))
+        try:
+            fresh = Index.create(fresh_dir / "idx", passage_words=8)
+            with fresh.writer() as w:
+                for doc_id in sorted(self.committed):
+                    w.add(self.committed[doc_id])
+            assert results(live) == results(fresh)
+            assert results(self.index) == results(fresh)
+        finally:
+            shutil.rmtree(fresh_dir, ignore_errors=True)
+
+    def teardown(self) -> None:
+        self.writer.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+IncrementalIndex.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+TestIncrementalIndex = IncrementalIndex.TestCase
+
+
+def test_many_commits_merge_segments_and_stay_exact(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", passage_words=8)
+    docs = {}
+    for i in range(70):
+        with index.writer() as w:
+            doc = Document(f"d{i % 40}", f"{EN[i % 10]} {ID[i % 7]} {EN[(i * 3) % 10]}. {ID[(i * 5) % 10]} kota.")
+            w.update(doc)
+            docs[doc.id] = doc
+            if i % 9 == 0:
+                w.delete(f"d{(i * 7) % 40}")
+                docs.pop(f"d{(i * 7) % 40}", None)
+    assert index.stats()["segments"] < 16  # merged: one commit each would have made up to 70
+    fresh = Index.create(tmp_path / "fresh", passage_words=8)
+    with fresh.writer() as w:
+        for doc_id in sorted(docs):
+            w.add(docs[doc_id])
+    assert results(index) == results(fresh)
+    assert len(index) == len(docs)
