@@ -23,10 +23,14 @@ def idf(n_passages: int, df: int) -> float:
     return math.log(1.0 + (n_passages - df + 0.5) / (df + 0.5))
 
 
-def term_scores(idf_value: float, tf: np.ndarray, dl: np.ndarray, avgdl: float, k1: float, b: float) -> np.ndarray:
-    """Vectorized term score over postings: ``tf`` and ``dl`` are arrays of the same length."""
-    tf = tf.astype(np.float64, copy=False)
-    norm = k1 * (1.0 - b + b * (dl.astype(np.float64, copy=False) / avgdl))
+def length_norms(dl: np.ndarray, avgdl: float, k1: float, b: float) -> np.ndarray:
+    """k1 * (1 - b + b * dl / avgdl) for every passage length in ``dl`` (cached per snapshot)."""
+    return k1 * (1.0 - b + b * (dl.astype(np.float64) / avgdl))
+
+
+def term_scores(idf_value: float, tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Vectorized term score over postings: ``tf`` and the passages' ``length_norms`` side by side."""
+    tf = tf.astype(np.float64)
     return idf_value * (tf / (tf + norm))
 
 

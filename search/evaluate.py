@@ -365,6 +365,7 @@ def run_beir(
     lang: str | None = None,
     k: int = 100,
     passage_words: int = 0,
+    analyzer_options: Mapping[str, bool] | None = None,
     metrics: Iterable[str] = DEFAULT_METRICS,
     rebuild: bool = False,
 ) -> EvalResult:
@@ -372,23 +373,26 @@ def run_beir(
 
     Documents are indexed with their title and text; `lang` is the language of corpus and queries
     (None: detect per document and query). `k1`/`b` are passed at search time (None: the index's
-    defaults), so one index serves every k1/b setting. The index is reused when a stamp file
-    ``<index_dir>.eval.json`` records the same corpus file (path, size, mtime) and index settings;
-    otherwise it is rebuilt. A folder at `index_dir` without a stamp is never deleted.
+    defaults), so one index serves every k1/b setting. `analyzer_options` (``stem_words``,
+    ``stopwords``, ``reduplication``: False switches one off) are for ablations. The index is reused
+    when a stamp file ``<index_dir>.eval.json`` records the same corpus file (path, size, mtime),
+    index settings and analyzer versions; otherwise it is rebuilt. A folder at `index_dir` without a
+    stamp is never deleted.
     """
     from search import Document, Index  # the core imports nothing from here; keep the flow one way
 
     dataset = load_beir(dataset_dir, split)
     index_path = Path(index_dir)
     started = time.perf_counter()
-    stamp = _index_stamp(dataset.corpus_path, passage_words=passage_words, lang=lang)
+    options = dict(analyzer_options or {})
+    stamp = _index_stamp(dataset.corpus_path, passage_words=passage_words, lang=lang, options=options)
     reused = not rebuild and _stamp_matches(index_path, stamp)
     if reused:
         index = Index.open(index_path)
     else:
         _clear_index_dir(index_path)
         index_path.parent.mkdir(parents=True, exist_ok=True)
-        settings: dict[str, Any] = {"passage_words": passage_words}
+        settings: dict[str, Any] = {"passage_words": passage_words, "analyzer_options": options}
         if lang is not None:
             settings["default_language"] = lang
         index = Index.create(index_path, **settings)
@@ -430,19 +434,32 @@ _QUERY_SYNTAX = re.compile(r'["():]|(?<!\S)[+-]+')
 def _plain_search(index: Any) -> Callable[..., Any]:
     """`index.search` with query syntax switched off: dataset queries are user text, not queries.
 
-    Uses ``parse=False`` when the engine offers it; otherwise strips the characters the parser would
-    read as syntax (quotes, parentheses, colons, a + or - starting a word).
+    A claim such as ``"-1% of (rare) cases"`` must not turn into a negation or a group. Uses the
+    engine's ``parse=False`` or `search.plain_query` (every word a ranked-OR term) when it offers one;
+    otherwise strips what the parser would read as syntax (quotes, parentheses, colons, a + or -
+    starting a word).
     """
     if "parse" in inspect.signature(index.search).parameters:
         return lambda text, **options: index.search(text, parse=False, **options)
-    return lambda text, **options: index.search(_QUERY_SYNTAX.sub(" ", text), **options)
+    try:
+        from search import plain_query
+    except ImportError:
+        return lambda text, **options: index.search(_QUERY_SYNTAX.sub(" ", text), **options)
+    return lambda text, **options: index.search(plain_query(text), **options)
 
 
 def _stamp_path(index_path: Path) -> Path:
     return index_path.with_name(index_path.name + _STAMP_SUFFIX)
 
 
-def _index_stamp(corpus_path: Path, *, passage_words: int, lang: str | None) -> dict[str, Any]:
+def _index_stamp(
+    corpus_path: Path, *, passage_words: int, lang: str | None, options: Mapping[str, bool]
+) -> dict[str, Any]:
+    """What an evaluation index depends on; any change means a rebuild (analyzer versions included,
+    so a changed stemmer is never measured through a stale index)."""
+    import analyzers
+    import search
+
     stat = corpus_path.stat()
     return {
         "corpus": str(corpus_path.resolve()),
@@ -450,17 +467,10 @@ def _index_stamp(corpus_path: Path, *, passage_words: int, lang: str | None) -> 
         "corpus_mtime_ns": stat.st_mtime_ns,
         "passage_words": passage_words,
         "lang": lang,
-        "telusur": _telusur_version(),
+        "analyzer_options": dict(sorted(options.items())),
+        "analyzers": {name: analyzers.get(name).version for name in analyzers.names()},
+        "telusur": getattr(search, "__version__", None),
     }
-
-
-def _telusur_version() -> str | None:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("telusur")
-    except PackageNotFoundError:
-        return None
 
 
 def _stamp_matches(index_path: Path, stamp: Mapping[str, Any]) -> bool:

@@ -81,8 +81,7 @@ class Hit:
     @property
     def meta(self) -> dict[str, Any]:
         """The document's metadata ({} when it has none)."""
-        raw = self._snap.segments[self._si].reader.string("doc_meta", self._doc())
-        return json.loads(raw) if raw else {}
+        return _stored_meta(self._snap.segments[self._si].reader, self._doc()) or {}
 
     def _snippet(self) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
         if "snippet" not in self._cache:
@@ -226,13 +225,12 @@ class Index:
         if loc is None:
             return None
         r = snap.segments[loc[0]].reader
-        meta = r.string("doc_meta", loc[1])
         return Document(
             id=doc_id,
             text=r.string("doc_text", loc[1]),
             title=r.string("doc_title", loc[1]),
             lang=r.string("doc_lang", loc[1]) or None,
-            meta=json.loads(meta) if meta else None,
+            meta=_stored_meta(r, loc[1]),
         )
 
     def content_hashes(self) -> dict[str, str]:
@@ -281,7 +279,9 @@ class Index:
                     raise IndexCorrupt(f"index file {name} fails its checksum (damaged)", str(path))
 
     # -- searching ------------------------------------------------------------------------------------
-    def _context(self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1, b) -> tuple[QueryContext, list[str]]:
+    def _context(
+        self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1: float | None, b: float | None
+    ) -> tuple[QueryContext, list[str]]:
         langs = snap.languages
         if lang is not None:
             if lang not in analyzers.names():
@@ -290,20 +290,32 @@ class Index:
         if parsed.langs:
             langs = [x for x in langs if x in parsed.langs]
         s = self.settings
-        weights = {x: 1.0 for x in langs}
         stop: frozenset[str] = frozenset()
         if len(langs) > 1:
-            probs = analyzers.language_probabilities(" ".join(parsed.words))
-            top = max(probs.get(x, 0.0) for x in langs)
-            if top > 0:
-                weights = {x: max(probs.get(x, 0.0) / top, MIN_LANGUAGE_WEIGHT) for x in langs}
-            best = [x for x in langs if weights[x] == 1.0]
-            if len(best) == 1:
-                stop = s.analyzer(best[0]).stopwords
-        ctx = QueryContext(
-            snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), weights, s.analyzer, stop
-        )
+            # the query's own stopwords drop under every language (an English "of" must not match
+            # Indonesian passages just because "of" is no Indonesian stopword)
+            n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
+            if n_id != n_en:
+                stop = s.analyzer("id" if n_id > n_en else "en").stopwords
+        ctx = QueryContext(snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), s.analyzer, stop)
         return ctx, langs
+
+    @staticmethod
+    def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:
+        """How much each language's scores count for this query: P(lang | query) / max P.
+
+        BM25 scores of different languages are not comparable as they stand (a few passages misdetected
+        as English make Indonesian words look rare there), so a confident Indonesian question ranks
+        Indonesian passages first while an ambiguous query ("Upper Lars") treats both alike. The
+        likeliest language has weight 1, so a one-language result keeps plain BM25 scores.
+        """
+        if len(langs) < 2:
+            return {x: 1.0 for x in langs}
+        probs = analyzers.language_probabilities(" ".join(parsed.words))
+        top = max(probs.get(x, 0.0) for x in langs)
+        if top <= 0:
+            return {x: 1.0 for x in langs}
+        return {x: max(probs.get(x, 0.0) / top, MIN_LANGUAGE_WEIGHT) for x in langs}
 
     def search(
         self,
@@ -326,41 +338,24 @@ class Index:
         snap = self._snapshot
         parsed = parse_query(query) if isinstance(query, str) else query
         ctx, langs = self._context(snap, parsed, lang, k1, b)
-        scores_parts, where = [], []
+        found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
         for lg in langs:
             for si in range(len(snap.segments)):
                 vec = ctx.evaluate(lg, parsed.root, si)
-                if vec is None or vec[0].shape[0] == 0:
-                    continue
-                scores_parts.append(vec[1])
-                where.append((lg, si, vec[0]))
-        if not scores_parts or k == 0:
+                if vec is not None and vec[0].shape[0]:
+                    found.append((lg, si, vec[0], vec[1]))
+        if not found or k == 0:
             return []
-        scores = np.concatenate(scores_parts) if len(scores_parts) > 1 else scores_parts[0]
-        bounds = np.cumsum([0] + [len(w[2]) for w in where])
-        need = offset + k
-        m = need * (3 if per_document else 1)
-        while True:
-            picked = top_k_indices(scores, m)
-            rows = []
-            for i in picked.tolist():
-                part = int(np.searchsorted(bounds, i, side="right")) - 1
-                lg, si, pids = where[part]
-                pid = int(pids[i - bounds[part]])
-                r = snap.segments[si].reader
-                doc = int(r.p_doc[pid])
-                rows.append((-float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
-            rows.sort(key=lambda row: row[:3])
-            if per_document:
-                seen: set[str] = set()
-                rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
-            if len(rows) >= need or len(picked) >= scores.shape[0]:
-                break
-            m *= 4
-        terms_by_lang = {lg: self._highlight_terms(ctx, parsed, lg) for lg in {row[3] for row in rows}}
+        hit_langs = sorted({f[0] for f in found})
+        weights = self.language_weights(parsed, hit_langs)
+        scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
+        part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
+        pids = np.concatenate([f[2] for f in found])
+        rows = _rank(snap, found, scores, part, pids, offset + k, per_document)
+        terms_by_lang = {lg: self._highlight_terms(ctx, parsed, lg) for lg in {r[3] for r in rows}}
         return [
-            Hit(snap, si, pid, doc_id, p_no, -neg, lg, terms_by_lang[lg], self.settings.analyzer(lg))
-            for neg, doc_id, p_no, lg, si, pid in rows[offset:need]
+            Hit(snap, si, pid, doc_id, p_no, score, lg, terms_by_lang[lg], self.settings.analyzer(lg))
+            for score, doc_id, p_no, lg, si, pid in rows[offset:]
         ]
 
     def _highlight_terms(self, ctx: QueryContext, parsed: ParsedQuery, lang: str) -> frozenset[str]:
@@ -396,7 +391,67 @@ class Index:
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
         e = ctx.explain(lang, parsed.root, si, pid)
-        return e if e is not None else Explanation(0.0, "no match: the query has no terms in this language")
+        if e is None:
+            return Explanation(0.0, "no match: the query has no terms in this language")
+        hit_langs = [
+            lg
+            for lg in langs
+            if any(
+                (v := ctx.evaluate(lg, parsed.root, i)) is not None and v[0].shape[0] for i in range(len(snap.segments))
+            )
+        ]
+        w = self.language_weights(parsed, hit_langs).get(lang, 1.0)
+        if w == 1.0 or e.value == 0.0:
+            return e
+        return Explanation(
+            e.value * w,
+            f"language weight x BM25 ({lang}), product of:",
+            [Explanation(w, f"language weight: P({lang} | query) / max P"), e],
+        )
+
+
+def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:
+    """A document's stored metadata (None when it has none); ``IndexCorrupt`` when it is not JSON."""
+    raw = reader.string("doc_meta", doc)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise IndexCorrupt(f"segment file {reader.name} is damaged (stored metadata)", str(reader.path)) from None
+
+
+def _rank(
+    snap: Snapshot,
+    found: list[tuple[str, int, np.ndarray, np.ndarray]],
+    scores: np.ndarray,
+    part: np.ndarray,
+    pids: np.ndarray,
+    need: int,
+    per_document: bool,
+) -> list[tuple[float, str, int, str, int, int]]:
+    """The first ``need`` rows (score, doc id, passage no, lang, segment, pid), in result order.
+
+    Partial selection picks the best candidates (all ties at the boundary included); only tied scores
+    need document ids, which are decoded for the picked rows alone. With ``per_document`` a document's
+    later passages are skipped, and the selection widens until enough documents are found.
+    """
+    m = need
+    while True:
+        picked = top_k_indices(scores, m)
+        order = picked[np.argsort(-scores[picked], kind="stable")]
+        rows = []
+        for i in order.tolist():
+            lg, si = found[int(part[i])][:2]
+            pid = int(pids[i])
+            r = snap.segments[si].reader
+            doc = int(r.p_doc[pid])
+            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
+        rows.sort(key=lambda row: (-row[0], row[1], row[2]))
+        if per_document:
+            seen: set[str] = set()
+            rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
+        if len(rows) >= need or len(picked) >= scores.shape[0]:
+            return rows[:need]
+        m = max(m * 4, need + (need - len(rows)) * 8)
 
 
 def _load(path: Path, reuse: dict[str, SegmentReader] | None = None, meta: dict | None = None):
@@ -406,7 +461,15 @@ def _load(path: Path, reuse: dict[str, SegmentReader] | None = None, meta: dict 
             meta = read_meta(path)
         try:
             IndexSettings.from_json(meta["settings"])
-            return meta, open_segments(path, meta, reuse)
+            views = open_segments(path, meta, reuse)
+            for view in views:  # a damaged segment header could name a language no analyzer reads
+                unknown = set(view.reader.langs) - set(analyzers.names())
+                if unknown:
+                    raise IndexCorrupt(
+                        f"segment file {view.reader.name} names unknown languages {sorted(unknown)}",
+                        str(view.reader.path),
+                    )
+            return meta, views
         except IndexCorrupt:
             fresh = read_meta(path)
             if attempt == 4 or fresh["generation"] == meta["generation"]:

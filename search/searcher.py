@@ -100,6 +100,18 @@ class Snapshot:
                     t[1] += int(r.p_len[mask].sum(dtype=np.int64))
         self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
         self._id_map: dict[str, tuple[int, int]] | None = None
+        self._norms: dict[tuple[int, str, float, float], np.ndarray] = {}
+
+    def norms(self, si: int, lang: str, k1: float, b: float) -> np.ndarray:
+        """BM25 length norms of every passage of segment ``si`` under ``lang``'s avgdl (memoized)."""
+        key = (si, lang, k1, b)
+        got = self._norms.get(key)
+        if got is None:
+            got = bm25.length_norms(self.segments[si].reader.p_len, self.stats[lang].avgdl, k1, b)
+            if len(self._norms) > 64:
+                self._norms.clear()
+            self._norms[key] = got
+        return got
 
     @property
     def languages(self) -> list[str]:
@@ -124,14 +136,16 @@ class Snapshot:
 
 
 class QueryContext:
-    """One search over a snapshot: BM25 parameters, language weights, and per-query memo of postings."""
+    """One search over a snapshot: BM25 parameters, analyzers, and a per-query memo of postings.
+
+    Scores are plain BM25 per language; the caller weighs languages afterwards.
+    """
 
     def __init__(
         self,
         snap: Snapshot,
         k1: float,
         b: float,
-        weights: dict[str, float],
         analyzer: Callable[[str], Analyzer] = analyzers.get,
         query_stopwords: frozenset[str] = frozenset(),
     ) -> None:
@@ -142,7 +156,6 @@ class QueryContext:
         self.query_stopwords = query_stopwords
         self.k1 = k1
         self.b = b
-        self.weights = weights
         self._postings: dict[str, list[Vec]] = {}
         self._df: dict[str, int] = {}
         self._terms: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
@@ -200,9 +213,8 @@ class QueryContext:
         if pids.shape[0] == 0:
             return _EMPTY
         st = self.stats(lang)
-        idf = bm25.idf(st.n_passages, self.df(key)) * self.weights[lang]
-        reader = self.snap.segments[si].reader
-        scores = bm25.term_scores(idf, tfs, reader.p_len[pids], st.avgdl, self.k1, self.b)
+        idf = bm25.idf(st.n_passages, self.df(key))
+        scores = bm25.term_scores(idf, tfs, self.snap.norms(si, lang, self.k1, self.b)[pids])
         pids = pids.astype(np.int64)
         if field == "title":
             tpids, _ = self.postings(f"{lang}:title:{term}")[si]
@@ -234,8 +246,8 @@ class QueryContext:
                 return _EMPTY
         pids, freq = np.unique(keys >> 32, return_counts=True)
         st = self.stats(lang)
-        idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms) * self.weights[lang]
-        scores = bm25.term_scores(idf, freq, reader.p_len[pids], st.avgdl, self.k1, self.b)
+        idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms)
+        scores = bm25.term_scores(idf, freq, self.snap.norms(si, lang, self.k1, self.b)[pids])
         return pids, scores
 
     # -- tree -------------------------------------------------------------------------------------------
@@ -300,6 +312,8 @@ class QueryContext:
         if not scored:
             return _EMPTY  # only negative clauses match nothing
         n_passages = self.snap.segments[si].reader.n_passages
+        if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * 16 > n_passages:
+            return _dense_combine(scored, must, must_not, n_passages)
         if must:
             ids = must[0][0]
             for p, _ in must[1:]:
@@ -355,22 +369,44 @@ class QueryContext:
         reader = self.snap.segments[si].reader
         st = self.stats(lang)
         dl = int(reader.p_len[pid])
-        w = self.weights[lang]
         if len(terms) == 1:
             key = f"{lang}:{terms[0]}"
             tf = _tf_at(self.postings(key)[si], pid) if value is not None else 0
             label = f"{'title:' if fld else ''}{terms[0]} [{lang}]"
-            e = bm25.explain_term(label, st.n_passages, self.df(key), tf, dl, st.avgdl, self.k1, self.b, w)
+            e = bm25.explain_term(label, st.n_passages, self.df(key), tf, dl, st.avgdl, self.k1, self.b)
             if value is None:
                 return Explanation(0.0, f"no match for {label}", [])
             return e
         freq = 0.0 if value is None else _phrase_freq(self, lang, terms, offsets, si, pid, fld)
         idf_parts = [Explanation(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")), f"idf({t})") for t in terms]
         idf_sum = sum(e.value for e in idf_parts)
-        e = bm25.explain_term(f'"{" ".join(terms)}" [{lang}]', st.n_passages, 0, freq, dl, st.avgdl, self.k1, self.b, w)
+        e = bm25.explain_term(f'"{" ".join(terms)}" [{lang}]', st.n_passages, 0, freq, dl, st.avgdl, self.k1, self.b)
         e.details[-2] = Explanation(idf_sum, "idf, sum of the phrase terms' idf:", idf_parts)
         e.value = value or 0.0
         return e
+
+
+def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int) -> Vec:
+    """Combine clauses over a dense per-passage array: cheaper than set operations for long postings.
+
+    Scores are added clause by clause, so each passage's sum has the same order as the sparse path.
+    """
+    acc = np.zeros(n_passages, dtype=np.float64)
+    for p, s in scored:
+        acc[p] += s  # passage ids are unique within a clause
+    if must:
+        count = np.zeros(n_passages, dtype=np.int32)
+        for p, _ in must:
+            count[p] += 1
+        ok = count == len(must)
+    else:
+        ok = np.zeros(n_passages, dtype=bool)
+        for p, _ in scored:
+            ok[p] = True
+    for p, _ in must_not:
+        ok[p] = False
+    ids = np.flatnonzero(ok)
+    return ids, acc[ids]
 
 
 def _union(pid_lists: list[np.ndarray], n_passages: int) -> np.ndarray:

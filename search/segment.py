@@ -167,6 +167,48 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+ARRAY_DTYPES = {
+    **{name: np.dtype(np.uint64) for name in ("term_hash", "term_off", "term_post_lo", "term_post_hi")},
+    **{name: np.dtype(np.uint64) for name in ("term_pos_lo", "p_start", "p_end")},
+    **{name: np.dtype(np.uint32) for name in ("post_pid", "post_tf", "positions", "p_doc", "p_no", "p_len")},
+    "term_blob": np.dtype(np.uint8),
+    "p_lang": np.dtype(np.uint8),
+    **{f"doc_{f}_blob": np.dtype(np.uint8) for f in ("id", "text", "title", "meta", "lang", "hash")},
+    **{f"doc_{f}_off": np.dtype(np.uint64) for f in ("id", "text", "title", "meta", "lang", "hash")},
+}
+
+
+def _check_structure(a: dict[str, np.ndarray], langs: list, n_docs: int, n_passages: int) -> None:
+    """Cheap consistency checks at open (lengths, offsets, ids: never the postings), so a damaged header
+    or table is ``IndexCorrupt`` at once instead of an IndexError deep inside a search. ValueError if not."""
+    if not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+        raise ValueError("langs is not a list of names")
+    if not (isinstance(n_docs, int) and isinstance(n_passages, int) and n_docs >= 0 and n_passages >= 0):
+        raise ValueError("bad document or passage count")
+    n_terms = a["term_hash"].shape[0]
+    lengths = {"term_off": n_terms + 1, "post_tf": a["post_pid"].shape[0]}
+    lengths.update({f"term_{x}": n_terms for x in ("post_lo", "post_hi", "pos_lo")})
+    lengths.update({f"p_{x}": n_passages for x in ("doc", "no", "start", "end", "len", "lang")})
+    lengths.update({f"doc_{f}_off": n_docs + 1 for f in ("id", "text", "title", "meta", "lang", "hash")})
+    for name, n in lengths.items():
+        if a[name].shape[0] != n:
+            raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n}")
+    for prefix in ("term", *(f"doc_{f}" for f in ("id", "text", "title", "meta", "lang", "hash"))):
+        off = a[f"{prefix}_off"]
+        if int(off[0]) != 0 or int(off[-1]) != a[f"{prefix}_blob"].shape[0] or np.any(off[1:] < off[:-1]):
+            raise ValueError(f"offsets {prefix}_off do not fit {prefix}_blob")
+    lo, hi = a["term_post_lo"], a["term_post_hi"]
+    if n_terms and (np.any(lo > hi) or int(hi.max()) > a["post_pid"].shape[0]):
+        raise ValueError("term postings bounds out of range")
+    if n_terms and int(a["term_pos_lo"].max()) > a["positions"].shape[0]:
+        raise ValueError("term positions bounds out of range")
+    p_doc = a["p_doc"]
+    if n_passages and (int(p_doc[-1]) >= n_docs or np.any(p_doc[1:] < p_doc[:-1])):
+        raise ValueError("passage document ids out of order or range")
+    if n_passages and int(a["p_lang"].max()) >= len(langs):
+        raise ValueError("passage language codes out of range")
+
+
 class SegmentReader:
     """A read-only view of one segment file through mmap; arrays are numpy views, never copies."""
 
@@ -192,18 +234,23 @@ class SegmentReader:
             raise IndexCorrupt(f"segment file {self.name} cannot be read: {e}", str(self.path)) from None
         base = -(-(16 + hlen) // ALIGN) * ALIGN
         buf = np.frombuffer(self._mm, dtype=np.uint8)
-        self.langs: list[str] = header["langs"]
-        self.n_docs: int = header["docs"]
-        self.n_passages: int = header["passages"]
         arrays: dict[str, np.ndarray] = {}
         try:
+            self.langs: list[str] = header["langs"]
+            self.n_docs: int = header["docs"]
+            self.n_passages: int = header["passages"]
+            if set(header["arrays"]) != set(ARRAY_DTYPES):
+                raise ValueError(f"arrays {sorted(header['arrays'])} are not {sorted(ARRAY_DTYPES)}")
             for name, (off, dtype, length) in header["arrays"].items():
-                dt = np.dtype(dtype)
+                dt = ARRAY_DTYPES[name]  # never np.dtype(text from the file): it parses the text
+                if dtype != dt.str or not (isinstance(off, int) and isinstance(length, int)):
+                    raise ValueError(f"array {name} is {dtype!r} at {off!r}")
                 start = base + off
                 end = start + dt.itemsize * length
-                if end > size:
+                if end > size or off < 0 or length < 0:
                     raise IndexCorrupt(f"segment file {self.name} is truncated (array {name})", str(self.path))
                 arrays[name] = buf[start:end].view(dt)
+            _check_structure(arrays, self.langs, self.n_docs, self.n_passages)
         except (KeyError, TypeError, ValueError) as e:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: {e}", str(self.path)) from None
         self.a = arrays
@@ -233,28 +280,43 @@ class SegmentReader:
     def postings(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """Passage ids (ascending) and term frequencies of one dictionary slot."""
         lo, hi = int(self.a["term_post_lo"][slot]), int(self.a["term_post_hi"][slot])
-        return self.post_pid[lo:hi], self.post_tf[lo:hi]
+        pids = self.post_pid[lo:hi]
+        if pids.shape[0] and int(pids.max()) >= self.n_passages:  # O(postings), as scoring them is
+            raise IndexCorrupt(f"segment file {self.name} is damaged (passage id out of range)", str(self.path))
+        return pids, self.post_tf[lo:hi]
 
     def positions(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """(passage id, position) of every occurrence of one slot's term, in postings order."""
         pids, tfs = self.postings(slot)
         lo = int(self.a["term_pos_lo"][slot])
-        pos = self.a["positions"][lo : lo + int(tfs.sum(dtype=np.int64))]
+        n = int(tfs.sum(dtype=np.int64))
+        pos = self.a["positions"][lo : lo + n]
+        if pos.shape[0] != n:
+            raise IndexCorrupt(f"segment file {self.name} is damaged (positions out of range)", str(self.path))
         return np.repeat(pids, tfs), pos
 
     def keys(self) -> list[str]:
         """Every term key, in dictionary order (for merges and diagnostics)."""
-        return _decode_all(self.a["term_blob"], self.a["term_off"])
+        try:
+            return _decode_all(self.a["term_blob"], self.a["term_off"])
+        except UnicodeDecodeError:
+            raise IndexCorrupt(f"segment file {self.name} is damaged (term dictionary)", str(self.path)) from None
 
     # -- stored fields ------------------------------------------------------------------------------
     def string(self, field: str, i: int) -> str:
         """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``."""
         off = self.a[f"{field}_off"]
-        return self.a[f"{field}_blob"][int(off[i]) : int(off[i + 1])].tobytes().decode("utf-8")
+        try:
+            return self.a[f"{field}_blob"][int(off[i]) : int(off[i + 1])].tobytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field})", str(self.path)) from None
 
     def strings(self, field: str) -> list[str]:
         """Every document's stored ``field``."""
-        return _decode_all(self.a[f"{field}_blob"], self.a[f"{field}_off"])
+        try:
+            return _decode_all(self.a[f"{field}_blob"], self.a[f"{field}_off"])
+        except UnicodeDecodeError:
+            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field})", str(self.path)) from None
 
     def passage_range(self, doc: int) -> range:
         """Local passage ids of document ``doc`` (its passages are consecutive)."""
