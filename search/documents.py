@@ -61,8 +61,12 @@ class Document:
 
     def content_hash(self) -> str:
         """A fingerprint of everything indexed about this document, to skip unchanged re-adds."""
-        payload = json.dumps([self.id, self.text, self.title, self.lang, self.meta_json()], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        h = hashlib.blake2b(digest_size=16)
+        for value in (self.id, self.text, self.title, self.lang or "", self.meta_json()):
+            data = value.encode("utf-8", "surrogatepass")
+            h.update(len(data).to_bytes(8, "little"))
+            h.update(data)
+        return h.hexdigest()
 
 
 # A sentence ends at . ! ? (with closing quotes or brackets) followed by whitespace; a paragraph at a
