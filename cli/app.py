@@ -64,13 +64,15 @@ def boundary(fn: F) -> F:
         except IndexCorrupt as e:
             raise _fail(f"{e} (rebuild the index, or restore it from a copy)", EXIT_CORRUPT) from None
         except IndexLocked as e:
-            raise _fail(str(e), EXIT_USAGE) from None
+            # the library suggests "a timeout"; on the command line that is --wait
+            message = str(e).replace("or pass a timeout", "or retry with --wait SECONDS")
+            raise _fail(message, EXIT_USAGE) from None
         except IndexNotFound as e:
             raise _fail(f"{e} (build one with: search index FILES --index PATH)", EXIT_USAGE) from None
         except IncompatibleIndex as e:
             raise _fail(str(e), EXIT_USAGE) from None
         except QuerySyntaxError as e:
-            raise _fail(f"cannot read the query: {e}", EXIT_USAGE) from None
+            raise _fail(f"cannot read the query: {e} (see: search query --help)", EXIT_USAGE) from None
         except (InvalidDocument, SourceError) as e:
             raise _fail(f"{e} (nothing was changed)", EXIT_USAGE) from None
         except SearchError as e:
@@ -188,7 +190,7 @@ def index_cmd(
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
     lang = _check_lang(lang)
-    files = find_files(paths, glob)
+    files = find_files(paths, glob, exclude=path)
     docs: dict[str, Document] = {}
     for f in files:
         for doc in read_documents(f, lang):

@@ -29,8 +29,12 @@ class SourceFile:
     rel: str
 
 
-def find_files(paths: list[Path], glob: str | None = None) -> list[SourceFile]:
-    """The files under ``paths`` (sorted, deterministic); folders are searched recursively."""
+def find_files(paths: list[Path], glob: str | None = None, exclude: Path | None = None) -> list[SourceFile]:
+    """The files under ``paths`` (sorted, deterministic); folders are searched recursively.
+
+    Files inside ``exclude`` (the index being written, when it sits inside a source folder) are skipped.
+    """
+    skip = exclude.resolve() if exclude is not None else None
     out: list[SourceFile] = []
     for root in paths:
         if not root.exists():
@@ -40,7 +44,11 @@ def find_files(paths: list[Path], glob: str | None = None) -> list[SourceFile]:
             continue
         pattern = glob or "*"
         found = sorted(
-            p for p in root.rglob(pattern) if p.is_file() and (glob is not None or p.suffix.lower() in SUFFIXES)
+            p
+            for p in root.rglob(pattern)
+            if p.is_file()
+            and (glob is not None or p.suffix.lower() in SUFFIXES)
+            and not (skip is not None and p.resolve().is_relative_to(skip))
         )
         out.extend(SourceFile(p, p.relative_to(root).as_posix()) for p in found)
     if not out:
