@@ -13,6 +13,8 @@ segment layout, and equals the score a fresh index of the live documents gives.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,8 @@ class AnalyzedTerm:
     field: str | None = None
 
 
+SCORE_CACHE_BYTES = 256 << 20
+SCORE_CACHE_MIN_POSTINGS = 2048
 _EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -101,6 +105,32 @@ class Snapshot:
         self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
         self._id_map: dict[str, tuple[int, int]] | None = None
         self._norms: dict[tuple[int, str, float, float], np.ndarray] = {}
+        self._scores: OrderedDict[tuple, Vec] = OrderedDict()
+        self._scores_bytes = 0
+        self._scores_lock = threading.Lock()
+
+    def cached_scores(self, key: tuple, compute: Callable[[], Vec]) -> Vec:
+        """A term's (passage ids, BM25 scores) in one segment, kept in a small LRU cache.
+
+        Frequent terms recur across queries, and their scores only change with a new snapshot (N, df,
+        avgdl) or other k1/b, both part of the key. Long postings only; at most ``SCORE_CACHE_BYTES``.
+        """
+        with self._scores_lock:
+            got = self._scores.get(key)
+            if got is not None:
+                self._scores.move_to_end(key)
+                return got
+        got = compute()
+        size = got[0].nbytes + got[1].nbytes
+        if got[0].shape[0] >= SCORE_CACHE_MIN_POSTINGS:
+            with self._scores_lock:
+                if key not in self._scores:
+                    self._scores[key] = got
+                    self._scores_bytes += size
+                    while self._scores_bytes > SCORE_CACHE_BYTES and self._scores:
+                        _, old = self._scores.popitem(last=False)
+                        self._scores_bytes -= old[0].nbytes + old[1].nbytes
+        return got
 
     def norms(self, si: int, lang: str, k1: float, b: float) -> np.ndarray:
         """BM25 length norms of every passage of segment ``si`` under ``lang``'s avgdl (memoized)."""
@@ -209,42 +239,55 @@ class QueryContext:
     def term_vec(self, lang: str, term: str, si: int, field: str | None) -> Vec:
         """Scores of one analyzed term in segment ``si`` (title:term scores the text's term on titles only)."""
         key = f"{lang}:{term}"
-        pids, tfs = self.postings(key)[si]
-        if pids.shape[0] == 0:
-            return _EMPTY
-        st = self.stats(lang)
-        idf = bm25.idf(st.n_passages, self.df(key))
-        scores = bm25.term_scores(idf, tfs, self.snap.norms(si, lang, self.k1, self.b)[pids])
-        pids = pids.astype(np.int64)
-        if field == "title":
+        pids, scores = self.snap.cached_scores((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
+        if pids.shape[0] and field == "title":
             tpids, _ = self.postings(f"{lang}:title:{term}")[si]
             keep = np.isin(pids, tpids, assume_unique=True)
             pids, scores = pids[keep], scores[keep]
         return pids, scores
 
+    def _score_term(self, lang: str, key: str, si: int) -> Vec:
+        pids, tfs = self.postings(key)[si]
+        if pids.shape[0] == 0:
+            return _EMPTY
+        idf = bm25.idf(self.stats(lang).n_passages, self.df(key))
+        scores = bm25.term_scores(idf, tfs, self.snap.norms(si, lang, self.k1, self.b)[pids])
+        return pids.astype(np.int64), scores
+
     def phrase_vec(self, lang: str, terms: list[str], offsets: list[int], si: int, field: str | None) -> Vec:
-        """Scores of a phrase: passages where every term sits at its relative offset; tf = phrase count."""
+        """Scores of a phrase: passages where every term sits at its relative offset; tf = phrase count.
+
+        Candidates are the passages holding every term (rarest term first); then each term's positions
+        in those passages become sorted keys (passage << 32 | position - offset) and are intersected.
+        """
         prefix = f"{lang}:title:" if field == "title" else f"{lang}:"
         reader = self.snap.segments[si].reader
-        cand: np.ndarray | None = None
-        slots = []
-        for t in terms:
+        lists = []
+        for t, off in zip(terms, offsets):
             pids, _ = self.postings(prefix + t)[si]
             if pids.shape[0] == 0:
                 return _EMPTY
-            cand = pids if cand is None else np.intersect1d(cand, pids, assume_unique=True)
+            lists.append((pids.shape[0], reader.find(prefix + t), off, pids))
+        lists.sort(key=lambda x: x[0])
+        cand = lists[0][3]
+        for *_, pids in lists[1:]:
+            cand = _intersect_sorted(cand, pids)
             if cand.shape[0] == 0:
                 return _EMPTY
-            slots.append(reader.find(prefix + t))
+        mask = np.zeros(reader.n_passages, dtype=bool)
+        mask[cand] = True
         keys: np.ndarray | None = None
-        for slot, off in zip(slots, offsets):
+        for _, slot, off, _ in lists:
             ppid, ppos = reader.positions(slot)
-            keep = np.isin(ppid, cand)
+            keep = mask[ppid]
             k = (ppid[keep].astype(np.int64) << 32) | (ppos[keep].astype(np.int64) - off + (1 << 31))
-            keys = k if keys is None else np.intersect1d(keys, k, assume_unique=True)
+            keys = k if keys is None else _intersect_sorted(keys, k)
             if keys.shape[0] == 0:
                 return _EMPTY
-        pids, freq = np.unique(keys >> 32, return_counts=True)
+        owners = keys >> 32
+        starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+        pids = owners[starts]
+        freq = np.diff(np.append(starts, owners.shape[0]))
         st = self.stats(lang)
         idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms)
         scores = bm25.term_scores(idf, freq, self.snap.norms(si, lang, self.k1, self.b)[pids])
@@ -384,6 +427,17 @@ class QueryContext:
         e.details[-2] = Explanation(idf_sum, "idf, sum of the phrase terms' idf:", idf_parts)
         e.value = value or 0.0
         return e
+
+
+def _intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The common values of two sorted arrays of unique values, by binary search of the shorter one."""
+    if a.shape[0] > b.shape[0]:
+        a, b = b, a
+    if a.shape[0] == 0:
+        return a
+    idx = np.searchsorted(b, a)
+    np.minimum(idx, b.shape[0] - 1, out=idx)
+    return a[b[idx] == a]
 
 
 def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int) -> Vec:

@@ -21,6 +21,7 @@ from search import (
     plain_query,
 )
 from search.documents import split_passages
+from search.storage import write_meta
 from tests.conftest import data_dir
 
 UPPER_LARS = "002_8eb0183dd21bba0b.txt"
@@ -384,8 +385,8 @@ def test_open_errors_are_precise(tmp_path: Path) -> None:
         Index.open(tmp_path / "plain")
     Index.create(tmp_path / "v")
     meta = json.loads((tmp_path / "v" / "meta.json").read_text())
-    meta["format_version"] = 999
-    (tmp_path / "v" / "meta.json").write_text(json.dumps(meta))
+    meta["format_version"] = 999  # a newer telusur's index: well-formed, checksummed, unknown version
+    write_meta(tmp_path / "v", meta)
     with pytest.raises(IncompatibleIndex):
         Index.open(tmp_path / "v")
 
