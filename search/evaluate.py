@@ -17,6 +17,7 @@ all non-relevant, counts as 0. Queries that are in the run but not in the qrels 
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
@@ -455,10 +456,16 @@ def _stamp_path(index_path: Path) -> Path:
 def _index_stamp(
     corpus_path: Path, *, passage_words: int, lang: str | None, options: Mapping[str, bool]
 ) -> dict[str, Any]:
-    """What an evaluation index depends on; any change means a rebuild (analyzer versions included,
-    so a changed stemmer is never measured through a stale index)."""
+    """What an evaluation index depends on; any change means a rebuild. The analyzers' versions and a
+    hash of their source files are included, so a stemmer edited without a version bump (common while
+    tuning) is never measured through a stale index."""
     import analyzers
     import search
+
+    source = hashlib.sha256()
+    package = Path(analyzers.__file__).parent
+    for file in sorted(p for p in package.rglob("*") if p.suffix in {".py", ".txt"}):
+        source.update(str(file.relative_to(package)).encode() + b"\0" + file.read_bytes() + b"\0")
 
     stat = corpus_path.stat()
     return {
@@ -469,6 +476,7 @@ def _index_stamp(
         "lang": lang,
         "analyzer_options": dict(sorted(options.items())),
         "analyzers": {name: analyzers.get(name).version for name in analyzers.names()},
+        "analyzers_source_sha256": source.hexdigest(),
         "telusur": getattr(search, "__version__", None),
     }
 
