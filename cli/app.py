@@ -353,6 +353,62 @@ def check(index: IndexOpt = None) -> None:
     output.error_console().print(f"ok: {idx.path} ({len(idx)} documents) passed every checksum", markup=False)
 
 
+@app.command("eval")
+@boundary
+def eval_cmd(
+    dataset: Annotated[
+        Path, typer.Argument(metavar="DATASET_DIR", help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
+    split: Annotated[str, typer.Option("--split", help="Which qrels/<split>.tsv to evaluate.")] = "test",
+    k1: Annotated[float | None, typer.Option("--k1", min=0.0, help="BM25 k1 (default: the index's, 1.2).")] = None,
+    b: Annotated[
+        float | None, typer.Option("--b", min=0.0, max=1.0, help="BM25 b (default: the index's, 0.75).")
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", "-l", help="Language of corpus and queries (default: detect).")
+    ] = None,
+    passage_words: Annotated[
+        int, typer.Option("--passage-words", min=0, help="Words per passage (0: one passage per document, as BEIR).")
+    ] = 0,
+    run_file: Annotated[Path | None, typer.Option("--run-file", help="Also write the run as a TREC run file.")] = None,
+    index: Annotated[
+        Path | None, typer.Option("--index", "-i", help="Where to build (and cache) the index (default: user cache).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evaluate retrieval quality on a BEIR-format collection: nDCG@10, MRR@10, Recall@100, MAP@100."""
+    import hashlib
+
+    import platformdirs
+
+    from search.evaluate import run_beir, write_trec_run
+
+    _check_lang(lang)
+    if not dataset.is_dir():
+        raise _fail(f"{dataset}: no such folder (a BEIR folder holds corpus.jsonl, queries.jsonl, qrels/)", EXIT_USAGE)
+    if index is None:
+        key = hashlib.sha256(f"{dataset.resolve()}|{lang}|{passage_words}".encode()).hexdigest()[:12]
+        index = Path(platformdirs.user_cache_dir("telusur")) / "eval" / f"{dataset.resolve().name}-{key}"
+        index.parent.mkdir(parents=True, exist_ok=True)
+    result = run_beir(dataset, index_dir=index, split=split, k1=k1, b=b, lang=lang, passage_words=passage_words)
+    if run_file is not None:
+        write_trec_run(run_file, result.run)
+    if json_out:
+        payload = {
+            "dataset": str(dataset),
+            "split": split,
+            "queries": result.num_queries,
+            "metrics": result.metrics,
+            "seconds": result.seconds,
+        }
+        typer.echo(json.dumps(payload))
+        return
+    con = output.console()
+    con.print(f"{dataset.name} [{split}]: {result.num_queries} queries, {result.seconds:.1f} s", markup=False)
+    for name, value in result.metrics.items():
+        con.print(f"  {name:<12} {value:.4f}", markup=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
