@@ -5,8 +5,9 @@ Two paths give the same terms and positions:
 * ``Analyzer.analyze(text)`` returns ``Token`` objects with character offsets into the original text,
   for highlighting and for people;
 * ``Analyzer.analyze_columns(text)`` returns two plain lists (terms, positions) with no offsets, for the
-  indexer. It keeps a per-analyzer cache from the raw surface form to its terms, so a repeated word costs
-  one dict lookup instead of normalization plus stemming.
+  indexer. ``tokenize`` cuts the text into raw word runs with one cheap regex; a per-analyzer cache maps
+  each run to its terms, so a repeated word costs one dict lookup instead of splitting, normalization and
+  stemming.
 """
 
 from __future__ import annotations
@@ -15,14 +16,41 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import compress
+from itertools import chain, compress
 from pathlib import Path
 
-# A word is letters and digits of any script (not "_"); an apostrophe inside a word is kept (Russia's,
-# Jum'at); a number keeps its inner separators (1.000, 3,5); hyphenated words stay one match and are
-# split (or collapsed, for reduplication) by `_split_normalize`.
-_ATOM = r"\d+(?:[.,]\d+)+|[^\W_]+(?:['\u2019][^\W_]+)*"
+
+def _mark_class() -> str:
+    """A regex character class body for the combining marks (Mn, Mc, Me) of the Basic Multilingual Plane.
+
+    Python's ``\\w`` does not include combining marks, so without them a decomposed "cafe\\u0301" would
+    split before its accent (and an NFKC-normalized term could never equal "café"); Devanagari and Thai
+    words would fall apart at their vowel signs. Computed once at import (a few ms).
+    """
+    ranges: list[list[int]] = []
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+_MARKS = _mark_class()
+
+# A word is letters and digits of any script (not "_") with the combining marks that follow them; an
+# apostrophe inside a word is kept (Russia's, Jum'at); a number keeps its inner separators (1.000, 3,5);
+# hyphenated words stay one match and are split (or collapsed, for reduplication) by `split_word`.
+_WORD = rf"[^\W_]+(?:[{_MARKS}]+[^\W_]+)*[{_MARKS}]*"
+_ATOM = rf"\d+(?:[.,]\d+)+|{_WORD}(?:['\u2019]{_WORD})*"
 TOKEN_RE = re.compile(rf"(?:{_ATOM})(?:-(?:{_ATOM}))*")
+
+# The indexer's first pass: maximal runs of word characters, marks and inner separators. Every TOKEN_RE
+# match lies inside one run and TOKEN_RE finds the same matches in a run as in the whole text (its
+# matches never look past a run), so a run is split into TOKEN_RE matches once per distinct run, in the
+# stem cache, instead of running the slower TOKEN_RE over every text.
+RUN_RE = re.compile(rf"[\w{_MARKS}]+(?:[-.,'\u2019][\w{_MARKS}]+)*")
 
 _CACHE_LIMIT = 1_000_000
 
@@ -67,8 +95,12 @@ def split_word(raw: str) -> list[tuple[str, int, int]]:
 
 
 def tokenize(text: str) -> list[str]:
-    """The raw tokenizer matches of ``text`` (surface forms, not yet normalized): the shared first step."""
-    return TOKEN_RE.findall(text)
+    """The raw word runs of ``text`` (surface forms, not yet normalized): the indexer's shared first step.
+
+    A run may hold several tokens ("a_b", "3.5kg", "end.Next"); ``Analyzer.columns_from_raw`` splits it
+    with ``TOKEN_RE`` exactly as ``Analyzer.analyze`` would, once per distinct run.
+    """
+    return RUN_RE.findall(text)
 
 
 def load_wordlist(path: Path) -> frozenset[str]:
@@ -102,9 +134,8 @@ class Analyzer:
         self.stopwords = frozenset(stopwords)
         self.stemmer = stemmer
         self.reduplication = reduplication
-        # raw surface form -> "" (stopword), a term, or a tuple of terms-or-"" (hyphenated words)
-        self._cache: dict[str, str | tuple[str, ...]] = {}
-        self._multi: set[str] = set()
+        # raw word run -> its terms in order, "" for a stopword (a run usually holds one word)
+        self._cache: dict[str, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Analyzer({self.name!r}, version={self.version!r})"
@@ -126,12 +157,27 @@ class Analyzer:
                 start += len(piece) + 1
         return parts
 
-    def _compute(self, raw: str) -> str | tuple[str, ...]:
-        parts = self._parts(raw)
-        if len(parts) == 1:
-            return self.term(parts[0][0])
-        self._multi.add(raw)
-        return tuple(self.term(p[0]) for p in parts)
+    def _compute(self, run: str) -> tuple[str, ...]:
+        return tuple(self.term(word) for m in TOKEN_RE.finditer(run) for word, _, _ in self._parts(m.group()))
+
+    def _fill(self, runs: Iterable[str]) -> None:
+        """Put the terms of new word runs into the cache (the cold path of ``columns_from_raw``)."""
+        cache = self._cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        plain: list[str] = []
+        for run in runs:
+            if run.isalnum():  # letters and digits only: TOKEN_RE matches the whole run as one word
+                plain.append(run)
+            else:
+                cache[run] = self._compute(run)
+        if not plain:
+            return
+        words = [r.lower() if r.isascii() else normalize_word(r) for r in plain]
+        stopwords = self.stopwords
+        stems = words if self.stemmer is None else list(map(self.stemmer, words))
+        terms = ["" if w in stopwords or not w else t for w, t in zip(words, stems)]
+        cache.update(zip(plain, zip(terms)))  # zip(terms) gives the 1-tuples
 
     # -- whole texts ------------------------------------------------------------------------------
     def analyze(self, text: str) -> list[Token]:
@@ -149,40 +195,21 @@ class Analyzer:
 
     def analyze_columns(self, text: str) -> tuple[list[str], list[int]]:
         """The same terms and positions as ``analyze`` as two lists, without offsets: the indexer's path."""
-        return self.columns_from_raw(TOKEN_RE.findall(text))
+        return self.columns_from_raw(RUN_RE.findall(text))
 
     def columns_from_raw(self, raw: list[str]) -> tuple[list[str], list[int]]:
-        """Terms and positions for raw tokenizer matches (see ``tokenize``), through the stem cache."""
+        """Terms and positions for the raw word runs of a text (see ``tokenize``), through the stem cache.
+
+        Each run maps to a tuple of terms ("" for a stopword, which still takes a position); flattening
+        the tuples gives one slot per position, so terms and positions are two C-level ``compress`` calls.
+        """
         cache = self._cache
         try:
-            vals = [cache[t] for t in raw]
+            flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
         except KeyError:
-            if len(cache) > _CACHE_LIMIT:
-                cache.clear()
-                self._multi.clear()
-            compute = self._compute
-            for t in raw:
-                if t not in cache:
-                    cache[t] = compute(t)
-            vals = [cache[t] for t in raw]
-        if self._multi and not self._multi.isdisjoint(raw):
-            terms: list[str] = []
-            positions: list[int] = []
-            pos = 0
-            for v in vals:
-                if isinstance(v, tuple):
-                    for t in v:
-                        if t:
-                            terms.append(t)
-                            positions.append(pos)
-                        pos += 1
-                else:
-                    if v:
-                        terms.append(v)
-                        positions.append(pos)
-                    pos += 1
-            return terms, positions
-        return list(compress(vals, vals)), list(compress(range(len(vals)), vals))  # type: ignore[arg-type]
+            self._fill(set(raw).difference(cache))
+            flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
+        return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
 
     def query_terms(self, text: str) -> list[str]:
         """The distinct terms of a query text, in first-seen order (a repeated query term counts once)."""

@@ -30,9 +30,16 @@ def _variants(words: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+# Stopwords that are frequent ordinary tokens of the other language's text and so are no evidence: "a",
+# "b", ... number the clauses of Indonesian laws, "I", "II" are Roman numerals and "No." abbreviates
+# "Nomor". Measured on 20,000 passages of each bulk corpus, these three were 98% of the English evidence
+# found in Indonesian text, and keeping them mislabelled 3.3% of the first 2,000 Indonesian passages.
+_NOT_EVIDENCE = frozenset({"a", "i", "no"})
+
 # Words that are a stopword in one language and not the other, in the surface forms tokens come in.
-_ID_EVIDENCE = _variants(_id.STOPWORDS - _en.STOPWORDS)
-_EN_EVIDENCE = _variants(_en.STOPWORDS - _id.STOPWORDS)
+_ID_EVIDENCE = _variants(_id.STOPWORDS - _en.STOPWORDS - _NOT_EVIDENCE)
+_EN_EVIDENCE = _variants(_en.STOPWORDS - _id.STOPWORDS - _NOT_EVIDENCE)
+_EVIDENCE = _ID_EVIDENCE | _EN_EVIDENCE
 
 _model = None
 _model_lock = threading.Lock()
@@ -40,7 +47,9 @@ _model_lock = threading.Lock()
 
 def stopword_evidence(raw_tokens: Sequence[str]) -> tuple[int, int]:
     """How many raw tokens are Indonesian-only and English-only stopwords: (n_id, n_en)."""
-    return sum(map(_ID_EVIDENCE.__contains__, raw_tokens)), sum(map(_EN_EVIDENCE.__contains__, raw_tokens))
+    hits = list(filter(_EVIDENCE.__contains__, raw_tokens))  # one C-level pass over every token
+    n_id = sum(map(_ID_EVIDENCE.__contains__, hits))
+    return n_id, len(hits) - n_id
 
 
 def decide(n_id: int, n_en: int) -> tuple[str, float]:

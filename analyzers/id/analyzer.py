@@ -9,7 +9,7 @@ from analyzers.base import Analyzer, load_wordlist
 from .stemmer import stem
 
 #: Bump when the terms produced for some input change (tokenizer, stopwords, stemmer options).
-VERSION = "1"
+VERSION = "2"
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 

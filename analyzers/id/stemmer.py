@@ -5,6 +5,9 @@ from __future__ import annotations
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("indonesian")
+# PyStemmer's own word cache is off: each analyzer caches whole runs already, so PyStemmer would only see
+# words it has not stemmed before, and its cache bookkeeping made stemming those about 5x slower.
+_STEMMER.maxCacheSize = 0
 
 
 def stem(word: str) -> str:

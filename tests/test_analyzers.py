@@ -1,0 +1,235 @@
+"""analyzers: stemmer tables from their sources, the tokenizer table of issue 3, and properties on any text."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import analyzers
+from analyzers import Token
+from analyzers.base import TOKEN_RE
+
+ID = analyzers.get("id")
+EN = analyzers.get("en")
+
+
+def terms(an: analyzers.Analyzer, text: str) -> list[str]:
+    return [t.term for t in an.analyze(text)]
+
+
+def surfaces(text: str, tokens: list[Token]) -> list[str]:
+    return [text[t.start : t.end] for t in tokens]
+
+
+# -- stemmers: tables from their sources (Tala 2003 / Snowball indonesian, Porter / Snowball english) ------
+@pytest.mark.parametrize(
+    "word,stem",
+    [
+        ("mengukur", "ukur"),
+        ("pembangunan", "bangun"),
+        ("kekuatan", "kuat"),
+        ("melarikan", "lari"),
+        ("perbatasan", "batas"),
+        ("penyeberangan", "seberang"),
+    ],
+)
+def test_indonesian_stems(word: str, stem: str) -> None:
+    assert analyzers.id.stem(word) == stem
+    assert terms(ID, word) == [stem]
+    assert terms(ID, word.upper()) == [stem]
+
+
+@pytest.mark.parametrize("word,stem", [("crossing", "cross"), ("citizens", "citizen"), ("running", "run")])
+def test_english_stems(word: str, stem: str) -> None:
+    assert analyzers.en.stem(word) == stem
+    assert terms(EN, word) == [stem]
+
+
+def test_query_and_document_meet_on_the_stem() -> None:
+    assert ID.query_terms("melarikan diri") == ["lari"]
+    assert "lari" in terms(ID, "Warga Rusia melarikan diri ke perbatasan")
+
+
+# -- the tokenizer table of issue 3 ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # reduplication: one token, the base word, spanning the whole word
+        ("orang-orang", [("orang", 0, "orang-orang")]),
+        ("Anak-anak", [("anak", 0, "Anak-anak")]),
+        # other hyphenated words: the parts at consecutive positions
+        ("anti-mobilisasi", [("anti", 0, "anti"), ("mobilisasi", 1, "mobilisasi")]),
+        ("e-mail", [("e", 0, "e"), ("mail", 1, "mail")]),
+        # possessive dropped (ASCII and typographic apostrophe); an inner apostrophe stays
+        ("Russia's", [("russia", 0, "Russia's")]),
+        ("Russia\u2019s", [("russia", 0, "Russia\u2019s")]),
+        ("Jum'at", [("jum'at", 0, "Jum'at")]),
+        # numbers kept whole
+        ("2022 1.000 3,5", [("2022", 0, "2022"), ("1.000", 1, "1.000"), ("3,5", 2, "3,5")]),
+        # addresses: their word parts
+        ("user@example.com", [("user", 0, "user"), ("example", 1, "example"), ("com", 2, "com")]),
+        ("https://x.org/a", [("https", 0, "https"), ("x", 1, "x"), ("org", 2, "org"), ("a", 3, "a")]),
+        # "_" is not a letter
+        ("snake_case", [("snake", 0, "snake"), ("case", 1, "case")]),
+    ],
+)
+def test_tokenizer_table(text: str, expected: list[tuple[str, int, str]]) -> None:
+    plain = analyzers.get("id", stem_words=False, stopwords=False)
+    tokens = plain.analyze(text)
+    assert [(t.term, t.position, text[t.start : t.end]) for t in tokens] == expected
+
+
+def test_reduplication_can_be_switched_off() -> None:
+    an = analyzers.get("id", stem_words=False, reduplication=False)
+    assert [(t.term, t.position) for t in an.analyze("orang-orang")] == [("orang", 0), ("orang", 1)]
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("ＴＥＬＵＳＵＲ", ["telusur"]),  # fullwidth letters (NFKC)
+        ("\ufb01nance", ["finance"]),  # the "fi" ligature (NFKC)
+        ("Straße STRASSE", ["strasse", "strasse"]),  # German sharp s (casefold)
+        ("\u01c5emal", ["d\u017eemal"]),  # titlecase digraph "Dž"
+        ("x\u00b2", ["x2"]),  # superscript two (NFKC)
+        ("İstanbul", ["i\u0307stanbul"]),  # Turkish dotted I: casefold keeps the dot as a combining mark
+        ("cafe\u0301 caf\u00e9", ["caf\u00e9", "caf\u00e9"]),  # decomposed and composed accent: one term
+    ],
+)
+def test_nfkc_and_casefold_keep_offsets_on_the_original(text: str, expected: list[str]) -> None:
+    plain = analyzers.get("en", stem_words=False, stopwords=False)
+    tokens = plain.analyze(text)
+    assert [t.term for t in tokens] == expected
+    assert " ".join(surfaces(text, tokens)) == text  # each token covers exactly its surface word
+
+
+def test_stopwords_leave_position_gaps() -> None:
+    text = "Dia dan saya pergi ke pasar"
+    tokens = ID.analyze(text)
+    assert [(t.term, t.position) for t in tokens] == [("pergi", 3), ("pasar", 5)]
+    assert surfaces(text, tokens) == ["pergi", "pasar"]
+    assert [(t.term, t.position) for t in EN.analyze("the cat and the dog")] == [("cat", 1), ("dog", 4)]
+
+
+def test_stopword_lists_name_their_source() -> None:
+    assert {"yang", "dan", "di", "dari", "ini"} <= analyzers.id.STOPWORDS
+    assert {"the", "and", "of", "is"} <= analyzers.en.STOPWORDS
+    assert "rusia" not in analyzers.id.STOPWORDS
+
+
+def test_offsets_slice_the_surface_words() -> None:
+    text = "Warga Rusia melarikan diri ke perbatasan, kata pejabat (Senin 3/10)."
+    tokens = ID.analyze(text)
+    assert surfaces(text, tokens) == [
+        "Warga",
+        "Rusia",
+        "melarikan",
+        "perbatasan",
+        "kata",
+        "pejabat",
+        "Senin",
+        "3",
+        "10",
+    ]
+    assert [t.term for t in tokens] == ["warga", "rusia", "lari", "batas", "kata", "jabat", "senin", "3", "10"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "...!?", "— – -- ''", "_ __ ___"])
+def test_no_words_no_tokens(text: str) -> None:
+    assert ID.analyze(text) == []
+    assert ID.analyze_columns(text) == ([], [])
+    assert ID.query_terms(text) == []
+
+
+def test_registry() -> None:
+    assert analyzers.names() == ["en", "id"]
+    assert analyzers.get("id") is analyzers.get("id")
+    assert analyzers.get("id", stopwords=False) is not analyzers.get("id")
+    assert (analyzers.get("id").version, analyzers.get("en").version) == (analyzers.id.VERSION, analyzers.en.VERSION)
+    with pytest.raises(ValueError, match="unknown analyzer 'fr'; choose one of: en, id"):
+        analyzers.get("fr")
+
+
+def test_indexer_path_matches_analyze_on_mixed_text() -> None:
+    text = (
+        "Anak-anak anti-mobilisasi e-mail Russia's 1.000 3,5kg user@example.com https://x.org/a a_b "
+        "end.Next cafe\u0301 ＴＥＬＵＳＵＲ orang-orang-orang 1.000-an ke-2 Jum'at 'quoted' l'été"
+    )
+    for an in (ID, EN, analyzers.get("id", reduplication=False)):
+        columns = an.columns_from_raw(analyzers.tokenize(text))
+        assert columns == an.analyze_columns(text)
+        tokens = an.analyze(text)
+        assert columns == ([t.term for t in tokens], [t.position for t in tokens])
+
+
+# -- properties on any text ------------------------------------------------------------------------------
+# Arbitrary Unicode (no surrogates) plus a strong dose of what tokenizers trip on: combining marks, RTL
+# scripts, emoji with joiners, digits of other scripts, hyphens, apostrophes, separators and underscores.
+_TRICKY = st.sampled_from(
+    list("-'\u2019.,_@/ \t\n\u00ad\u200b\u200c\u200d\ufeff\u0301\u0308\u0327\u093f\u0e31\u064b")
+    + [
+        "\u05e9\u05dc\u05d5\u05dd",
+        "\u0645\u0631\u062d\u0628\u0627",
+        "\U0001f469\u200d\U0001f4bb",
+        "\U0001f1ee\U0001f1e9",
+    ]
+    + ["\u0661\u0662", "\u0967\u0968", "\u00bd", "\u2460", "\u0130", "\u00df", "\ufb01", "\uff21"]
+    + ["orang-orang", "Russia's", "1.000", "3,5", "yang", "the", "e-mail", "dan"]
+)
+_TEXT = st.lists(st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=12), _TRICKY), max_size=30).map(
+    "".join
+)
+
+_ANALYZERS = [ID, EN, analyzers.get("en", stem_words=False, stopwords=False, reduplication=False)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_any_text_gives_sane_tokens(text: str) -> None:
+    for an in _ANALYZERS:
+        tokens = an.analyze(text)
+        for t in tokens:
+            assert 0 <= t.start < t.end <= len(text)
+            assert t.term
+        positions = [t.position for t in tokens]
+        assert positions == sorted(set(positions))  # strictly increasing
+        starts = [t.start for t in tokens]
+        assert starts == sorted(starts)
+        assert an.analyze(text) == tokens  # deterministic
+        assert an.analyze_columns(text) == ([t.term for t in tokens], positions)
+        assert an.columns_from_raw(analyzers.tokenize(text)) == ([t.term for t in tokens], positions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_fresh_analyzer_equals_the_cached_one(text: str) -> None:
+    for name in ("id", "en"):
+        shared = analyzers.get(name)
+        shared.analyze_columns(text)  # warm the shared cache with this very text
+        fresh = analyzers._FACTORIES[name]()
+        assert fresh.analyze_columns(text) == shared.analyze_columns(text)
+        assert fresh.analyze(text) == shared.analyze(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("aeiouAEIOUcnsyz \u0301\u0300\u0308\u0327\u0303-'"), max_size=40))
+def test_composed_and_decomposed_text_give_the_same_terms(text: str) -> None:
+    nfc, nfd = unicodedata.normalize("NFC", text), unicodedata.normalize("NFD", text)
+    assert EN.analyze_columns(nfc) == EN.analyze_columns(nfd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_tokenize_runs_hold_whole_token_matches(text: str) -> None:
+    """Every TOKEN_RE match lies inside one raw run of ``tokenize`` (what makes the indexer path exact)."""
+    runs = []
+    pos = 0
+    for run in analyzers.tokenize(text):
+        pos = text.index(run, pos)
+        runs.append((pos, pos + len(run)))
+        pos += len(run)
+    for m in TOKEN_RE.finditer(text):
+        assert any(s <= m.start() and m.end() <= e for s, e in runs)
