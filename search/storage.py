@@ -49,11 +49,18 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
     body["checksum"] = hashlib.blake2b(_canonical(body), digest_size=16).hexdigest()
     data = json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
     tmp = directory / (META + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, directory / META)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / META)
+    except OSError as e:  # disk full, read-only...: the old meta.json still stands
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise OSError(e.errno, f"cannot write {META} of {directory}: {e.strerror or e}", str(tmp)) from e
     fsync_dir(directory)
 
 
@@ -75,6 +82,12 @@ def read_meta(directory: Path) -> dict[str, Any]:
             raise ValueError("not an object")
     except (ValueError, UnicodeDecodeError) as e:
         raise IndexCorrupt(f"{META} of {directory} is damaged: {e}", str(path)) from None
+    # The checksum first: a flipped byte in "format" or "format_version" is damage, not another format.
+    # Only a file with no checksum at all may be someone else's meta.json.
+    body = dict(meta)
+    stored = body.pop("checksum", None)
+    if stored is not None and stored != hashlib.blake2b(_canonical(body), digest_size=16).hexdigest():
+        raise IndexCorrupt(f"{META} of {directory} fails its checksum (damaged)", str(path))
     if meta.get("format") != FORMAT:
         raise IndexNotFound(f"no index at {directory}: {META} is not a telusur index file")
     version = meta.get("format_version")
@@ -83,10 +96,8 @@ def read_meta(directory: Path) -> dict[str, Any]:
             f"index at {directory} has format version {version!r}; this telusur reads version {FORMAT_VERSION}"
             " (rebuild the index with this version)"
         )
-    body = dict(meta)
-    stored = body.pop("checksum", None)
-    if stored != hashlib.blake2b(_canonical(body), digest_size=16).hexdigest():
-        raise IndexCorrupt(f"{META} of {directory} fails its checksum", str(path))
+    if stored is None:
+        raise IndexCorrupt(f"{META} of {directory} has no checksum (damaged)", str(path))
     return meta
 
 
