@@ -42,6 +42,8 @@ class AnalyzedTerm:
 
 
 SCORE_CACHE_BYTES = 256 << 20
+# combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
+DENSE_RATIO = 4
 SCORE_CACHE_MIN_POSTINGS = 2048
 _EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
@@ -355,8 +357,10 @@ class QueryContext:
         if not scored:
             return _EMPTY  # only negative clauses match nothing
         n_passages = self.snap.segments[si].reader.n_passages
-        if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * 16 > n_passages:
+        if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
             return _dense_combine(scored, must, must_not, n_passages)
+        if not must and not must_not and len(scored) <= 8:
+            return _sparse_sum(scored)
         if must:
             ids = must[0][0]
             for p, _ in must[1:]:
@@ -440,6 +444,22 @@ def _intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[b[idx] == a]
 
 
+def _sparse_sum(scored: list[Vec]) -> Vec:
+    """Union of a few short clauses with summed scores: one stable sort, then a segmented sum.
+
+    The stable sort keeps each passage's clause contributions in clause order, and with at most 8
+    clauses ``add.reduceat`` sums them one after another, the same float order as the dense path.
+    """
+    pids = np.concatenate([p for p, _ in scored])
+    if pids.shape[0] == 0:
+        return _EMPTY
+    scores = np.concatenate([s for _, s in scored])
+    order = np.argsort(pids, kind="stable")
+    pids = pids[order]
+    starts = np.flatnonzero(np.concatenate(([True], pids[1:] != pids[:-1])))
+    return pids[starts], np.add.reduceat(scores[order], starts)
+
+
 def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int) -> Vec:
     """Combine clauses over a dense per-passage array: cheaper than set operations for long postings.
 
@@ -453,10 +473,11 @@ def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_pa
         for p, _ in must:
             count[p] += 1
         ok = count == len(must)
+    elif must_not:
+        ok = acc > 0.0  # every matching clause adds a positive score (idf > 0, tf >= 1)
     else:
-        ok = np.zeros(n_passages, dtype=bool)
-        for p, _ in scored:
-            ok[p] = True
+        ids = np.flatnonzero(acc)
+        return ids, acc[ids]
     for p, _ in must_not:
         ok[p] = False
     ids = np.flatnonzero(ok)
