@@ -359,7 +359,7 @@ class QueryContext:
         n_passages = self.snap.segments[si].reader.n_passages
         if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
             return _dense_combine(scored, must, must_not, n_passages)
-        if not must and not must_not and len(scored) <= 8:
+        if not must and not must_not and len(scored) < 8:
             return _sparse_sum(scored)
         if must:
             ids = must[0][0]
@@ -447,8 +447,9 @@ def _intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _sparse_sum(scored: list[Vec]) -> Vec:
     """Union of a few short clauses with summed scores: one stable sort, then a segmented sum.
 
-    The stable sort keeps each passage's clause contributions in clause order, and with at most 8
-    clauses ``add.reduceat`` sums them one after another, the same float order as the dense path.
+    The stable sort keeps each passage's clause contributions in clause order, and with fewer than 8
+    clauses ``add.reduceat`` sums them one after another (numpy sums 8 or more pairwise), the same
+    float order as the dense path.
     """
     pids = np.concatenate([p for p, _ in scored])
     if pids.shape[0] == 0:
