@@ -211,6 +211,34 @@ class Analyzer:
             flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
         return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
 
+    def match_spans(self, text: str, terms: Iterable[str]) -> list[tuple[str, int, int]]:
+        """(term, start, end) of every token of ``text`` whose term is in ``terms``: offsets on demand.
+
+        Equal to filtering ``analyze(text)``, but a word run whose cached terms miss ``terms`` costs one
+        dict lookup, so highlighting a passage does not build a Token for every word.
+        """
+        wanted = frozenset(terms)
+        if not wanted:
+            return []
+        cache = self._cache
+        out: list[tuple[str, int, int]] = []
+        for run_match in RUN_RE.finditer(text):
+            run = run_match.group()
+            got = cache.get(run)
+            if got is None:
+                self._fill([run])
+                got = cache[run]
+            if wanted.isdisjoint(got):
+                continue
+            base = run_match.start()
+            for m in TOKEN_RE.finditer(run):
+                start = base + m.start()
+                for word, s, e in self._parts(m.group()):
+                    t = self.term(word)
+                    if t in wanted:
+                        out.append((t, start + s, start + e))
+        return out
+
     def query_terms(self, text: str) -> list[str]:
         """The distinct terms of a query text, in first-seen order (a repeated query term counts once)."""
         terms, _ = self.analyze_columns(text)

@@ -18,9 +18,7 @@ SNIPPET_WORDS = 32
 
 def highlight_spans(text: str, analyzer: Analyzer, terms: Collection[str]) -> list[tuple[str, int, int]]:
     """(term, start, end) of every token of ``text`` whose term is one of ``terms``."""
-    if not terms:
-        return []
-    return [(t.term, t.start, t.end) for t in analyzer.analyze(text) if t.term in terms]
+    return analyzer.match_spans(text, terms)
 
 
 def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNIPPET_WORDS) -> tuple[int, int]:

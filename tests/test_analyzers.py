@@ -233,3 +233,12 @@ def test_tokenize_runs_hold_whole_token_matches(text: str) -> None:
         pos += len(run)
     for m in TOKEN_RE.finditer(text):
         assert any(s <= m.start() and m.end() <= e for s, e in runs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abc AB-'.,1é\u0301İß")), max_size=60), st.data())
+def test_match_spans_equals_filtered_analyze(text: str, data) -> None:
+    an = analyzers.get("en")
+    terms = {t.term for t in an.analyze(text)}
+    wanted = set(data.draw(st.lists(st.sampled_from(sorted(terms)), max_size=3))) if terms else set()
+    assert an.match_spans(text, wanted) == [(t.term, t.start, t.end) for t in an.analyze(text) if t.term in wanted]
