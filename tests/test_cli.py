@@ -13,8 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import search
 from cli.app import app
