@@ -107,21 +107,33 @@ class Snapshot:
         self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
         self._id_map: dict[str, tuple[int, int]] | None = None
         self._norms: dict[tuple[int, str, float, float], np.ndarray] = {}
-        self._scores: OrderedDict[tuple, Vec] = OrderedDict()
+        self._scores: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
         self._scores_bytes = 0
         self._scores_lock = threading.Lock()
 
-    def cached_scores(self, key: tuple, compute: Callable[[], Vec]) -> Vec:
-        """A term's (passage ids, BM25 scores) in one segment, kept in a small LRU cache.
+    def cached_arrays(self, key: tuple, compute: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+        """Arrays derived from one term's postings in one segment, kept in a small LRU cache.
 
-        Frequent terms recur across queries, and their scores only change with a new snapshot (N, df,
-        avgdl) or other k1/b, both part of the key. Long postings only; at most ``SCORE_CACHE_BYTES``.
+        Frequent terms recur across queries: their scores change only with a new snapshot (N, df, avgdl)
+        or other k1/b, both part of the key; their position offsets never change. Long postings only; at
+        most ``SCORE_CACHE_BYTES`` in all.
         """
         with self._scores_lock:
             got = self._scores.get(key)
             if got is not None:
                 self._scores.move_to_end(key)
                 return got
+        got = compute()
+        if got[0].shape[0] >= SCORE_CACHE_MIN_POSTINGS:
+            size = sum(a.nbytes for a in got)
+            with self._scores_lock:
+                if key not in self._scores:
+                    self._scores[key] = got
+                    self._scores_bytes += size
+                    while self._scores_bytes > SCORE_CACHE_BYTES and self._scores:
+                        _, old = self._scores.popitem(last=False)
+                        self._scores_bytes -= sum(a.nbytes for a in old)
+        return got
         got = compute()
         size = got[0].nbytes + got[1].nbytes
         if got[0].shape[0] >= SCORE_CACHE_MIN_POSTINGS:
@@ -241,7 +253,7 @@ class QueryContext:
     def term_vec(self, lang: str, term: str, si: int, field: str | None) -> Vec:
         """Scores of one analyzed term in segment ``si`` (title:term scores the text's term on titles only)."""
         key = f"{lang}:{term}"
-        pids, scores = self.snap.cached_scores((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
+        pids, scores = self.snap.cached_arrays((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
         if pids.shape[0] and field == "title":
             tpids, _ = self.postings(f"{lang}:title:{term}")[si]
             keep = np.isin(pids, tpids, assume_unique=True)
@@ -276,16 +288,16 @@ class QueryContext:
             cand = _intersect_sorted(cand, pids)
             if cand.shape[0] == 0:
                 return _EMPTY
-        mask = np.zeros(reader.n_passages, dtype=bool)
-        mask[cand] = True
         keys: np.ndarray | None = None
         for _, slot, off, _ in lists:
-            ppid, ppos = reader.positions(slot)
-            keep = mask[ppid]
-            k = (ppid[keep].astype(np.int64) << 32) | (ppos[keep].astype(np.int64) - off + (1 << 31))
+            starts = self.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]
+            ppid, ppos = reader.positions_of(slot, cand, starts)
+            k = (ppid.astype(np.int64) << 32) | (ppos.astype(np.int64) - off + (1 << 31))
             keys = k if keys is None else _intersect_sorted(keys, k)
             if keys.shape[0] == 0:
                 return _EMPTY
+            # later terms only need the passages still in the running
+            cand = np.unique(keys >> 32) if keys.shape[0] < cand.shape[0] else cand
         owners = keys >> 32
         starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
         pids = owners[starts]
@@ -359,6 +371,8 @@ class QueryContext:
         n_passages = self.snap.segments[si].reader.n_passages
         if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
             return _dense_combine(scored, must, must_not, n_passages)
+        if not must_not and len(scored) == 1:
+            return scored[0]
         if not must and not must_not and len(scored) < 8:
             return _sparse_sum(scored)
         if must:

@@ -295,6 +295,29 @@ class SegmentReader:
             raise IndexCorrupt(f"segment file {self.name} is damaged (positions out of range)", str(self.path))
         return np.repeat(pids, tfs), pos
 
+    def positions_of(self, slot: int, passages: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(passage id, position) of one slot's term in ``passages`` only (a sorted subset of its postings).
+
+        ``starts`` are the offsets of each posting's positions within the term (``position_starts``),
+        so only the wanted passages' positions are read.
+        """
+        pids, tfs = self.postings(slot)
+        idx = np.searchsorted(pids, passages)
+        lens = tfs[idx].astype(np.int64)
+        total = int(lens.sum())
+        first = int(self.a["term_pos_lo"][slot]) + starts[idx]
+        # index of every wanted position: each run's first index, then consecutive
+        run_base = np.repeat(first - (np.cumsum(lens) - lens), lens)
+        gather = run_base + np.arange(total, dtype=np.int64)
+        return np.repeat(passages, lens), self.a["positions"][gather]
+
+    def position_starts(self, slot: int) -> np.ndarray:
+        """Where each posting's positions begin within the term's positions (exclusive cumulative tf)."""
+        _, tfs = self.postings(slot)
+        starts = np.zeros(tfs.shape[0], dtype=np.int64)
+        np.cumsum(tfs[:-1], out=starts[1:])
+        return starts
+
     def keys(self) -> list[str]:
         """Every term key, in dictionary order (for merges and diagnostics)."""
         try:
