@@ -134,17 +134,6 @@ class Snapshot:
                         _, old = self._scores.popitem(last=False)
                         self._scores_bytes -= sum(a.nbytes for a in old)
         return got
-        got = compute()
-        size = got[0].nbytes + got[1].nbytes
-        if got[0].shape[0] >= SCORE_CACHE_MIN_POSTINGS:
-            with self._scores_lock:
-                if key not in self._scores:
-                    self._scores[key] = got
-                    self._scores_bytes += size
-                    while self._scores_bytes > SCORE_CACHE_BYTES and self._scores:
-                        _, old = self._scores.popitem(last=False)
-                        self._scores_bytes -= old[0].nbytes + old[1].nbytes
-        return got
 
     def norms(self, si: int, lang: str, k1: float, b: float) -> np.ndarray:
         """BM25 length norms of every passage of segment ``si`` under ``lang``'s avgdl (memoized)."""
