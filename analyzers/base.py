@@ -211,6 +211,18 @@ class Analyzer:
             flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
         return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
 
+    def run_terms(self, runs: Iterable[str]) -> list[tuple[str, ...]]:
+        """The terms of each raw word run (see ``tokenize``): one entry per position, "" for a stopword.
+
+        For callers that keep their own per-run caches (the index writer maps runs straight to term ids).
+        """
+        runs = list(runs)
+        cache = self._cache
+        missing = {r for r in runs if r not in cache}
+        if missing:
+            self._fill(missing)
+        return [cache[r] for r in runs]
+
     def match_spans(self, text: str, terms: Iterable[str]) -> list[tuple[str, int, int]]:
         """(term, start, end) of every token of ``text`` whose term is in ``terms``: offsets on demand.
 

@@ -740,9 +740,8 @@ class TelusurEngine(Engine):
     def _write(self, index: Any, passages: Sequence[Passage], lang: str) -> int:
         from search import Document
 
-        with index.writer() as w:
-            for p in passages:
-                w.add(Document(id=p.id, text=p.text, title=p.title, lang=lang))
+        with index.writer() as w:  # add_many: the parent validates and batches, two worker processes analyze
+            w.add_many(Document(id=p.id, text=p.text, title=p.title, lang=lang) for p in passages)
         return len(index)
 
     def build(self, passages: Sequence[Passage], lang: str, path: Path) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -234,10 +234,14 @@ def index_cmd(
         for doc in to_update:
             w.update(doc)
             advance()
-        for doc in to_add:
-            w.add(doc)
-            advance()
+        w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
     err.print(f"indexed: {summary}; {len(existing)} documents in {path}", markup=False)
+
+
+def _counted(docs: list[Document], advance: Callable[[], None]) -> Iterator[Document]:
+    for doc in docs:
+        yield doc
+        advance()
 
 
 class _progress:

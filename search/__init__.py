@@ -19,6 +19,7 @@ from .errors import (
     InvalidDocument,
     QuerySyntaxError,
     SearchError,
+    WorkerFailed,
 )
 from .index import Hit, Index
 from .query import ParsedQuery, parse_query, plain_query
@@ -40,6 +41,7 @@ __all__ = [
     "ParsedQuery",
     "QuerySyntaxError",
     "SearchError",
+    "WorkerFailed",
     "parse_query",
     "plain_query",
 ]

@@ -41,3 +41,7 @@ class QuerySyntaxError(SearchError):
 
 class InvalidDocument(SearchError):
     """A document cannot be indexed as given (missing id, text that is not a string, bad metadata...)."""
+
+
+class WorkerFailed(SearchError):
+    """An indexing worker process raised an exception or died; nothing of its ``add_many`` call is kept."""

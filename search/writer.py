@@ -9,11 +9,12 @@ segment file, which the next commit names.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 from array import array
 from collections.abc import Iterable
-from itertools import repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ import numpy as np
 from analyzers import tokenize
 from analyzers.language import decide, stopword_evidence
 
+from . import parallel
 from .documents import Document, split_passages
 from .errors import IndexCorrupt, InvalidDocument, SearchError
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
@@ -36,12 +38,23 @@ MERGE_FACTOR = 8  # segments of one size tier merged together
 BUFFER_TOKENS = 4_000_000
 
 
+def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) -> str:
+    """``Document.content_hash`` from the fields, in one BLAKE2b call (the same digest: each value is
+    length-prefixed, and hashing the concatenation equals hashing the parts in turn)."""
+    parts = []
+    for value in (doc_id, text, title, lang, meta_json):
+        data = value.encode("utf-8", "surrogatepass")
+        parts.append(len(data).to_bytes(8, "little"))
+        parts.append(data)
+    return hashlib.blake2b(b"".join(parts), digest_size=16).hexdigest()
+
+
 class _Buffer:
     """Analyzed documents not yet written: a token stream in columns plus passage and document tables."""
 
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
-        self.keys: list[str] = []
+        self.keys: list[str] = [""]  # term id 0 marks a stopword's slot in the run cache; never written
         self.vocab: dict[str, dict[str, int]] = {}
         self.tok_tid = array("I")
         self.tok_pid = array("I")
@@ -59,6 +72,8 @@ class _Buffer:
         self.doc_langs: list[str] = []
         self.doc_hashes: list[str] = []
         self.ids: set[str] = set()
+        self._titles: dict[str, tuple[str, list[int], list[int], list[int]]] = {}
+        self._runs: dict[str, dict[str, tuple[int, ...]]] = {}  # lang -> word run -> term id per slot
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -83,41 +98,97 @@ class _Buffer:
                     ids[i] = tid
         return ids  # type: ignore[return-value]
 
+    def _columns(self, lang: str, raw: list[str]) -> tuple[list[int], list[int]]:
+        """Term ids and positions of a passage's word runs: ``columns_from_raw`` and ``_ids`` in one step,
+        through a per-buffer cache from word run to the term id of each of its slots (0: a stopword)."""
+        runs = self._runs.get(lang)
+        if runs is None:
+            runs = self._runs[lang] = {}
+        try:
+            flat = list(chain.from_iterable(map(runs.__getitem__, raw)))
+        except KeyError:
+            self._fill_runs(lang, runs, raw)
+            flat = list(chain.from_iterable(map(runs.__getitem__, raw)))
+        return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
+
+    def _fill_runs(self, lang: str, runs: dict[str, tuple[int, ...]], raw: list[str]) -> None:
+        """Cache the term ids of each slot of the new runs of ``raw``, assigning ids in first-seen order (as
+        ``_ids`` would on the passage's terms, so segments are identical)."""
+        an = self.settings.analyzer(lang)
+        missing = [r for r in dict.fromkeys(raw) if r not in runs]
+        slots = dict(zip(missing, an.run_terms(missing)))
+        vocab = self.vocab.get(f"{lang}:")
+        if vocab is None:
+            vocab = self.vocab[f"{lang}:"] = {}
+        keys = self.keys
+        prefix = f"{lang}:"
+        for run in missing:
+            ids = []
+            for t in slots[run]:
+                if not t:
+                    ids.append(0)
+                    continue
+                tid = vocab.get(t)
+                if tid is None:
+                    tid = vocab[t] = len(keys)
+                    keys.append(prefix + t)
+                ids.append(tid)
+            runs[run] = tuple(ids)
+
     def add(self, doc: Document) -> None:
         """Analyze ``doc`` passage by passage and append it (the indexing hot path)."""
+        self.add_fields(doc.id, doc.text, doc.title, doc.lang, doc.meta_json())
+
+    def _title(self, lang: str, title: str) -> tuple[list[int], list[int], list[int]]:
+        """Title positions and its term ids (text and title field) in ``lang``; the last title per language
+        is kept, since consecutive passages of one document share it. The passage's text terms have
+        their ids already, so new title terms get theirs after them, as with one ``_ids`` call."""
+        hit = self._titles.get(lang)
+        if hit is not None and hit[0] == title:
+            return hit[1], hit[2], hit[3]
+        tterms, tpos = self.settings.analyzer(lang).analyze_columns(title) if title else ([], [])
+        if tterms:
+            text_ids = self._ids(f"{lang}:", tterms)
+            title_ids = self._ids(f"{lang}:title:", tterms)
+        else:
+            text_ids, title_ids = [], []
+        self._titles[lang] = (title, tpos, text_ids, title_ids)
+        return tpos, text_ids, title_ids
+
+    def add_fields(self, doc_id: str, text: str, title: str, lang: str | None, meta_json: str) -> None:
+        """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
         settings = self.settings
-        text = doc.text
         spans = split_passages(text, settings.passage_words)
         raws = [tokenize(text)] if len(spans) == 1 else [tokenize(text[s:e]) for s, e in spans]
-        if doc.lang is not None:
-            langs = [doc.lang] * len(spans)
+        if lang is not None:
+            langs = [lang] * len(spans)
         else:
             evidence = [stopword_evidence(r) for r in raws]
-            doc_lang, _ = decide(sum(e[0] for e in evidence), sum(e[1] for e in evidence))
-            if doc_lang == "und":
-                doc_lang = settings.default_language
-            langs = []
-            for e in evidence:
-                code, _ = decide(*e)
-                langs.append(doc_lang if code == "und" else code)
-        titles: dict[str, tuple[list[str], list[int]]] = {}
+            if len(evidence) == 1:
+                code, _ = decide(*evidence[0])
+                langs = [settings.default_language if code == "und" else code]
+            else:
+                doc_lang, _ = decide(sum(e[0] for e in evidence), sum(e[1] for e in evidence))
+                if doc_lang == "und":
+                    doc_lang = settings.default_language
+                langs = []
+                for e in evidence:
+                    code, _ = decide(*e)
+                    langs.append(doc_lang if code == "und" else code)
         d = len(self.doc_ids)
-        for no, ((start, end), raw, lang) in enumerate(zip(spans, raws, langs)):
-            an = settings.analyzer(lang)
-            terms, positions = an.columns_from_raw(raw)
-            if lang not in titles:
-                titles[lang] = an.analyze_columns(doc.title) if doc.title else ([], [])
-            tterms, tpos = titles[lang]
+        for no, ((start, end), raw, plang) in enumerate(zip(spans, raws, langs)):
+            ids, positions = self._columns(plang, raw)
+            n_terms = len(ids)
+            tpos, text_tids, title_tids = self._title(plang, title)
             pid = len(self.p_doc)
-            if tterms:
+            if tpos:
                 off = (positions[-1] if positions else 0) + TITLE_GAP
                 shifted = [p + off for p in tpos]
-                ids = self._ids(f"{lang}:", terms + tterms)
+                ids += text_tids
+                ids += title_tids
                 pos = positions + shifted
-                ids += self._ids(f"{lang}:title:", tterms)
                 pos += shifted
             else:
-                ids = self._ids(f"{lang}:", terms)
                 pos = positions
             self.tok_tid.extend(ids)
             self.tok_pos.extend(pos)
@@ -126,22 +197,22 @@ class _Buffer:
             self.p_no.append(no)
             self.p_start.append(start)
             self.p_end.append(end)
-            self.p_len.append(len(terms) + len(tterms))
-            self.p_lang.append(lang)
-        self.doc_ids.append(doc.id)
+            self.p_len.append(n_terms + len(tpos))
+            self.p_lang.append(plang)
+        self.doc_ids.append(doc_id)
         self.doc_texts.append(text)
-        self.doc_titles.append(doc.title)
-        self.doc_metas.append(doc.meta_json())
-        self.doc_langs.append(doc.lang or "")
-        self.doc_hashes.append(doc.content_hash())
-        self.ids.add(doc.id)
+        self.doc_titles.append(title)
+        self.doc_metas.append(meta_json)
+        self.doc_langs.append(lang or "")
+        self.doc_hashes.append(content_hash(doc_id, text, title, lang or "", meta_json))
+        self.ids.add(doc_id)
 
     def to_segment_data(self) -> SegmentData:
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
         return SegmentData(
-            keys=self.keys,
-            tok_tid=np.frombuffer(self.tok_tid, dtype=np.uint32),
+            keys=self.keys[1:],
+            tok_tid=np.frombuffer(self.tok_tid, dtype=np.uint32) - np.uint32(1),
             tok_pid=np.frombuffer(self.tok_pid, dtype=np.uint32),
             tok_pos=np.frombuffer(self.tok_pos, dtype=np.uint32),
             p_doc=np.frombuffer(self.p_doc, dtype=np.uint32),
@@ -233,6 +304,16 @@ def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> Segme
     )
 
 
+def _write_error(directory: Path, path: Path, e: OSError) -> OSError:
+    """``e`` with a message naming the file and saying the last commit stands (errno kept: ENOSPC...)."""
+    reason = e.strerror or str(e)
+    return OSError(
+        e.errno,
+        f"cannot write {path.name} to the index at {directory}: {reason} (the last commit is intact)",
+        str(path),
+    )
+
+
 class IndexWriter:
     """Adds, updates and deletes documents; ``commit`` makes them visible atomically.
 
@@ -280,25 +361,98 @@ class IndexWriter:
         if self._closed:
             raise SearchError("this writer is closed; open a new one with index.writer()")
 
-    def add(self, doc: Document) -> None:
-        """Add a new document; ``InvalidDocument`` if it is malformed or its id is already in the index."""
-        self._check_open()
+    def _check_new(self, doc: Document, pending: set[str] | None = None) -> None:
         if not isinstance(doc, Document):
             raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
         doc.validate()
-        if doc.id in self._buffer.ids or doc.id in self._live_ids():
+        if doc.id in self._buffer.ids or doc.id in self._live_ids() or (pending is not None and doc.id in pending):
             raise InvalidDocument(f"document id {doc.id!r} is already in the index; use update() to replace it")
+
+    def add(self, doc: Document) -> None:
+        """Add a new document; ``InvalidDocument`` if it is malformed or its id is already in the index."""
+        self._check_open()
+        self._check_new(doc)
         self._buffer.add(doc)
         if self._buffer.n_tokens >= self._buffer_tokens:
             self.flush()
 
-    def add_many(self, docs: Iterable[Document]) -> int:
-        """Add every document of ``docs``; returns how many were added."""
-        n = 0
+    def add_many(self, docs: Iterable[Document], *, workers: int | None = None) -> int:
+        """Add every document of ``docs`` (any iterable, read once); returns how many were added.
+
+        ``workers`` processes analyze and write segments (None: ``min(2, cpu_count)``; 1: this process,
+        like ``add`` in a loop). With several workers the documents are validated here first, and a bad
+        one (``InvalidDocument``) or a failing worker (``WorkerFailed``) keeps nothing of this call. The
+        result is the same index whatever the number of workers (equal search results and scores), and
+        byte-identical files for the same input and number of workers.
+        """
+        self._check_open()
+        n_workers = parallel.default_workers() if workers is None else int(workers)
+        if n_workers > 1 and parallel.start_method() is None:
+            n_workers = 1
+        if n_workers <= 1:
+            n = 0
+            for doc in docs:
+                self.add(doc)
+                n += 1
+            return n
+        batch_ids: list[list[str]] = []
+        batches = self._batches(docs, parallel.batch_tokens(self._buffer_tokens), batch_ids)
+        head = list(itertools.islice(batches, 2))
+        if len(head) < 2:  # one batch: analyzing it here is cheaper than starting processes
+            for batch in head:
+                for fields in batch:
+                    self._buffer.add_fields(*fields)
+                    if self._buffer.n_tokens >= self._buffer_tokens:
+                        self.flush()
+            return sum(map(len, batch_ids))
+        segments = parallel.build_segments(
+            self._dir,
+            self._settings,
+            itertools.chain(head, batches),
+            workers=n_workers,
+            buffer_tokens=self._buffer_tokens,
+        )
+        self._register(segments, batch_ids)
+        return sum(map(len, batch_ids))
+
+    def _batches(self, docs: Iterable[Document], limit: int, batch_ids: list[list[str]]):
+        """Validated documents as field lists, cut by estimated tokens (deterministic, never by timing)."""
+        pending: set[str] = set()
+        batch: list[list] = []
+        tokens = 0
         for doc in docs:
-            self.add(doc)
-            n += 1
-        return n
+            self._check_new(doc, pending)
+            pending.add(doc.id)
+            batch.append([doc.id, doc.text, doc.title, doc.lang, doc.meta_json()])
+            tokens += parallel.estimate_tokens(doc.text, doc.title)
+            if tokens >= limit:
+                batch_ids.append([f[0] for f in batch])
+                yield batch
+                batch, tokens = [], 0
+        if batch:
+            batch_ids.append([f[0] for f in batch])
+            yield batch
+
+    def _register(self, segments: list[dict], batch_ids: list[list[str]]) -> None:
+        """Name worker-written segments in order and record them exactly as ``flush`` does."""
+        try:
+            ids = self._live_ids()
+            for seg in segments:
+                name = f"seg_{self._next:06d}.tls"
+                self._next += 1
+                path = self._dir / name
+                os.replace(self._dir / seg["tmp"], path)
+                self._new_files.append(path)
+                self._readers[name] = SegmentReader(path)
+                entry = {k: seg[k] for k in ("size", "checksum", "docs", "passages")}
+                self._entries.append(dict(entry, name=name, deletes=None))
+                doc_ids = [i for b in seg["batches"] for i in batch_ids[b]]
+                if len(doc_ids) != seg["docs"]:
+                    raise IndexCorrupt(f"segment {name} holds {seg['docs']} documents, expected {len(doc_ids)}")
+                for di, doc_id in enumerate(doc_ids):
+                    ids[doc_id] = (name, di)
+        finally:
+            parallel.remove_temporary(self._dir)  # the files not renamed when this failed
 
     def update(self, doc: Document) -> None:
         """Replace the whole document with ``doc.id`` (or add it when there is none)."""
@@ -326,7 +480,10 @@ class IndexWriter:
         self._next += 1
         path = self._dir / name
         self._new_files.append(path)
-        size, checksum = write_segment(path, data)
+        try:
+            size, checksum = write_segment(path, data)
+        except OSError as e:
+            raise _write_error(self._dir, path, e) from e
         self._readers[name] = SegmentReader(path)
         return {
             "name": name,
@@ -393,10 +550,13 @@ class IndexWriter:
                 raw = dels.astype("<u4").tobytes()
                 dpath = self._dir / dname
                 self._new_files.append(dpath)
-                with open(dpath, "wb") as f:
-                    f.write(raw)
-                    f.flush()
-                    os.fsync(f.fileno())
+                try:
+                    with open(dpath, "wb") as f:
+                        f.write(raw)
+                        f.flush()
+                        os.fsync(f.fileno())
+                except OSError as e:
+                    raise _write_error(self._dir, dpath, e) from e
                 e = dict(
                     e,
                     deletes={
@@ -406,9 +566,9 @@ class IndexWriter:
                         "checksum": hashlib.blake2b(raw, digest_size=16).hexdigest(),
                     },
                 )
-                self._old_deleted[name] = dels
             entries.append(e)
-        self._deleted = {}
+        # self._deleted and self._old_deleted stay as they are until meta.json is replaced (``_start``
+        # resets them): a commit that fails (disk full) can be retried with every change still pending
         while True:
             groups = self._plan_merges(entries)
             if not groups:

@@ -1,0 +1,271 @@
+"""Bulk indexing on several cores: worker processes analyze batches of documents and write segments.
+
+The parent (``IndexWriter.add_many``) validates documents and cuts them into batches by a token estimate,
+never by timing; batch ``i`` goes to worker ``i % workers`` (round robin), and a worker flushes its buffer
+into a segment file once it holds ``buffer_tokens`` tokens, at a batch boundary. So which documents land in
+which segment depends only on the input, and the parent names the segments in the order of their first
+batch: the same input gives byte-identical indexes however the workers are scheduled.
+
+Transport is JSON over pipes (``Connection.send_bytes``): documents go as ``[id, text, title, lang,
+meta_json]`` lists, workers answer with plain JSON messages (``done``, ``segment``, ``bye``, ``error``).
+Workers write segments under temporary ``seg_tmp_*`` names; the parent renames them, and nothing is
+visible until the writer's commit names them in ``meta.json``. Any failure (a bad document in the
+parent, an exception or a crash in a worker) stops every worker and removes the files of this call.
+Useful for: building large indexes. Not useful for: a handful of documents (``add_many`` keeps those in
+process, since starting workers costs more than analyzing them).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from .errors import SearchError, WorkerFailed
+from .segment import write_segment
+from .settings import IndexSettings
+
+BATCHES_PER_BUFFER = 8  # a batch is about 1/8 of a writer buffer: small enough to balance two workers
+IN_FLIGHT = 2  # batches sent to one worker and not yet done: one being analyzed, one waiting
+TMP_PREFIX = "seg_tmp_"  # "seg_" so a writer opening after a crash removes leftovers
+STALL_SECONDS = 600.0  # no message from any busy worker for this long: give up rather than hang
+_calls = itertools.count()
+
+
+def default_workers() -> int:
+    """Workers for ``add_many(workers=None)``: both cores of a typical machine, at most 2."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def start_method() -> str | None:
+    """The start method for workers: fork on Linux (starts in milliseconds), else spawn; None if neither."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return "fork"
+    return "spawn" if "spawn" in methods else None
+
+
+def estimate_tokens(text: str, title: str) -> int:
+    """A cheap token estimate for batching (about six characters per word); never used for results."""
+    return (len(text) + len(title)) // 6 + 1
+
+
+def batch_tokens(buffer_tokens: int) -> int:
+    """The estimated tokens per batch for a writer buffer of ``buffer_tokens``."""
+    return max(1, buffer_tokens // BATCHES_PER_BUFFER)
+
+
+def _send(conn: Connection, message: dict[str, Any]) -> None:
+    conn.send_bytes(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+
+
+def _worker(
+    inbox: Connection,
+    outbox: Connection,
+    directory: str,
+    settings_json: str,
+    buffer_tokens: int,
+    prefix: str,
+    parent_pid: int,
+) -> None:
+    """A worker process: analyze batches into a ``_Buffer``, write a segment when it is full.
+
+    A reader thread drains the inbox, so the parent's sends return at once and flow control is the
+    parent's ``IN_FLIGHT`` count; it also ends the worker when the parent has gone (no orphans).
+    """
+    from .writer import _Buffer  # the writer imports this module
+
+    pending: queue.Queue[bytes | None] = queue.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                if inbox.poll(1.0):
+                    pending.put(inbox.recv_bytes())
+                elif os.getppid() != parent_pid:
+                    break
+        except (EOFError, OSError):
+            pass
+        pending.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        settings = IndexSettings.from_json(json.loads(settings_json))
+        buf = _Buffer(settings)
+        batches: list[int] = []
+        written = 0
+
+        def flush() -> None:
+            nonlocal buf, batches, written
+            name = f"{prefix}{written}.tls"
+            data = buf.to_segment_data()
+            size, checksum = write_segment(Path(directory) / name, data)
+            entry = {"tmp": name, "size": size, "checksum": checksum, "docs": len(data.doc_ids)}
+            _send(outbox, {"segment": dict(entry, passages=int(len(data.p_doc)), batches=batches)})
+            buf, batches, written = _Buffer(settings), [], written + 1
+
+        while True:
+            raw = pending.get()
+            if raw is None:
+                return  # the parent closed the pipe or died: it cleans up
+            message = json.loads(raw)
+            if "docs" in message:
+                for fields in message["docs"]:
+                    buf.add_fields(*fields)
+                batches.append(message["batch"])
+                if buf.n_tokens >= buffer_tokens:
+                    flush()
+                _send(outbox, {"done": message["batch"]})
+            elif message.get("finish"):
+                if len(buf):
+                    flush()
+                _send(outbox, {"bye": True})
+                return
+    except BaseException as e:  # report everything, including MemoryError, then exit
+        try:
+            _send(outbox, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+        except Exception:
+            pass
+
+
+class _Pool:
+    """The worker processes of one ``add_many`` call and the parent's side of their pipes."""
+
+    def __init__(self, directory: Path, settings: IndexSettings, workers: int, buffer_tokens: int) -> None:
+        method = start_method()
+        if method is None:
+            raise SearchError("no multiprocessing start method here; use workers=1")
+        ctx = multiprocessing.get_context(method)
+        self.directory = directory
+        self.tag = f"{TMP_PREFIX}{os.getpid()}_{next(_calls)}_"
+        settings_json = json.dumps(settings.to_json())
+        self.procs: list[Any] = []
+        self.inboxes: list[Connection] = []
+        self.outboxes: list[Connection] = []
+        self.in_flight = [0] * workers
+        self.finished = [False] * workers
+        self.segments: list[dict[str, Any]] = []
+        gc.freeze()  # forked children share the parent's objects instead of copying pages the GC touches
+        try:
+            for w in range(workers):
+                in_recv, in_send = ctx.Pipe(duplex=False)
+                out_recv, out_send = ctx.Pipe(duplex=False)
+                args = (in_recv, out_send, str(directory), settings_json, buffer_tokens, f"{self.tag}{w}_", os.getpid())
+                proc = ctx.Process(target=_worker, args=args, name=f"telusur-index-{w}", daemon=True)
+                self.procs.append(proc)
+                self.inboxes.append(in_send)
+                self.outboxes.append(out_recv)
+                proc.start()
+                in_recv.close()
+                out_send.close()
+        finally:
+            gc.unfreeze()
+
+    def _handle(self, w: int, raw: bytes) -> None:
+        message = json.loads(raw)
+        if "error" in message:
+            raise WorkerFailed(f"indexing worker {w} failed: {message['error']}\n{message.get('traceback', '')}")
+        if "done" in message:
+            self.in_flight[w] -= 1
+        if "segment" in message:
+            self.segments.append(message["segment"])
+        if message.get("bye"):
+            self.finished[w] = True
+
+    def _wait(self) -> None:
+        """Wait for one round of messages (or a worker's death) and handle them."""
+        busy = [w for w in range(len(self.procs)) if not self.finished[w]]
+        waitables: list[Any] = [self.outboxes[w] for w in busy] + [self.procs[w].sentinel for w in busy]
+        ready = wait(waitables, timeout=STALL_SECONDS)
+        if not ready:
+            raise WorkerFailed(f"indexing workers sent nothing for {STALL_SECONDS:.0f} s; stopped them")
+        for w in busy:
+            box = self.outboxes[w]
+            try:
+                while box.poll():
+                    self._handle(w, box.recv_bytes())
+            except EOFError:
+                pass
+            if not self.finished[w] and self.procs[w].sentinel in ready:
+                self.procs[w].join(timeout=5.0)  # the sentinel fires just before the exit status is there
+                code = self.procs[w].exitcode
+                raise WorkerFailed(f"indexing worker {w} (pid {self.procs[w].pid}) exited with code {code}")
+
+    def run(self, batches: Iterable[list[list[Any]]]) -> list[dict[str, Any]]:
+        """Send every batch round robin; return the written segments ordered by their first batch."""
+        n = len(self.procs)
+        for i, batch in enumerate(batches):
+            w = i % n
+            while self.in_flight[w] >= IN_FLIGHT:
+                self._wait()
+            self.in_flight[w] += 1
+            _send(self.inboxes[w], {"batch": i, "docs": batch})
+        for box in self.inboxes:
+            _send(box, {"finish": True})
+        while not all(self.finished):
+            self._wait()
+        for proc in self.procs:
+            proc.join(timeout=STALL_SECONDS)
+        return sorted(self.segments, key=lambda s: s["batches"][0])
+
+    def close(self, *, remove_files: bool) -> None:
+        """Stop the workers (terminating any still running) and, on failure, remove their files."""
+        for box in self.inboxes:
+            box.close()
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + 10.0
+        for proc in self.procs:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for box in self.outboxes:
+            box.close()
+        if remove_files:
+            remove_temporary(self.directory, self.tag)
+
+
+def remove_temporary(directory: Path, prefix: str = TMP_PREFIX) -> None:
+    """Remove worker-written segment files that were never renamed (a failed or interrupted call)."""
+    for path in directory.glob(f"{prefix}*"):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def build_segments(
+    directory: Path,
+    settings: IndexSettings,
+    batches: Iterable[list[list[Any]]],
+    *,
+    workers: int,
+    buffer_tokens: int,
+) -> list[dict[str, Any]]:
+    """Analyze ``batches`` (lists of ``[id, text, title, lang, meta_json]``) on ``workers`` processes.
+
+    Returns one entry per segment file written, ordered by first batch: ``tmp`` (its temporary name in
+    ``directory``), ``size``, ``checksum``, ``docs``, ``passages`` and ``batches`` (the batch numbers it
+    holds, in order). The caller renames the files; on any exception none of them is left behind.
+    """
+    pool = _Pool(directory, settings, workers, buffer_tokens)
+    ok = False
+    try:
+        segments = pool.run(batches)
+        ok = True
+        return segments
+    finally:
+        pool.close(remove_files=not ok)
