@@ -60,7 +60,10 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise OSError(e.errno, f"cannot write {META} of {directory}: {e.strerror or e}", str(tmp)) from e
+        reason = e.strerror or str(e)
+        raise OSError(
+            e.errno, f"cannot write {META} of the index at {directory}: {reason} (the last commit is intact)", str(tmp)
+        ) from e
     fsync_dir(directory)
 
 
@@ -114,7 +117,18 @@ class WriteLock:
 
     def acquire(self, timeout: float = 0.0) -> None:
         """Take the lock, waiting up to ``timeout`` seconds; ``IndexLocked`` names the holder otherwise."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not os.access(self.path.parent, os.W_OK):  # the lock file may exist in a read-only directory
+                os.close(fd)
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path.parent))
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise OSError(
+                e.errno,
+                f"cannot open a writer on the index at {self.path.parent}: {reason} (reading still works)",
+                str(self.path),
+            ) from e
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             try:

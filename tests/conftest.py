@@ -31,3 +31,21 @@ def seeds_index(tmp_path_factory):
         for f in sorted(SEEDS.glob("*.txt")):
             w.add(Document(id=f.name, text=f.read_text(encoding="utf-8")))
     return index
+
+
+# Hypothesis profiles. The default run uses a modest number of examples per property so the whole suite
+# stays fast; nightly runs use many more: HYPOTHESIS_PROFILE=nightly python -m pytest tests/test_fuzz.py
+# (tests that set their own max_examples keep it in both profiles).
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile(
+        "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    _hypothesis_settings.register_profile(
+        "nightly", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # hypothesis is a test extra; tests that need it import it themselves
+    pass

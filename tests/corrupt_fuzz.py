@@ -1,0 +1,99 @@
+"""Damage fuzzing for tests/test_reliability.py, run in a child interpreter so a crash or hang is caught.
+
+``python corrupt_fuzz.py BASE WORK N SEED`` copies the index BASE to WORK, then N times damages one of
+its files (a flipped bit anywhere, or a truncation) and checks the contract:
+
+- ``Index.open(WORK, verify=True)`` raises ``IndexCorrupt`` naming the damaged file (``e.path``);
+- plain ``Index.open`` either raises ``IndexCorrupt`` or gives an index whose searches, gets and
+  ``len`` all work (a damaged byte in postings or text may go unnoticed until ``verify``), and then
+  ``index.verify()`` raises ``IndexCorrupt`` naming the file;
+- a truncated file is ``IndexCorrupt`` naming it at plain open.
+
+Anything else is printed and the exit code is 1. The last line of output is a JSON summary.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import traceback
+from collections import Counter
+from pathlib import Path
+
+from search import Index, IndexCorrupt
+
+QUERIES = ["zebra", "rumah besar", '"river mountain"', "+kota -jalan", "title:judul", "bridge OR pasar", "lang:id laut"]
+
+
+def exercise(index: Index, ids: list[str]) -> None:
+    """Everything a reader does: searches with text and snippets, gets, counts."""
+    for q in QUERIES:
+        for h in index.search(q, k=100, per_document=False):
+            _ = (h.text, h.title, h.meta, h.snippet, h.highlights)
+    for doc_id in ids:
+        index.get(doc_id)
+        _ = doc_id in index
+    len(index)
+    index.content_hashes()
+    index.stats()
+
+
+def main(base: Path, work: Path, n: int, seed: int) -> int:
+    rng = random.Random(seed)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(base, work)
+    ids = sorted(Index.open(base).content_hashes())
+    files = sorted(p.name for p in work.iterdir() if p.name.startswith("seg_") or p.name == "meta.json")
+    outcomes: Counter[str] = Counter()
+    failures = 0
+    for trial in range(n):
+        name = rng.choice(files)
+        path = work / name
+        original = path.read_bytes()
+        damaged = bytearray(original)
+        truncate = rng.random() < 0.2
+        if truncate:
+            del damaged[rng.randrange(len(damaged)) :]
+        else:
+            # half the flips in the first 2 KB (magic, header, small tables), half anywhere
+            span = len(damaged) if trial % 2 else min(len(damaged), 2048)
+            damaged[rng.randrange(span)] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(damaged))
+        kind = "truncated" if truncate else "flipped"
+        try:
+            try:
+                Index.open(work, verify=True)
+                raise AssertionError("verify=True accepted a damaged file")
+            except IndexCorrupt as e:
+                assert e.path and Path(e.path).name == name, f"IndexCorrupt names {e.path}, not {name}"
+            try:
+                index = Index.open(work)
+            except IndexCorrupt as e:
+                assert e.path and Path(e.path).name == name, f"IndexCorrupt names {e.path}, not {name}"
+                outcomes[f"{kind}: IndexCorrupt at open"] += 1
+            else:
+                assert not truncate, "a truncated file opened without IndexCorrupt"
+                try:
+                    exercise(index, ids)
+                    outcomes[f"{kind}: opened and searched"] += 1
+                except IndexCorrupt as e:
+                    assert e.path and Path(e.path).name == name, f"IndexCorrupt names {e.path}, not {name}"
+                    outcomes[f"{kind}: IndexCorrupt while reading"] += 1
+                try:
+                    index.verify()
+                    raise AssertionError("verify() accepted a damaged file")
+                except IndexCorrupt as e:
+                    assert e.path and Path(e.path).name == name, f"IndexCorrupt names {e.path}, not {name}"
+        except Exception:
+            failures += 1
+            print(f"trial {trial}: {kind} {name}:\n{traceback.format_exc()}", flush=True)
+        finally:
+            path.write_bytes(original)
+    print(json.dumps({"trials": n, "failures": failures, "outcomes": dict(sorted(outcomes.items()))}))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))

@@ -1,0 +1,190 @@
+"""The writer side of the crash harness (tests/test_reliability.py): a deterministic script of commits.
+
+Step ``s`` of the script is a fixed list of operations (put or delete a document) drawn from a random
+generator seeded with ``s`` alone, so the live documents after step ``s`` are known without looking at
+the index: ``expected_after(s)``. Every commit also writes the step number into the document
+``MARKER_ID``, so after a crash the index says which commit it holds, and the parent checks that this
+commit is the last one whose ``commit()`` returned (or the one in flight, whole) and that every document
+of it is there, byte for byte.
+
+``run`` is the child process's body (started with the ``fork`` context, or as ``python crash_worker.py``):
+it resumes the script from the step the index holds, commits step after step and appends each step
+number to a log file with ``fsync`` once ``commit()`` returned. ``arm_tripwire`` makes it kill itself at
+the n-th write-path event (a chunk written, an fsync, the rename of ``meta.json``, a merge...), so every
+phase of a commit is hit deterministically, next to the parent's SIGKILLs at random moments.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+MARKER_ID = "__step__"
+N_IDS = 40
+COMMON = "zebra"  # in every document's text: a search for it must find every live document
+WORDS = (
+    "rumah makan kota jalan orang besar kecil sungai gunung pasar sekolah kereta perahu laut pulau "
+    "river mountain pass border road village market bridge harbour island train school forest valley"
+).split()
+LANGS = ("en", "id", None)
+
+
+def _text(rng: random.Random, step: int) -> str:
+    sentences = []
+    for _ in range(rng.randint(1, 8)):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 25))]
+        sentences.append(" ".join(words).capitalize() + ".")
+    sentences.insert(rng.randrange(len(sentences) + 1), f"{COMMON.capitalize()} nomor s{step}.")
+    return " ".join(sentences)
+
+
+def step_ops(step: int) -> list[tuple[str, str, str, str | None]]:
+    """The operations of commit ``step``: ("put" | "delete", doc id, text, lang), the same in every run."""
+    rng = random.Random(f"telusur-crash-{step}")
+    ops: list[tuple[str, str, str, str | None]] = []
+    for _ in range(rng.randint(1, 7)):
+        doc_id = f"doc-{rng.randrange(N_IDS)}"
+        if rng.random() < 0.25:
+            ops.append(("delete", doc_id, "", None))
+        else:
+            ops.append(("put", doc_id, _text(rng, step), rng.choice(LANGS)))
+    return ops
+
+
+def apply_step(state: dict[str, tuple[str, str | None]], step: int) -> None:
+    """Apply step ``step``'s operations to ``state`` (doc id -> (text, lang)) in place."""
+    for op, doc_id, text, lang in step_ops(step):
+        if op == "delete":
+            state.pop(doc_id, None)
+        else:
+            state[doc_id] = (text, lang)
+
+
+def expected_after(step: int) -> dict[str, tuple[str, str | None]]:
+    """The live documents (without the marker) once commit ``step`` is in the index."""
+    state: dict[str, tuple[str, str | None]] = {}
+    for s in range(1, step + 1):
+        apply_step(state, s)
+    return state
+
+
+def read_log(path: Path) -> int:
+    """The last step the log says was committed (0 when none)."""
+    try:
+        lines = Path(path).read_text().split()
+    except FileNotFoundError:
+        return 0
+    return int(lines[-1]) if lines else 0
+
+
+def arm_tripwire(n: int, record: Path, only: str = "") -> None:
+    """Kill this process with SIGKILL at the ``n``-th write-path event; ``record`` gets the event's name.
+
+    ``only`` counts events of that name alone ("merge", "rename meta.json", ...); "" counts them all.
+
+    Events: a chunk written to a segment file, an fsync, a rename, a file removed, a segment written,
+    a merge, the directory fsync after the rename of ``meta.json``.
+    """
+    import search.segment as segment
+    import search.storage as storage
+    import search.writer as writer
+
+    count = [0]
+    fsync = os.fsync
+
+    def event(name: str) -> None:
+        if only and name != only:
+            return
+        count[0] += 1
+        if count[0] >= n:
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, name.encode())
+            fsync(fd)
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrap(owner: object, attr: str, name: str) -> None:
+        original = getattr(owner, attr)
+
+        def wrapper(*args, **kwargs):
+            event(name)
+            return original(*args, **kwargs)
+
+        setattr(owner, attr, wrapper)
+
+    wrap(os, "fsync", "fsync")
+    wrap(os, "replace", "rename meta.json")
+    wrap(os, "unlink", "remove file")
+    wrap(storage, "fsync_dir", "fsync directory")
+    wrap(writer, "write_segment", "segment write")
+    wrap(writer, "merge_segment_data", "merge")
+
+    class _File:
+        """A segment file whose every write is an event (so a kill can leave half a segment)."""
+
+        def __init__(self, f) -> None:
+            self._f = f
+
+        def write(self, chunk) -> int:
+            event("segment chunk")
+            return self._f.write(chunk)
+
+        def __getattr__(self, attr: str):
+            return getattr(self._f, attr)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self._f.close()
+
+    segment.open = lambda *a, **k: _File(open(*a, **k))  # type: ignore[attr-defined]
+
+
+def run(
+    path: str, log: str, max_steps: int, buffer_tokens: int, error_file: str, tripwire: int = 0, only: str = ""
+) -> None:
+    """The child's body: resume the script at the index's step and commit until ``max_steps``."""
+    try:
+        from search import Document, Index
+
+        if tripwire:
+            arm_tripwire(tripwire, Path(error_file + ".event"), only)
+        index = Index.open(path)
+        marker = index.get(MARKER_ID)
+        step = int(marker.text) if marker is not None else 0
+        state = expected_after(step)
+        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        w = index.writer(buffer_tokens=buffer_tokens)  # timeout 0: a dead writer's lock must be free at once
+        while step < max_steps:
+            step += 1
+            for op, doc_id, text, lang in step_ops(step):
+                if op == "delete":
+                    w.delete(doc_id)
+                    state.pop(doc_id, None)
+                elif doc_id in state:
+                    w.update(Document(id=doc_id, text=text, title=f"judul {doc_id}", lang=lang, meta={"step": step}))
+                    state[doc_id] = (text, lang)
+                else:
+                    w.add(Document(id=doc_id, text=text, title=f"judul {doc_id}", lang=lang, meta={"step": step}))
+                    state[doc_id] = (text, lang)
+            w.update(Document(id=MARKER_ID, text=str(step), lang="en"))
+            w.commit()
+            os.write(log_fd, f"{step}\n".encode())
+            os.fsync(log_fd)
+            if step % 4 == 0:  # reopen now and then: a writer's start and end are crash points too
+                w.close()
+                w = index.writer(buffer_tokens=buffer_tokens)
+        w.close()
+    except BaseException:
+        Path(error_file).write_text(traceback.format_exc())
+        os._exit(1)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), sys.argv[7])

@@ -1,0 +1,688 @@
+"""Reliability: crash safety under SIGKILL, corruption detection, concurrent use, disk full, read-only.
+
+The crash harness runs the deterministic commit script of ``tests/crash_worker.py`` in forked children
+and kills them (at random moments, and at chosen write-path events); after every kill the index must
+open, hold exactly the last committed step's documents, search, verify, and accept the next writer.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import search.segment as segment
+import search.storage as storage
+import search.writer as writer_module
+from search import (
+    Document,
+    IncompatibleIndex,
+    Index,
+    IndexCorrupt,
+    IndexLocked,
+    IndexNotFound,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+import crash_worker  # noqa: E402
+from crash_worker import COMMON, MARKER_ID, WORDS, expected_after, read_log  # noqa: E402
+
+FORK = multiprocessing.get_context("fork")
+QUERIES = [COMMON, "rumah besar", '"river mountain"', "+kota -jalan", "title:judul", "bridge OR pasar", "lang:id laut"]
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def check_committed(path: Path, logged: int) -> int:
+    """Open the index after a crash and check it holds commit ``logged`` (or ``logged + 1``, whole).
+
+    Returns the step the index holds.
+    """
+    index = Index.open(path)
+    marker = index.get(MARKER_ID)
+    step = int(marker.text) if marker is not None else 0
+    assert step in (logged, logged + 1), f"index holds step {step}, the last commit that returned is {logged}"
+    expected = expected_after(step)
+    ids = set(expected) | ({MARKER_ID} if marker is not None else set())
+    assert len(index) == len(ids)
+    assert set(index.content_hashes()) == ids
+    for doc_id, (text, lang) in expected.items():
+        doc = index.get(doc_id)
+        assert doc is not None, f"step {step}: committed document {doc_id} is lost"
+        assert (doc.text, doc.lang, doc.title) == (text, lang, f"judul {doc_id}"), f"step {step}: {doc_id} differs"
+    assert index.get("doc-never") is None
+    hits = index.search(COMMON, k=1000)
+    assert sorted(h.doc_id for h in hits) == sorted(expected)
+    for q in QUERIES[1:]:
+        for h in index.search(q, k=50):
+            assert h.doc_id in ids and h.score > 0
+            assert h.text in index.get(h.doc_id).text
+    index.verify()
+    return step
+
+
+def run_worker(
+    path: Path,
+    log: Path,
+    errfile: Path,
+    *,
+    kill_after: float | None,
+    tripwire: int = 0,
+    only: str = "",
+    max_steps: int = 10**6,
+    buffer_tokens: int = 150,
+) -> int:
+    """Run the worker in a forked child; kill it after ``kill_after`` s (None: let it finish). Returns its exit code."""
+    errfile.unlink(missing_ok=True)
+    proc = FORK.Process(
+        target=crash_worker.run, args=(str(path), str(log), max_steps, buffer_tokens, str(errfile), tripwire, only)
+    )
+    proc.start()
+    if kill_after is not None:
+        proc.join(kill_after)
+        if proc.exitcode is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    proc.join(60)
+    assert proc.exitcode is not None, "the worker hangs"
+    if errfile.exists():
+        pytest.fail(f"the worker failed:\n{errfile.read_text()}")
+    return proc.exitcode
+
+
+def uncommitted_files(path: Path) -> set[str]:
+    meta = json.loads((path / "meta.json").read_text())
+    named = {e["name"] for e in meta["segments"]} | {e["deletes"]["name"] for e in meta["segments"] if e["deletes"]}
+    return {p.name for p in path.iterdir() if p.name.startswith("seg_") and p.name not in named} | (
+        {"meta.json.tmp"} if (path / "meta.json.tmp").exists() else set()
+    )
+
+
+def small_index(path: Path, n: int = 30, passage_words: int = 20) -> Index:
+    rng = random.Random(4)
+    index = Index.create(path, passage_words=passage_words)
+    with index.writer() as w:
+        for i in range(n):
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 60))) + f". {COMMON}."
+            w.add(Document(id=f"d{i}", text=text, title=f"judul {i}", meta={"i": i}))
+    return index
+
+
+# -- 1. crash harness -----------------------------------------------------------------------------------
+
+
+def test_sigkill_at_random_moments_never_loses_a_commit(tmp_path):
+    """>= 50 SIGKILLs at random moments; every time the index holds exactly the last commit that returned."""
+    path, log, err = tmp_path / "idx", tmp_path / "log", tmp_path / "err"
+    Index.create(path, passage_words=30)
+    rng = random.Random(20240508)
+    kills = in_flight = left_files = 0
+    step = 0
+    started = time.monotonic()
+    while kills < 60 and time.monotonic() - started < 75:
+        code = run_worker(path, log, err, kill_after=rng.uniform(0.01, 0.35))
+        assert code == -signal.SIGKILL
+        kills += 1
+        left_files += bool(uncommitted_files(path))
+        # the last commit known to be durable: the log's, or the in-flight commit an earlier check found
+        logged = max(read_log(log), step)
+        step = check_committed(path, logged)
+        in_flight += step == logged + 1
+    # the next writer proceeds at once (the dead writer's lock is free) and finishes its commits
+    assert run_worker(path, log, err, kill_after=None, max_steps=step + 3) == 0
+    assert check_committed(path, read_log(log)) == step + 3  # the log was written by the finishing run
+    assert not uncommitted_files(path)
+    print(
+        f"\ncrash harness: {kills} random kills, {step} commits reached, {in_flight} found the in-flight commit"
+        f" whole, {left_files} left uncommitted files behind"
+    )
+    assert kills >= 50
+    assert step >= 20, "the writer made too little progress between kills"
+
+
+@pytest.mark.parametrize(
+    "only, hits",
+    [
+        (None, [3, 17, 41, 77, 120, 160, 230, 300, 410, 520]),  # any event: chunks, fsyncs, renames...
+        ("segment chunk", [1, 4, 9]),  # half-written segment files
+        ("fsync", [1, 2, 5]),  # a segment, a deletions file, meta.json.tmp written, not yet named
+        ("rename meta.json", [1, 2]),  # just before the atomic step
+        ("fsync directory", [1, 2]),  # just after it
+        ("remove file", [1, 3]),  # while removing files the new commit no longer names
+        ("merge", [1, 2]),  # inside a merge
+    ],
+)
+def test_sigkill_at_each_write_path_event(tmp_path, only, hits):
+    """Deterministic kills at chosen events of the write path (tripwires), each followed by the full check."""
+    path, log, err = tmp_path / "idx", tmp_path / "log", tmp_path / "err"
+    Index.create(path, passage_words=30)
+    events = collections.Counter()
+    step = 0
+    for n in hits:
+        code = run_worker(path, log, err, kill_after=None, tripwire=n, only=only or "", max_steps=step + 200)
+        assert code == -signal.SIGKILL, "the tripwire never fired"
+        events[Path(str(err) + ".event").read_text()] += 1
+        step = check_committed(path, max(read_log(log), step))
+    assert only is None or events[only] == len(hits)
+    assert run_worker(path, log, err, kill_after=None, max_steps=step + 2) == 0
+    assert check_committed(path, read_log(log)) == step + 2
+
+
+# -- 2. corruption ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def damaged_base(tmp_path_factory) -> Path:
+    """An index of two segments and a deletions file, to copy and damage."""
+    path = tmp_path_factory.mktemp("corrupt") / "base"
+    index = small_index(path, n=40)
+    with index.writer() as w:
+        for i in range(40, 50):
+            w.add(Document(id=f"d{i}", text=f"Sungai besar {COMMON} river mountain.", title=f"judul {i}", lang="id"))
+        for i in range(0, 40, 6):
+            w.delete(f"d{i}")
+    return path
+
+
+def copy_of(base: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "copy"
+    shutil.copytree(base, path)
+    return path
+
+
+def largest_file(path: Path) -> Path:
+    return max((p for p in path.iterdir() if p.name != "write.lock"), key=lambda p: p.stat().st_size)
+
+
+def array_offset(path: Path, name: str) -> int:
+    """Where array ``name`` of a segment file starts (read from its header)."""
+    raw = path.read_bytes()
+    hlen = int.from_bytes(raw[8:16], "little")
+    header = json.loads(raw[16 : 16 + hlen])
+    base = -(-(16 + hlen) // segment.ALIGN) * segment.ALIGN
+    return base + header["arrays"][name][0]
+
+
+def flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_byte_in_largest_file_is_named_by_verify(damaged_base, tmp_path):
+    path = copy_of(damaged_base, tmp_path)
+    target = largest_file(path)
+    assert target.name.endswith(".tls")
+    flip(target, array_offset(target, "doc_text_blob") + 5)  # in the stored text: nothing cheap notices it
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(path, verify=True)
+    assert Path(info.value.path) == target and target.name in str(info.value)
+    index = Index.open(path)
+    with pytest.raises(IndexCorrupt) as info:
+        index.verify()
+    assert Path(info.value.path) == target and target.name in str(info.value)
+
+
+def test_truncated_segment_is_named_at_plain_open(damaged_base, tmp_path):
+    path = copy_of(damaged_base, tmp_path)
+    target = largest_file(path)
+    with open(target, "r+b") as f:
+        f.truncate(target.stat().st_size // 2)
+    started = time.monotonic()
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(path)
+    assert time.monotonic() - started < 2
+    assert Path(info.value.path) == target and target.name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "empty",
+        "not json",
+        "json list",
+        "flipped checksum",
+        "flipped format",
+        "flipped version",
+        "no checksum",
+        "missing field",
+    ],
+)
+def test_damaged_meta_json_is_index_corrupt(damaged_base, tmp_path, damage):
+    path = copy_of(damaged_base, tmp_path)
+    meta_path = path / "meta.json"
+    text = meta_path.read_text()
+    meta = json.loads(text)
+    if damage == "empty":
+        meta_path.write_bytes(b"")
+    elif damage == "not json":
+        meta_path.write_text(text[: len(text) // 2])
+    elif damage == "json list":
+        meta_path.write_text("[1, 2]")
+    elif damage == "flipped checksum":
+        meta_path.write_text(text.replace(meta["checksum"], meta["checksum"][::-1]))
+    elif damage == "flipped format":
+        meta_path.write_text(text.replace('"telusur-index"', '"telusur-indey"'))
+    elif damage == "flipped version":
+        meta_path.write_text(text.replace('"format_version": 1', '"format_version": 3'))
+    elif damage == "no checksum":
+        del meta["checksum"]
+        meta_path.write_text(json.dumps(meta))
+    else:  # a commit with a valid checksum but no segment list (written by a broken tool)
+        del meta["segments"]
+        storage.write_meta(path, meta)
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(path)
+    assert Path(info.value.path).name == "meta.json"
+
+
+def test_missing_segment_or_deletions_file_is_index_corrupt(damaged_base, tmp_path):
+    path = copy_of(damaged_base, tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    for entry in meta["segments"]:
+        for name in [entry["name"]] + ([entry["deletes"]["name"]] if entry["deletes"] else []):
+            (path / name).rename(tmp_path / name)
+            with pytest.raises(IndexCorrupt) as info:
+                Index.open(path)
+            assert Path(info.value.path).name == name and name in str(info.value)
+            (tmp_path / name).rename(path / name)
+    Index.open(path, verify=True)
+
+
+def test_unknown_format_version_is_incompatible(damaged_base, tmp_path):
+    path = copy_of(damaged_base, tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    meta["format_version"] = 99  # as a future telusur would write it: with a valid checksum
+    storage.write_meta(path, meta)
+    with pytest.raises(IncompatibleIndex, match="99"):
+        Index.open(path)
+
+
+def test_not_an_index_is_index_not_found(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("hello")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "meta.json").write_text('{"name": "some other tool"}')
+    for path in ("empty", "a-file", "missing", "other"):
+        with pytest.raises(IndexNotFound):
+            Index.open(tmp_path / path)
+
+
+def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
+    """Checksums run before every merge: damaged data is never merged into a new, valid-looking segment."""
+    path = tmp_path / "idx"
+    index = Index.create(path, passage_words=0)
+    for i in range(7):  # seven small segments: the eighth commit merges them
+        with index.writer() as w:
+            w.add(Document(id=f"d{i}", text=f"{COMMON} rumah nomor {i}", lang="id"))
+    victim = path / json.loads((path / "meta.json").read_text())["segments"][0]["name"]
+    flip(victim, array_offset(victim, "doc_text_blob") + 2)
+    before = (path / "meta.json").read_bytes()
+    with pytest.raises(IndexCorrupt) as info:
+        with index.writer() as w:
+            w.add(Document(id="d7", text=f"{COMMON} rumah nomor 7", lang="id"))
+    assert Path(info.value.path) == victim
+    assert (path / "meta.json").read_bytes() == before
+    assert len(Index.open(path)) == 7
+    assert sorted(p.name for p in path.iterdir() if p.name.startswith("seg_")) == sorted(
+        e["name"] for e in json.loads(before)["segments"]
+    ), "the failed commit's new segment was not removed"
+
+
+def test_random_damage_never_crashes_or_misleads(damaged_base, tmp_path):
+    """Hundreds of random bit flips and truncations, in a child interpreter (a segfault or hang would show)."""
+    script = Path(__file__).parent / "corrupt_fuzz.py"
+    trials = int(os.environ.get("TELUSUR_CORRUPTION_TRIALS", "300"))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(damaged_base), str(tmp_path / "work"), str(trials), "8"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"\ncorruption fuzz: {summary}")
+    assert summary["trials"] == trials and summary["failures"] == 0
+
+
+# -- 3. concurrency ---------------------------------------------------------------------------------------
+
+
+def test_second_writer_in_a_thread_is_locked_or_waits(tmp_path):
+    path = tmp_path / "idx"
+    index = small_index(path, n=5)
+    first = index.writer()
+    got: dict[str, object] = {}
+
+    def second(key: str, timeout: float) -> None:
+        started = time.monotonic()
+        try:
+            with Index.open(path).writer(timeout=timeout) as w:
+                w.add(Document(id=f"from-{key}", text=f"{COMMON} dari thread"))
+            got[key] = ("ok", time.monotonic() - started)
+        except IndexLocked as e:
+            got[key] = (e, time.monotonic() - started)
+
+    t = threading.Thread(target=second, args=("now", 0.0))
+    t.start()
+    t.join(10)
+    err, elapsed = got["now"]
+    assert isinstance(err, IndexLocked) and elapsed < 1.0
+    assert f"pid {os.getpid()}" in str(err) and err.holder and str(os.getpid()) in err.holder
+    waiter = threading.Thread(target=second, args=("waits", 20.0))
+    waiter.start()
+    time.sleep(0.4)
+    first.add(Document(id="from-first", text=f"{COMMON} pertama"))
+    first.commit()
+    first.close()
+    waiter.join(20)
+    status, elapsed = got["waits"]
+    assert status == "ok" and elapsed >= 0.3
+    index.refresh()
+    assert "from-first" in index and "from-waits" in index and "from-now" not in index
+
+
+def _hold_writer(path: str, conn) -> None:
+    try:
+        with Index.open(path).writer() as w:
+            w.add(Document(id="from-child", text=f"{COMMON} anak"))
+            conn.send(("holding", os.getpid()))
+            conn.recv()  # wait for "release"
+        conn.send(("done", None))
+    finally:
+        os._exit(0)
+
+
+def test_second_writer_in_another_process_is_locked_or_waits(tmp_path):
+    path = tmp_path / "idx"
+    index = small_index(path, n=5)
+    parent, child = FORK.Pipe()
+    proc = FORK.Process(target=_hold_writer, args=(str(path), child))
+    proc.start()
+    assert parent.poll(20)
+    assert parent.recv() == ("holding", proc.pid)
+    started = time.monotonic()
+    with pytest.raises(IndexLocked) as info:
+        index.writer()
+    assert time.monotonic() - started < 1.0 and f"pid {proc.pid}" in str(info.value)
+
+    threading.Timer(0.5, parent.send, args=("release",)).start()
+    started = time.monotonic()
+    with index.writer(timeout=30) as w:  # waits for the child's commit and takes the lock over
+        assert time.monotonic() - started >= 0.3
+        assert "from-child" in index  # the writer starts from the latest commit
+        w.add(Document(id="from-parent", text=f"{COMMON} induk"))
+    proc.join(20)
+    assert "from-parent" in index and "from-child" in index
+
+
+def _reader(path: str, conn) -> None:
+    """Search a snapshot while the parent commits and merges; report what was seen."""
+    try:
+        index = Index.open(path)
+        before = [(h.doc_id, h.score) for h in index.search(COMMON, k=1000)]
+        texts = {h.doc_id: h.text for h in index.search(COMMON, k=1000)}
+        conn.send(("ready", len(before)))
+        rounds = 0
+        deadline = time.monotonic() + 60
+        while (not conn.poll(0.0) or rounds < 3) and time.monotonic() < deadline:
+            hits = index.search(COMMON, k=1000)
+            assert [(h.doc_id, h.score) for h in hits] == before, "the snapshot changed without refresh()"
+            assert all(h.text == texts[h.doc_id] for h in hits)
+            assert len(index) == len(before)
+            rounds += 1
+        conn.recv()
+        # the parent's merge removed files this snapshot maps: they must still read
+        assert [(h.doc_id, h.score) for h in index.search(COMMON, k=1000)] == before
+        assert index.refresh()
+        after = index.search(COMMON, k=1000)
+        conn.send(("after", rounds, len(after), len(index)))
+    except BaseException as e:
+        conn.send(("error", repr(e)))
+    finally:
+        os._exit(0)
+
+
+def test_reader_process_keeps_its_snapshot_while_a_writer_merges(tmp_path):
+    path = tmp_path / "idx"
+    index = Index.create(path)
+    for i in range(0, 10, 2):  # five small segments: the writer's commits below merge them away
+        with index.writer() as w:
+            for j in (i, i + 1):
+                w.add(Document(id=f"d{j}", text=f"{COMMON} rumah {j}. River pass {j}."))
+    parent, child = FORK.Pipe()
+    proc = FORK.Process(target=_reader, args=(str(path), child))
+    proc.start()
+    assert parent.poll(20)
+    assert parent.recv() == ("ready", 10)
+    files_before = {p.name for p in path.iterdir()}
+    for i in range(9):  # nine commits of one segment each: merges, and old files removed
+        with index.writer() as w:
+            w.add(Document(id=f"new-{i}", text=f"{COMMON} baru {i}"))
+            if i == 4:
+                w.delete("d0")
+    assert "seg_000001.tls" in files_before and not (path / "seg_000001.tls").exists(), "nothing was merged"
+    parent.send("go")
+    assert parent.poll(30)
+    msg = parent.recv()
+    proc.join(10)
+    assert msg[0] == "after", msg
+    assert msg[2] == msg[3] == 10 + 9 - 1
+
+
+def test_eight_threads_search_while_a_thread_commits(tmp_path):
+    """Every search sees one committed state whole: its count of COMMON and its ids belong to one commit."""
+    path = tmp_path / "idx"
+    index = small_index(path, n=20)
+    commits = 15
+    states = [frozenset(f"d{i}" for i in range(20))]
+    for c in range(commits):  # commit c: five new documents with COMMON, two old ones deleted
+        live = set(states[-1]) | {f"c{c}-{j}" for j in range(5)}
+        live -= {sorted(states[-1])[0], sorted(states[-1])[1]}
+        states.append(frozenset(live))
+    by_count = {len(s): s for s in states}
+    assert len(by_count) == len(states)  # the count names the commit
+    done = threading.Event()
+    errors: list[BaseException] = []
+    seen: collections.Counter[int] = collections.Counter()
+
+    def writer() -> None:
+        try:
+            for c in range(commits):
+                with index.writer(buffer_tokens=40) as w:
+                    for j in range(5):
+                        w.add(Document(id=f"c{c}-{j}", text=f"{COMMON} kota jalan nomor {c} {j}. River pass."))
+                    for doc_id in sorted(states[c])[:2]:
+                        assert w.delete(doc_id)
+                time.sleep(0.05)  # let the searchers run between commits as well as during them
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.set()
+
+    def searcher(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            while not done.is_set():
+                hits = index.search(COMMON, k=1000)
+                ids = {h.doc_id for h in hits}
+                assert len(ids) in by_count, f"a search saw {len(ids)} documents: no commit had that many"
+                assert ids == by_count[len(ids)]
+                seen[len(ids)] += 1
+                h = hits[rng.randrange(len(hits))]
+                assert COMMON in h.text.lower() or COMMON in (index.get(h.doc_id) or h).text.lower()
+                index.search(rng.choice(QUERIES), k=5)
+                assert len(index) in by_count
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=searcher, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    w = threading.Thread(target=writer)
+    w.start()
+    w.join(120)
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:3]
+    assert {h.doc_id for h in index.search(COMMON, k=1000)} == states[-1]
+    assert len(seen) >= 2, "the searches never overlapped a commit"
+
+
+# -- 4. disk full and read-only ------------------------------------------------------------------------
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC after ``room`` bytes, as on a full disk."""
+
+    def __init__(self, f, room: int) -> None:
+        self._f = f
+        self._room = room
+
+    def write(self, chunk) -> int:
+        n = len(memoryview(chunk).cast("B"))
+        if n > self._room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= n
+        return self._f.write(chunk)
+
+    def __getattr__(self, attr: str):
+        return getattr(self._f, attr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
+
+
+def full_disk(room: int, names: tuple[str, ...]):
+    """An ``open`` that gives ``_FullDisk`` files for paths whose name contains one of ``names``."""
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        f = open(file, mode, *args, **kwargs)
+        if "w" in mode or "x" in mode:
+            if any(n in Path(file).name for n in names):
+                return _FullDisk(f, room)
+        return f
+
+    return fake_open
+
+
+def snapshot_of(index: Index) -> list:
+    return [(h.doc_id, h.passage, h.score) for h in index.search(COMMON, k=1000, per_document=False)]
+
+
+@pytest.mark.parametrize(
+    "where, module, names, room",
+    [
+        ("segment file, at once", segment, (".tls",), 0),
+        ("segment file, half written", segment, (".tls",), 3000),
+        ("deletions file", writer_module, (".del",), 0),
+        ("meta.json", storage, ("meta.json",), 10),
+    ],
+    ids=["segment-at-once", "segment-half-written", "deletions", "meta-json"],
+)
+def test_disk_full_fails_clearly_and_keeps_the_last_commit(tmp_path, monkeypatch, where, module, names, room):
+    path = tmp_path / "idx"
+    index = small_index(path, n=20)
+    before_meta = (path / "meta.json").read_bytes()
+    before = snapshot_of(index)
+    files_before = sorted(p.name for p in path.iterdir())
+    monkeypatch.setattr(module, "open", full_disk(room, names), raising=False)
+    w = index.writer(buffer_tokens=200)
+    w.delete("d3")
+    w.update(Document(id="d4", text=f"{COMMON} versi baru", lang="id"))
+    for i in range(10):
+        w.add(Document(id=f"n{i}", text=f"{COMMON} rumah makan besar nomor {i}. " * 3, lang="id"))
+    with pytest.raises(OSError) as info:
+        w.commit()
+    assert info.value.errno == errno.ENOSPC
+    message = str(info.value)
+    assert "No space left on device" in message and str(path) in message, message
+    # the previous commit stands, for this handle and a fresh one
+    assert (path / "meta.json").read_bytes() == before_meta
+    assert snapshot_of(index) == before
+    fresh = Index.open(path, verify=True)
+    assert snapshot_of(fresh) == before and len(fresh) == 20
+    # with room again, the same writer's retry commits every change once
+    monkeypatch.undo()
+    w.commit()
+    w.close()
+    after = Index.open(path, verify=True)
+    assert len(after) == 20 - 1 + 10 and "d3" not in after
+    assert after.get("d4").text == f"{COMMON} versi baru"
+    assert sorted(h.doc_id for h in after.search(COMMON, k=1000)) == sorted(
+        {f"d{i}" for i in range(20)} - {"d3"} | {f"n{i}" for i in range(10)}
+    )
+    assert files_before  # (the failed attempt's files are removed by the commit that follows)
+    named = {e["name"] for e in json.loads((path / "meta.json").read_text())["segments"]}
+    assert {p.name for p in path.iterdir() if p.name.endswith(".tls")} == named
+
+
+def test_disk_full_inside_a_with_block_rolls_back_and_unlocks(tmp_path, monkeypatch):
+    path = tmp_path / "idx"
+    index = small_index(path, n=10)
+    before_meta = (path / "meta.json").read_bytes()
+    monkeypatch.setattr(segment, "open", full_disk(100, (".tls",)), raising=False)
+    with pytest.raises(OSError, match="No space left on device"):
+        with index.writer() as w:
+            w.add(Document(id="x", text=f"{COMMON} " * 50))
+    monkeypatch.undo()
+    assert (path / "meta.json").read_bytes() == before_meta
+    assert sorted(p.name for p in path.iterdir() if p.name.startswith("seg_")) == sorted(
+        e["name"] for e in json.loads(before_meta)["segments"]
+    ), "the failed commit's files were left behind"
+    with index.writer(timeout=0) as w:  # the lock was released
+        w.add(Document(id="x", text=COMMON))
+    assert len(index) == 11
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory_reads_work_and_writer_fails_clearly(tmp_path):
+    path = tmp_path / "idx"
+    index = small_index(path, n=10)
+    before = snapshot_of(index)
+    path.chmod(0o555)
+    try:
+        reopened = Index.open(path, verify=True)
+        assert snapshot_of(reopened) == before
+        with pytest.raises(OSError) as info:
+            with reopened.writer() as w:
+                w.add(Document(id="x", text=COMMON))
+        assert str(path) in str(info.value)
+        assert snapshot_of(Index.open(path)) == before
+    finally:
+        path.chmod(0o755)
+
+
+def test_read_only_file_system_writer_fails_clearly(tmp_path, monkeypatch):
+    """The same as a read-only directory, simulated for root: every file creation fails with EROFS."""
+    path = tmp_path / "idx"
+    index = small_index(path, n=10)
+    before = snapshot_of(index)
+    real_open = os.open
+
+    def ro_open(file, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", ro_open)
+    with pytest.raises(OSError) as info:
+        index.writer()
+    assert info.value.errno == errno.EROFS and "write.lock" in str(info.value)
+    assert snapshot_of(Index.open(path)) == before
+    assert snapshot_of(index) == before
