@@ -18,6 +18,10 @@ import analyzers
 from .errors import QuerySyntaxError
 
 FIELDS = ("title", "lang")
+# Phrases cost position intersections; these bounds keep a pasted query's cost bounded (bare words are
+# cheap and unlimited: a repeated word counts once, each distinct word is one postings lookup).
+MAX_PHRASES = 256
+MAX_PHRASE_WORDS = 128
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 
@@ -137,6 +141,7 @@ class _Parser:
         self.i = 0
         self.langs: list[str] = []
         self.words: list[str] = []
+        self.phrases = 0
 
     def peek(self) -> _Lex | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -205,6 +210,13 @@ class _Parser:
                 return self.lang_filter(tok)
             return self.primary("title")
         if tok.kind == _PHRASE:
+            self.phrases += 1
+            if self.phrases > MAX_PHRASES:
+                raise QuerySyntaxError(f"too many phrases (more than {MAX_PHRASES}); remove some quotes", tok.pos)
+            if len(tok.value.split()) > MAX_PHRASE_WORDS:
+                raise QuerySyntaxError(
+                    f"a phrase of {len(tok.value.split())} words is too long (at most {MAX_PHRASE_WORDS})", tok.pos
+                )
             self.words.append(tok.value)
             return PhraseQuery(tok.value, fld)
         if tok.kind == _LPAREN:

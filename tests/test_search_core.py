@@ -403,3 +403,11 @@ def test_update_and_delete_are_visible_and_exact(tmp_path: Path) -> None:
         assert [(h.doc_id, h.passage, h.score) for h in index.search(q, per_document=False)] == [
             (h.doc_id, h.passage, h.score) for h in fresh.search(q, per_document=False)
         ]
+
+
+def test_pathological_phrases_are_refused_clearly(seeds_index: Index) -> None:
+    with pytest.raises(QuerySyntaxError, match="too long"):
+        seeds_index.search('"' + " ".join(["warga"] * 200) + '"')
+    with pytest.raises(QuerySyntaxError, match="too many phrases"):
+        seeds_index.search(" ".join(['"warga rusia"'] * 300))
+    assert seeds_index.search(" ".join(f"kata{i}" for i in range(3000)) + " Lars")[0].doc_id == UPPER_LARS
