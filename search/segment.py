@@ -41,6 +41,15 @@ def encode_blob(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
+def stable_argsort_u32(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` for uint32, as one or two 16-bit radix passes (several
+    times faster: numpy radix-sorts 16-bit keys but merge-sorts 32-bit ones)."""
+    if values.shape[0] == 0 or int(values.max()) < 1 << 16:
+        return np.argsort(values.astype(np.uint16), kind="stable")
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    return order[np.argsort((values[order] >> 16).astype(np.uint16), kind="stable")]
+
+
 @dataclass
 class SegmentData:
     """Everything a segment holds, in memory, before it is written.
@@ -80,7 +89,7 @@ def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
         remap = np.cumsum(used, dtype=np.int64) - 1
         tid = remap[tid].astype(np.uint32)
         keys = [k for k, u in zip(keys, used.tolist()) if u]
-    order = np.argsort(tid, kind="stable")
+    order = stable_argsort_u32(tid)
     tid_s, pid_s, pos_s = tid[order], pid[order], pos[order]
     n_tok = tid_s.shape[0]
     if n_tok:

@@ -411,3 +411,13 @@ def test_pathological_phrases_are_refused_clearly(seeds_index: Index) -> None:
     with pytest.raises(QuerySyntaxError, match="too many phrases"):
         seeds_index.search(" ".join(['"warga rusia"'] * 300))
     assert seeds_index.search(" ".join(f"kata{i}" for i in range(3000)) + " Lars")[0].doc_id == UPPER_LARS
+
+
+@pytest.mark.parametrize("high", [1, 300, 70_000, 2**32 - 1])
+def test_stable_argsort_u32_equals_numpy_stable_sort(high: int) -> None:
+    import numpy as np
+
+    from search.segment import stable_argsort_u32
+
+    values = np.random.default_rng(high).integers(0, high, 5000, dtype=np.uint64).astype(np.uint32)
+    assert np.array_equal(stable_argsort_u32(values), np.argsort(values, kind="stable"))
