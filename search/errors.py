@@ -35,7 +35,7 @@ class QuerySyntaxError(SearchError):
     """The query cannot be read (an unbalanced quote, say); ``position`` is the character offset."""
 
     def __init__(self, message: str, position: int) -> None:
-        super().__init__(f"{message} at position {position}")
+        super().__init__(f"{message} (at position {position})")
         self.position = position
 
 

@@ -97,7 +97,7 @@ def _lex(text: str) -> list[_Lex]:
         if c == '"':
             j = text.find('"', i + 1)
             if j < 0:
-                raise QuerySyntaxError("unbalanced quote: a phrase opened here is never closed", i)
+                raise QuerySyntaxError('unbalanced quote: a phrase opened with " is never closed', i)
             out.append(_Lex(_PHRASE, text[i + 1 : j], i))
             i = j + 1
             continue
