@@ -67,3 +67,38 @@ def test_search_eval_matches_a_hand_computation(tmp_path: Path) -> None:
     assert printed["metrics"]["ndcg@10"] == pytest.approx(ndcg / len(qrels), abs=1e-12)
     assert printed["metrics"]["mrr@10"] == pytest.approx(mrr / len(qrels), abs=1e-12)
     assert 0.3 < printed["metrics"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("setup", "needle"),
+    [
+        (lambda d: None, "no such folder"),
+        (lambda d: d.mkdir(), "corpus.jsonl"),
+        (
+            lambda d: (
+                d.mkdir(),
+                (d / "corpus.jsonl").write_text('{"_id": "1", "text": "x"}\n'),
+                (d / "queries.jsonl").write_text('{"_id": "q", "text": "x"}\n'),
+            ),
+            "qrels",
+        ),
+        (
+            lambda d: (
+                d.mkdir(),
+                (d / "corpus.jsonl").write_text("{not json\n"),
+                (d / "queries.jsonl").write_text('{"_id": "q", "text": "x"}\n'),
+                (d / "qrels").mkdir(),
+                (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\t1\t1\n"),
+            ),
+            "line 1",
+        ),
+    ],
+)
+def test_search_eval_bad_folders_give_one_line_errors(tmp_path: Path, setup, needle: str) -> None:
+    folder = tmp_path / "beir"
+    setup(folder)
+    result = CliRunner().invoke(app, ["eval", str(folder), "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
