@@ -242,3 +242,32 @@ def test_match_spans_equals_filtered_analyze(text: str, data) -> None:
     terms = {t.term for t in an.analyze(text)}
     wanted = set(data.draw(st.lists(st.sampled_from(sorted(terms)), max_size=3))) if terms else set()
     assert an.match_spans(text, wanted) == [(t.term, t.start, t.end) for t in an.analyze(text) if t.term in wanted]
+
+
+def test_stemming_from_many_threads_gives_the_same_terms() -> None:
+    """PyStemmer objects must not be shared between threads; each thread stems with its own."""
+    import threading
+
+    from analyzers import en as en_pkg
+    from analyzers import id as id_pkg
+
+    words = [
+        f"{stem}{suffix}"
+        for stem in ("mengukur", "pembangun", "perbatas", "crossing", "citizen")
+        for suffix in ("", "an", "kan", "nya", "s", "ing", "ed")
+    ] * 40
+    expected = {w: (id_pkg.stem(w), en_pkg.stem(w)) for w in words}
+    errors: list[str] = []
+
+    def work() -> None:
+        for w in words:
+            got = (id_pkg.stem(w), en_pkg.stem(w))
+            if got != expected[w]:
+                errors.append(f"{w}: {got} != {expected[w]}")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
