@@ -44,7 +44,13 @@ _calls = itertools.count()
 
 
 def default_workers() -> int:
-    """Workers for ``add_many(workers=None)``: both cores of a typical machine, at most 2."""
+    """Workers for ``add_many(workers=None)``: up to 2 where workers fork (Linux), else 1.
+
+    Spawned workers (macOS, Windows) re-import the caller's main module, which breaks scripts without
+    an ``if __name__ == "__main__":`` guard, so there they are opt-in: ``add_many(docs, workers=2)``.
+    """
+    if start_method() != "fork":
+        return 1
     return max(1, min(2, os.cpu_count() or 1))
 
 
