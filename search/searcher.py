@@ -44,7 +44,7 @@ class AnalyzedTerm:
 SCORE_CACHE_BYTES = 256 << 20
 # combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
 DENSE_RATIO = 4
-SCORE_CACHE_MIN_POSTINGS = 2048
+SCORE_CACHE_MIN_POSTINGS = 128
 _EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -358,7 +358,7 @@ class QueryContext:
         if not scored:
             return _EMPTY  # only negative clauses match nothing
         n_passages = self.snap.segments[si].reader.n_passages
-        if len(scored) > 1 and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
+        if len(scored) > 1 and not must and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
             return _dense_combine(scored, must, must_not, n_passages)
         if not must_not and len(scored) == 1:
             return scored[0]
@@ -367,7 +367,7 @@ class QueryContext:
         if must:
             ids = must[0][0]
             for p, _ in must[1:]:
-                ids = np.intersect1d(ids, p, assume_unique=True)
+                ids = _intersect_sorted(ids, p)
         elif len(scored) == 1:
             ids = scored[0][0]
         else:
