@@ -209,7 +209,8 @@ class Index:
         return IndexWriter(self, timeout=timeout, **kwargs)
 
     def close(self) -> None:
-        """Drop this handle's snapshot (segment maps close when no hit refers to them)."""
+        """Nothing to release explicitly: segment files are unmapped once no snapshot or ``Hit`` refers
+        to them. Kept so callers can pair ``open`` with ``close``."""
 
     # -- reading --------------------------------------------------------------------------------------
     def __len__(self) -> int:
