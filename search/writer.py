@@ -14,7 +14,7 @@ import math
 import os
 from array import array
 from collections.abc import Iterable
-from itertools import chain, compress, repeat
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,14 +56,17 @@ class _Buffer:
         self.settings = settings
         self.keys: list[str] = [""]  # term id 0 marks a stopword's slot in the run cache; never written
         self.vocab: dict[str, dict[str, int]] = {}
+        # One slot per word position, 0 for a stopword: each passage appends its text's slots, then its
+        # title's slots twice (as text terms, then as title-field terms). Positions, passage ids and
+        # lengths follow from the slot counts at flush, in numpy, instead of per token in Python.
         self.tok_tid = array("I")
-        self.tok_pid = array("I")
-        self.tok_pos = array("I")
+        self.p_body = array("I")  # text slots per passage
+        self.p_title = array("I")  # title slots per passage (stored twice)
+        self._indexed = 0
         self.p_doc = array("I")
         self.p_no = array("I")
         self.p_start = array("Q")
         self.p_end = array("Q")
-        self.p_len = array("I")
         self.p_lang: list[str] = []
         self.doc_ids: list[str] = []
         self.doc_texts: list[str] = []
@@ -80,7 +83,8 @@ class _Buffer:
 
     @property
     def n_tokens(self) -> int:
-        return len(self.tok_tid)
+        """Indexed tokens buffered (stopword slots not counted): what ``buffer_tokens`` bounds."""
+        return self._indexed
 
     def _ids(self, prefix: str, terms: list[str]) -> list[int]:
         vocab = self.vocab.get(prefix)
@@ -98,18 +102,17 @@ class _Buffer:
                     ids[i] = tid
         return ids  # type: ignore[return-value]
 
-    def _columns(self, lang: str, raw: list[str]) -> tuple[list[int], list[int]]:
-        """Term ids and positions of a passage's word runs: ``columns_from_raw`` and ``_ids`` in one step,
-        through a per-buffer cache from word run to the term id of each of its slots (0: a stopword)."""
+    def _flat(self, lang: str, raw: list[str]) -> list[int]:
+        """The term id of every slot of a passage's word runs (0: a stopword), through a per-buffer cache
+        from word run to its slots' term ids: ``columns_from_raw`` and the vocabulary in one step."""
         runs = self._runs.get(lang)
         if runs is None:
             runs = self._runs[lang] = {}
         try:
-            flat = list(chain.from_iterable(map(runs.__getitem__, raw)))
+            return list(chain.from_iterable(map(runs.__getitem__, raw)))
         except KeyError:
             self._fill_runs(lang, runs, raw)
-            flat = list(chain.from_iterable(map(runs.__getitem__, raw)))
-        return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
+            return list(chain.from_iterable(map(runs.__getitem__, raw)))
 
     def _fill_runs(self, lang: str, runs: dict[str, tuple[int, ...]], raw: list[str]) -> None:
         """Cache the term ids of each slot of the new runs of ``raw``, assigning ids in first-seen order (as
@@ -139,21 +142,26 @@ class _Buffer:
         """Analyze ``doc`` passage by passage and append it (the indexing hot path)."""
         self.add_fields(doc.id, doc.text, doc.title, doc.lang, doc.meta_json())
 
-    def _title(self, lang: str, title: str) -> tuple[list[int], list[int], list[int]]:
-        """Title positions and its term ids (text and title field) in ``lang``; the last title per language
-        is kept, since consecutive passages of one document share it. The passage's text terms have
-        their ids already, so new title terms get theirs after them, as with one ``_ids`` call."""
+    def _title(self, lang: str, title: str) -> tuple[list[int], list[int]]:
+        """The title's slots in ``lang`` as text-term ids and as title-field ids (0: a stopword). The last
+        title per language is kept, since consecutive passages of one document share it. The passage's
+        text terms have their ids already, so new title terms get theirs after them."""
         hit = self._titles.get(lang)
         if hit is not None and hit[0] == title:
-            return hit[1], hit[2], hit[3]
+            return hit[1], hit[2]
         tterms, tpos = self.settings.analyzer(lang).analyze_columns(title) if title else ([], [])
+        text_flat: list[int] = []
+        title_flat: list[int] = []
         if tterms:
             text_ids = self._ids(f"{lang}:", tterms)
             title_ids = self._ids(f"{lang}:title:", tterms)
-        else:
-            text_ids, title_ids = [], []
-        self._titles[lang] = (title, tpos, text_ids, title_ids)
-        return tpos, text_ids, title_ids
+            text_flat = [0] * (tpos[-1] + 1)
+            title_flat = [0] * (tpos[-1] + 1)
+            for p, a, b in zip(tpos, text_ids, title_ids):
+                text_flat[p] = a
+                title_flat[p] = b
+        self._titles[lang] = (title, text_flat, title_flat)
+        return text_flat, title_flat
 
     def add_fields(self, doc_id: str, text: str, title: str, lang: str | None, meta_json: str) -> None:
         """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
@@ -176,28 +184,21 @@ class _Buffer:
                     code, _ = decide(*e)
                     langs.append(doc_lang if code == "und" else code)
         d = len(self.doc_ids)
+        tok = self.tok_tid
         for no, ((start, end), raw, plang) in enumerate(zip(spans, raws, langs)):
-            ids, positions = self._columns(plang, raw)
-            n_terms = len(ids)
-            tpos, text_tids, title_tids = self._title(plang, title)
-            pid = len(self.p_doc)
-            if tpos:
-                off = (positions[-1] if positions else 0) + TITLE_GAP
-                shifted = [p + off for p in tpos]
-                ids += text_tids
-                ids += title_tids
-                pos = positions + shifted
-                pos += shifted
-            else:
-                pos = positions
-            self.tok_tid.extend(ids)
-            self.tok_pos.extend(pos)
-            self.tok_pid.extend(repeat(pid, len(ids)))
+            flat = self._flat(plang, raw)
+            tok.extend(flat)
+            self.p_body.append(len(flat))
+            text_flat, title_flat = self._title(plang, title)
+            if text_flat:
+                tok.extend(text_flat)
+                tok.extend(title_flat)
+            self.p_title.append(len(text_flat))
+            self._indexed += len(flat) - flat.count(0) + 2 * (len(text_flat) - text_flat.count(0))
             self.p_doc.append(d)
             self.p_no.append(no)
             self.p_start.append(start)
             self.p_end.append(end)
-            self.p_len.append(n_terms + len(tpos))
             self.p_lang.append(plang)
         self.doc_ids.append(doc_id)
         self.doc_texts.append(text)
@@ -210,16 +211,21 @@ class _Buffer:
     def to_segment_data(self) -> SegmentData:
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
+        tid, pid, pos, p_len = _slot_columns(
+            np.frombuffer(self.tok_tid, dtype=np.uint32),
+            np.frombuffer(self.p_body, dtype=np.uint32),
+            np.frombuffer(self.p_title, dtype=np.uint32),
+        )
         return SegmentData(
             keys=self.keys[1:],
-            tok_tid=np.frombuffer(self.tok_tid, dtype=np.uint32) - np.uint32(1),
-            tok_pid=np.frombuffer(self.tok_pid, dtype=np.uint32),
-            tok_pos=np.frombuffer(self.tok_pos, dtype=np.uint32),
+            tok_tid=tid - np.uint32(1),
+            tok_pid=pid,
+            tok_pos=pos,
             p_doc=np.frombuffer(self.p_doc, dtype=np.uint32),
             p_no=np.frombuffer(self.p_no, dtype=np.uint32),
             p_start=np.frombuffer(self.p_start, dtype=np.uint64),
             p_end=np.frombuffer(self.p_end, dtype=np.uint64),
-            p_len=np.frombuffer(self.p_len, dtype=np.uint32),
+            p_len=p_len,
             p_lang=np.array([code[x] for x in self.p_lang], dtype=np.uint8),
             langs=langs,
             doc_ids=self.doc_ids,
@@ -229,6 +235,52 @@ class _Buffer:
             doc_langs=self.doc_langs,
             doc_hashes=self.doc_hashes,
         )
+
+
+def _slot_columns(
+    slots: np.ndarray, body: np.ndarray, title: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Term ids, passage ids, positions and passage lengths from the buffer's slot stream.
+
+    Per passage the stream holds ``body`` text slots, then ``title`` slots as text terms and ``title``
+    slots as title-field terms; 0 marks a stopword, which takes a position but is not indexed. A text
+    slot's position is its index; title slots sit ``TITLE_GAP`` after the last indexed text position
+    (or after 0), so a phrase never spans text and title. The length counts indexed text and title terms.
+    """
+    # int32 throughout and temporaries dropped early: this runs on a full buffer, so its peak memory is
+    # the writer's (a buffer holds far fewer than 2**31 slots)
+    body = body.astype(np.int32)
+    title = title.astype(np.int32)
+    per = body + 2 * title
+    n_p = per.shape[0]
+    pid = np.repeat(np.arange(n_p, dtype=np.int32), per)
+    first = (np.cumsum(per, dtype=np.int64) - per).astype(np.int32)
+    pos = np.arange(slots.shape[0], dtype=np.int32)
+    pos -= first[pid]  # index of each slot within its passage
+    in_body = pos < body[pid]
+    indexed = slots != 0
+    last = np.full(n_p, -1, dtype=np.int32)
+    has = per > 0
+    if slots.shape[0]:
+        marks = np.where(in_body & indexed, pos, np.int32(-1))
+        last[has] = np.maximum.reduceat(marks, first[has])
+        del marks
+    offset = np.maximum(last, 0) + np.int32(TITLE_GAP)
+    counts_body = np.bincount(pid[in_body & indexed], minlength=n_p)
+    counts_title = np.bincount(pid[~in_body & indexed], minlength=n_p) // 2
+    # title slots: j = index after the text; the second copy (title field) restarts at 0
+    in_title = ~in_body
+    j = pos[in_title] - body[pid[in_title]]
+    title_of = title[pid[in_title]]
+    j = np.where(j >= title_of, j - title_of, j)
+    pos[in_title] = offset[pid[in_title]] + j
+    del j, title_of, in_title, in_body
+    return (
+        slots[indexed],
+        pid[indexed].astype(np.uint32),
+        pos[indexed].astype(np.uint32),
+        (counts_body + counts_title).astype(np.uint32),
+    )
 
 
 def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> SegmentData:
