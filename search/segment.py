@@ -263,6 +263,7 @@ class SegmentReader:
         except (KeyError, TypeError, ValueError) as e:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: {e}", str(self.path)) from None
         self.a = arrays
+        self._string_views: dict[str, tuple[int, memoryview, int]] = {}
         self.term_hash = arrays["term_hash"]
         self.post_pid = arrays["post_pid"]
         self.post_tf = arrays["post_tf"]
@@ -336,10 +337,26 @@ class SegmentReader:
 
     # -- stored fields ------------------------------------------------------------------------------
     def string(self, field: str, i: int) -> str:
-        """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``."""
-        off = self.a[f"{field}_off"]
+        """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``.
+
+        Reads straight from the map through memoryviews (plain ints, one bytes slice): this runs for
+        every hit, so it avoids numpy scalars and intermediate arrays.
+        """
+        views = self._string_views.get(field)
+        if views is None:
+            blob = self.a[f"{field}_blob"]
+            start = (
+                blob.__array_interface__["data"][0]
+                - np.frombuffer(self._mm, dtype=np.uint8).__array_interface__["data"][0]
+            )
+            off = memoryview(np.ascontiguousarray(self.a[f"{field}_off"], dtype=np.uint64)).cast("B").cast("Q")
+            views = self._string_views[field] = (start, off, blob.shape[0])
+        start, off, size = views
+        lo, hi = off[i], off[i + 1]
+        if not lo <= hi <= size:
+            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field} offsets)", str(self.path))
         try:
-            return self.a[f"{field}_blob"][int(off[i]) : int(off[i + 1])].tobytes().decode("utf-8")
+            return self._mm[start + lo : start + hi].decode("utf-8")
         except UnicodeDecodeError:
             raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field})", str(self.path)) from None
 
