@@ -191,6 +191,7 @@ class QueryContext:
         self.b = b
         self._postings: dict[str, list[Vec]] = {}
         self._df: dict[str, int] = {}
+        self._slots: dict[str, list[int]] = {}
         self._terms: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
 
     # -- analysis ---------------------------------------------------------------------------------------
@@ -217,8 +218,10 @@ class QueryContext:
         if got is None:
             h = key_hash(key)
             got = []
+            slots = self._slots[key] = []
             for seg in self.snap.segments:
                 slot = seg.reader.find(key, h)
+                slots.append(slot)
                 if slot < 0:
                     got.append((_EMPTY[0], _EMPTY[0]))
                     continue
@@ -230,6 +233,11 @@ class QueryContext:
             self._postings[key] = got
             self._df[key] = sum(int(p.shape[0]) for p, _ in got)
         return got
+
+    def slot(self, key: str, si: int) -> int:
+        """The dictionary slot of ``key`` in segment ``si`` (-1: absent), looked up once per query."""
+        self.postings(key)
+        return self._slots[key][si]
 
     def df(self, key: str) -> int:
         self.postings(key)
@@ -270,7 +278,7 @@ class QueryContext:
             pids, _ = self.postings(prefix + t)[si]
             if pids.shape[0] == 0:
                 return _EMPTY
-            lists.append((pids.shape[0], reader.find(prefix + t), off, pids))
+            lists.append((pids.shape[0], self.slot(prefix + t, si), off, pids))
         lists.sort(key=lambda x: x[0])
         cand = lists[0][3]
         for *_, pids in lists[1:]:
