@@ -421,3 +421,13 @@ def test_stable_argsort_u32_equals_numpy_stable_sort(high: int) -> None:
 
     values = np.random.default_rng(high).integers(0, high, 5000, dtype=np.uint64).astype(np.uint32)
     assert np.array_equal(stable_argsort_u32(values), np.argsort(values, kind="stable"))
+
+
+@pytest.mark.parametrize(
+    "query", ["Upper Lars", "Rusia Russia Georgia", '"border crossing" Putin', "warga +Rusia -Ukraina"]
+)
+def test_explain_value_equals_the_search_score(seeds_index: Index, query: str) -> None:
+    hits = seeds_index.search(query, per_document=False, k=50)
+    assert hits
+    for hit in hits:
+        assert seeds_index.explain(query, hit.doc_id, hit.passage).value == hit.score
