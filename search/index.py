@@ -339,10 +339,11 @@ class Index:
         snap = self._snapshot
         parsed = parse_query(query) if isinstance(query, str) else query
         ctx, langs = self._context(snap, parsed, lang, k1, b)
+        ctx.per_document = per_document
         found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
         for lg in langs:
             for si in range(len(snap.segments)):
-                vec = ctx.evaluate(lg, parsed.root, si)
+                vec = ctx.evaluate(lg, parsed.root, si, top_n=offset + k)
                 if vec is not None and vec[0].shape[0]:
                     found.append((lg, si, vec[0], vec[1]))
         if not found or k == 0:

@@ -45,6 +45,7 @@ SCORE_CACHE_BYTES = 256 << 20
 # combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
 DENSE_RATIO = 4
 SCORE_CACHE_MIN_POSTINGS = 128
+TOP_SCORES = 64  # best scores kept per cached term: floors for ranked ORs
 _EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -183,6 +184,8 @@ class QueryContext:
         query_stopwords: frozenset[str] = frozenset(),
     ) -> None:
         self.snap = snap
+        self.per_document = True
+        self._term_memo: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = {}
         self.analyzer = analyzer
         # stopwords of the query's likeliest language, dropped under every language's analysis: an
         # English "of" must not match Indonesian passages just because "of" is no Indonesian stopword
@@ -249,21 +252,32 @@ class QueryContext:
     # -- leaves -----------------------------------------------------------------------------------------
     def term_vec(self, lang: str, term: str, si: int, field: str | None) -> Vec:
         """Scores of one analyzed term in segment ``si`` (title:term scores the text's term on titles only)."""
-        key = f"{lang}:{term}"
-        pids, scores = self.snap.cached_arrays((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
+        pids, scores, _ = self._scored(lang, term, si)
         if pids.shape[0] and field == "title":
             tpids, _ = self.postings(f"{lang}:title:{term}")[si]
             keep = np.isin(pids, tpids, assume_unique=True)
             pids, scores = pids[keep], scores[keep]
         return pids, scores
 
-    def _score_term(self, lang: str, key: str, si: int) -> Vec:
+    def _scored(self, lang: str, term: str, si: int) -> tuple[np.ndarray, ...]:
+        """(passage ids, scores, best scores) of a term in a segment, memoized per query and snapshot."""
+        memo_key = (lang, term, si)
+        got = self._term_memo.get(memo_key)
+        if got is None:
+            key = f"{lang}:{term}"
+            got = self.snap.cached_arrays((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
+            self._term_memo[memo_key] = got
+        return got
+
+    def _score_term(self, lang: str, key: str, si: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pids, tfs = self.postings(key)[si]
         if pids.shape[0] == 0:
-            return _EMPTY
+            return _EMPTY[0], _EMPTY[1], _EMPTY[1]
         idf = bm25.idf(self.stats(lang).n_passages, self.df(key))
         scores = bm25.term_scores(idf, tfs, self.snap.norms(si, lang, self.k1, self.b)[pids])
-        return pids.astype(np.int64), scores
+        n = scores.shape[0]
+        top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
+        return pids.astype(np.int64), scores, np.sort(top)[::-1].copy()
 
     def phrase_vec(self, lang: str, terms: list[str], offsets: list[int], si: int, field: str | None) -> Vec:
         """Scores of a phrase: passages where every term sits at its relative offset; tf = phrase count.
@@ -312,12 +326,18 @@ class QueryContext:
             positions = [p - first for p in positions]
         return terms, positions
 
-    def evaluate(self, lang: str, node: Query | AnalyzedTerm, si: int, occur: str = SHOULD) -> Vec | None:
-        """Sparse scores of ``node`` in segment ``si`` under ``lang``; None when it has no terms at all."""
+    def evaluate(
+        self, lang: str, node: Query | AnalyzedTerm, si: int, occur: str = SHOULD, top_n: int = 0
+    ) -> Vec | None:
+        """Sparse scores of ``node`` in segment ``si`` under ``lang``; None when it has no terms at all.
+
+        With ``top_n`` (a search's offset + k, at the root only) a ranked OR may return just the passages
+        that can be among this segment's ``top_n`` best; their scores are exact either way.
+        """
         if isinstance(node, AnalyzedTerm):
             return self.term_vec(lang, node.term, si, node.field)
         if isinstance(node, BooleanQuery):
-            return self.boolean_vec(lang, node, si)
+            return self.boolean_vec(lang, node, si, top_n)
         terms, offsets = self.leaf_terms(lang, node)
         if not terms:
             return None
@@ -345,9 +365,10 @@ class QueryContext:
             out.append((occur, child))
         return out
 
-    def boolean_vec(self, lang: str, node: BooleanQuery, si: int) -> Vec | None:
+    def boolean_vec(self, lang: str, node: BooleanQuery, si: int, top_n: int = 0) -> Vec | None:
         must: list[Vec] = []
         scored: list[Vec] = []
+        plain: list[AnalyzedTerm | None] = []
         must_not: list[Vec] = []
         any_terms = False
         for occur, child in self.clauses(node, lang):
@@ -361,13 +382,15 @@ class QueryContext:
             if occur == MUST:
                 must.append(vec)
             scored.append(vec)
+            plain.append(child if isinstance(child, AnalyzedTerm) and child.field is None else None)
         if not any_terms:
             return None
         if not scored:
             return _EMPTY  # only negative clauses match nothing
         n_passages = self.snap.segments[si].reader.n_passages
         if len(scored) > 1 and not must and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
-            return _dense_combine(scored, must, must_not, n_passages)
+            floor = self._floor(lang, si, plain, top_n) if not must_not else 0.0
+            return _dense_combine(scored, must, must_not, n_passages, floor)
         if not must_not and len(scored) == 1:
             return scored[0]
         if not must and not must_not and len(scored) < 8:
@@ -396,6 +419,23 @@ class QueryContext:
             hit = p[idx_c] == ids
             acc[hit] += s[idx_c[hit]]
         return ids, acc
+
+    def _floor(self, lang: str, si: int, terms: list[AnalyzedTerm | None], top_n: int) -> float:
+        """A score every passage of this segment's ``top_n`` best reaches: the ``top_n``-th best score
+        of any single term (a passage's sum is at least each of its terms' scores). 0.0 when unknown.
+
+        Only for passage-level ranking: with one passage per document, or ``per_document=False``.
+        """
+        reader = self.snap.segments[si].reader
+        if not top_n or top_n > TOP_SCORES or (self.per_document and reader.n_docs != reader.n_passages):
+            return 0.0
+        floor = 0.0
+        for t in terms:
+            if t is not None:
+                top = self._scored(lang, t.term, si)[2]
+                if top.shape[0] >= top_n:
+                    floor = max(floor, float(top[top_n - 1]))
+        return floor
 
     # -- explain ----------------------------------------------------------------------------------------
     def explain(
@@ -472,7 +512,7 @@ def _sparse_sum(scored: list[Vec]) -> Vec:
     return pids[starts], np.add.reduceat(scores[order], starts)
 
 
-def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int) -> Vec:
+def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int, floor: float = 0.0) -> Vec:
     """Combine clauses over a dense per-passage array: cheaper than set operations for long postings.
 
     Scores are added clause by clause, so each passage's sum has the same order as the sparse path.
@@ -488,7 +528,8 @@ def _dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_pa
     elif must_not:
         ok = acc > 0.0  # every matching clause adds a positive score (idf > 0, tf >= 1)
     else:
-        ids = np.flatnonzero(acc)
+        # with a floor, only passages that can still rank are returned (fewer to select from later)
+        ids = np.flatnonzero(acc >= floor) if floor > 0.0 else np.flatnonzero(acc)
         return ids, acc[ids]
     for p, _ in must_not:
         ok[p] = False

@@ -141,3 +141,33 @@ def test_segment_layout_never_changes_a_score(tmp_path: Path) -> None:
         a = [(h.doc_id, h.score) for h in one.search(q, k=200)]
         b = [(h.doc_id, h.score) for h in many.search(q, k=200)]
         assert a == b, n
+
+
+def test_top_k_pruning_never_changes_the_first_hits(tmp_path: Path) -> None:
+    """Ranked ORs skip passages below a floor only when k is small; the first k hits must not change."""
+    import random
+
+    rng = random.Random(11)
+    vocab = [f"w{i}x" for i in range(40)]
+    docs = [Document(f"d{i:04d}", " ".join(rng.choices(vocab, k=rng.randint(5, 60))), lang="en") for i in range(1500)]
+    multi = [
+        Document(f"m{i}", ". ".join(" ".join(rng.choices(vocab, k=12)) for _ in range(12)), lang="en")
+        for i in range(40)
+    ]
+    one = Index.create(tmp_path / "one", passage_words=0)
+    with one.writer() as w:
+        w.add_many(docs)
+    many = Index.create(tmp_path / "many", passage_words=10)
+    with many.writer() as w:
+        w.add_many(docs[:300] + multi)
+    for n in (2, 3, 5):
+        for start in range(0, 30, 3):
+            q = " ".join(vocab[start : start + n])
+            for index in (one, many):
+                for per_document in (True, False):
+                    for k, offset in ((10, 0), (5, 7)):
+                        small = index.search(q, k=k, offset=offset, per_document=per_document)
+                        full = index.search(q, k=3000, per_document=per_document)[offset : offset + k]
+                        assert [(h.doc_id, h.passage, h.score) for h in small] == [
+                            (h.doc_id, h.passage, h.score) for h in full
+                        ], (q, per_document, k, offset)
