@@ -81,6 +81,29 @@ def read_log(path: Path) -> int:
     return int(lines[-1]) if lines else 0
 
 
+class WrappedFile:
+    """A file object whose writes pass through ``before_write`` first (for kill points and fake full disks)."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def before_write(self, chunk) -> None:
+        """Called with every chunk before it is written; may raise."""
+
+    def write(self, chunk) -> int:
+        self.before_write(chunk)
+        return self._f.write(chunk)
+
+    def __getattr__(self, attr: str):
+        return getattr(self._f, attr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
+
+
 def arm_tripwire(n: int, record: Path, only: str = "") -> None:
     """Kill this process with SIGKILL at the ``n``-th write-path event; ``record`` gets the event's name.
 
@@ -123,24 +146,11 @@ def arm_tripwire(n: int, record: Path, only: str = "") -> None:
     wrap(writer, "write_segment", "segment write")
     wrap(writer, "merge_segment_data", "merge")
 
-    class _File:
+    class _File(WrappedFile):
         """A segment file whose every write is an event (so a kill can leave half a segment)."""
 
-        def __init__(self, f) -> None:
-            self._f = f
-
-        def write(self, chunk) -> int:
+        def before_write(self, chunk) -> None:
             event("segment chunk")
-            return self._f.write(chunk)
-
-        def __getattr__(self, attr: str):
-            return getattr(self._f, attr)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self._f.close()
 
     segment.open = lambda *a, **k: _File(open(*a, **k))  # type: ignore[attr-defined]
 

@@ -544,28 +544,18 @@ def test_eight_threads_search_while_a_thread_commits(tmp_path):
 # -- 4. disk full and read-only ------------------------------------------------------------------------
 
 
-class _FullDisk:
+class _FullDisk(crash_worker.WrappedFile):
     """A file whose writes fail with ENOSPC after ``room`` bytes, as on a full disk."""
 
     def __init__(self, f, room: int) -> None:
-        self._f = f
+        super().__init__(f)
         self._room = room
 
-    def write(self, chunk) -> int:
+    def before_write(self, chunk) -> None:
         n = len(memoryview(chunk).cast("B"))
         if n > self._room:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self._room -= n
-        return self._f.write(chunk)
-
-    def __getattr__(self, attr: str):
-        return getattr(self._f, attr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._f.close()
 
 
 def full_disk(room: int, names: tuple[str, ...]):
