@@ -12,10 +12,12 @@ Never prints and never imports the CLI; data flows text -> analyzers -> writer -
 from .bm25 import Explanation
 from .documents import Document
 from .errors import (
+    DocumentNotFound,
     IncompatibleIndex,
     IndexCorrupt,
     IndexLocked,
     IndexNotFound,
+    InvalidArgument,
     InvalidDocument,
     QuerySyntaxError,
     SearchError,
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Document",
+    "DocumentNotFound",
     "Explanation",
     "Hit",
     "IncompatibleIndex",
@@ -37,6 +40,7 @@ __all__ = [
     "IndexLocked",
     "IndexNotFound",
     "IndexWriter",
+    "InvalidArgument",
     "InvalidDocument",
     "ParsedQuery",
     "QuerySyntaxError",

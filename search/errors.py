@@ -43,5 +43,18 @@ class InvalidDocument(SearchError):
     """A document cannot be indexed as given (missing id, text that is not a string, bad metadata...)."""
 
 
+class InvalidArgument(SearchError, ValueError):
+    """A parameter is out of range or of the wrong type (``k=-1``, ``k1=nan``, an unknown ``lang``).
+
+    Also a ``ValueError``, so code written before it existed keeps catching it."""
+
+
+class DocumentNotFound(SearchError, KeyError):
+    """No document (or passage) with that id is in the index. Also a ``KeyError``, for compatibility."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class WorkerFailed(SearchError):
     """An indexing worker process raised an exception or died; nothing of its ``add_many`` call is kept."""

@@ -14,7 +14,7 @@ import analyzers
 from . import bm25
 from .bm25 import Explanation
 from .documents import Document
-from .errors import IndexCorrupt, SearchError
+from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
 from .highlight import make_snippet
 from .query import MUST_NOT, BooleanQuery, ParsedQuery, PhraseQuery, TermQuery, parse_query
 from .searcher import QueryContext, Snapshot, open_segments
@@ -286,7 +286,7 @@ class Index:
         langs = snap.languages
         if lang is not None:
             if lang not in analyzers.names():
-                raise ValueError(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
+                raise InvalidArgument(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
             langs = [x for x in langs if x == lang]
         if parsed.langs:
             langs = [x for x in langs if x in parsed.langs]
@@ -335,7 +335,7 @@ class Index:
         one language. ``k1``/``b`` override the index's BM25 parameters for this search.
         """
         if k < 0 or offset < 0:
-            raise ValueError("k and offset must be >= 0")
+            raise InvalidArgument("k and offset must be >= 0")
         snap = self._snapshot
         parsed = parse_query(query) if isinstance(query, str) else query
         ctx, langs = self._context(snap, parsed, lang, k1, b)
@@ -380,12 +380,12 @@ class Index:
         snap = self._snapshot
         loc = snap.id_map().get(doc_id)
         if loc is None:
-            raise KeyError(f"no document {doc_id!r} in the index")
+            raise DocumentNotFound(f"no document {doc_id!r} in the index")
         si, di = loc
         r = snap.segments[si].reader
         prange = r.passage_range(di)
         if not 0 <= passage < len(prange):
-            raise KeyError(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
+            raise DocumentNotFound(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
         pid = prange[passage]
         lang = r.langs[int(r.p_lang[pid])]
         parsed = parse_query(query) if isinstance(query, str) else query
