@@ -16,11 +16,20 @@ from .bm25 import Explanation
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
 from .highlight import make_snippet
-from .query import MUST_NOT, BooleanQuery, ParsedQuery, PhraseQuery, TermQuery, parse_query
+from .query import (
+    MAX_NESTING,
+    MAX_QUERY_TERMS,
+    MUST_NOT,
+    BooleanQuery,
+    ParsedQuery,
+    PhraseQuery,
+    TermQuery,
+    parse_query,
+)
 from .searcher import QueryContext, Snapshot, open_segments
 from .segment import SegmentReader, file_checksum
 from .selection import top_k_indices
-from .settings import IndexSettings, analyzer_versions_match
+from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import FORMAT, FORMAT_VERSION, META, read_meta, write_meta
 from .writer import IndexWriter
 
@@ -156,7 +165,8 @@ class Index:
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it."""
         path = Path(path)
-        settings = IndexSettings(passage_words, float(k1), float(b), default_language, dict(analyzer_options or {}))
+        k1, b = check_bm25_parameters(k1, b)
+        settings = IndexSettings(passage_words, k1, b, default_language, dict(analyzer_options or {}))
         if path.exists():
             if not path.is_dir():
                 raise SearchError(f"cannot create an index at {path}: it is a file")
@@ -291,6 +301,7 @@ class Index:
         if parsed.langs:
             langs = [x for x in langs if x in parsed.langs]
         s = self.settings
+        k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
         stop: frozenset[str] = frozenset()
         if len(langs) > 1:
             # the query's own stopwords drop under every language (an English "of" must not match
@@ -298,7 +309,7 @@ class Index:
             n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
             if n_id != n_en:
                 stop = s.analyzer("id" if n_id > n_en else "en").stopwords
-        ctx = QueryContext(snap, s.k1 if k1 is None else float(k1), s.b if b is None else float(b), s.analyzer, stop)
+        ctx = QueryContext(snap, k1, b, s.analyzer, stop)
         return ctx, langs
 
     @staticmethod
@@ -334,10 +345,9 @@ class Index:
         ``per_document=True`` keeps each document's best passage only. ``lang`` restricts results to
         one language. ``k1``/``b`` override the index's BM25 parameters for this search.
         """
-        if k < 0 or offset < 0:
-            raise InvalidArgument("k and offset must be >= 0")
+        k, offset = _count("k", k), _count("offset", offset)
         snap = self._snapshot
-        parsed = parse_query(query) if isinstance(query, str) else query
+        parsed = _parsed(query)
         ctx, langs = self._context(snap, parsed, lang, k1, b)
         ctx.per_document = per_document
         found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
@@ -377,6 +387,11 @@ class Index:
         b: float | None = None,
     ) -> Explanation:
         """The score ``search`` gives passage ``passage`` of ``doc_id`` for ``query``, as a tree of its parts."""
+        parsed = _parsed(query)
+        if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
+            raise InvalidArgument(f"passage must be an integer, got {passage!r}")
+        if not isinstance(doc_id, str):
+            raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         snap = self._snapshot
         loc = snap.id_map().get(doc_id)
         if loc is None:
@@ -388,7 +403,6 @@ class Index:
             raise DocumentNotFound(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
         pid = prange[passage]
         lang = r.langs[int(r.p_lang[pid])]
-        parsed = parse_query(query) if isinstance(query, str) else query
         ctx, langs = self._context(snap, parsed, None, k1, b)
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
@@ -410,6 +424,41 @@ class Index:
             f"language weight x BM25 ({lang}), product of:",
             [Explanation(w, f"language weight: P({lang} | query) / max P"), e],
         )
+
+
+def _count(name: str, value: object) -> int:
+    """``value`` as an int >= 0 (numpy integers too), or ``InvalidArgument`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _parsed(query: object) -> ParsedQuery:
+    """A query string parsed, or a caller's ``ParsedQuery`` checked against the parser's limits.
+
+    A tree built in code may be nested or wide beyond what the parser allows; evaluating it recurses,
+    so it is refused (``InvalidArgument``) instead of failing deep inside with a ``RecursionError``.
+    """
+    if isinstance(query, str):
+        return parse_query(query)
+    if not isinstance(query, ParsedQuery) or not isinstance(query.root, BooleanQuery):
+        raise InvalidArgument(f"query must be a string or a ParsedQuery, got {type(query).__name__}")
+    terms: set[object] = set()
+    stack = [(query.root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING + 1:
+            raise InvalidArgument(f"query tree nested more than {MAX_NESTING} deep")
+        for _, child in node.clauses:
+            if isinstance(child, BooleanQuery):
+                stack.append((child, depth + 1))
+            elif isinstance(child, (TermQuery, PhraseQuery)):
+                terms.add(child)
+                if len(terms) > MAX_QUERY_TERMS:
+                    raise InvalidArgument(f"query has more than {MAX_QUERY_TERMS} distinct terms")
+            else:
+                raise InvalidArgument(f"query clause must be a query object, got {type(child).__name__}")
+    return query
 
 
 def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@ Syntax: bare words (ranked OR), ``"exact phrase"``, ``+must``, ``-must_not``, ``
 The parser is lenient on purpose: questions pasted from real users must never fail. A ``+`` or ``-``
 that does not start a word, a stray parenthesis, a dangling ``AND`` or a ``word:`` that is not a known
 field are plain text. Only what cannot be read raises ``QuerySyntaxError``: an unbalanced quote, or
-an unknown value for ``lang:``.
+an unknown value for ``lang:``; and a query past a limit: more than ``MAX_QUERY_TERMS`` distinct words,
+``MAX_PHRASES`` phrases (``MAX_PHRASE_WORDS`` words each) or parentheses nested ``MAX_NESTING`` deep.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from dataclasses import dataclass, field
 
 import analyzers
 
-from .errors import QuerySyntaxError
+from .errors import InvalidArgument, QuerySyntaxError
 
 FIELDS = ("title", "lang")
-# Phrases cost position intersections; these bounds keep a pasted query's cost bounded (bare words are
-# cheap and unlimited: a repeated word counts once, each distinct word is one postings lookup).
+# Phrases cost position intersections; these bounds keep a pasted query's cost bounded. Each distinct
+# word is a postings lookup and a scored clause per segment and language, so distinct words are bounded
+# too (Lucene's maxClauseCount is the same 1,024; a repeated word counts once). Parentheses nest at most
+# MAX_NESTING deep, so parsing and evaluating a query tree never come near Python's recursion limit.
 MAX_PHRASES = 256
 MAX_PHRASE_WORDS = 128
+MAX_QUERY_TERMS = 1024
+MAX_NESTING = 32
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 
@@ -142,6 +147,8 @@ class _Parser:
         self.langs: list[str] = []
         self.words: list[str] = []
         self.phrases = 0
+        self.terms: set[tuple[str | None, str]] = set()
+        self.depth = 0
 
     def peek(self) -> _Lex | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -220,13 +227,20 @@ class _Parser:
             self.words.append(tok.value)
             return PhraseQuery(tok.value, fld)
         if tok.kind == _LPAREN:
+            if self.depth >= MAX_NESTING:
+                raise QuerySyntaxError(f"parentheses nested more than {MAX_NESTING} deep; remove some", tok.pos)
+            self.depth += 1
             inner = self.sequence(fld)
+            self.depth -= 1
             if self.peek() is not None:
                 self.take()  # ")"
             return BooleanQuery(tuple(inner)) if inner else None
-        if tok.kind in (_PLUS, _MINUS, _NOT, _AND, _OR):  # an operator with nothing usable after it
-            self.words.append(tok.value)
-            return TermQuery(tok.value, fld)
+        # a word, or an operator with nothing usable after it (then it is a word)
+        self.terms.add((fld, tok.value))
+        if len(self.terms) > MAX_QUERY_TERMS:
+            raise QuerySyntaxError(
+                f"too many distinct words (more than {MAX_QUERY_TERMS}); shorten the query", tok.pos
+            )
         self.words.append(tok.value)
         return TermQuery(tok.value, fld)
 
@@ -245,11 +259,15 @@ class _Parser:
 def parse_query(text: str) -> ParsedQuery:
     """Parse user query syntax into a ``ParsedQuery``; raises ``QuerySyntaxError`` naming the position."""
     if not isinstance(text, str):
-        raise TypeError(f"query must be a string, got {type(text).__name__}")
+        raise InvalidArgument(f"query must be a string, got {type(text).__name__}")
     return _Parser(text).parse()
 
 
 def plain_query(text: str) -> ParsedQuery:
     """Every word of ``text`` as a ranked-OR term, with no syntax at all (for evaluation runs)."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"query must be a string, got {type(text).__name__}")
     words = text.split()
+    if len(set(words)) > MAX_QUERY_TERMS:
+        raise QuerySyntaxError(f"too many distinct words (more than {MAX_QUERY_TERMS}); shorten the query", 0)
     return ParsedQuery(BooleanQuery(tuple((SHOULD, TermQuery(w)) for w in words)), None, text, tuple(words))

@@ -6,6 +6,7 @@ code changes; the writer and the searcher both get their analyzers from here, so
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,9 +14,27 @@ import analyzers
 from analyzers import Analyzer
 
 from . import bm25
-from .errors import IncompatibleIndex
+from .errors import IncompatibleIndex, InvalidArgument
 
 ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication")
+
+
+def check_bm25_parameters(k1: object, b: object) -> tuple[float, float]:
+    """``(k1, b)`` as floats, or ``InvalidArgument``: k1 finite and >= 0, b in [0, 1].
+
+    Outside these a score can be negative, infinite or NaN, which breaks ranking silently.
+    """
+    values = []
+    for name, value, valid in (("k1", k1, "a finite number >= 0"), ("b", b, "a number in [0, 1]")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidArgument(f"{name} must be {valid}, got {value!r}")
+        values.append(float(value))
+    k1f, bf = values
+    if not (math.isfinite(k1f) and k1f >= 0):
+        raise InvalidArgument(f"k1 must be a finite number >= 0, got {k1!r}")
+    if not (0.0 <= bf <= 1.0):
+        raise InvalidArgument(f"b must be a number in [0, 1], got {b!r}")
+    return k1f, bf
 
 
 @dataclass(frozen=True)
@@ -29,17 +48,16 @@ class IndexSettings:
     analyzer_options: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.passage_words, int) or self.passage_words < 0:
-            raise ValueError(f"passage_words must be an integer >= 0, got {self.passage_words!r}")
-        if not (self.k1 >= 0):
-            raise ValueError(f"k1 must be >= 0, got {self.k1!r}")
-        if not (0.0 <= self.b <= 1.0):
-            raise ValueError(f"b must be in [0, 1], got {self.b!r}")
+        if isinstance(self.passage_words, bool) or not isinstance(self.passage_words, int) or self.passage_words < 0:
+            raise InvalidArgument(f"passage_words must be an integer >= 0, got {self.passage_words!r}")
+        check_bm25_parameters(self.k1, self.b)
         if self.default_language not in analyzers.names():
-            raise ValueError(f"default_language must be one of {analyzers.names()}, got {self.default_language!r}")
+            raise InvalidArgument(
+                f"default_language must be one of {analyzers.names()}, got {self.default_language!r}"
+            )
         unknown = set(self.analyzer_options) - set(ANALYZER_OPTIONS)
         if unknown:
-            raise ValueError(f"unknown analyzer options {sorted(unknown)}; valid: {list(ANALYZER_OPTIONS)}")
+            raise InvalidArgument(f"unknown analyzer options {sorted(unknown)}; valid: {list(ANALYZER_OPTIONS)}")
         object.__setattr__(self, "_analyzers", {})
 
     def analyzer(self, lang: str) -> Analyzer:

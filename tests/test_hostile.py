@@ -7,14 +7,18 @@ precise error or bounded behaviour it must get instead of a traceback, a hang or
 from __future__ import annotations
 
 from bisect import bisect_left
+from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import analyzers
 from analyzers.base import TOKEN_RE
-from search import highlight
+from search import Document, Index, InvalidArgument, ParsedQuery, QuerySyntaxError, highlight, parse_query, plain_query
 from search.highlight import best_window, make_snippet
+from search.query import MAX_NESTING, MAX_QUERY_TERMS, SHOULD, BooleanQuery, TermQuery
 
 
 def _quadratic_best_window(text: str, matches: list[tuple[str, int, int]], words: int) -> tuple[int, int]:
@@ -76,3 +80,100 @@ def test_snippet_of_a_passage_with_many_matches_is_a_window_with_its_highlights(
     monkeypatch.setattr(highlight, "MAX_WINDOW_MATCHES", 100)
     snippet, _, full = make_snippet(text, analyzer, ["river", "mountain"])
     assert "mountain" not in snippet and len(full) == 3002
+
+
+# -- query limits and argument validation -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Index:
+    index = Index.create(tmp_path_factory.mktemp("hostile") / "idx")
+    with index.writer() as w:
+        w.add(Document(id="a", text="The river mountain pass. Warga kota."))
+    return index
+
+
+def test_deep_parentheses_are_a_query_syntax_error_naming_the_limit(small: Index) -> None:
+    deep = "(" * 500 + "river" + ")" * 500
+    for call in (lambda: small.search(deep), lambda: small.explain(deep, "a"), lambda: parse_query(deep)):
+        with pytest.raises(QuerySyntaxError, match=f"nested more than {MAX_NESTING} deep") as e:
+            call()
+        assert e.value.position == MAX_NESTING
+    ok = "(" * MAX_NESTING + "river" + ")" * MAX_NESTING
+    assert [h.doc_id for h in small.search(ok)] == ["a"]
+    # unbalanced parentheses stay lenient: a stray one is text, an unclosed one closes at the end
+    assert small.search("(" * MAX_NESTING + "river") and small.search(")" * 10_000 + " river")
+
+
+def test_too_many_distinct_words_is_a_query_syntax_error_and_repeats_count_once(small: Index) -> None:
+    many = " ".join(f"w{i}" for i in range(MAX_QUERY_TERMS + 1))
+    with pytest.raises(QuerySyntaxError, match=f"more than {MAX_QUERY_TERMS}") as e:
+        small.search(many)
+    assert e.value.position == many.rindex(" ") + 1  # the first word past the limit
+    with pytest.raises(QuerySyntaxError, match=f"more than {MAX_QUERY_TERMS}"):
+        plain_query(many)
+    assert small.search(" ".join(f"w{i}" for i in range(MAX_QUERY_TERMS - 1)) + " river")
+    assert [h.doc_id for h in small.search("river " * 20_000)] == ["a"]
+
+
+def test_parsed_query_built_in_code_is_checked_against_the_same_limits(small: Index) -> None:
+    node = BooleanQuery(((SHOULD, TermQuery("river")),))
+    for _ in range(5_000):
+        node = BooleanQuery(((SHOULD, node),))
+    with pytest.raises(InvalidArgument, match="nested"):
+        small.search(ParsedQuery(node))
+    wide = BooleanQuery(tuple((SHOULD, TermQuery(f"w{i}")) for i in range(MAX_QUERY_TERMS + 1)))
+    with pytest.raises(InvalidArgument, match="distinct terms"):
+        small.search(ParsedQuery(wide))
+
+
+@pytest.mark.parametrize("query", ["", "   ", "()", "(((", ")))", "AND", "-river", "NOT"])
+def test_empty_or_purely_negative_queries_return_no_hits(small: Index, query: str) -> None:
+    assert small.search(query) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"k": 1.5},
+        {"k": -1},
+        {"k": "3"},
+        {"k": True},
+        {"k": None},
+        {"offset": -1},
+        {"offset": 0.5},
+        {"k1": -0.1},
+        {"k1": float("nan")},
+        {"k1": float("inf")},
+        {"k1": "1"},
+        {"b": 5},
+        {"b": -0.01},
+        {"b": float("nan")},
+    ],
+)
+def test_bad_search_arguments_are_invalid_argument_naming_the_parameter(small: Index, kwargs: dict) -> None:
+    name = next(iter(kwargs))
+    with pytest.raises(InvalidArgument, match=rf"^{name} must be") as e:
+        small.search("river", **kwargs)
+    assert isinstance(e.value, ValueError)
+    if name in ("k1", "b"):
+        with pytest.raises(InvalidArgument, match=rf"^{name} must be"):
+            small.explain("river", "a", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"k1": -1}, {"k1": float("nan")}, {"b": 5}, {"b": float("inf")}, {"k1": None}])
+def test_index_create_refuses_bad_bm25_parameters_and_leaves_nothing(tmp_path: Path, kwargs: dict) -> None:
+    with pytest.raises(InvalidArgument, match=rf"^{next(iter(kwargs))} must be"):
+        Index.create(tmp_path / "idx", **kwargs)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_search_of_a_non_string_is_invalid_argument(small: Index) -> None:
+    for query in (None, 3, b"river", ["river"]):
+        with pytest.raises(InvalidArgument, match="query must be a string"):
+            small.search(query)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument, match="query must be a string"):
+            small.explain(query, "a")  # type: ignore[arg-type]
+    # numpy integers are integers; the edge values work
+    assert small.search("river", k=np.int64(1), offset=np.int32(0), k1=0, b=1.0)
+    assert small.search("river", k=0) == []
