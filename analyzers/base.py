@@ -159,8 +159,9 @@ class Analyzer:
         self.stopwords = frozenset(stopwords)
         self.stemmer = stemmer
         self.reduplication = reduplication
-        # raw word run -> its terms in order, "" for a stopword (a run usually holds one word)
+        # raw word run -> its terms in order, "" for a stopword (a run usually holds one word); bounded
         self._cache: dict[str, tuple[str, ...]] = {}
+        self.cache_limit = _CACHE_LIMIT
 
     def __repr__(self) -> str:
         return f"Analyzer({self.name!r}, version={self.version!r})"
@@ -185,24 +186,42 @@ class Analyzer:
     def _compute(self, run: str) -> tuple[str, ...]:
         return tuple(self.term(word) for m in TOKEN_RE.finditer(run) for word, _, _ in self._parts(m.group()))
 
-    def _fill(self, runs: Iterable[str]) -> None:
-        """Put the terms of new word runs into the cache (the cold path of ``columns_from_raw``)."""
+    def _resolve(self, runs: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The terms of each distinct run, from the cache or computed now (and cached).
+
+        Callers read the returned dict, never the shared cache after filling it: the cache is bounded
+        (``cache_limit`` entries; full, it is cleared and refilled) and another thread may clear it at any
+        moment, so a lookup must never depend on what is still in it.
+        """
         cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
+        known: dict[str, tuple[str, ...]] = {}
+        missing: list[str] = []
+        for run in set(runs):
+            got = cache.get(run)
+            if got is None:
+                missing.append(run)
+            else:
+                known[run] = got
+        if not missing:
+            return known
+        new: dict[str, tuple[str, ...]] = {}
         plain: list[str] = []
-        for run in runs:
+        for run in missing:
             if run.isalnum():  # letters and digits only: TOKEN_RE matches the whole run as one word
                 plain.append(run)
             else:
-                cache[run] = self._compute(run)
-        if not plain:
-            return
-        words = [r.lower() if r.isascii() else normalize_word(r) for r in plain]
-        stopwords = self.stopwords
-        stems = words if self.stemmer is None else list(map(self.stemmer, words))
-        terms = ["" if w in stopwords or not w else t for w, t in zip(words, stems)]
-        cache.update(zip(plain, zip(terms)))  # zip(terms) gives the 1-tuples
+                new[run] = self._compute(run)
+        if plain:
+            words = [r.lower() if r.isascii() else normalize_word(r) for r in plain]
+            stopwords = self.stopwords
+            stems = words if self.stemmer is None else list(map(self.stemmer, words))
+            terms = ["" if w in stopwords or not w else t for w, t in zip(words, stems)]
+            new.update(zip(plain, zip(terms)))  # zip(terms) gives the 1-tuples
+        if len(cache) + len(new) > self.cache_limit:
+            cache.clear()  # a long-lived process sees unboundedly many words: start over, never grow
+        cache.update(new)
+        known.update(new)
+        return known
 
     # -- whole texts ------------------------------------------------------------------------------
     def analyze(self, text: str) -> list[Token]:
@@ -232,8 +251,8 @@ class Analyzer:
         try:
             flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
         except KeyError:
-            self._fill(set(raw).difference(cache))
-            flat = list(chain.from_iterable(map(cache.__getitem__, raw)))
+            known = self._resolve(raw)
+            flat = list(chain.from_iterable(map(known.__getitem__, raw)))
         return list(compress(flat, flat)), list(compress(range(len(flat)), flat))
 
     def run_terms(self, runs: Iterable[str]) -> list[tuple[str, ...]]:
@@ -242,11 +261,8 @@ class Analyzer:
         For callers that keep their own per-run caches (the index writer maps runs straight to term ids).
         """
         runs = list(runs)
-        cache = self._cache
-        missing = {r for r in runs if r not in cache}
-        if missing:
-            self._fill(missing)
-        return [cache[r] for r in runs]
+        known = self._resolve(runs)
+        return [known[r] for r in runs]
 
     def match_spans(self, text: str, terms: Iterable[str]) -> list[tuple[str, int, int]]:
         """(term, start, end) of every token of ``text`` whose term is in ``terms``: offsets on demand.
@@ -263,8 +279,7 @@ class Analyzer:
             run = run_match.group()
             got = cache.get(run)
             if got is None:
-                self._fill([run])
-                got = cache[run]
+                got = self._resolve([run])[run]
             if wanted.isdisjoint(got):
                 continue
             base = run_match.start()

@@ -271,3 +271,56 @@ def test_stemming_from_many_threads_gives_the_same_terms() -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def _words(n: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(n)]
+
+
+def test_a_full_cache_never_fails_a_lookup() -> None:
+    """With a tiny bound, every path still answers (the old clear-then-read raised KeyError) and the
+    cache stays near its bound, with the same terms as an analyzer whose cache never fills."""
+    small = analyzers.en.make_analyzer()
+    small.cache_limit = 8
+    big = analyzers.en.make_analyzer()
+    for seed in range(40):
+        words = _words(30, seed) + ["running", "co-operate", "Russia's", "3.5kg"]
+        text = " ".join(words)
+        raw = analyzers.tokenize(text)
+        assert small.columns_from_raw(raw) == big.columns_from_raw(raw)
+        assert small.analyze_columns(text) == big.analyze_columns(text)
+        assert small.run_terms(raw) == big.run_terms(raw)
+        wanted = set(big.analyze_columns(text)[0][::3])
+        assert small.match_spans(text, wanted) == big.match_spans(text, wanted)
+        assert len(small._cache) <= len(set(raw))  # bounded by the limit or one call's distinct runs
+
+
+def test_a_full_cache_is_safe_from_many_threads() -> None:
+    """Threads clearing the shared cache under each other never make a lookup fail or answer wrongly."""
+    import threading
+
+    small = analyzers.id.make_analyzer()
+    small.cache_limit = 5
+    big = analyzers.id.make_analyzer()
+    texts = [" ".join(_words(50, seed)) for seed in range(16)]
+    expected = [big.analyze_columns(t) for t in texts]
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for rep in range(30):
+                i = (offset + rep) % len(texts)
+                assert small.analyze_columns(texts[i]) == expected[i]
+        except BaseException as e:  # collected: an assertion in a thread would otherwise vanish
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
