@@ -32,6 +32,7 @@ from search import (
 
 from . import output
 from .default_index import open_default_index
+from .hitjson import hit_objects
 from .sources import SourceError, find_files, read_documents
 
 EXIT_STALE, EXIT_USAGE, EXIT_CORRUPT = 1, 2, 3
@@ -163,7 +164,7 @@ def query(
     idx = _open_for_reading(index)
     hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
     if json_out:
-        payload = {"query": text, "hits": [dict(rank=offset + i + 1, **h.to_dict()) for i, h in enumerate(hits)]}
+        payload = {"query": text, "hits": hit_objects(hits, offset)}
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
     output.print_hits(output.console(), text, hits, offset)
@@ -411,6 +412,53 @@ def eval_cmd(
     con.print(f"{dataset.name} [{split}]: {result.num_queries} queries, {result.seconds:.1f} s", markup=False)
     for name, value in result.metrics.items():
         con.print(f"  {name:<12} {value:.4f}", markup=False)
+
+
+@app.command()
+@boundary
+def serve(
+    index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index", "-i", metavar="[NAME=]PATH", help="An index to serve, repeatable (default: the seeds index)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
+    allow_writes: Annotated[
+        bool, typer.Option("--allow-writes", help="Accept PUT/DELETE/bulk writes (they need the bearer token).")
+    ] = False,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding the bearer token for writes ($TELUSUR_TOKEN).")
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.1, help="Seconds a request may take before a 503.")
+    ] = 10.0,
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body in bytes (else 413).")] = 4
+    * 1024
+    * 1024,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No access log.")] = False,
+) -> None:
+    """Serve indexes over HTTP: the /v1 JSON API and a search page at / (read-only unless --allow-writes)."""
+    from .serve import ServeConfig, ServeConfigError, parse_index_specs, run
+
+    try:
+        if index:
+            indexes = parse_index_specs(index)
+        else:
+            indexes = {"seeds": str(open_default_index().path)}
+        config = ServeConfig(
+            indexes=indexes,
+            allow_writes=allow_writes,
+            token_file=None if token_file is None else str(token_file),
+            time_limit=time_limit,
+            max_body=max_body,
+            quiet=quiet,
+        )
+        run(config, host=host, port=port, workers=workers)
+    except ServeConfigError as e:
+        raise _fail(str(e), EXIT_USAGE) from None
 
 
 def main() -> None:

@@ -1,0 +1,438 @@
+"""Tests for ``search serve`` through an ASGI test client: every endpoint and error code, paging, the
+language filter, writes with and without the token, body and query limits, commits picked up from
+another process, and that ``search query`` never imports the server's packages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app as cli_app
+from cli.hitjson import PLAIN_FIELDS, SNIPPET_FIELDS, hit_objects
+from cli.serve import ServeConfig, parse_index_specs
+from cli.serve.app import MAX_QUERY_CHARS, create_app
+from search import Document, Index
+
+with warnings.catch_warnings():  # Starlette 1.x suggests httpx2 for its test client; httpx works the same
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+from tests.conftest import SEEDS
+
+UPPER_LARS = "002_8eb0183dd21bba0b.txt"
+TOKEN = "s3cret-token"
+XSS = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2"> kopi'
+
+
+def build_index(path: Path) -> Index:
+    """The seeds, 23 short coffee documents (for paging), an id with slashes, and a hostile document."""
+    index = Index.create(path)
+    with index.writer() as w:
+        for f in sorted(SEEDS.glob("*.txt")):
+            w.add(Document(id=f.name, text=f.read_text(encoding="utf-8")))
+        for i in range(23):
+            lang = "id" if i % 2 else "en"
+            text = f"Kopi nomor {i} dari kebun yang tinggi." if lang == "id" else f"Coffee kopi number {i} grown high."
+            w.add(Document(id=f"kopi-{i:02d}", text=text, title=f"Kopi {i}", lang=lang, meta={"n": i}))
+        w.add(Document(id="notes/2024/a b.txt", text="A file in a folder about teh manis.", title="Folder file"))
+        w.add(Document(id="xss", text=XSS, title="<b>bold?</b>"))
+    return index
+
+
+@pytest.fixture(scope="module")
+def index_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("serve") / "idx"
+    build_index(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(index_path: Path) -> TestClient:
+    return TestClient(create_app(ServeConfig(indexes={"main": str(index_path)}, quiet=True)))
+
+
+@pytest.fixture()
+def writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, Path]:
+    """A server with --allow-writes over a fresh index; the token comes from $TELUSUR_TOKEN."""
+    path = tmp_path / "w"
+    build_index(path)
+    monkeypatch.setenv("TELUSUR_TOKEN", TOKEN)
+    config = ServeConfig(indexes={"w": str(path)}, allow_writes=True, write_wait=0.0, quiet=True)
+    return TestClient(create_app(config)), path
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return body["error"]
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+
+
+def test_health_and_index_list(client: TestClient, index_path: Path) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    listed = client.get("/v1/indexes").json()["indexes"]
+    assert [(x["name"], x["path"]) for x in listed] == [("main", str(index_path))]
+    assert listed[0]["documents"] == 3 + 23 + 2
+
+
+def test_index_stats_are_index_stats(client: TestClient, index_path: Path) -> None:
+    body = client.get("/v1/indexes/main").json()
+    expected = json.loads(json.dumps(Index.open(index_path).stats()))
+    assert body == dict(name="main", **expected)
+    assert body["path"] == str(index_path)
+
+
+def test_upper_lars_english_first_with_both_words_highlighted(client: TestClient) -> None:
+    hits = client.get("/v1/indexes/main/search", params={"q": "Upper Lars"}).json()["hits"]
+    top = hits[0]
+    assert (top["doc_id"], top["lang"], top["rank"]) == (UPPER_LARS, "en", 1)
+    marked = [top["snippet"][s:e] for s, e in top["snippet_highlights"]]
+    assert marked == ["Upper", "Lars"]
+    assert [top["text"][s:e] for s, e in top["highlights"]] == ["Upper", "Lars"]
+
+
+@pytest.mark.parametrize("query", ["Upper Lars", "kopi", '"mobilisasi parsial"', "Putin -Georgia"])
+def test_hits_are_exactly_the_cli_json_hits(client: TestClient, index_path: Path, query: str) -> None:
+    api = client.get("/v1/indexes/main/search", params={"q": query, "k": 5, "offset": 1})
+    result = CliRunner().invoke(
+        cli_app, ["query", query, "-k", "5", "--offset", "1", "--json", "--index", str(index_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert api.json()["hits"] == json.loads(result.stdout)["hits"]
+    assert api.json()["took_ms"] >= 0
+
+
+def test_post_equals_get(client: TestClient) -> None:
+    params = {"q": "kopi", "k": 7, "offset": 2, "lang": "id", "per_document": False}
+    got = client.get("/v1/indexes/main/search", params=params).json()["hits"]
+    posted = client.post("/v1/indexes/main/search", json=params).json()["hits"]
+    assert got == posted and len(got) == 7
+
+
+def test_paging_walks_the_full_ranking(client: TestClient) -> None:
+    full = client.get("/v1/indexes/main/search", params={"q": "kopi", "k": 100}).json()["hits"]
+    assert len(full) == 24  # 23 coffee documents and the hostile one
+    pages = []
+    for offset in range(0, 30, 10):
+        page = client.get("/v1/indexes/main/search", params={"q": "kopi", "k": 10, "offset": offset}).json()
+        pages.extend(page["hits"])
+    assert [(h["rank"], h["doc_id"]) for h in pages] == [(h["rank"], h["doc_id"]) for h in full]
+    assert [h["rank"] for h in pages] == list(range(1, 25))
+
+
+def test_language_filter(client: TestClient) -> None:
+    for lang in ("id", "en"):
+        hits = client.get("/v1/indexes/main/search", params={"q": "kopi", "k": 100, "lang": lang}).json()["hits"]
+        assert hits and {h["lang"] for h in hits} == {lang}
+    both = client.get("/v1/indexes/main/search", params={"q": "kopi", "k": 100}).json()["hits"]
+    assert {h["lang"] for h in both} == {"id", "en"}
+
+
+def test_snippets_off_and_explain_on(client: TestClient) -> None:
+    full = client.get("/v1/indexes/main/search", params={"q": "Upper Lars"}).json()["hits"]
+    bare = client.get("/v1/indexes/main/search", params={"q": "Upper Lars", "snippets": "false"}).json()["hits"]
+    assert bare == [{k: v for k, v in h.items() if k not in SNIPPET_FIELDS} for h in full]
+    assert list(bare[0]) == ["rank", *PLAIN_FIELDS]
+    explained = client.post("/v1/indexes/main/search", json={"q": "kopi number", "explain": True, "k": 3}).json()
+    for hit in explained["hits"]:
+        assert hit["explanation"]["value"] == pytest.approx(hit["score"], rel=1e-9)
+        assert hit["explanation"]["details"]
+    assert "explanation" not in full[0]
+
+
+def test_documents_by_percent_encoded_id(client: TestClient) -> None:
+    doc_id = "notes/2024/a b.txt"
+    got = client.get(f"/v1/indexes/main/docs/{quote(doc_id, safe='')}")
+    assert got.status_code == 200
+    assert got.json() == {
+        "id": doc_id,
+        "title": "Folder file",
+        "text": "A file in a folder about teh manis.",
+        "lang": None,
+        "meta": {},
+    }
+    assert client.get("/v1/indexes/main/docs/kopi-03").json()["meta"] == {"n": 3}
+    assert_error(client.get("/v1/indexes/main/docs/nope"), 404, "document_not_found")
+
+
+def test_openapi_document(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert {"get", "post"} <= set(paths["/v1/indexes/{name}/search"])
+    assert {"get", "put", "delete"} <= set(paths["/v1/indexes/{name}/docs/{doc_id}"])
+    assert "post" in paths["/v1/indexes/{name}/docs:bulk"]
+    assert {"/health", "/v1/indexes", "/v1/indexes/{name}"} <= set(paths)
+
+
+def test_the_page_is_served_self_contained(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'sha256-" in page.headers["content-security-policy"]
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
+    assert "innerHTML" not in page.text
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_index_is_404_everywhere(client: TestClient) -> None:
+    for response in (
+        client.get("/v1/indexes/other"),
+        client.get("/v1/indexes/other/search", params={"q": "x"}),
+        client.post("/v1/indexes/other/search", json={"q": "x"}),
+        client.get("/v1/indexes/other/docs/x"),
+    ):
+        assert_error(response, 404, "index_not_found")
+    assert_error(client.get("/v2/nothing"), 404, "not_found")
+    assert_error(client.delete("/v1/indexes"), 405, "method_not_allowed")
+
+
+def test_unreadable_query_is_400_with_its_position(client: TestClient) -> None:
+    err = assert_error(client.get("/v1/indexes/main/search", params={"q": 'border "Upper Lars'}), 400, "bad_query")
+    assert err["position"] == 7
+    assert_error(
+        client.post("/v1/indexes/main/search", content=b"{not json", headers={"Content-Type": "application/json"}),
+        400,
+        "bad_request",
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "x", "k": -1},
+        {"q": "x", "k": "ten"},
+        {"q": "x", "k": 1001},
+        {"q": "x", "offset": -3},
+        {"q": "x", "lang": "fr"},
+        {"q": "x", "per_document": "maybe"},
+        {"q": "x", "colour": "blue"},
+        {},
+    ],
+)
+def test_invalid_parameters_are_422(client: TestClient, params: dict) -> None:
+    assert_error(client.get("/v1/indexes/main/search", params=params), 422, "invalid_parameter")
+    assert_error(client.post("/v1/indexes/main/search", json=params), 422, "invalid_parameter")
+
+
+def test_a_100000_character_query_is_refused_quickly(client: TestClient) -> None:
+    long_query = "kopi " * 20_000
+    assert len(long_query) == 100_000
+    start = time.perf_counter()
+    err = assert_error(client.post("/v1/indexes/main/search", json={"q": long_query}), 422, "invalid_parameter")
+    assert str(MAX_QUERY_CHARS) in err["message"]
+    over = "k" * (MAX_QUERY_CHARS + 1)  # a GET URL of 100,000 characters is refused by clients and proxies
+    assert_error(client.get("/v1/indexes/main/search", params={"q": over}), 422, "invalid_parameter")
+    assert time.perf_counter() - start < 30  # a generous sanity bound: refused, not evaluated
+    ok = client.post("/v1/indexes/main/search", json={"q": ("kopi " * 1000)[:MAX_QUERY_CHARS]})
+    assert ok.status_code == 200 and ok.json()["hits"]
+
+
+def test_a_10_mb_body_is_413(client: TestClient) -> None:
+    big = json.dumps({"q": "x" * (10 * 1024 * 1024)}).encode()
+    assert_error(
+        client.post("/v1/indexes/main/search", content=big, headers={"Content-Type": "application/json"}),
+        413,
+        "body_too_large",
+    )
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(10):
+            yield b"x" * (1024 * 1024)
+
+    assert_error(client.post("/v1/indexes/main/search", content=chunks()), 413, "body_too_large")
+    assert client.get("/health").status_code == 200  # the server is fine afterwards
+
+
+def test_an_unexpected_failure_is_a_500_without_details(index_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = TestClient(create_app(ServeConfig(indexes={"main": str(index_path)}, quiet=True)))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret internals at /home/x")
+
+    monkeypatch.setattr(Index, "search", boom)
+    response = client.get("/v1/indexes/main/search", params={"q": "kopi"})
+    assert_error(response, 500, "internal_error")
+    assert "secret" not in response.text
+
+
+def test_a_request_over_the_time_limit_is_503(index_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ServeConfig(indexes={"main": str(index_path)}, quiet=True, time_limit=0.3)
+    client = TestClient(create_app(config))
+    real = Index.search
+
+    def slow(self, *args, **kwargs):
+        time.sleep(1.5)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Index, "search", slow)
+    assert_error(client.get("/v1/indexes/main/search", params={"q": "kopi"}), 503, "timeout")
+    monkeypatch.setattr(Index, "search", real)
+    assert client.get("/v1/indexes/main/search", params={"q": "kopi"}).status_code == 200
+
+
+def test_access_log_line_per_request_and_quiet(index_path: Path, capfd: pytest.CaptureFixture) -> None:
+    loud = TestClient(create_app(ServeConfig(indexes={"main": str(index_path)})))
+    loud.get("/v1/indexes/main/search", params={"q": "kopi"})
+    loud.get("/v1/indexes/nope")
+    err = capfd.readouterr().err
+    assert '"GET /v1/indexes/main/search?q=kopi HTTP/1.1" 200 ' in err
+    assert '"GET /v1/indexes/nope HTTP/1.1" 404 ' in err
+    quiet = TestClient(create_app(ServeConfig(indexes={"main": str(index_path)}, quiet=True)))
+    quiet.get("/v1/indexes/main/search", params={"q": "kopi"})
+    assert "GET" not in capfd.readouterr().err
+
+
+# -- writes --------------------------------------------------------------------------------------------------------
+
+
+def test_writes_are_refused_on_a_read_only_server(client: TestClient) -> None:
+    assert_error(client.put("/v1/indexes/main/docs/new", json={"text": "x"}, headers=auth()), 403, "read_only")
+    assert_error(client.delete("/v1/indexes/main/docs/xss", headers=auth()), 403, "read_only")
+    assert_error(client.post("/v1/indexes/main/docs:bulk", content=b'{"id":"a","text":"b"}'), 403, "read_only")
+    assert client.get("/v1/indexes/main/docs/xss").status_code == 200
+
+
+def test_writes_need_the_right_token(writable: tuple[TestClient, Path]) -> None:
+    client, path = writable
+    url = "/v1/indexes/w/docs/fresh"
+    missing = client.put(url, json={"text": "a brand new teapot"})
+    assert_error(missing, 401, "unauthorized")
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert_error(client.put(url, json={"text": "a brand new teapot"}, headers=auth("wrong")), 403, "forbidden")
+    assert_error(client.delete("/v1/indexes/w/docs/xss", headers=auth("wrong")), 403, "forbidden")
+    assert_error(
+        client.post("/v1/indexes/w/docs:bulk", content=b"", headers={"Authorization": "Basic x"}), 401, "unauthorized"
+    )
+    assert "fresh" not in Index.open(path)
+
+
+def test_put_get_search_delete(writable: tuple[TestClient, Path]) -> None:
+    client, path = writable
+    url = f"/v1/indexes/w/docs/{quote('new/teapot.txt', safe='')}"
+    created = client.put(
+        url, json={"text": "A brand new teapot of clay.", "title": "Teapot", "meta": {"x": 1}}, headers=auth()
+    )
+    assert created.status_code == 201 and created.json()["created"] is True
+    hits = client.get("/v1/indexes/w/search", params={"q": "teapot"}).json()["hits"]
+    assert [h["doc_id"] for h in hits] == ["new/teapot.txt"]
+    replaced = client.put(url, json={"text": "A kettle now."}, headers=auth())
+    assert replaced.status_code == 200 and replaced.json()["created"] is False
+    assert replaced.json()["generation"] > created.json()["generation"]
+    assert client.get("/v1/indexes/w/search", params={"q": "teapot"}).json()["hits"] == []
+    assert client.get(url).json()["text"] == "A kettle now."
+    assert Index.open(path).get("new/teapot.txt").text == "A kettle now."  # committed on disk
+    assert client.delete(url, headers=auth()).json()["deleted"] is True
+    assert_error(client.delete(url, headers=auth()), 404, "document_not_found")
+    assert_error(client.get(url), 404, "document_not_found")
+    assert_error(client.put(url, json={"text": 3}, headers=auth()), 422, "invalid_parameter")
+    assert_error(client.put(url, json={"text": "x", "lang": "fr"}, headers=auth()), 422, "invalid_parameter")
+
+
+def test_bulk_jsonl_adds_and_replaces_all_or_nothing(writable: tuple[TestClient, Path]) -> None:
+    client, path = writable
+    lines = [
+        {"id": "b1", "text": "Bulk one about walruses."},
+        {"id": "b2", "text": "Bulk dua tentang walrus.", "lang": "id", "title": "Dua"},
+        {"id": "kopi-00", "text": "Replaced by bulk: walruses drink coffee."},
+    ]
+    body = "\n".join(json.dumps(x) for x in lines).encode()
+    done = client.post("/v1/indexes/w/docs:bulk", content=body, headers=auth())
+    assert done.status_code == 200, done.text
+    assert (done.json()["added"], done.json()["updated"]) == (2, 1)
+    hits = client.get("/v1/indexes/w/search", params={"q": "walrus", "k": 10}).json()["hits"]
+    assert {h["doc_id"] for h in hits} == {"b1", "b2", "kopi-00"}
+    before = Index.open(path).stats()["generation"]
+    bad = body + b'\n{"id": "b3", "text": 5}\n'
+    err = assert_error(client.post("/v1/indexes/w/docs:bulk", content=bad, headers=auth()), 422, "invalid_document")
+    assert err["message"].startswith("line 4:")
+    twice = b'{"id": "z", "text": "a"}\n{"id": "z", "text": "b"}'
+    assert_error(client.post("/v1/indexes/w/docs:bulk", content=twice, headers=auth()), 422, "invalid_document")
+    assert Index.open(path).stats()["generation"] == before  # nothing was changed
+    big = b'{"id": "big", "text": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+    assert_error(client.post("/v1/indexes/w/docs:bulk", content=big, headers=auth()), 413, "body_too_large")
+
+
+def test_a_locked_writer_is_409(writable: tuple[TestClient, Path]) -> None:
+    client, path = writable
+    with Index.open(path).writer():
+        assert_error(client.put("/v1/indexes/w/docs/x", json={"text": "x"}, headers=auth()), 409, "index_locked")
+    assert client.put("/v1/indexes/w/docs/x", json={"text": "x"}, headers=auth()).status_code == 201
+
+
+def test_a_commit_by_another_process_is_seen_by_the_next_search(writable: tuple[TestClient, Path]) -> None:
+    client, path = writable
+    assert client.get("/v1/indexes/w/search", params={"q": "narwhal"}).json()["hits"] == []
+    code = (
+        "import sys; from search import Index, Document\n"
+        "with Index.open(sys.argv[1]).writer() as w: w.add(Document(id='n1', text='A narwhal.'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=60)
+    hits = client.get("/v1/indexes/w/search", params={"q": "narwhal"}).json()["hits"]
+    assert [h["doc_id"] for h in hits] == ["n1"]
+    assert client.get("/v1/indexes/w").json()["documents"] == 3 + 23 + 2 + 1
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+
+
+def test_index_specs() -> None:
+    assert parse_index_specs(["a=/tmp/x", "/tmp/y/books"]) == {"a": "/tmp/x", "books": "/tmp/y/books"}
+    with pytest.raises(ValueError, match="two indexes are named 'a'"):
+        parse_index_specs(["a=/tmp/x", "a=/tmp/z"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--index", "/nonexistent/idx"], "/nonexistent/idx"),
+        (["--index", "{idx}", "--allow-writes"], "--allow-writes needs a bearer token"),
+        (["--index", "{idx}", "--allow-writes", "--token-file", "/nonexistent/token"], "cannot read the token file"),
+        (["--index", "a={idx}", "--index", "a={idx}"], "two indexes are named 'a'"),
+    ],
+)
+def test_serve_usage_errors(index_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    monkeypatch.delenv("TELUSUR_TOKEN", raising=False)
+    result = CliRunner().invoke(cli_app, ["serve", *[a.replace("{idx}", str(index_path)) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_search_query_does_not_import_the_server(index_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from cli.app import main\n"
+        "sys.argv = ['search', 'query', 'kopi', '--json', '--index', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(index_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[0])["hits"]  # the query ran
+    assert lines[-1] == "[]"
+
+
+def test_hit_objects_match_to_dict(index_path: Path) -> None:
+    hits = Index.open(index_path).search("kopi", k=3)
+    full = hit_objects(hits, 5)
+    assert [h["rank"] for h in full] == [6, 7, 8]
+    assert [{k: v for k, v in h.items() if k != "rank"} for h in full] == [h.to_dict() for h in hits]
