@@ -1,15 +1,19 @@
 """The ``search`` command: thin typer commands over the ``search`` API, and the one error boundary.
 
 Exit codes: 0 success (no hits is success), 1 ``index --check`` found the index stale, 2 a user's
-mistake (usage, missing path, bad query, bad input file, not an index, locked index), 3 a damaged index.
-A user's mistake prints one line on stderr naming the problem and the fix, never a traceback.
+mistake (usage, missing path, bad query, bad input file, not an index, locked index), 3 a damaged index,
+4 a failure of the environment (full disk, I/O error) or of telusur (a bug). Every failure prints one
+line on stderr naming the problem and the fix; ``--debug`` adds the traceback of an exit 4. How
+arguments are read (``-word`` is query text, no pydantic) lives in ``cli.command``.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,7 +24,6 @@ import analyzers
 import search
 from search import (
     Document,
-    IncompatibleIndex,
     Index,
     IndexCorrupt,
     IndexLocked,
@@ -28,33 +31,51 @@ from search import (
     InvalidDocument,
     QuerySyntaxError,
     SearchError,
+    WorkerFailed,
 )
 
 from . import output
+from .command import DEBUG, Command, Group, debug_requested
 from .default_index import open_default_index
 from .hitjson import hit_objects
 from .sources import SourceError, find_files, read_documents
 
-EXIT_STALE, EXIT_USAGE, EXIT_CORRUPT = 1, 2, 3
+EXIT_STALE, EXIT_USAGE, EXIT_CORRUPT, EXIT_FAILURE = 1, 2, 3, 4
 
 app = typer.Typer(
     name="search",
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     help="telusur: full-text search for Indonesian and English text.",
     pretty_exceptions_enable=False,
 )
+command = functools.partial(app.command, cls=Command)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    output.error_console().print(f"error: {message}", markup=False)
+    output.error(f"error: {message}")
     return typer.Exit(code)
 
 
+def _failure(e: BaseException, what: str) -> typer.Exit:
+    """Exit 4: the environment or telusur itself failed; the traceback only with --debug."""
+    if debug_requested():
+        traceback.print_exception(e)
+    hint = "" if debug_requested() else "; rerun with --debug for the traceback"
+    return _fail(f"{what}{hint}", EXIT_FAILURE)
+
+
+def _is_users_os_error(e: OSError) -> bool:
+    """A path the user cannot use (permissions, a read-only disk) rather than a failing machine."""
+    return isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG)
+
+
 def boundary(fn: F) -> F:
-    """Turn the library's errors (and bad input) into one stderr line and a documented exit code."""
+    """Turn errors into one stderr line and the documented exit code: 2 for the user's mistakes, 3 for a
+    damaged index, 4 when the environment (a full disk, an I/O error) or telusur itself failed."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -65,25 +86,26 @@ def boundary(fn: F) -> F:
         except IndexCorrupt as e:
             raise _fail(f"{e} (rebuild the index, or restore it from a copy)", EXIT_CORRUPT) from None
         except IndexLocked as e:
-            # the library suggests "a timeout"; on the command line that is --wait
-            message = str(e).replace("or pass a timeout", "or retry with --wait SECONDS")
-            raise _fail(message, EXIT_USAGE) from None
+            raise _fail(f"{e}; here: retry with --wait SECONDS", EXIT_USAGE) from None
         except IndexNotFound as e:
             raise _fail(f"{e} (build one with: search index FILES --index PATH)", EXIT_USAGE) from None
-        except IncompatibleIndex as e:
-            raise _fail(str(e), EXIT_USAGE) from None
         except QuerySyntaxError as e:
             raise _fail(f"cannot read the query: {e} (see: search query --help)", EXIT_USAGE) from None
         except (InvalidDocument, SourceError) as e:
             raise _fail(f"{e} (nothing was changed)", EXIT_USAGE) from None
-        except SearchError as e:
-            raise _fail(str(e), EXIT_USAGE) from None
-        except ValueError as e:
+        except WorkerFailed as e:
+            raise _failure(e, str(e).splitlines()[0]) from None
+        except SearchError as e:  # IncompatibleIndex, InvalidArgument, DocumentNotFound, a bad dataset...
             raise _fail(str(e), EXIT_USAGE) from None
         except OSError as e:
-            raise _fail(f"{e.filename or ''}: {e.strerror or e}".strip(": "), EXIT_USAGE) from None
+            message = f"{e.filename or ''}: {e.strerror or e}".strip(": ") if e.strerror else str(e)
+            if _is_users_os_error(e):
+                raise _fail(message, EXIT_USAGE) from None
+            raise _failure(e, message) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
+        except Exception as e:  # a bug in telusur: say so in one line
+            raise _failure(e, f"telusur failed: {type(e).__name__}: {e} (a bug; please report it)") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -134,21 +156,32 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On a failure (exit 4), print the traceback too. Also after a command.")
+    ] = False,
 ) -> None:
     """telusur: full-text search for Indonesian and English text."""
+    if debug:
+        ctx.meta[DEBUG] = True
 
 
 # -- commands --------------------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 @boundary
 def query(
-    text: Annotated[
-        str, typer.Argument(metavar="TEXT", help='The query: words, "a phrase", +must, -not, AND/OR/NOT, title:w.')
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TEXT",
+            help='The query: words, "a phrase", +must, -not, AND/OR/NOT, title:w. Words may start with "-".',
+            show_default=False,
+        ),
     ],
     k: Annotated[int, typer.Option("-k", min=1, max=10_000, help="How many hits.")] = 10,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many hits (paging).")] = 0,
@@ -159,7 +192,12 @@ def query(
     json_out: JsonOpt = False,
     index: IndexOpt = None,
 ) -> None:
-    """Search the index and print the best passages."""
+    """Search the index and print the best passages.
+
+    Every word that is not an option is query text, so `search query -pajak tahunan -k 5` searches for
+    "-pajak tahunan"; put a query word that equals an option (`-k`) after `--`.
+    """
+    text = " ".join(words)
     lang = _check_lang(lang)
     idx = _open_for_reading(index)
     hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
@@ -170,7 +208,7 @@ def query(
     output.print_hits(output.console(), text, hits, offset)
 
 
-@app.command("index")
+@command("index")
 @boundary
 def index_cmd(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders: .txt, .md, .jsonl.")],
@@ -275,7 +313,7 @@ class _progress:
             self.bar.stop()
 
 
-@app.command()
+@command()
 @boundary
 def delete(
     ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Document ids to delete.")],
@@ -294,7 +332,7 @@ def delete(
         err.print(f"not in the index: {', '.join(missing)}", markup=False)
 
 
-@app.command()
+@command()
 @boundary
 def stats(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """Show counts, languages and settings of the index."""
@@ -305,7 +343,7 @@ def stats(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         output.print_stats(output.console(), st)
 
 
-@app.command()
+@command()
 @boundary
 def analyze(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="Text to analyze.")],
@@ -328,7 +366,7 @@ def analyze(
         output.print_tokens(output.console(), tokens, code)
 
 
-@app.command()
+@command()
 @boundary
 def explain(
     query_text: Annotated[str, typer.Argument(metavar="QUERY", help="The query.")],
@@ -339,17 +377,14 @@ def explain(
 ) -> None:
     """Show how a passage's score for QUERY is made (BM25 parts)."""
     idx = _open_for_reading(index)
-    try:
-        tree = idx.explain(query_text, doc_id, passage)
-    except KeyError as e:
-        raise _fail(str(e.args[0]), EXIT_USAGE) from None
+    tree = idx.explain(query_text, doc_id, passage)
     if json_out:
         typer.echo(json.dumps(tree.to_dict(), ensure_ascii=False))
     else:
         output.console().print(str(tree), markup=False)
 
 
-@app.command()
+@command()
 @boundary
 def check(index: IndexOpt = None) -> None:
     """Verify every file of the index against its checksum; exit 3 naming a damaged file."""
@@ -358,7 +393,7 @@ def check(index: IndexOpt = None) -> None:
     output.error_console().print(f"ok: {idx.path} ({len(idx)} documents) passed every checksum", markup=False)
 
 
-@app.command("eval")
+@command("eval")
 @boundary
 def eval_cmd(
     dataset: Annotated[

@@ -22,6 +22,11 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+def error(line: str) -> None:
+    """One message line on stderr (errors and summaries; never styled, so scripts can read it)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def error_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 

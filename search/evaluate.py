@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SearchError
+from .errors import InvalidArgument, SearchError
 
 __all__ = [
     "BeirDataset",
@@ -210,7 +210,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 def _first_k(ranking: Sequence[str], k: int) -> list[str]:
     """The top k distinct doc ids; a repeated id keeps its first (best) rank, as in a dict run."""
     if k < 1:
-        raise ValueError(f"cutoff k must be >= 1, got {k}")
+        raise InvalidArgument(f"cutoff k must be >= 1, got {k}")
     seen: set[str] = set()
     top: list[str] = []
     for doc_id in ranking:
@@ -287,7 +287,7 @@ def _parse_metric(name: str) -> tuple[MetricFunction, int]:
     match = re.fullmatch(r"([a-z]+)@(\d+)", name.strip().lower())
     base = _ALIASES.get(match.group(1), match.group(1)) if match else None
     if match is None or base not in METRICS or int(match.group(2)) < 1:
-        raise ValueError(f"unknown metric {name!r}; use NAME@K with K >= 1 and NAME one of {', '.join(METRICS)}")
+        raise InvalidArgument(f"unknown metric {name!r}; use NAME@K with K >= 1 and NAME one of {', '.join(METRICS)}")
     return METRICS[base], int(match.group(2))
 
 
@@ -303,7 +303,7 @@ def evaluate(
     """
     parsed = [(name, *_parse_metric(name)) for name in metrics]
     if not qrels:
-        raise ValueError("qrels is empty: there is nothing to evaluate against")
+        raise InvalidArgument("qrels is empty: there is nothing to evaluate against")
     results: dict[str, float] = {}
     for name, function, k in parsed:
         total = sum(function(run.get(qid, ()), judgments, k) for qid, judgments in qrels.items())
@@ -322,12 +322,12 @@ def write_trec_run(path: str | Path, run: ScoredRun, tag: str = "telusur") -> No
     scores are written with full float precision.
     """
     if not tag or any(char.isspace() for char in tag):
-        raise ValueError(f"run tag must be non-empty without whitespace, got {tag!r}")
+        raise InvalidArgument(f"run tag must be non-empty without whitespace, got {tag!r}")
     with Path(path).open("w", encoding="utf-8") as out:
         for query_id, hits in run.items():
             for rank, (doc_id, score) in enumerate(hits, start=1):
                 if any(char.isspace() for char in query_id + doc_id):
-                    raise ValueError(f"ids in a TREC run cannot hold whitespace: {query_id!r} {doc_id!r}")
+                    raise InvalidArgument(f"ids in a TREC run cannot hold whitespace: {query_id!r} {doc_id!r}")
                 out.write(f"{query_id} Q0 {doc_id} {rank} {score!r} {tag}\n")
 
 
