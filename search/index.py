@@ -277,13 +277,13 @@ class Index:
         """Check every file's full checksum against the commit; ``IndexCorrupt`` names the damaged file."""
         meta = self._snapshot.meta
         for e in meta["segments"]:
-            files = [(e["name"], e["checksum"])]
+            files = [(e["name"], e["checksum"], e["size"])]
             if e.get("deletes"):
-                files.append((e["deletes"]["name"], e["deletes"]["checksum"]))
-            for name, checksum in files:
+                files.append((e["deletes"]["name"], e["deletes"]["checksum"], e["deletes"]["size"]))
+            for name, checksum, size in files:
                 path = self.path / name
                 try:
-                    actual = file_checksum(path)
+                    actual = file_checksum(path, size)
                 except FileNotFoundError:
                     raise IndexCorrupt(f"index file {name} is missing", str(path)) from None
                 if actual != checksum:

@@ -27,6 +27,7 @@ from analyzers import Analyzer, normalize_word
 from . import bm25
 from .bm25 import Explanation
 from .errors import IndexCorrupt
+from .files import read_checked
 from .query import MUST, MUST_NOT, SHOULD, BooleanQuery, PhraseQuery, Query, TermQuery
 from .segment import SegmentReader, key_hash
 
@@ -587,27 +588,19 @@ def open_segments(directory: Path, meta: dict, reuse: dict[str, SegmentReader] |
         reader = (reuse or {}).get(name)
         if reader is None:
             try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                raise IndexCorrupt(f"segment file {name} is missing from {directory}", str(path)) from None
-            if size != entry["size"]:
-                raise IndexCorrupt(
-                    f"segment file {name} has {size} bytes; the commit recorded {entry['size']}", str(path)
-                )
-            reader = SegmentReader(path)
+                reader = SegmentReader(path, size=entry["size"])
+            except IndexCorrupt as e:
+                if "is missing" in str(e):
+                    raise IndexCorrupt(f"segment file {name} is missing from {directory}", str(path)) from None
+                raise
         deleted = np.empty(0, dtype=np.int64)
         dels = entry.get("deletes")
         if dels:
             dpath = directory / dels["name"]
             try:
-                raw = dpath.read_bytes()
+                raw = read_checked(dpath, f"deletions file {dels['name']}", size=dels["size"])
             except FileNotFoundError:
                 raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(dpath)) from None
-            if len(raw) != dels["size"]:
-                raise IndexCorrupt(
-                    f"deletions file {dels['name']} has {len(raw)} bytes; the commit recorded {dels['size']}",
-                    str(dpath),
-                )
             deleted = np.frombuffer(raw, dtype="<u4").astype(np.int64)
             if deleted.size and int(deleted.max()) >= reader.n_docs:
                 raise IndexCorrupt(f"deletions file {dels['name']} names documents that do not exist", str(dpath))

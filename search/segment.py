@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexCorrupt
+from .files import open_checked
 
 MAGIC = b"TLSSEG01"
 ALIGN = 64
@@ -221,11 +222,12 @@ def _check_structure(a: dict[str, np.ndarray], langs: list, n_docs: int, n_passa
 class SegmentReader:
     """A read-only view of one segment file through mmap; arrays are numpy views, never copies."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, size: int | None = None) -> None:
+        """Map the segment at ``path``; ``size`` is the byte count its commit recorded, when known."""
         self.path = Path(path)
         self.name = self.path.name
         try:
-            with open(self.path, "rb") as f:
+            with open_checked(self.path, f"segment file {self.name}", size=size) as f:
                 size = os.fstat(f.fileno()).st_size
                 if size < 16:
                     raise IndexCorrupt(f"segment file {self.name} is truncated ({size} bytes)", str(self.path))
@@ -237,6 +239,10 @@ class SegmentReader:
                     raise IndexCorrupt(f"segment file {self.name} is truncated (header)", str(self.path))
                 header = json.loads(f.read(hlen).decode("utf-8"))
                 self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except PermissionError:
+            raise
+        except RecursionError:
+            raise IndexCorrupt(f"segment file {self.name} has a bad header (nested too deep)", str(self.path)) from None
         except (OSError, ValueError, UnicodeDecodeError) as e:
             if isinstance(e, FileNotFoundError):
                 raise IndexCorrupt(f"segment file {self.name} is missing", str(self.path)) from None
@@ -384,10 +390,14 @@ def _decode_all(blob: np.ndarray, off: np.ndarray) -> list[str]:
     return [data[o[i] : o[i + 1]].decode("utf-8") for i in range(len(o) - 1)]
 
 
-def file_checksum(path: Path) -> str:
-    """BLAKE2b-128 of a whole file, read in chunks (used by verify and before merges)."""
+def file_checksum(path: Path, size: int | None = None) -> str:
+    """BLAKE2b-128 of a whole file, read in chunks (used by verify and before merges).
+
+    A file that is not a regular file, or (given ``size``, what the commit recorded) has another size,
+    is ``IndexCorrupt`` before any byte is read.
+    """
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
+    with open_checked(Path(path), f"index file {Path(path).name}", size=size) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

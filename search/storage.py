@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncompatibleIndex, IndexCorrupt, IndexLocked, IndexNotFound
+from .files import MAX_META_BYTES, read_checked
 
 META = "meta.json"
 LOCK = "write.lock"
@@ -76,7 +77,7 @@ def read_meta(directory: Path) -> dict[str, Any]:
         raise IndexNotFound(f"no index at {directory}: it is a file, not an index directory")
     path = directory / META
     try:
-        raw = path.read_bytes()
+        raw = read_checked(path, f"{META} of {directory}", limit=MAX_META_BYTES)
     except FileNotFoundError:
         raise IndexNotFound(f"no index at {directory}: {META} is missing (not a telusur index)") from None
     try:
@@ -85,6 +86,8 @@ def read_meta(directory: Path) -> dict[str, Any]:
             raise ValueError("not an object")
     except (ValueError, UnicodeDecodeError) as e:
         raise IndexCorrupt(f"{META} of {directory} is damaged: {e}", str(path)) from None
+    except RecursionError:
+        raise IndexCorrupt(f"{META} of {directory} is damaged: JSON nested too deep", str(path)) from None
     # The checksum first: a flipped byte in "format" or "format_version" is damage, not another format.
     # Only a file with no checksum at all may be someone else's meta.json.
     body = dict(meta)

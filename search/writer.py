@@ -571,7 +571,7 @@ class IndexWriter:
     def _merge(self, entries: list[dict], gen: int) -> dict | None:
         for e in entries:  # never merge damaged data into a new segment
             path = self._dir / e["name"]
-            if file_checksum(path) != e["checksum"]:
+            if file_checksum(path, e["size"]) != e["checksum"]:
                 raise IndexCorrupt(f"segment file {e['name']} fails its checksum; run `search check`", str(path))
         data = merge_segment_data([(self._readers[e["name"]], self._deleted_of(e["name"])) for e in entries])
         if not data.doc_ids:

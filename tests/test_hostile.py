@@ -6,6 +6,9 @@ precise error or bounded behaviour it must get instead of a traceback, a hang or
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from bisect import bisect_left
 from pathlib import Path
 
@@ -16,7 +19,20 @@ from hypothesis import strategies as st
 
 import analyzers
 from analyzers.base import TOKEN_RE
-from search import Document, Index, InvalidArgument, ParsedQuery, QuerySyntaxError, highlight, parse_query, plain_query
+from search import (
+    Document,
+    Index,
+    IndexCorrupt,
+    InvalidArgument,
+    ParsedQuery,
+    QuerySyntaxError,
+    files,
+    highlight,
+    parse_query,
+    plain_query,
+    segment,
+    storage,
+)
 from search.highlight import best_window, make_snippet
 from search.query import MAX_NESTING, MAX_QUERY_TERMS, SHOULD, BooleanQuery, TermQuery
 
@@ -53,6 +69,7 @@ def _quadratic_best_window(text: str, matches: list[tuple[str, int, int]], words
     return start, end
 
 
+ROOT = Path(__file__).resolve().parents[1]
 SNIPPET_VOCAB = ["river", "mountain", "pass", "kota", "jalan", "the", "a", "makan", "rumah", "Upper", "Lars"]
 
 
@@ -177,3 +194,125 @@ def test_search_of_a_non_string_is_invalid_argument(small: Index) -> None:
     # numpy integers are integers; the edge values work
     assert small.search("river", k=np.int64(1), offset=np.int32(0), k1=0, b=1.0)
     assert small.search("river", k=0) == []
+
+
+# -- index files: special, oversized, unreadable, nested too deep ---------------------------------------
+
+CLI = "import sys; from cli.app import main; sys.argv[0] = 'search'; main()"
+
+
+def _cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real ``search`` command in a child process, so a hang is a timeout, not a stuck suite."""
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def _index_with_deletions(path: Path) -> Index:
+    index = Index.create(path)
+    with index.writer() as w:
+        w.add(Document(id="a", text="The river mountain pass."))
+        w.add(Document(id="b", text="Warga kota makan di rumah."))
+    with index.writer() as w:
+        w.delete("b")
+    return index
+
+
+def _child_open(path: Path) -> subprocess.CompletedProcess:
+    code = (
+        "import sys; from search import Index, IndexCorrupt\n"
+        "try:\n    Index.open(sys.argv[1], verify=True)\n"
+        "except IndexCorrupt as e:\n    print('IndexCorrupt', e.path, e, sep='|')\n"
+    )
+    args = [sys.executable, "-c", code, str(path)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.mark.parametrize("target", ["meta.json", ".del", ".tls"])
+@pytest.mark.parametrize("kind", ["fifo", "devzero"])
+def test_special_index_files_are_refused_before_reading(tmp_path: Path, target: str, kind: str) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    victim = next(p for p in sorted((tmp_path / "idx").iterdir()) if p.name.endswith(target))
+    victim.unlink()
+    if kind == "fifo":
+        os.mkfifo(victim)
+    else:
+        victim.symlink_to("/dev/zero")
+    proc = _child_open(tmp_path / "idx")  # used to block forever (FIFO) or grow until killed (/dev/zero)
+    assert proc.returncode == 0 and proc.stdout.startswith("IndexCorrupt|"), (proc.stdout, proc.stderr)
+    _, path, message = proc.stdout.strip().split("|", 2)
+    assert Path(path).name == victim.name
+    if target == "meta.json":  # a segment's wrong size is noticed first; meta.json has no recorded size
+        assert ("a FIFO" if kind == "fifo" else "a character device") in message
+    check = _cli("check", "--index", tmp_path / "idx")
+    assert check.returncode == 3 and check.stderr.startswith("error: ") and "Traceback" not in check.stderr
+    assert victim.name in check.stderr
+
+
+def test_index_file_larger_than_its_commit_is_refused(tmp_path: Path) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    for victim in sorted((tmp_path / "idx").glob("seg_*")):
+        original = victim.read_bytes()
+        victim.write_bytes(original + b"\0" * 4096)
+        with pytest.raises(IndexCorrupt, match="the commit recorded") as e:
+            Index.open(tmp_path / "idx")
+        assert e.value.path == str(victim)
+        victim.write_bytes(original)
+    Index.open(tmp_path / "idx", verify=True)
+
+
+def test_meta_json_over_its_size_limit_is_refused_without_reading_it(tmp_path: Path, monkeypatch) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    monkeypatch.setattr(files, "MAX_META_BYTES", 100)
+    monkeypatch.setattr(storage, "MAX_META_BYTES", 100)
+    with pytest.raises(IndexCorrupt, match="more than the limit of 100") as e:
+        Index.open(tmp_path / "idx")
+    assert Path(e.value.path).name == "meta.json"
+
+
+def test_deeply_nested_meta_json_is_index_corrupt_and_check_exits_3(tmp_path: Path) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    (tmp_path / "idx" / "meta.json").write_text("[" * 100_000)
+    with pytest.raises(IndexCorrupt, match="nested too deep"):
+        Index.open(tmp_path / "idx")
+    check = _cli("check", "--index", tmp_path / "idx")
+    assert check.returncode == 3 and "meta.json" in check.stderr and "Traceback" not in check.stderr
+    query = _cli("query", "river", "--index", tmp_path / "idx")
+    assert query.returncode == 3 and "Traceback" not in query.stderr
+
+
+def test_segment_header_nested_deep_is_index_corrupt(tmp_path: Path) -> None:
+    header = b"[" * 15_000
+    path = tmp_path / "seg_000001.tls"
+    path.write_bytes(segment.MAGIC + len(header).to_bytes(8, "little") + header)
+    with pytest.raises(IndexCorrupt, match="nested too deep") as e:
+        segment.SegmentReader(path)
+    assert e.value.path == str(path)
+
+
+def test_unreadable_segment_is_told_apart_from_damage(tmp_path: Path, monkeypatch) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    seg = next((tmp_path / "idx").glob("seg_*.tls"))
+    real_open = os.open
+
+    def deny(path, *args, **kwargs):
+        if Path(path) == seg:  # what chmod 000 does to a non-root reader (tests may run as root)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", deny)
+    with pytest.raises(PermissionError, match="cannot be read: permission denied") as e:
+        Index.open(tmp_path / "idx")
+    assert not isinstance(e.value, IndexCorrupt) and e.value.filename == str(seg) and seg.name in str(e.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_segment_cli_says_cannot_read_not_damaged(tmp_path: Path) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    seg = next((tmp_path / "idx").glob("seg_*.tls"))
+    seg.chmod(0)
+    try:
+        proc = _cli("query", "river", "--index", tmp_path / "idx")
+    finally:
+        seg.chmod(0o644)
+    assert proc.returncode == 2 and "permission denied" in proc.stderr and "damaged" not in proc.stderr
