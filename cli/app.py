@@ -13,6 +13,7 @@ import errno
 import functools
 import json
 import os
+import signal
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,8 +103,10 @@ def boundary(fn: F) -> F:
             if _is_users_os_error(e):
                 raise _fail(message, EXIT_USAGE) from None
             raise _failure(e, message) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            message = f"interrupted by {signal.Signals(signum).name}; the index keeps its last commit"
+            raise _fail(message, 128 + signum) from None
         except Exception as e:  # a bug in telusur: say so in one line
             raise _failure(e, f"telusur failed: {type(e).__name__}: {e} (a bug; please report it)") from None
 
@@ -496,6 +499,18 @@ def serve(
         raise _fail(str(e), EXIT_USAGE) from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so ``with index.writer()`` rolls back and workers stop."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM stops a command the way Ctrl-C does (cleanly, nothing
+    half-done committed), then exits with 128 + the signal number."""
+    signal.signal(signal.SIGTERM, _terminate)
     app()

@@ -13,6 +13,14 @@ visible until the writer's commit names them in ``meta.json``. Any failure (a ba
 parent, an exception or a crash in a worker) stops every worker and removes the files of this call.
 Useful for: building large indexes. Not useful for: a handful of documents (``add_many`` keeps those in
 process, since starting workers costs more than analyzing them).
+
+Workers never hold the index's write lock and never outlive the parent: a forked child closes the
+inherited lock descriptor (``storage`` registers that with ``os.register_at_fork``) and every descriptor of
+the parent's pipe ends, so the parent's death is an end of file on its inbox; on Linux the kernel also
+kills a worker whose parent dies (``PR_SET_PDEATHSIG``). Workers ignore SIGINT: the parent decides, stops
+them and removes their files. While other threads are alive in the parent, forking could copy a lock a
+thread holds, so workers then start from a ``forkserver`` (which, like ``spawn``, imports the caller's main
+module: scripts need an ``if __name__ == "__main__":`` guard there).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -44,22 +53,41 @@ _calls = itertools.count()
 
 
 def default_workers() -> int:
-    """Workers for ``add_many(workers=None)``: up to 2 where workers fork (Linux), else 1.
+    """Workers for ``add_many(workers=None)``: up to 2 on Linux (fork or forkserver), else 1.
 
     Spawned workers (macOS, Windows) re-import the caller's main module, which breaks scripts without
     an ``if __name__ == "__main__":`` guard, so there they are opt-in: ``add_many(docs, workers=2)``.
     """
-    if start_method() != "fork":
+    if start_method() not in ("fork", "forkserver"):
         return 1
     return max(1, min(2, os.cpu_count() or 1))
 
 
 def start_method() -> str | None:
-    """The start method for workers: fork on Linux (starts in milliseconds), else spawn; None if neither."""
+    """The start method for workers: on Linux fork (starts in milliseconds) while this process runs one
+    thread, else forkserver (forking a threaded process can copy a lock another thread holds, and Python
+    3.12 warns about it); spawn elsewhere; None if there is none."""
     methods = multiprocessing.get_all_start_methods()
     if sys.platform.startswith("linux") and "fork" in methods:
+        if threading.active_count() > 1 and "forkserver" in methods:
+            return "forkserver"
         return "fork"
     return "spawn" if "spawn" in methods else None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (best effort; other systems rely on the
+    pipe's end of file and the parent-pid check)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def estimate_tokens(text: str, title: str) -> int:
@@ -83,13 +111,24 @@ def _worker(
     settings_json: str,
     buffer_tokens: int,
     prefix: str,
-    parent_pid: int,
+    parent_pid: int | None,
+    inherited: list[Connection] | None = None,
 ) -> None:
     """A worker process: analyze batches into a ``_Buffer``, write a segment when it is full.
 
     A reader thread drains the inbox, so the parent's sends return at once and flow control is the
-    parent's ``IN_FLIGHT`` count; it also ends the worker when the parent has gone (no orphans).
+    parent's ``IN_FLIGHT`` count; it also ends the worker when the parent has gone (no orphans): the
+    inbox reaches its end of file, or the parent pid changes. ``inherited`` are the parent's pipe ends a
+    forked child got by copy; closing them leaves the parent the only writer of this worker's inbox.
+    ``parent_pid`` is the caller's pid when forked from it (None under a forkserver, the real parent).
     """
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
+    for conn in inherited or ():
+        conn.close()
+    ppid = os.getppid()
+    if parent_pid is not None and ppid != parent_pid:
+        return  # forked, and the parent died before the death signal was set: nothing to do
     from .writer import _Buffer  # the writer imports this module
 
     pending: queue.Queue[bytes | None] = queue.Queue()
@@ -99,7 +138,7 @@ def _worker(
             while True:
                 if inbox.poll(1.0):
                     pending.put(inbox.recv_bytes())
-                elif os.getppid() != parent_pid:
+                elif os.getppid() != ppid:
                     break
         except (EOFError, OSError):
             pass
@@ -162,12 +201,28 @@ class _Pool:
         self.in_flight = [0] * workers
         self.finished = [False] * workers
         self.segments: list[dict[str, Any]] = []
+        forked = method == "fork"
+        if method == "forkserver":
+            # preload the writer instead of the caller's main module: workers start fast, and the
+            # forkserver itself never runs the caller's script (only effective before it first starts)
+            ctx.set_forkserver_preload(["search.writer"])
         gc.freeze()  # forked children share the parent's objects instead of copying pages the GC touches
         try:
             for w in range(workers):
                 in_recv, in_send = ctx.Pipe(duplex=False)
                 out_recv, out_send = ctx.Pipe(duplex=False)
-                args = (in_recv, out_send, str(directory), settings_json, buffer_tokens, f"{self.tag}{w}_", os.getpid())
+                # a forked child gets copies of every pipe end the parent holds; it closes the parent's
+                inherited = [*self.inboxes, *self.outboxes, in_send, out_recv] if forked else None
+                args = (
+                    in_recv,
+                    out_send,
+                    str(directory),
+                    settings_json,
+                    buffer_tokens,
+                    f"{self.tag}{w}_",
+                    os.getpid() if forked else None,
+                    inherited,
+                )
                 proc = ctx.Process(target=_worker, args=args, name=f"telusur-index-{w}", daemon=True)
                 self.procs.append(proc)
                 self.inboxes.append(in_send)

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,15 @@ class WriteLock:
     """The one-writer lock: an OS file lock (``flock``) on ``write.lock``, released when the process dies.
 
     Because the OS drops the lock with its holder, a lock left by a killed writer is taken over safely;
-    the file's text (pid and host) only names the holder in the error message.
+    the file's text (pid and host) only names the holder in the error message. A ``flock`` belongs to the
+    open file, which a forked child shares: children close their copy at once (``_forget_in_child``), so
+    a child that outlives its parent never keeps the index locked, and never unlocks it for the parent.
     """
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / LOCK
         self._fd: int | None = None
+        _locks.add(self)
 
     def acquire(self, timeout: float = 0.0) -> None:
         """Take the lock, waiting up to ``timeout`` seconds; ``IndexLocked`` names the holder otherwise."""
@@ -173,6 +177,25 @@ class WriteLock:
             _unlock_fd(self._fd)
             os.close(self._fd)
             self._fd = None
+
+
+_locks: weakref.WeakSet[WriteLock] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    """After a fork, in the child: close the copies of the lock descriptors without unlocking (the lock
+    belongs to the shared open file; ``flock(LOCK_UN)`` here would release the parent's lock)."""
+    for lock in list(_locks):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 try:

@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -104,31 +105,74 @@ class WrappedFile:
         self._f.close()
 
 
-def arm_tripwire(n: int, record: Path, only: str = "") -> None:
-    """Kill this process with SIGKILL at the ``n``-th write-path event; ``record`` gets the event's name.
+def child_pids(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux ``/proc``; [] elsewhere)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            out.extend(int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except OSError:
+            pass
+    return out
+
+
+def holds_file(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux ``/proc``)."""
+    target = str(Path(path).resolve())
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL, lock: Path | None = None) -> None:
+    """Kill this process with ``sig`` at the ``n``-th write-path event; ``record`` gets the event's name.
 
     ``only`` counts events of that name alone ("merge", "rename meta.json", ...); "" counts them all.
+    Only this process's events count (forked indexing workers inherit the wrappers and ignore them).
+    ``record`` with the suffix ".children" gets a line per child process alive at the kill: its pid and whether it
+    has ``lock`` open (1) or not (0).
 
     Events: a chunk written to a segment file, an fsync, a rename, a file removed, a segment written,
-    a merge, the directory fsync after the rename of ``meta.json``.
+    a merge, the directory fsync after the rename of ``meta.json``; in bulk builds also a batch sent to a
+    worker ("send batch") and a message from one ("worker message").
     """
+    import search.parallel as parallel
     import search.segment as segment
     import search.storage as storage
     import search.writer as writer
 
     count = [0]
     fsync = os.fsync
+    me = os.getpid()
 
     def event(name: str) -> None:
-        if only and name != only:
+        if (only and name != only) or os.getpid() != me:
             return
         count[0] += 1
         if count[0] >= n:
-            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(fd, name.encode())
-            fsync(fd)
-            os.close(fd)
-            os.kill(os.getpid(), signal.SIGKILL)
+            children = [(c, lock is not None and holds_file(c, lock)) for c in child_pids(me)]
+            lines = "".join(f"{c} {int(held)}\n" for c, held in children)
+            for target, text in ((record, name), (Path(record).with_suffix(".children"), lines)):
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.write(fd, text.encode())
+                fsync(fd)
+                os.close(fd)
+            os.kill(me, sig)
+            if sig != signal.SIGKILL:
+                time.sleep(5)  # the signal's default action ends the process here
+                os._exit(99)
 
     def wrap(owner: object, attr: str, name: str) -> None:
         original = getattr(owner, attr)
@@ -145,6 +189,8 @@ def arm_tripwire(n: int, record: Path, only: str = "") -> None:
     wrap(storage, "fsync_dir", "fsync directory")
     wrap(writer, "write_segment", "segment write")
     wrap(writer, "merge_segment_data", "merge")
+    wrap(parallel, "_send", "send batch")
+    wrap(parallel._Pool, "_handle", "worker message")
 
     class _File(WrappedFile):
         """A segment file whose every write is an event (so a kill can leave half a segment)."""
@@ -190,6 +236,34 @@ def run(
                 w.close()
                 w = index.writer(buffer_tokens=buffer_tokens)
         w.close()
+    except BaseException:
+        Path(error_file).write_text(traceback.format_exc())
+        os._exit(1)
+    os._exit(0)
+
+
+def bulk_documents(n: int) -> list:
+    """``n`` documents for a bulk build, the same in every run."""
+    from search import Document
+
+    rng = random.Random("telusur-bulk")
+    return [
+        Document(id=f"bulk-{i:05d}", text=_text(rng, i), title=f"judul bulk {i}", lang=rng.choice(LANGS))
+        for i in range(n)
+    ]
+
+
+def run_bulk(path: str, n_docs: int, buffer_tokens: int, error_file: str, tripwire: int, only: str, sig: int) -> None:
+    """A child's body: one writer adds ``n_docs`` documents with ``add_many`` on two worker processes and
+    commits, killed by ``sig`` at the ``tripwire``-th ``only`` event (see ``arm_tripwire``)."""
+    try:
+        from search import Index
+
+        index = Index.open(path)
+        docs = bulk_documents(n_docs)
+        arm_tripwire(tripwire, Path(error_file + ".event"), only, sig, Path(path) / "write.lock")
+        with index.writer(buffer_tokens=buffer_tokens) as w:
+            w.add_many(docs, workers=2)
     except BaseException:
         Path(error_file).write_text(traceback.format_exc())
         os._exit(1)

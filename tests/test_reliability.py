@@ -33,6 +33,7 @@ from search import (
     IndexCorrupt,
     IndexLocked,
     IndexNotFound,
+    parallel,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -178,6 +179,167 @@ def test_sigkill_at_each_write_path_event(tmp_path, only, hits):
     assert only is None or events[only] == len(hits)
     assert run_worker(path, log, err, kill_after=None, max_steps=step + 2) == 0
     assert check_committed(path, read_log(log)) == step + 2
+
+
+BULK_DOCS = 400
+BULK_BUFFER = 3000  # tokens: about 8 worker segments, so the commit merges them
+
+
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (gone, or a zombie nobody reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to see workers")
+
+
+@needs_proc
+@pytest.mark.parametrize(
+    "only, n, sig",
+    [
+        ("send batch", 1, signal.SIGKILL),  # workers just started
+        ("send batch", 20, signal.SIGKILL),  # workers busy, pipes full
+        ("send batch", 20, signal.SIGTERM),
+        ("worker message", 1, signal.SIGKILL),
+        ("worker message", 40, signal.SIGTERM),  # segments written by workers, not yet renamed
+        ("rename meta.json", 2, signal.SIGKILL),  # the parent renaming worker segments
+        ("merge", 1, signal.SIGKILL),  # the commit merging them
+        ("fsync directory", 1, signal.SIGTERM),  # just after the commit
+    ],
+)
+def test_killed_bulk_build_frees_the_lock_and_its_workers_at_once(tmp_path, only, n, sig):
+    """A bulk build (two worker processes) killed at several points: no worker ever holds the write lock,
+    the workers die with their parent, the next writer gets the lock within a second, and the index
+    holds the last commit exactly (the build whole, or none of it)."""
+    path, err = tmp_path / "idx", tmp_path / "err"
+    before = set(small_index(path, n=5).content_hashes())
+    proc = FORK.Process(target=crash_worker.run_bulk, args=(str(path), BULK_DOCS, BULK_BUFFER, str(err), n, only, sig))
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode is not None, "the bulk build hangs"
+    if err.exists():
+        pytest.fail(f"the bulk build failed:\n{err.read_text()}")
+    assert proc.exitcode == -sig, "the tripwire never fired"
+    died = time.monotonic()
+    assert Path(str(err) + ".event").read_text() == only
+    children = [tuple(map(int, line.split())) for line in Path(str(err) + ".children").read_text().splitlines()]
+    if only in ("send batch", "worker message"):
+        assert len(children) == 2, f"expected two live workers at the kill, found {children}"
+    assert all(held == 0 for _, held in children), f"a worker had write.lock open: {children}"
+
+    index = Index.open(path)
+    with index.writer(timeout=1.0):  # IndexLocked if anything still held the lock after a second
+        assert time.monotonic() - died < 1.0
+        assert not list(path.glob("seg_tmp_*")), "the next writer keeps a dead build's files"
+    while not all(process_gone(pid) for pid, _ in children) and time.monotonic() - died < 1.0:
+        time.sleep(0.02)
+    assert all(process_gone(pid) for pid, _ in children), "a worker outlived its parent by a second"
+    ids = set(index.content_hashes())
+    built = {d.id for d in crash_worker.bulk_documents(BULK_DOCS)}
+    assert ids in (before, before | built), "the index holds part of a build"
+    if only == "fsync directory":
+        assert ids == before | built
+    else:
+        assert ids == before
+    index.verify()
+
+
+@pytest.fixture(scope="module")
+def bulk_jsonl(tmp_path_factory) -> Path:
+    """A JSONL file large enough that ``search index`` runs its workers for a while."""
+    path = tmp_path_factory.mktemp("bulk") / "bulk.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for doc in crash_worker.bulk_documents(40_000):
+            f.write(json.dumps({"id": doc.id, "text": doc.text, "lang": doc.lang}) + "\n")
+    return path
+
+
+@needs_proc
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_stops_a_cli_build_cleanly(tmp_path, bulk_jsonl, sig):
+    """``search index`` stopped by SIGTERM (to the process) or SIGINT (to its process group, as Ctrl-C)
+    while its workers run: one error line, exit 128 + signal, nothing committed, no file left, the
+    workers gone and the lock free at once."""
+    path = tmp_path / "idx"
+    cli = Path(sys.executable).parent / "search"
+    proc = subprocess.Popen(
+        [str(cli), "index", str(bulk_jsonl), "--index", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        workers = crash_worker.child_pids(proc.pid)
+        if len(workers) == 2 and list(path.glob("seg_tmp_*")):
+            break
+        time.sleep(0.005)
+    assert len(workers) == 2, "the build ended before its workers could be seen; use a larger corpus"
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    name = signal.Signals(sig).name
+    assert err.strip().splitlines() == [f"error: interrupted by {name}; the index keeps its last commit"]
+    assert "Traceback" not in err and out == ""
+    stopped = time.monotonic()
+    assert all(process_gone(pid) for pid in workers)
+    assert sorted(p.name for p in path.iterdir()) == ["meta.json", "write.lock"], "files left behind"
+    index = Index.open(path)
+    assert len(index) == 0 and index.stats()["generation"] == 0
+    with index.writer():  # the lock is free at once
+        assert time.monotonic() - stopped < 1.0
+
+
+_THREADED_BUILD = """
+import os, sys, threading
+sys.path.insert(0, sys.argv[2])
+import crash_worker
+from search import Index, parallel
+
+stop = threading.Event()
+threading.Thread(target=stop.wait).start()  # another thread alive, as under a progress bar or a server
+assert parallel.start_method() == "forkserver", parallel.start_method()
+
+def no_fork():
+    raise AssertionError("forked while another thread was alive")
+
+os.fork = no_fork
+index = Index.create(sys.argv[1], passage_words=30)
+with index.writer(buffer_tokens=3000) as w:
+    w.add_many(crash_worker.bulk_documents(400), workers=2)
+stop.set()
+print(len(index), len(index.search("zebra", k=1000)))
+"""
+
+
+@pytest.mark.skipif(parallel.start_method() != "fork", reason="the forkserver switch is for Linux")
+def test_workers_start_from_a_forkserver_while_other_threads_are_alive(tmp_path):
+    """Forking a threaded process is unsafe (and warned about from Python 3.12): with another thread
+    alive, workers come from a forkserver, warnings are errors, and the build is the same."""
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _THREADED_BUILD, str(tmp_path / "idx"), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.split() == ["400", "400"]
+    fresh = Index.create(tmp_path / "fresh", passage_words=30)
+    with fresh.writer() as w:
+        w.add_many(crash_worker.bulk_documents(400), workers=1)
+    index = Index.open(tmp_path / "idx")
+    assert index.content_hashes() == fresh.content_hashes()
+    assert [(h.doc_id, h.score) for h in index.search("river zebra", k=50)] == [
+        (h.doc_id, h.score) for h in fresh.search("river zebra", k=50)
+    ]
 
 
 # -- 2. corruption ----------------------------------------------------------------------------------------
