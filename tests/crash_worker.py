@@ -136,13 +136,24 @@ def holds_file(pid: int, path: Path) -> bool:
     return False
 
 
+def still_holds(pid: int, path: Path, grace: float = 0.5) -> bool:
+    """Whether process ``pid`` still has ``path`` open after ``grace`` seconds (a child forked a moment
+    ago holds copies of every descriptor until its after-fork hooks run)."""
+    deadline = time.monotonic() + grace
+    while holds_file(pid, path):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL, lock: Path | None = None) -> None:
     """Kill this process with ``sig`` at the ``n``-th write-path event; ``record`` gets the event's name.
 
     ``only`` counts events of that name alone ("merge", "rename meta.json", ...); "" counts them all.
     Only this process's events count (forked indexing workers inherit the wrappers and ignore them).
-    ``record`` with the suffix ".children" gets a line per child process alive at the kill: its pid and whether it
-    has ``lock`` open (1) or not (0).
+    ``record`` with the suffix ".children" gets a line per child process alive at the kill: its pid and
+    whether it still has ``lock`` open half a second later (1) or not (0).
 
     Events: a chunk written to a segment file, an fsync, a rename, a file removed, a segment written,
     a merge, the directory fsync after the rename of ``meta.json``; in bulk builds also a batch sent to a
@@ -162,7 +173,7 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
             return
         count[0] += 1
         if count[0] >= n:
-            children = [(c, lock is not None and holds_file(c, lock)) for c in child_pids(me)]
+            children = [(c, lock is not None and still_holds(c, lock)) for c in child_pids(me)]
             lines = "".join(f"{c} {int(held)}\n" for c, held in children)
             for target, text in ((record, name), (Path(record).with_suffix(".children"), lines)):
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
