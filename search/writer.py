@@ -381,6 +381,7 @@ class IndexWriter:
         try:
             index.refresh()
             self._start(index._snapshot)
+            self._verify_deletions()
             # a writer killed mid-flush leaves files no commit names; their names would be reused
             self._remove_unreferenced(self._meta)
         except BaseException:
@@ -401,6 +402,33 @@ class IndexWriter:
         self._new_files: list[Path] = []
         self._ids: dict[str, tuple[str, int]] | None = None
         self._buffer = _Buffer(self._settings)
+
+    def _verify_deletions(self) -> None:
+        """Check every deletions file against its checksum before this writer relies on it.
+
+        The writer carries deletions forward: a commit that deletes more of a segment writes the old
+        set plus the new into a new file with a fresh checksum, and a merge drops the deleted documents
+        for good. A damaged file read as it is would be laundered into a valid commit (a deleted
+        document back, a live one gone), so a mismatch is ``IndexCorrupt`` naming the file. The files
+        are small (4 bytes per deleted document), and the live-id map every add and delete consults
+        is built from them, so they are all checked when the writer opens.
+        """
+        for e in self._entries:
+            dels = e.get("deletes")
+            if not dels:
+                continue
+            path = self._dir / dels["name"]
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(path)) from None
+            if hashlib.blake2b(raw, digest_size=16).hexdigest() != dels["checksum"]:
+                raise IndexCorrupt(
+                    f"deletions file {dels['name']} fails its checksum (damaged); nothing was written", str(path)
+                )
+            seen = self._old_deleted.get(e["name"])
+            if seen is not None and not np.array_equal(seen, np.frombuffer(raw, dtype="<u4")):
+                raise IndexCorrupt(f"deletions file {dels['name']} changed after it was read", str(path))
 
     # -- documents ------------------------------------------------------------------------------------
     def _live_ids(self) -> dict[str, tuple[str, int]]:

@@ -7,7 +7,11 @@ its files (a flipped bit anywhere, or a truncation) and checks the contract:
 - plain ``Index.open`` either raises ``IndexCorrupt`` or gives an index whose searches, gets and
   ``len`` all work (a damaged byte in postings or text may go unnoticed until ``verify``), and then
   ``index.verify()`` raises ``IndexCorrupt`` naming the file;
-- a truncated file is ``IndexCorrupt`` naming it at plain open.
+- a truncated file is ``IndexCorrupt`` naming it at plain open;
+- a writer that deletes documents of every segment and commits either refuses with ``IndexCorrupt``
+  naming the file (``meta.json`` unchanged) or commits, and then ``verify()`` still names the damaged
+  file: damage is never laundered into a new file with a fresh checksum (a flipped deletions file once
+  was, bringing a deleted document back).
 
 Anything else is printed and the exit code is 1. The last line of output is a JSON summary.
 """
@@ -38,6 +42,25 @@ def exercise(index: Index, ids: list[str]) -> None:
     len(index)
     index.content_hashes()
     index.stats()
+
+
+def commit_after_damage(work: Path, name: str) -> str:
+    """Delete a document of each segment of the damaged index and commit; see the module's contract."""
+    before = (work / "meta.json").read_bytes()
+    try:
+        with Index.open(work).writer() as w:
+            w.delete("d1")
+            w.delete("d45")
+    except IndexCorrupt as e:
+        assert e.path and Path(e.path).name == name, f"the writer's IndexCorrupt names {e.path}, not {name}"
+        assert (work / "meta.json").read_bytes() == before, "a refused writer changed meta.json"
+        return "writer refused"
+    try:
+        Index.open(work).verify()
+        raise AssertionError(f"a commit laundered the damaged {name}: verify() passes")
+    except IndexCorrupt as e:
+        assert e.path and Path(e.path).name == name, f"after a commit verify() names {e.path}, not {name}"
+    return "committed, damage still named"
 
 
 def main(base: Path, work: Path, n: int, seed: int) -> int:
@@ -86,11 +109,16 @@ def main(base: Path, work: Path, n: int, seed: int) -> int:
                     raise AssertionError("verify() accepted a damaged file")
                 except IndexCorrupt as e:
                     assert e.path and Path(e.path).name == name, f"IndexCorrupt names {e.path}, not {name}"
+                outcomes[f"{kind}: {commit_after_damage(work, name)}"] += 1
         except Exception:
             failures += 1
             print(f"trial {trial}: {kind} {name}:\n{traceback.format_exc()}", flush=True)
         finally:
-            path.write_bytes(original)
+            if (work / "meta.json").read_bytes() != (base / "meta.json").read_bytes():
+                shutil.rmtree(work)  # a commit happened: start the next trial from the base again
+                shutil.copytree(base, work)
+            else:
+                path.write_bytes(original)
     print(json.dumps({"trials": n, "failures": failures, "outcomes": dict(sorted(outcomes.items()))}))
     return 1 if failures else 0
 

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import search.segment as segment
@@ -395,6 +396,43 @@ def test_flipped_byte_in_largest_file_is_named_by_verify(damaged_base, tmp_path)
     with pytest.raises(IndexCorrupt) as info:
         index.verify()
     assert Path(info.value.path) == target and target.name in str(info.value)
+
+
+def test_flipped_bit_in_a_deletions_file_is_never_laundered_into_a_commit(damaged_base, tmp_path):
+    """One flipped bit turns "d6 deleted" into "d7 deleted": the file still opens (size and range are
+    fine). A writer must refuse it rather than write the damaged set into a new file with a fresh
+    checksum (which once made a deleted document come back and a live one vanish, with `check` passing)."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    path = copy_of(damaged_base, tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    entry = next(e for e in meta["segments"] if e["deletes"])
+    dfile = path / entry["deletes"]["name"]
+    assert np.frombuffer(dfile.read_bytes(), "<u4")[1] == 6  # d6 was deleted
+    data = bytearray(dfile.read_bytes())
+    data[4] ^= 0x01  # 6 -> 7
+    dfile.write_bytes(bytes(data))
+    index = Index.open(path)  # still opens: this damage is only seen by the checksum
+    assert "d6" in index and "d7" not in index
+    before = (path / "meta.json").read_bytes()
+
+    with pytest.raises(IndexCorrupt) as info:
+        with index.writer() as w:
+            w.delete("d1")
+    assert Path(info.value.path) == dfile and dfile.name in str(info.value)
+    result = CliRunner().invoke(app, ["delete", "d1", "--index", str(path)])
+    assert result.exit_code == 3 and dfile.name in result.output
+    assert (path / "meta.json").read_bytes() == before, "a refused writer changed the commit"
+    result = CliRunner().invoke(app, ["check", "--index", str(path)])
+    assert result.exit_code == 3 and dfile.name in result.output  # still damaged, still named
+
+    dfile.write_bytes(bytes(data[:4]) + bytes([data[4] ^ 0x01]) + bytes(data[5:]))  # repaired: writes work
+    with Index.open(path).writer() as w:
+        assert w.delete("d1")
+    index = Index.open(path, verify=True)
+    assert "d6" not in index and "d7" in index and "d1" not in index
 
 
 def test_truncated_segment_is_named_at_plain_open(damaged_base, tmp_path):
