@@ -26,6 +26,7 @@ from analyzers.language import decide, stopword_evidence
 from . import parallel
 from .documents import Document, split_passages
 from .errors import IndexCorrupt, InvalidDocument, SearchError
+from .files import read_checked
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
 from .storage import LOCK, META, WriteLock, write_meta
@@ -419,7 +420,7 @@ class IndexWriter:
                 continue
             path = self._dir / dels["name"]
             try:
-                raw = path.read_bytes()
+                raw = read_checked(path, f"deletions file {dels['name']}", size=dels["size"])
             except FileNotFoundError:
                 raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(path)) from None
             if hashlib.blake2b(raw, digest_size=16).hexdigest() != dels["checksum"]:
