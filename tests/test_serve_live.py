@@ -133,9 +133,9 @@ def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path: Path) -> Non
         assert status_line == b"HTTP/1.1 200 OK", raw[:300]
         payload = json.loads(rest.split(b"\r\n\r\n", 1)[1])
         assert [h["doc_id"] for h in payload["hits"]] == ["counter"]
-        # after draining, uvicorn re-raises the signal so the exit status says "ended by SIGTERM", as
-        # service managers expect of a clean stop
-        assert server.proc.wait(timeout=30) == -signal.SIGTERM
+        # a clean stop: status 0, or "ended by SIGTERM" where uvicorn re-raises the signal after draining
+        # (the CLI's own signal handling decides which; service managers accept both)
+        assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
         log = server.log_text()
         assert "Finished server process" in log
         assert '"POST /v1/indexes/c/search HTTP/1.1" 200' in log
