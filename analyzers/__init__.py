@@ -7,6 +7,7 @@ these names and versions, never analyzer objects. ``detect_language(text)`` tell
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from analyzers import en as _en
 from analyzers import id as _id
@@ -23,16 +24,23 @@ _FACTORIES: dict[str, Callable[..., Analyzer]] = {"id": _id.make_analyzer, "en":
 _DEFAULTS: dict[str, Analyzer] = {}
 
 
+def versions(name: str) -> tuple[str, ...]:
+    """The analyzer versions of ``name`` this code can rebuild (oldest first; the last is current)."""
+    return {"id": _id.VERSIONS, "en": _en.VERSIONS}[name]
+
+
 def names() -> list[str]:
     """The registered analyzer names."""
     return sorted(_FACTORIES)
 
 
-def get(name: str, **options: bool) -> Analyzer:
+def get(name: str, **options: Any) -> Analyzer:
     """The analyzer registered as ``name`` ("id" or "en").
 
     Without options the shared default instance is returned (its stem cache is shared by every caller);
-    options (``stem_words``, ``stopwords``, ``reduplication``) build a new analyzer for ablations.
+    options (``stem_words``, ``stopwords``, ``reduplication``, ``index_stopwords``) build a new analyzer
+    for ablations; ``version`` rebuilds an older version's analysis for an index made with it, and
+    ``protected_words`` replaces the shipped list of words never stemmed.
     """
     try:
         factory = _FACTORIES[name]
@@ -57,4 +65,5 @@ __all__ = [
     "normalize_word",
     "stopword_evidence",
     "tokenize",
+    "versions",
 ]

@@ -54,6 +54,10 @@ RUN_RE = re.compile(rf"[\w{_MARKS}]+(?:[-.,'\u2019][\w{_MARKS}]+)*")
 
 _CACHE_LIMIT = 1_000_000
 
+#: The kinds of query words (``Analyzer.query_columns``): scored always; scored unless the query is a
+#: question; scored only when nothing else is; never scored (a stopword of the query's other language).
+CONTENT, FUNCTION, QUESTION, FOREIGN = 0, 1, 2, 3
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -128,18 +132,35 @@ def snowball_stemmer(algorithm: str) -> Callable[[str], str]:
     return stem
 
 
+def _protecting(stemmer: Callable[[str], str], protected: frozenset[str]) -> Callable[[str], str]:
+    """``stemmer`` that returns a protected word unchanged."""
+
+    def stem(word: str) -> str:
+        return word if word in protected else stemmer(word)
+
+    stem.__doc__ = stemmer.__doc__
+    return stem
+
+
 def load_wordlist(path: Path) -> frozenset[str]:
-    """Read a resource word list: one word per line, ``#`` starts a comment line."""
+    """Read a resource word list: one word per line; ``#`` starts a comment (a whole line or a line's end)."""
     words = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
+        line = line.split("#", 1)[0].strip()
+        if line:
             words.append(normalize_word(line))
     return frozenset(words)
 
 
 class Analyzer:
     """A language's analysis chain: Unicode tokenizer, normalization, stopwords (gaps kept), stemming.
+
+    Stopwords come in three lists with three jobs: ``stopwords`` are never indexed (each leaves a
+    position gap); ``query_stopwords`` (function words) are indexed like any word, so phrases and
+    keyword queries match them, but a ranked query that is a question drops them; ``question_words``
+    (interrogatives) mark a query as a question and are dropped from ranked queries. See
+    ``query_columns``. ``protected`` words are indexed as they are, never stemmed (a stem exclusion
+    list, as Lucene's keyword marker).
 
     ``name`` and ``version`` are what an index stores; change ``version`` whenever the terms this
     analyzer produces for some input change, so indexes built before can be told apart.
@@ -153,10 +174,18 @@ class Analyzer:
         stopwords: Iterable[str] = (),
         stemmer: Callable[[str], str] | None = None,
         reduplication: bool = True,
+        query_stopwords: Iterable[str] = (),
+        question_words: Iterable[str] = (),
+        protected: Iterable[str] = (),
     ) -> None:
         self.name = name
         self.version = version
         self.stopwords = frozenset(stopwords)
+        self.question_words = frozenset(question_words) - self.stopwords
+        self.query_stopwords = frozenset(query_stopwords) - self.stopwords - self.question_words
+        self.protected = frozenset(normalize_word(w) for w in protected)
+        if stemmer is not None and self.protected:
+            stemmer = _protecting(stemmer, self.protected)
         self.stemmer = stemmer
         self.reduplication = reduplication
         # raw word run -> its terms in order, "" for a stopword (a run usually holds one word); bounded
@@ -290,6 +319,30 @@ class Analyzer:
                     if t in wanted:
                         out.append((t, start + s, start + e))
         return out
+
+    def query_columns(self, text: str) -> tuple[list[str], list[int], list[int]]:
+        """Terms and positions of a query text (as ``analyze``), and each word's kind: ``QUESTION`` (a
+        question word), ``FUNCTION`` (a query stopword) or ``CONTENT``; a ranked query decides from the
+        kinds which indexed words to score."""
+        terms: list[str] = []
+        positions: list[int] = []
+        kinds: list[int] = []
+        pos = 0
+        for m in TOKEN_RE.finditer(text):
+            for word, _, _ in self._parts(m.group()):
+                t = self.term(word)
+                if t:
+                    terms.append(t)
+                    positions.append(pos)
+                    kinds.append(self.word_kind(word))
+                pos += 1
+        return terms, positions, kinds
+
+    def word_kind(self, word: str) -> int:
+        """``QUESTION``, ``FUNCTION`` or ``CONTENT`` for one normalized query word."""
+        if word in self.question_words:
+            return QUESTION
+        return FUNCTION if word in self.query_stopwords else CONTENT
 
     def query_terms(self, text: str) -> list[str]:
         """The distinct terms of a query text, in first-seen order (a repeated query term counts once)."""

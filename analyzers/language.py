@@ -65,6 +65,63 @@ def detect_from_tokens(raw_tokens: Sequence[str]) -> tuple[str, float]:
     return decide(*stopword_evidence(raw_tokens))
 
 
+#: Stopword evidence settles a passage alone when it has at least this many hits and this ratio.
+PASSAGE_MIN_HITS = 3
+PASSAGE_RATIO = 3
+#: How much a document's language outweighs the n-gram model on one of its passages (prior odds).
+DOCUMENT_PRIOR_ODDS = 4.0
+#: Below this posterior the n-gram model has no opinion (numbers, names, "LN 1961/45; TLN NO. 2179").
+MODEL_MIN_CONFIDENCE = 0.6
+
+
+def detect_passage(raw_tokens: Sequence[str], text: str, prior: str | None = None) -> tuple[str, float]:
+    """The language of one passage to index: stopword evidence, then the n-gram model, then ``prior``.
+
+    Why: stopwords alone left 1.2% of Indonesian law passages without evidence (tables, signature
+    blocks, "LN 1961/45; TLN NO. 2179"), and those fell to the index's default language, English.
+    Clear stopword evidence (``PASSAGE_MIN_HITS`` hits, ``PASSAGE_RATIO`` times more for one language)
+    decides for free; otherwise the character n-gram model reads the lowercased text (upper-case law
+    headings fool it) and the document's language, when known, weighs in as prior odds of
+    ``DOCUMENT_PRIOR_ODDS`` to 1. With no clear answer the result is the document's language, else the
+    stopwords' lean, else "und" (the caller's default).
+    """
+    n_id, n_en = stopword_evidence(raw_tokens)
+    if n_id + n_en >= PASSAGE_MIN_HITS and (n_id >= PASSAGE_RATIO * n_en or n_en >= PASSAGE_RATIO * n_id):
+        return decide(n_id, n_en)
+    p_id = 0.5
+    if raw_tokens:
+        ranked = dict(_ngram_model().rank(text.lower()))
+        total = float(ranked.get("id", 0.0)) + float(ranked.get("en", 0.0))
+        if total > 0.0:
+            p_id = float(ranked.get("id", 0.0)) / total
+    if prior in LANGUAGES:
+        odds = DOCUMENT_PRIOR_ODDS if prior == "id" else 1.0 / DOCUMENT_PRIOR_ODDS
+        p_id = p_id * odds / (p_id * odds + (1.0 - p_id))
+    if max(p_id, 1.0 - p_id) >= MODEL_MIN_CONFIDENCE:
+        return ("id", p_id) if p_id > 0.5 else ("en", 1.0 - p_id)
+    if prior in LANGUAGES:
+        return prior, max(p_id, 1.0 - p_id)
+    return decide(n_id, n_en)
+
+
+def detect_document(passages: Sequence[tuple[Sequence[str], str]]) -> list[str]:
+    """The language of each passage of one document, given as (raw tokens, text) pairs ("und": none).
+
+    The document's language is the lean of all its stopword evidence (or, with none, the n-gram model
+    over its first passages); each passage then goes through ``detect_passage`` with it as the prior.
+    """
+    evidence = [stopword_evidence(raw) for raw, _ in passages]
+    if len(passages) == 1:
+        raw, text = passages[0]
+        return [detect_passage(raw, text)[0]]
+    doc_lang, _ = decide(sum(e[0] for e in evidence), sum(e[1] for e in evidence))
+    if doc_lang == "und":
+        head = " ".join(text for _, text in passages[:4])
+        doc_lang = detect_passage(tokenize(head), head)[0]
+    prior = doc_lang if doc_lang != "und" else None
+    return [detect_passage(raw, text, prior)[0] for raw, text in passages]
+
+
 def _ngram_model():
     global _model
     if _model is None:

@@ -40,6 +40,7 @@ __all__ = [
     "METRICS",
     "average_precision_at_k",
     "evaluate",
+    "known_item_queries",
     "load_beir",
     "ndcg_at_k",
     "recall_at_k",
@@ -505,3 +506,42 @@ def _clear_index_dir(index_path: Path) -> None:
                 f"(no {stamp_path.name!r} beside it); choose another index folder or remove it"
             )
     stamp_path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Known-item keyword queries (no judgments needed)
+
+_KNOWN_ITEM_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def known_item_queries(
+    passages: Sequence[tuple[str, str]],
+    n: int,
+    *,
+    seed: int,
+    words: tuple[int, int] = (3, 5),
+    min_words: int = 20,
+) -> list[tuple[str, str]]:
+    """``n`` (target passage id, query) pairs: a handful of words drawn at random from one passage.
+
+    Why: users search a regulation by a few words they remember from it, function words included
+    ("tersebut", "sama", "dalam"); no judged collection has such queries, but the passage they came
+    from is the right answer by construction. Each query picks a passage uniformly among those with at
+    least ``min_words`` words, then draws between ``words[0]`` and ``words[1]`` word positions without
+    replacement (so frequent words are drawn as often as they occur) and keeps them in text order. A
+    word is two or more letters (no digits). Deterministic for a given ``seed``.
+    """
+    import random
+
+    if n < 0 or not 1 <= words[0] <= words[1]:
+        raise ValueError(f"need n >= 0 and 1 <= words[0] <= words[1], got n={n}, words={words}")
+    rng = random.Random(seed)
+    eligible = [(pid, found) for pid, text in passages if len(found := _KNOWN_ITEM_WORD.findall(text)) >= min_words]
+    if not eligible and n:
+        raise ValueError(f"no passage has {min_words} words or more")
+    out: list[tuple[str, str]] = []
+    for _ in range(n):
+        pid, found = eligible[rng.randrange(len(eligible))]
+        picks = sorted(rng.sample(range(len(found)), rng.randint(*words)))
+        out.append((pid, " ".join(found[i] for i in picks)))
+    return out

@@ -303,13 +303,16 @@ class Index:
         s = self.settings
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
         stop: frozenset[str] = frozenset()
+        query_lang = None
         if len(langs) > 1:
             # the query's own stopwords drop under every language (an English "of" must not match
             # Indonesian passages just because "of" is no Indonesian stopword)
             n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
             if n_id != n_en:
-                stop = s.analyzer("id" if n_id > n_en else "en").stopwords
-        ctx = QueryContext(snap, k1, b, s.analyzer, stop)
+                query_lang = "id" if n_id > n_en else "en"
+                an = s.analyzer(query_lang)
+                stop = an.stopwords | an.query_stopwords | an.question_words
+        ctx = QueryContext(snap, k1, b, s.analyzer, stop, query_lang)
         return ctx, langs
 
     @staticmethod
@@ -373,8 +376,10 @@ class Index:
     def _highlight_terms(self, ctx: QueryContext, parsed: ParsedQuery, lang: str) -> frozenset[str]:
         terms: set[str] = set()
         for leaf in _positive_leaves(parsed.root):
-            if isinstance(leaf, (TermQuery, PhraseQuery)):
+            if isinstance(leaf, PhraseQuery):
                 terms.update(ctx.analyze(lang, leaf.text)[0])
+            elif isinstance(leaf, TermQuery):  # not the query stopwords the ranking left out
+                terms.update(t for t in ctx.analyze(lang, leaf.text)[0] if (lang, t) not in ctx.dropped)
         return frozenset(terms)
 
     def explain(

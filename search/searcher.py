@@ -23,6 +23,7 @@ import numpy as np
 
 import analyzers
 from analyzers import Analyzer, normalize_word
+from analyzers.base import FOREIGN, FUNCTION, QUESTION
 
 from . import bm25
 from .bm25 import Explanation
@@ -183,6 +184,7 @@ class QueryContext:
         b: float,
         analyzer: Callable[[str], Analyzer] = analyzers.get,
         query_stopwords: frozenset[str] = frozenset(),
+        query_lang: str | None = None,
     ) -> None:
         self.snap = snap
         self.per_document = True
@@ -190,28 +192,46 @@ class QueryContext:
         self.analyzer = analyzer
         # stopwords of the query's likeliest language, dropped under every language's analysis: an
         # English "of" must not match Indonesian passages just because "of" is no Indonesian stopword
+        # (not under that language itself, whose analyzer knows its own stopwords)
         self.query_stopwords = query_stopwords
+        self.query_lang = query_lang
         self.k1 = k1
         self.b = b
         self._postings: dict[str, list[Vec]] = {}
         self._df: dict[str, int] = {}
         self._slots: dict[str, list[int]] = {}
-        self._terms: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+        self._terms: dict[tuple[str, str], tuple[list[str], list[int], list[int]]] = {}
+        # (lang, term) of query stopwords a ranked OR left out (not highlighted either)
+        self.dropped: set[tuple[str, str]] = set()
 
     # -- analysis ---------------------------------------------------------------------------------------
     def analyze(self, lang: str, text: str) -> tuple[list[str], list[int]]:
-        """Terms and positions of a query text under ``lang``'s analyzer (memoized)."""
+        """Terms and positions of a query text under ``lang``'s analyzer (memoized): every indexed word,
+        query stopwords included, as phrases and highlighting need them."""
+        terms, positions, _ = self.analyze_query(lang, text)
+        return terms, positions
+
+    def analyze_query(self, lang: str, text: str) -> tuple[list[str], list[int], list[int]]:
+        """``analyze`` plus each term's word kind (``analyzers.base.CONTENT/FUNCTION/QUESTION``) under
+        ``lang``'s analyzer; a stopword of the query's likeliest language (``query_stopwords``) is
+        ``FOREIGN`` under the other languages (never scored): an English "of" must not match Indonesian
+        passages."""
         key = (lang, text)
         got = self._terms.get(key)
         if got is None:
             an = self.analyzer(lang)
-            if self.query_stopwords and not self.query_stopwords <= an.stopwords:
-                kept = [
-                    t for t in an.analyze(text) if normalize_word(text[t.start : t.end]) not in self.query_stopwords
-                ]
-                got = ([t.term for t in kept], [t.position for t in kept])
+            if self.query_stopwords and lang != self.query_lang and not self.query_stopwords <= an.stopwords:
+                terms: list[str] = []
+                positions: list[int] = []
+                kinds: list[int] = []
+                for t in an.analyze(text):
+                    word = normalize_word(text[t.start : t.end])
+                    terms.append(t.term)
+                    positions.append(t.position)
+                    kinds.append(FOREIGN if word in self.query_stopwords else an.word_kind(word))
+                got = (terms, positions, kinds)
             else:
-                got = an.analyze_columns(text)
+                got = an.query_columns(text)
             self._terms[key] = got
         return got
 
@@ -351,12 +371,29 @@ class QueryContext:
 
         A SHOULD word becomes its analyzed terms (a bare "e-mail" or "anti-mobilisasi" is a ranked OR of
         its parts; as +must or -must_not it stays a phrase), and a repeated SHOULD term counts once.
+        Among the SHOULD words, question words are dropped, and so are function words when the query
+        is a question (holds a question word): a keyword query scores every word it has. Nothing is
+        dropped when nothing else would be left to score (function words are indexed, so a query of
+        function words only still finds them).
         """
+        kinds = [
+            k
+            for occur, child in node.clauses
+            if occur == SHOULD and isinstance(child, TermQuery)
+            for k in self.analyze_query(lang, child.text)[2]
+        ]
+        cut = FUNCTION if QUESTION in kinds else QUESTION  # drop kinds >= cut
+        only_words = all(occur == SHOULD and isinstance(child, TermQuery) for occur, child in node.clauses)
+        if only_words and all(k >= cut for k in kinds):
+            cut = FOREIGN
         out: list[tuple[str, Query | AnalyzedTerm]] = []
         seen: set[tuple[str, str | None]] = set()
         for occur, child in node.clauses:
             if occur == SHOULD and isinstance(child, TermQuery):
-                terms, _ = self.analyze(lang, child.text)
+                terms, _, kind = self.analyze_query(lang, child.text)
+                if any(k >= cut for k in kind):
+                    self.dropped.update((lang, t) for t, k in zip(terms, kind) if k >= cut)
+                    terms = [t for t, k in zip(terms, kind) if k < cut]
                 for t in terms:
                     sig = (t, child.field)
                     if sig not in seen:

@@ -16,7 +16,7 @@ from analyzers import Analyzer
 from . import bm25
 from .errors import IncompatibleIndex, InvalidArgument
 
-ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication")
+ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords")
 
 
 def check_bm25_parameters(k1: object, b: object) -> tuple[float, float]:
@@ -46,6 +46,8 @@ class IndexSettings:
     b: float = bm25.B
     default_language: str = "en"
     analyzer_options: dict[str, bool] = field(default_factory=dict)
+    #: analyzer name -> the version the index was built with (empty: this code's current versions)
+    analyzer_versions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.passage_words, bool) or not isinstance(self.passage_words, int) or self.passage_words < 0:
@@ -58,6 +60,13 @@ class IndexSettings:
         unknown = set(self.analyzer_options) - set(ANALYZER_OPTIONS)
         if unknown:
             raise InvalidArgument(f"unknown analyzer options {sorted(unknown)}; valid: {list(ANALYZER_OPTIONS)}")
+        for name, version in self.analyzer_versions.items():
+            if name not in analyzers.names() or version not in analyzers.versions(name):
+                raise IncompatibleIndex(
+                    f"index uses analyzer {name!r} version {version!r}, which this telusur cannot reproduce "
+                    f"(it has versions {list(analyzers.versions(name)) if name in analyzers.names() else []}); "
+                    "rebuild the index"
+                )
         object.__setattr__(self, "_analyzers", {})
 
     def analyzer(self, lang: str) -> Analyzer:
@@ -65,14 +74,21 @@ class IndexSettings:
         cache: dict[str, Analyzer] = self._analyzers  # type: ignore[attr-defined]
         an = cache.get(lang)
         if an is None:
-            an = analyzers.get(lang, **self.analyzer_options)
+            options: dict[str, Any] = dict(self.analyzer_options)
+            version = self.analyzer_versions.get(lang)
+            if version is not None and version != analyzers.get(lang).version:
+                options["version"] = version  # an index keeps the analysis it was built with
+            an = analyzers.get(lang, **options)
             cache[lang] = an
         return an
 
     def to_json(self) -> dict[str, Any]:
         """The settings plus each analyzer's name and version, for ``meta.json``."""
         out = asdict(self)
-        out["analyzers"] = {name: {"version": analyzers.get(name).version} for name in analyzers.names()}
+        versions = out.pop("analyzer_versions")
+        out["analyzers"] = {
+            name: {"version": versions.get(name, analyzers.get(name).version)} for name in analyzers.names()
+        }
         return out
 
     @classmethod
@@ -88,6 +104,11 @@ class IndexSettings:
                 b=float(data["b"]),
                 default_language=str(data["default_language"]),
                 analyzer_options=dict(data.get("analyzer_options", {})),
+                analyzer_versions={
+                    str(name): str(info["version"])
+                    for name, info in data.get("analyzers", {}).items()
+                    if isinstance(info, dict) and "version" in info
+                },
             )
         except (KeyError, TypeError, ValueError) as e:
             raise IncompatibleIndex(f"index settings cannot be read: {e}") from None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from analyzers import tokenize
-from analyzers.language import decide, stopword_evidence
+from analyzers.language import detect_document
 
 from . import parallel
 from .documents import Document, split_passages
@@ -172,18 +172,8 @@ class _Buffer:
         if lang is not None:
             langs = [lang] * len(spans)
         else:
-            evidence = [stopword_evidence(r) for r in raws]
-            if len(evidence) == 1:
-                code, _ = decide(*evidence[0])
-                langs = [settings.default_language if code == "und" else code]
-            else:
-                doc_lang, _ = decide(sum(e[0] for e in evidence), sum(e[1] for e in evidence))
-                if doc_lang == "und":
-                    doc_lang = settings.default_language
-                langs = []
-                for e in evidence:
-                    code, _ = decide(*e)
-                    langs.append(doc_lang if code == "und" else code)
+            texts = [text] if len(spans) == 1 else [text[s:e] for s, e in spans]
+            langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)
         tok = self.tok_tid
         for no, ((start, end), raw, plang) in enumerate(zip(spans, raws, langs)):

@@ -14,6 +14,7 @@ from analyzers.base import TOKEN_RE
 
 ID = analyzers.get("id")
 EN = analyzers.get("en")
+ID2 = analyzers.get("id", version="2")  # stopwords left out of the index, as indexes built before version 3
 
 
 def terms(an: analyzers.Analyzer, text: str) -> list[str]:
@@ -49,8 +50,9 @@ def test_english_stems(word: str, stem: str) -> None:
 
 
 def test_query_and_document_meet_on_the_stem() -> None:
-    assert ID.query_terms("melarikan diri") == ["lari"]
-    assert "lari" in terms(ID, "Warga Rusia melarikan diri ke perbatasan")
+    assert ID.query_terms("melarikan diri") == ["lari", "diri"]
+    assert {"lari", "diri"} <= set(terms(ID, "Warga Rusia melarikan diri ke perbatasan"))
+    assert ID2.query_terms("melarikan diri") == ["lari"]
 
 
 # -- the tokenizer table of issue 3 ------------------------------------------------------------------
@@ -108,10 +110,32 @@ def test_nfkc_and_casefold_keep_offsets_on_the_original(text: str, expected: lis
 
 def test_stopwords_leave_position_gaps() -> None:
     text = "Dia dan saya pergi ke pasar"
-    tokens = ID.analyze(text)
+    tokens = ID2.analyze(text)
     assert [(t.term, t.position) for t in tokens] == [("pergi", 3), ("pasar", 5)]
     assert surfaces(text, tokens) == ["pergi", "pasar"]
     assert [(t.term, t.position) for t in EN.analyze("the cat and the dog")] == [("cat", 1), ("dog", 4)]
+
+
+def test_indonesian_indexes_every_word_and_marks_query_word_kinds() -> None:
+    from analyzers.base import CONTENT, FUNCTION, QUESTION
+
+    text = "Dia dan saya pergi ke pasar"
+    assert [(t.term, t.position) for t in ID.analyze(text)] == [
+        ("dia", 0),
+        ("dan", 1),
+        ("saya", 2),
+        ("pergi", 3),
+        ("ke", 4),
+        ("pasar", 5),
+    ]
+    assert ID.query_columns("Kapan dia pergi ke pasar?") == (
+        ["kapan", "dia", "pergi", "ke", "pasar"],
+        [0, 1, 2, 3, 4],
+        [QUESTION, FUNCTION, CONTENT, FUNCTION, CONTENT],
+    )
+    assert ID.question_words <= analyzers.id.STOPWORDS
+    assert {"apa", "siapa", "kapan", "berapa"} <= ID.question_words
+    assert not ({"yang", "tersebut", "sama", "dalam"} & ID.question_words)
 
 
 def test_stopword_lists_name_their_source() -> None:
@@ -122,7 +146,7 @@ def test_stopword_lists_name_their_source() -> None:
 
 def test_offsets_slice_the_surface_words() -> None:
     text = "Warga Rusia melarikan diri ke perbatasan, kata pejabat (Senin 3/10)."
-    tokens = ID.analyze(text)
+    tokens = ID2.analyze(text)
     assert surfaces(text, tokens) == [
         "Warga",
         "Rusia",
@@ -151,6 +175,9 @@ def test_registry() -> None:
     assert (analyzers.get("id").version, analyzers.get("en").version) == (analyzers.id.VERSION, analyzers.en.VERSION)
     with pytest.raises(ValueError, match="unknown analyzer 'fr'; choose one of: en, id"):
         analyzers.get("fr")
+    assert analyzers.versions("id") == ("2", "3") and analyzers.get("id", version="2").version == "2"
+    with pytest.raises(ValueError, match="unknown Indonesian analyzer version '9'"):
+        analyzers.get("id", version="9")
 
 
 def test_indexer_path_matches_analyze_on_mixed_text() -> None:
@@ -158,7 +185,7 @@ def test_indexer_path_matches_analyze_on_mixed_text() -> None:
         "Anak-anak anti-mobilisasi e-mail Russia's 1.000 3,5kg user@example.com https://x.org/a a_b "
         "end.Next cafe\u0301 ＴＥＬＵＳＵＲ orang-orang-orang 1.000-an ke-2 Jum'at 'quoted' l'été"
     )
-    for an in (ID, EN, analyzers.get("id", reduplication=False)):
+    for an in (ID, ID2, EN, analyzers.get("id", reduplication=False)):
         columns = an.columns_from_raw(analyzers.tokenize(text))
         assert columns == an.analyze_columns(text)
         tokens = an.analyze(text)
@@ -183,7 +210,7 @@ _TEXT = st.lists(st.one_of(st.text(st.characters(exclude_categories=("Cs",)), ma
     "".join
 )
 
-_ANALYZERS = [ID, EN, analyzers.get("en", stem_words=False, stopwords=False, reduplication=False)]
+_ANALYZERS = [ID, ID2, EN, analyzers.get("en", stem_words=False, stopwords=False, reduplication=False)]
 
 
 @settings(max_examples=200, deadline=None)

@@ -388,3 +388,21 @@ def test_run_beir_on_a_scifact_slice_matches_a_hand_computed_run(tmp_path):
     assert result.metrics["ndcg@10"] > 0.5  # 30 documents: BM25 finds most of the cited abstracts
 
     assert run_beir(root, index_dir=tmp_path / "index", lang="en", k=10).reused_index
+
+
+def test_known_item_queries_are_words_of_their_passage() -> None:
+    from search.evaluate import known_item_queries
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    passages = [(f"p{i}", " ".join(f"kata{letters[j]} dan yang {i}" for j in range(i, i + 7))) for i in range(19)]
+    queries = known_item_queries(passages, 50, seed=7, words=(3, 5), min_words=20)
+    assert queries == known_item_queries(passages, 50, seed=7, words=(3, 5), min_words=20)  # deterministic
+    assert queries != known_item_queries(passages, 50, seed=8, words=(3, 5), min_words=20)
+    text = dict(passages)
+    for target, query in queries:
+        words = query.split()
+        assert 3 <= len(words) <= 5
+        assert all(w in text[target].split() and not w.isdigit() for w in words)
+    assert any(w in ("dan", "yang") for _, q in queries for w in q.split())  # function words are drawn too
+    with pytest.raises(ValueError, match="no passage has 99 words"):
+        known_item_queries(passages, 1, seed=1, min_words=99)

@@ -13,7 +13,7 @@ import analyzers
 from analyzers.language import decide, detect_from_tokens, stopword_evidence
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA  # noqa: E402  ($TELUSUR_DATA or ../shared/data)
 
 
 def _needs(path: Path) -> Path:
@@ -113,3 +113,37 @@ def test_stopword_evidence_and_decide() -> None:
     assert detect_from_tokens(analyzers.tokenize("The cat")) == ("en", 2 / 3)
     # clause letters, Roman numerals and "No." of Indonesian laws are no English evidence
     assert stopword_evidence(analyzers.tokenize("a. b. I. II. No. 5")) == (0, 0)
+
+
+# -- passages to index: stopwords, then the n-gram model, then the document's language (issue 16) ------------
+def test_upper_case_law_heading_is_indonesian() -> None:
+    from analyzers.language import detect_passage
+
+    text = "MENTERI/SEKRETARIS NEGARA REPUBLIK INDONESIA, ttd SUDHARMONO, SH. LEMBARAN NEGARA REPUBLIK INDONESIA"
+    assert stopword_evidence(analyzers.tokenize(text)) == (0, 0)  # no stopword evidence at all
+    assert detect_passage(analyzers.tokenize(text), text)[0] == "id"
+
+
+def test_passage_without_evidence_takes_the_document_prior() -> None:
+    from analyzers.language import detect_document, detect_passage
+
+    bare = "LN 1961/45; TLN NO. 2179"
+    assert detect_passage(analyzers.tokenize(bare), bare)[0] == "und"
+    assert detect_passage(analyzers.tokenize(bare), bare, prior="id")[0] == "id"
+    english = "The minister shall report to the parliament on the state of the budget and of the debt."
+    indonesian = "Menteri menyampaikan laporan kepada Dewan Perwakilan Rakyat tentang keadaan anggaran yang ada."
+    langs = detect_document([(analyzers.tokenize(t), t) for t in (indonesian, bare, english, indonesian, indonesian)])
+    assert langs == ["id", "id", "en", "id", "id"]  # clear English evidence outweighs the prior
+
+
+@pytest.mark.parametrize(
+    "folder,lang,n,most", [("id-peraturan-bulk", "id", 20000, 0.005), ("enwiki-extract-bulk", "en", 2000, 0.005)]
+)
+def test_bulk_passages_alone_rarely_take_the_other_language(folder: str, lang: str, n: int, most: float) -> None:
+    """Each passage as its own document (no prior): at most 0.5% labelled with the other language or
+    left undetermined (which an index would send to its default language)."""
+    from analyzers.language import detect_passage
+
+    passages = _passages(folder, n)
+    codes = [detect_passage(analyzers.tokenize(p["text"]), p["text"])[0] for p in passages]
+    assert sum(code != lang for code in codes) <= most * len(codes), folder

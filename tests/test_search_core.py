@@ -223,8 +223,14 @@ def test_hyphen_inside_a_word_is_not_negation(tmp_path: Path) -> None:
 
 
 def test_stopword_only_query_returns_nothing(seeds_index: Index) -> None:
-    assert seeds_index.search("the of and") == []
-    assert seeds_index.search("yang dan di") == []
+    assert seeds_index.search("the of and") == []  # English stopwords are not indexed
+
+
+def test_function_word_only_query_finds_them(seeds_index: Index) -> None:
+    # Indonesian function words are indexed: dropped from a query only when it has other words
+    hits = seeds_index.search("yang dan di", k=3)
+    assert hits and all(h.lang == "id" for h in hits)
+    assert all({"yang", "dan", "di"} <= set(h.text.lower().split()) for h in hits)
 
 
 def test_unbalanced_quote_names_the_position(seeds_index: Index) -> None:
@@ -434,3 +440,55 @@ def test_explain_value_equals_the_search_score(seeds_index: Index, query: str) -
     assert hits
     for hit in hits:
         assert seeds_index.explain(query, hit.doc_id, hit.passage).value == hit.score
+
+
+# -- stopword policy (issue 16) ------------------------------------------------------------------------------
+_LAW = [
+    Document("p1", "Pajak sebagaimana dimaksud dalam Pasal 5 dibayar oleh wajib pajak tersebut.", lang="id"),
+    Document("p2", "Pajak dimaksud dibayar dalam Pasal 5 oleh wajib pajak.", lang="id"),
+    Document("p3", "Siapa yang membayar pajak? Wajib pajak yang sama membayar pajak itu.", lang="id"),
+]
+
+
+def test_phrase_with_function_words_matches_them_exactly(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", _LAW)
+    assert [h.doc_id for h in index.search('"sebagaimana dimaksud dalam"')] == ["p1"]
+    assert [h.doc_id for h in index.search('"dimaksud dalam Pasal"')] == ["p1"]  # p2: "dimaksud dibayar dalam"
+
+
+def test_keyword_query_scores_function_words_a_question_drops_them(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", _LAW)
+    keyword = index.search("pajak tersebut")
+    assert keyword[0].doc_id == "p1"  # "tersebut" is scored: only p1 has it
+    assert keyword[0].score > index.search("pajak")[0].score
+    question = index.search("apa pajak tersebut")  # a question word makes it a question
+    assert {h.doc_id: h.score for h in question} == {h.doc_id: h.score for h in index.search("pajak")}
+    assert "tersebut" not in [question[0].text[s:e].lower() for s, e in question[0].highlights]
+
+
+def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_path: Path) -> None:
+    from search.settings import IndexSettings
+    from search.storage import FORMAT, FORMAT_VERSION
+
+    path = tmp_path / "old"
+    path.mkdir()
+    settings = IndexSettings(analyzer_versions={"id": "2", "en": analyzers.en.VERSION})
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 0, "next_segment": 1}
+    write_meta(path, {**meta, "segments": [], "settings": settings.to_json()})
+    index = Index.open(path)
+    with index.writer() as w:
+        for d in _LAW:
+            w.add(d)
+    index = Index.open(path)
+    assert index.settings.analyzer("id").version == "2" and index.stats()["analyzers_current"] is False
+    assert [h.doc_id for h in index.search('"dimaksud dalam Pasal"')] == ["p1"]  # the stopword's gap counts
+    # what version 3 fixes: a phrase of stopwords around one word matched that word anywhere
+    assert {h.doc_id for h in index.search('"sebagaimana dimaksud dalam"')} == {"p1", "p2"}
+    assert index.search("tersebut") == []  # a version-2 stopword: never indexed there
+
+
+def test_unknown_analyzer_version_is_incompatible(tmp_path: Path) -> None:
+    from search.settings import IndexSettings
+
+    with pytest.raises(IncompatibleIndex, match="'id' version '1'.*rebuild the index"):
+        IndexSettings(analyzer_versions={"id": "1"})

@@ -10,16 +10,31 @@ from .stemmer import stem
 
 #: Bump when the terms produced for some input change (tokenizer, stopwords, stemmer options).
 VERSION = "2"
+VERSIONS = ("2",)
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 
 
-def make_analyzer(*, stem_words: bool = True, stopwords: bool = True, reduplication: bool = True) -> Analyzer:
-    """A new English analyzer; the options exist for ablations (see docs/quality.md)."""
+def make_analyzer(
+    *,
+    stem_words: bool = True,
+    stopwords: bool = True,
+    reduplication: bool = True,
+    index_stopwords: bool = False,
+    version: str = VERSION,
+) -> Analyzer:
+    """A new English analyzer; the options exist for ablations (see docs/quality.md).
+
+    English stopwords stay out of the index by default (``index_stopwords=True`` indexes them and
+    drops them from ranked queries only, as the Indonesian analyzer does).
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"unknown English analyzer version {version!r}; this telusur has {VERSIONS}")
     return Analyzer(
         "en",
-        VERSION,
-        stopwords=STOPWORDS if stopwords else (),
+        version,
+        stopwords=STOPWORDS if stopwords and not index_stopwords else (),
+        query_stopwords=STOPWORDS if stopwords and index_stopwords else (),
         stemmer=stem if stem_words else None,
         reduplication=reduplication,
     )

@@ -9,17 +9,42 @@ from analyzers.base import Analyzer, load_wordlist
 from .stemmer import stem
 
 #: Bump when the terms produced for some input change (tokenizer, stopwords, stemmer options).
-VERSION = "2"
+#: "3": every word is indexed (stopwords are dropped at query time only). "2": Tala stopwords not indexed.
+VERSION = "3"
+VERSIONS = ("2", "3")
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 
+#: Function words: indexed (since version 3), scored in keyword queries, dropped from questions.
+QUERY_STOPWORDS = STOPWORDS
 
-def make_analyzer(*, stem_words: bool = True, stopwords: bool = True, reduplication: bool = True) -> Analyzer:
-    """A new Indonesian analyzer; the options exist for ablations (see docs/quality.md)."""
+#: Question words: they mark a query as a question and are never scored in a ranked query.
+QUESTION_WORDS = load_wordlist(Path(__file__).with_name("question_words.txt"))
+
+
+def make_analyzer(
+    *,
+    stem_words: bool = True,
+    stopwords: bool = True,
+    reduplication: bool = True,
+    index_stopwords: bool = True,
+    version: str = VERSION,
+) -> Analyzer:
+    """A new Indonesian analyzer; the options exist for ablations (see docs/quality.md).
+
+    ``stopwords=False`` scores every word; ``index_stopwords=False`` leaves the Tala stopwords out of
+    the index (what version "2" did, which ``version="2"`` rebuilds for indexes made with it).
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"unknown Indonesian analyzer version {version!r}; this telusur has {VERSIONS}")
+    legacy = version == "2"
+    index_stop = stopwords and (legacy or not index_stopwords)
     return Analyzer(
         "id",
-        VERSION,
-        stopwords=STOPWORDS if stopwords else (),
+        version,
+        stopwords=STOPWORDS if index_stop else (),
+        query_stopwords=QUERY_STOPWORDS if stopwords and not index_stop else (),
+        question_words=QUESTION_WORDS if stopwords and not index_stop else (),
         stemmer=stem if stem_words else None,
         reduplication=reduplication,
     )
