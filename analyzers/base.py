@@ -19,30 +19,19 @@ from dataclasses import dataclass
 from itertools import chain, compress
 from pathlib import Path
 
+from analyzers.marks import mark_class
 
-def _mark_class() -> str:
-    """A regex character class body for the combining marks (Mn, Mc, Me) of the Basic Multilingual Plane.
-
-    Python's ``\\w`` does not include combining marks, so without them a decomposed "cafe\\u0301" would
-    split before its accent (and an NFKC-normalized term could never equal "café"); Devanagari and Thai
-    words would fall apart at their vowel signs. Computed once at import (a few ms).
-    """
-    ranges: list[list[int]] = []
-    for cp in range(0x10000):
-        if unicodedata.category(chr(cp))[0] == "M":
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1][1] = cp
-            else:
-                ranges.append([cp, cp])
-    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
-
-
-_MARKS = _mark_class()
+# Python's ``\w`` does not include combining marks, so without them a decomposed "cafe\u0301" would split
+# before its accent (and an NFKC-normalized term could never equal "café"); Devanagari and Thai words
+# would fall apart at their vowel signs. The class comes from a table per Unicode version (analyzers.marks).
+_MARKS = mark_class()
 
 # A word is letters and digits of any script (not "_") with the combining marks that follow them; an
 # apostrophe inside a word is kept (Russia's, Jum'at); a number keeps its inner separators (1.000, 3,5);
 # hyphenated words stay one match and are split (or collapsed, for reduplication) by `split_word`.
-_WORD = rf"[^\W_]+(?:[{_MARKS}]+[^\W_]+)*[{_MARKS}]*"
+# (`[^\W_]+(?:[M]+[^\W_]*)*` is `[^\W_]+(?:[M]+[^\W_]+)*[M]*` with the marks class once: compiling
+# the pattern costs half as much, and every search run compiles it.)
+_WORD = rf"[^\W_]+(?:[{_MARKS}]+[^\W_]*)*"
 _ATOM = rf"\d+(?:[.,]\d+)+|{_WORD}(?:['\u2019]{_WORD})*"
 TOKEN_RE = re.compile(rf"(?:{_ATOM})(?:-(?:{_ATOM}))*")
 

@@ -9,12 +9,10 @@ arguments are read (``-word`` is query text, no pydantic) lives in ``cli.command
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
-import os
 import signal
-import traceback
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -26,22 +24,14 @@ import search
 from search import (
     Document,
     Index,
-    IndexCorrupt,
-    IndexLocked,
-    IndexNotFound,
-    InvalidDocument,
-    QuerySyntaxError,
-    SearchError,
-    WorkerFailed,
 )
 
-from . import output
+from . import errors, output
 from .command import DEBUG, Command, Group, debug_requested
 from .default_index import open_default_index
-from .hitjson import hit_objects
+from .errors import EXIT_STALE, EXIT_USAGE, UsageMistake
+from .reading import check_lang, index_path, open_for_reading, run_query
 from .sources import SourceError, find_files, read_documents
-
-EXIT_STALE, EXIT_USAGE, EXIT_CORRUPT, EXIT_FAILURE = 1, 2, 3, 4
 
 app = typer.Typer(
     name="search",
@@ -61,22 +51,9 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _failure(e: BaseException, what: str) -> typer.Exit:
-    """Exit 4: the environment or telusur itself failed; the traceback only with --debug."""
-    if debug_requested():
-        traceback.print_exception(e)
-    hint = "" if debug_requested() else "; rerun with --debug for the traceback"
-    return _fail(f"{what}{hint}", EXIT_FAILURE)
-
-
-def _is_users_os_error(e: OSError) -> bool:
-    """A path the user cannot use (permissions, a read-only disk) rather than a failing machine."""
-    return isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG)
-
-
 def boundary(fn: F) -> F:
-    """Turn errors into one stderr line and the documented exit code: 2 for the user's mistakes, 3 for a
-    damaged index, 4 when the environment (a full disk, an I/O error) or telusur itself failed."""
+    """Turn errors into one stderr line and the documented exit code (``cli.errors``: 2 for the user's
+    mistakes, 3 for a damaged index, 4 when the environment or telusur itself failed)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -84,31 +61,9 @@ def boundary(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except IndexCorrupt as e:
-            raise _fail(f"{e} (rebuild the index, or restore it from a copy)", EXIT_CORRUPT) from None
-        except IndexLocked as e:
-            raise _fail(f"{e}; here: retry with --wait SECONDS", EXIT_USAGE) from None
-        except IndexNotFound as e:
-            raise _fail(f"{e} (build one with: search index FILES --index PATH)", EXIT_USAGE) from None
-        except QuerySyntaxError as e:
-            raise _fail(f"cannot read the query: {e} (see: search query --help)", EXIT_USAGE) from None
-        except (InvalidDocument, SourceError) as e:
-            raise _fail(f"{e} (nothing was changed)", EXIT_USAGE) from None
-        except WorkerFailed as e:
-            raise _failure(e, str(e).splitlines()[0]) from None
-        except SearchError as e:  # IncompatibleIndex, InvalidArgument, DocumentNotFound, a bad dataset...
-            raise _fail(str(e), EXIT_USAGE) from None
-        except OSError as e:
-            message = f"{e.filename or ''}: {e.strerror or e}".strip(": ") if e.strerror else str(e)
-            if _is_users_os_error(e):
-                raise _fail(message, EXIT_USAGE) from None
-            raise _failure(e, message) from None
-        except KeyboardInterrupt as e:
-            signum = getattr(e, "signum", signal.SIGINT)
-            message = f"interrupted by {signal.Signals(signum).name}; the index keeps its last commit"
-            raise _fail(message, 128 + signum) from None
-        except Exception as e:  # a bug in telusur: say so in one line
-            raise _failure(e, f"telusur failed: {type(e).__name__}: {e} (a bug; please report it)") from None
+        except (Exception, KeyboardInterrupt) as e:
+            code, message = errors.describe(e, debug_requested())
+            raise _fail(message, code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -122,32 +77,13 @@ IndexOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts, and nothing else on stdout.")]
 
 
-def _check_lang(lang: str | None) -> str | None:
-    # checked in the command, not as a click callback, so the message is our one "error:" line
-    if lang is not None and lang not in analyzers.names():
-        raise _fail(f"unknown --lang {lang!r}; choose one of: {', '.join(analyzers.names())}", EXIT_USAGE)
-    return lang
-
-
 LangOpt = Annotated[str | None, typer.Option("--lang", "-l", help="Language: id or en (default: detected).")]
 
 
-def _index_path(index: Path | None) -> Path | None:
-    if index is not None:
-        return index
-    env = os.environ.get("SEARCH_INDEX")
-    return Path(env) if env else None
-
-
-def _open_for_reading(index: Path | None) -> Index:
-    path = _index_path(index)
-    return open_default_index() if path is None else Index.open(path)
-
-
 def _require_index_path(index: Path | None, command: str) -> Path:
-    path = _index_path(index)
+    path = index_path(index)
     if path is None:
-        raise _fail(f"`search {command}` writes an index: pass --index PATH or set SEARCH_INDEX", EXIT_USAGE)
+        raise UsageMistake(f"`search {command}` writes an index: pass --index PATH or set SEARCH_INDEX")
     return path
 
 
@@ -200,15 +136,9 @@ def query(
     Every word that is not an option is query text, so `search query -pajak tahunan -k 5` searches for
     "-pajak tahunan"; put a query word that equals an option (`-k`) after `--`.
     """
-    text = " ".join(words)
-    lang = _check_lang(lang)
-    idx = _open_for_reading(index)
-    hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
-    if json_out:
-        payload = {"query": text, "hits": hit_objects(hits, offset)}
-        typer.echo(json.dumps(payload, ensure_ascii=False))
-        return
-    output.print_hits(output.console(), text, hits, offset)
+    run_query(
+        words, k=k, offset=offset, lang=lang, all_passages=all_passages, json_out=json_out, index=index
+    )
 
 
 @command("index")
@@ -231,7 +161,7 @@ def index_cmd(
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
-    lang = _check_lang(lang)
+    lang = check_lang(lang)
     files = find_files(paths, glob, exclude=path)
     docs: dict[str, Document] = {}
     for f in files:
@@ -242,9 +172,8 @@ def index_cmd(
             docs[doc.id] = doc
     if path.exists() and not path.is_dir():
         raise SourceError(f"{path}: --index must be a folder, and this is a file")
-    err = output.error_console()
     if check and not path.exists():
-        err.print(f"stale: no index at {path} yet ({len(docs)} documents to index)", markup=False)
+        output.error(f"stale: no index at {path} yet ({len(docs)} documents to index)")
         raise typer.Exit(EXIT_STALE)
     if (path / "meta.json").exists() or check:
         existing = Index.open(path)
@@ -264,9 +193,9 @@ def index_cmd(
     summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
     if check:
         if to_add or to_update or to_delete:
-            err.print(f"stale: {summary}", markup=False)
+            output.error(f"stale: {summary}")
             raise typer.Exit(EXIT_STALE)
-        err.print(f"fresh: {unchanged} documents up to date", markup=False)
+        output.error(f"fresh: {unchanged} documents up to date")
         return
     work = len(to_add) + len(to_update) + len(to_delete)
     with existing.writer(timeout=wait) as w, _progress(work) as advance:
@@ -277,7 +206,7 @@ def index_cmd(
             w.update(doc)
             advance()
         w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
-    err.print(f"indexed: {summary}; {len(existing)} documents in {path}", markup=False)
+    output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 
 def _counted(docs: list[Document], advance: Callable[[], None]) -> Iterator[Document]:
@@ -302,7 +231,7 @@ class _progress:
             TextColumn("indexing"),
             BarColumn(),
             MofNCompleteColumn(),
-            output.RateColumn(),
+            output.rate_column(),
             TimeRemainingColumn(),
             console=output.error_console(),
             transient=True,
@@ -329,21 +258,20 @@ def delete(
     with idx.writer(timeout=wait) as w:
         gone = [i for i in ids if w.delete(i)]
     missing = [i for i in ids if i not in gone]
-    err = output.error_console()
-    err.print(f"deleted {len(gone)} document(s)", markup=False)
+    output.error(f"deleted {len(gone)} document(s)")
     if missing:
-        err.print(f"not in the index: {', '.join(missing)}", markup=False)
+        output.error(f"not in the index: {', '.join(missing)}")
 
 
 @command()
 @boundary
 def stats(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """Show counts, languages and settings of the index."""
-    st = _open_for_reading(index).stats()
+    st = open_for_reading(index).stats()
     if json_out:
         typer.echo(json.dumps(st, ensure_ascii=False))
     else:
-        output.print_stats(output.console(), st)
+        output.print_stats(sys.stdout, st)
 
 
 @command()
@@ -354,7 +282,7 @@ def analyze(
     json_out: JsonOpt = False,
 ) -> None:
     """Print the tokens (term, position, offsets) an analyzer makes of TEXT."""
-    code = _check_lang(lang)
+    code = check_lang(lang)
     if code is None:
         detected, _ = analyzers.detect_language(text)
         code = detected if detected != "und" else "en"
@@ -379,21 +307,21 @@ def explain(
     index: IndexOpt = None,
 ) -> None:
     """Show how a passage's score for QUERY is made (BM25 parts)."""
-    idx = _open_for_reading(index)
+    idx = open_for_reading(index)
     tree = idx.explain(query_text, doc_id, passage)
     if json_out:
         typer.echo(json.dumps(tree.to_dict(), ensure_ascii=False))
     else:
-        output.console().print(str(tree), markup=False)
+        typer.echo(str(tree))
 
 
 @command()
 @boundary
 def check(index: IndexOpt = None) -> None:
     """Verify every file of the index against its checksum; exit 3 naming a damaged file."""
-    idx = _open_for_reading(index)
+    idx = open_for_reading(index)
     idx.verify()
-    output.error_console().print(f"ok: {idx.path} ({len(idx)} documents) passed every checksum", markup=False)
+    output.error(f"ok: {idx.path} ({len(idx)} documents) passed every checksum")
 
 
 @command("eval")
@@ -426,7 +354,7 @@ def eval_cmd(
 
     from search.evaluate import run_beir, write_trec_run
 
-    _check_lang(lang)
+    check_lang(lang)
     if not dataset.is_dir():
         raise _fail(f"{dataset}: no such folder (a BEIR folder holds corpus.jsonl, queries.jsonl, qrels/)", EXIT_USAGE)
     if index is None:
@@ -446,10 +374,9 @@ def eval_cmd(
         }
         typer.echo(json.dumps(payload))
         return
-    con = output.console()
-    con.print(f"{dataset.name} [{split}]: {result.num_queries} queries, {result.seconds:.1f} s", markup=False)
+    typer.echo(f"{dataset.name} [{split}]: {result.num_queries} queries, {result.seconds:.1f} s")
     for name, value in result.metrics.items():
-        con.print(f"  {name:<12} {value:.4f}", markup=False)
+        typer.echo(f"  {name:<12} {value:.4f}")
 
 
 @app.command()

@@ -24,6 +24,8 @@ from typer._click.utils import echo
 from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.exceptions import Abort
 
+from .arguments import split_arguments
+
 EXIT_USAGE = 2
 DEBUG = "--debug"
 
@@ -51,6 +53,12 @@ class _Convert:
     def _one(self, value: Any, param: Parameter, ctx: Context) -> Any:
         if self.kind is str:
             return str(value)
+        if self.kind is bool:  # a flag (typer passes True/False; an environment variable passes text)
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                return str(value).strip().lower() in ("1", "true", "yes", "on")
+            raise BadParameter(f"{value!r} is not true or false", ctx=ctx, param=param)
         if self.kind is Path:
             return value if isinstance(value, Path) else Path(value)
         if self.kind is int:
@@ -88,7 +96,7 @@ def _converter(param: Parameter) -> _Convert | None:
     annotation, many = desc.annotation, False
     if getattr(annotation, "__origin__", None) is list:
         annotation, many = annotation.__args__[0], True
-    if annotation not in (int, float, str, Path):
+    if annotation not in (int, float, str, Path, bool):
         return None
     info = desc.parameter_info
     return _Convert(annotation, many, info.min, info.max)
@@ -102,33 +110,6 @@ def _prepare(params: list[Parameter]) -> None:
         flag = isinstance(p, TyperOption) and p.is_flag and not p.count
         if flag or (conv is not None and conv.kind is str and not isinstance(p, TyperOption)):
             p.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # a flag takes no value
-
-
-def split_arguments(args: list[str], takes_value: dict[str, bool]) -> list[str]:
-    """Options first, then ``--``, then every argument: a word starting with one ``-`` that is not an option
-    (``-pajak``) is an argument. ``takes_value`` maps each option name to whether a value follows it."""
-    opts: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        i += 1
-        if a == "--":
-            rest.extend(args[i:])
-            break
-        name = a.split("=", 1)[0] if a.startswith("--") else a
-        if name in takes_value:
-            opts.append(a)
-            if takes_value[name] and "=" not in a and i < len(args):
-                opts.append(args[i])
-                i += 1
-        elif a.startswith("--") or (
-            len(a) > 2 and takes_value.get(a[:2]) and a[2:].lstrip("-").replace(".", "", 1).isdigit()
-        ):
-            opts.append(a)  # an unknown long option (reported as one), or a short option with its number: -k5
-        else:
-            rest.append(a)
-    return [*opts, "--", *rest] if rest else opts
 
 
 class Command(TyperCommand):

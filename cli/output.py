@@ -1,24 +1,32 @@
 """Rendering for people: hits with emphasised matches, token tables, stats. Only the CLI imports rich.
 
-On a terminal the matched words are bold and coloured (rich honours NO_COLOR); when stdout is not a
-terminal the output is plain text and matched words are marked ``**like this**``.
+On a terminal the matched words are bold and coloured (NO_COLOR turns that off, FORCE_COLOR on) and
+snippets are wrapped at word boundaries to the terminal's width with a hanging indent; when stdout is
+not a terminal the output is plain text, one line per snippet, and matched words are marked
+``**like this**``. Hits are written without rich (its import costs more than a query); tables and the
+progress bar load it when they are drawn.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.progress import ProgressColumn, Task
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from search import Hit
 
+if TYPE_CHECKING:  # rich costs ~25 ms of imports: only the commands that draw tables or bars load it
+    from rich.console import Console
+
+INDENT = "   "
+_BOLD, _ITALIC, _CYAN, _MATCH, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[36m", "\x1b[1;35m", "\x1b[0m"
+
 
 def console() -> Console:
-    """A console on stdout; plain (no styles, no wrapping surprises) when stdout is not a terminal."""
+    """A rich console on stdout (tables, stats); plain when stdout is not a terminal."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -28,44 +36,97 @@ def error(line: str) -> None:
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def emphasise(text: str, spans: list[tuple[int, int]], styled: bool) -> Text:
-    """``text`` with ``spans`` emphasised: bold on a terminal, ``**...**`` in plain output."""
-    out = Text()
+def styled_output(stream: TextIO) -> bool:
+    """Whether to style ``stream``: a terminal (or FORCE_COLOR set), unless NO_COLOR is set or TERM=dumb."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def output_width(stream: TextIO) -> int | None:
+    """The width to wrap at: the terminal's (or ``COLUMNS``); None (no wrapping) for a pipe or a file."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not stream.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def emphasise(text: str, spans: list[tuple[int, int]], styled: bool) -> list[tuple[str, int]]:
+    """``text`` as words, each (rendered word, visible width): matched words bold and coloured when
+    ``styled``, marked ``**like this**`` otherwise. ``text`` has single spaces between words."""
+    marks = sorted(spans)
+    words: list[tuple[str, int]] = []
     pos = 0
-    for start, end in sorted(spans):
-        if start < pos:
+    for word in text.split(" "):
+        start, end = pos, pos + len(word)
+        pos = end + 1
+        if not word:
             continue
-        out.append(text[pos:start])
-        if styled:
-            out.append(text[start:end], style="bold magenta")
-        else:
-            out.append(f"**{text[start:end]}**")
-        pos = end
-    out.append(text[pos:])
-    return out
+        out, width, cur = [], 0, start
+        for s, e in marks:
+            s, e = max(s, cur), min(e, end)
+            if s >= e:
+                continue
+            out.append(text[cur:s])
+            width += s - cur
+            match = text[s:e]
+            out.append(f"{_MATCH}{match}{_RESET}" if styled else f"**{match}**")
+            width += e - s + (0 if styled else 4)
+            cur = e
+        out.append(text[cur:end])
+        width += end - cur
+        words.append(("".join(out), width))
+    return words
 
 
-def print_hits(con: Console, query: str, hits: list[Hit], offset: int) -> None:
+def wrap(words: list[tuple[str, int]], width: int | None, indent: str = INDENT) -> list[str]:
+    """Greedy word wrap of rendered words at ``width`` columns, every line after ``indent`` (a hanging
+    indent); ``None`` keeps one line. A word longer than a line gets a line of its own."""
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    room = None if width is None else max(20, width - len(indent) - 1)
+    for rendered, w in words:
+        if line and room is not None and used + 1 + w > room:
+            lines.append(indent + " ".join(line))
+            line, used = [], 0
+        used += w + (1 if line else 0)
+        line.append(rendered)
+    if line:
+        lines.append(indent + " ".join(line))
+    return lines
+
+
+def print_hits(stream: TextIO, query: str, hits: list[Hit], offset: int) -> None:
+    """The hits for people: a heading line each, the title, the snippet wrapped with a hanging indent."""
     if not hits:
-        con.print(f"No results for {query!r}.")
+        stream.write(f"No results for {query!r}.\n")
         return
-    styled = con.is_terminal and not con.no_color
+    styled = styled_output(stream)
+    width = output_width(stream)
+    bold, italic, cyan, reset = (_BOLD, _ITALIC, _CYAN, _RESET) if styled else ("", "", "", "")
+    out: list[str] = []
     for rank, hit in enumerate(hits, start=offset + 1):
-        head = Text(f"{rank}. ", style="bold")
-        head.append(f"{hit.score:.4f}  ", style="cyan" if styled else "")
-        head.append(hit.doc_id, style="bold" if styled else "")
-        head.append(f"  [{hit.lang}]  passage {hit.passage}")
-        con.print(head)
+        out.append(
+            f"{bold}{rank}. {reset}{cyan}{hit.score:.4f}{reset}  {bold}{hit.doc_id}{reset}"
+            f"  [{hit.lang}]  passage {hit.passage}"
+        )
         if hit.title:
-            con.print(Text("   " + hit.title, style="italic" if styled else ""))
-        snippet = " ".join(hit.snippet.split())
-        # collapse whitespace while keeping highlight offsets aligned
+            out.append(f"{INDENT}{italic}{hit.title}{reset}")
+        snippet = " ".join(hit.snippet.split())  # collapse whitespace, keeping highlight offsets aligned
         spans = _collapse_spans(hit.snippet, hit.snippet_highlights)
-        con.print(Text("   ") + emphasise(snippet, spans, styled))
-        con.print()
+        out.extend(wrap(emphasise(snippet, spans, styled), width))
+        out.append("")
+    stream.write("\n".join(out) + "\n")
 
 
 def _collapse_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -89,6 +150,8 @@ def _collapse_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
 
 
 def print_tokens(con: Console, tokens: list[Any], lang: str) -> None:
+    from rich.table import Table
+
     table = Table(title=f"tokens ({lang})", show_edge=False)
     for col in ("term", "position", "start", "end"):
         table.add_column(col, justify="left" if col == "term" else "right")
@@ -97,28 +160,33 @@ def print_tokens(con: Console, tokens: list[Any], lang: str) -> None:
     con.print(table)
 
 
-def print_stats(con: Console, stats: dict[str, Any]) -> None:
-    con.print(f"index      {stats['path']}")
-    con.print(f"documents  {stats['documents']}")
-    con.print(f"passages   {stats['passages']}")
-    con.print(f"segments   {stats['segments']} (generation {stats['generation']})")
-    for lang, s in stats["languages"].items():
-        con.print(f"  {lang}: {s['passages']} passages, avgdl {s['avgdl']:.1f}")
+def print_stats(stream: TextIO, stats: dict[str, Any]) -> None:
     st = stats["settings"]
-    con.print(
+    lines = [
+        f"index      {stats['path']}",
+        f"documents  {stats['documents']}",
+        f"passages   {stats['passages']}",
+        f"segments   {stats['segments']} (generation {stats['generation']})",
+        *(f"  {lang}: {s['passages']} passages, avgdl {s['avgdl']:.1f}" for lang, s in stats["languages"].items()),
         f"settings   passage_words={st['passage_words']} k1={st['k1']} b={st['b']} "
-        f"default_language={st['default_language']}"
-    )
-    con.print(f"size       {stats['size_bytes']:,} bytes")
+        f"default_language={st['default_language']}",
+        f"size       {stats['size_bytes']:,} bytes",
+    ]
+    stream.write("\n".join(lines) + "\n")
 
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-class RateColumn(ProgressColumn):
-    """Documents per second, for the indexing progress bar."""
+def rate_column() -> Any:
+    """A progress column with documents per second, for the indexing progress bar."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} docs/s")
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} docs/s")
+
+    return RateColumn()

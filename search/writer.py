@@ -23,7 +23,6 @@ import numpy as np
 from analyzers import tokenize
 from analyzers.language import detect_document
 
-from . import parallel
 from .documents import Document, split_passages
 from .errors import IndexCorrupt, InvalidDocument, SearchError
 from .files import read_checked
@@ -456,6 +455,8 @@ class IndexWriter:
         result is the same index whatever the number of workers (equal search results and scores), and
         byte-identical files for the same input and number of workers.
         """
+        from . import parallel  # worker processes: imported by the writers that use them
+
         self._check_open()
         n_workers = parallel.default_workers() if workers is None else int(workers)
         if n_workers > 1 and parallel.start_method() is None:
@@ -488,6 +489,8 @@ class IndexWriter:
 
     def _batches(self, docs: Iterable[Document], limit: int, batch_ids: list[list[str]]):
         """Validated documents as field lists, cut by estimated tokens (deterministic, never by timing)."""
+        from . import parallel  # worker processes: imported by the writers that use them
+
         pending: set[str] = set()
         batch: list[list] = []
         tokens = 0
@@ -506,6 +509,8 @@ class IndexWriter:
 
     def _register(self, segments: list[dict], batch_ids: list[list[str]]) -> None:
         """Name worker-written segments in order and record them exactly as ``flush`` does."""
+        from . import parallel  # worker processes: imported by the writers that use them
+
         try:
             ids = self._live_ids()
             for seg in segments:

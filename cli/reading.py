@@ -1,0 +1,66 @@
+"""The reading side of ``search query`` without typer: which index, the language check, the query run and
+its output. ``cli.app`` (every command, with typer) and ``cli.main`` (the fast path of ``search query``)
+both call ``run_query``, so the two paths print the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import analyzers
+from search import Index
+
+from . import output
+from .errors import UsageMistake
+from .hitjson import hit_objects
+
+MAX_K = 10_000
+
+
+def index_path(index: Path | None) -> Path | None:
+    """``--index``, else ``$SEARCH_INDEX``, else None (the default index, for reading commands)."""
+    if index is not None:
+        return index
+    env = os.environ.get("SEARCH_INDEX")
+    return Path(env) if env else None
+
+
+def open_for_reading(index: Path | None) -> Index:
+    path = index_path(index)
+    if path is None:
+        from .default_index import open_default_index
+
+        return open_default_index()
+    return Index.open(path)
+
+
+def check_lang(lang: str | None) -> str | None:
+    """``--lang`` if it names an analyzer (checked by the command, so the message is our one line)."""
+    if lang is not None and lang not in analyzers.names():
+        raise UsageMistake(f"unknown --lang {lang!r}; choose one of: {', '.join(analyzers.names())}")
+    return lang
+
+
+def run_query(
+    words: list[str],
+    *,
+    k: int = 10,
+    offset: int = 0,
+    lang: str | None = None,
+    all_passages: bool = False,
+    json_out: bool = False,
+    index: Path | None = None,
+) -> None:
+    """``search query``: the words joined as one query, searched, printed for people or as JSON."""
+    text = " ".join(words)
+    lang = check_lang(lang)
+    idx = open_for_reading(index)
+    hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
+    if json_out:
+        payload = {"query": text, "hits": hit_objects(hits, offset)}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        return
+    output.print_hits(sys.stdout, text, hits, offset)
