@@ -10,7 +10,9 @@ BM25Similarity drops the constant (k1 + 1) factor, which does not change the ord
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +34,68 @@ def term_scores(idf_value: float, tf: np.ndarray, norm: np.ndarray) -> np.ndarra
     """Vectorized term score over postings: ``tf`` and the passages' ``length_norms`` side by side."""
     tf = tf.astype(np.float64)
     return idf_value * (tf / (tf + norm))
+
+
+@dataclass(frozen=True)
+class LangStats:
+    """BM25 collection statistics of one language: live passages and their total length."""
+
+    n_passages: int
+    total_length: int
+
+    @property
+    def avgdl(self) -> float:
+        return self.total_length / self.n_passages if self.n_passages else 1.0
+
+
+class CollectionStatistics(Protocol):
+    """What BM25 needs from a collection (tantivy's ``Bm25StatisticsProvider``): per language N and the
+    total length (so avgdl), and the df of a term key. A query scores through this interface: an index
+    uses its own snapshot's, a shard of a sharded index is given the sums over every shard, so its
+    scores equal those of one index holding every document."""
+
+    def lang_stats(self, lang: str) -> LangStats: ...
+
+    def df(self, key: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class FixedStatistics:
+    """Statistics given from outside: per-language ``LangStats`` and the df of the keys a query needs.
+
+    Plain data (``to_json``/``from_json``) so it can travel to a shard in another process or machine.
+    A key it was not given is a programming error (the coordinator gathers every key the query uses).
+    """
+
+    langs: dict[str, LangStats]
+    dfs: dict[str, int]
+
+    def lang_stats(self, lang: str) -> LangStats:
+        return self.langs.get(lang, LangStats(0, 0))
+
+    def df(self, key: str) -> int:
+        return self.dfs[key]
+
+    @classmethod
+    def total(cls, parts: Iterable[FixedStatistics]) -> FixedStatistics:
+        """The statistics of a union of disjoint collections: every count summed."""
+        langs: dict[str, list[int]] = {}
+        dfs: dict[str, int] = {}
+        for part in parts:
+            for lang, st in part.langs.items():
+                t = langs.setdefault(lang, [0, 0])
+                t[0] += st.n_passages
+                t[1] += st.total_length
+            for key, df in part.dfs.items():
+                dfs[key] = dfs.get(key, 0) + df
+        return cls({k: LangStats(*v) for k, v in sorted(langs.items()) if v[0]}, dfs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"langs": {k: [v.n_passages, v.total_length] for k, v in self.langs.items()}, "dfs": dict(self.dfs)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FixedStatistics:
+        return cls({k: LangStats(int(v[0]), int(v[1])) for k, v in data["langs"].items()}, dict(data["dfs"]))
 
 
 @dataclass

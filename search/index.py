@@ -12,7 +12,7 @@ import numpy as np
 import analyzers
 
 from . import bm25
-from .bm25 import Explanation
+from .bm25 import CollectionStatistics, Explanation
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
 from .highlight import make_snippet
@@ -291,28 +291,25 @@ class Index:
 
     # -- searching ------------------------------------------------------------------------------------
     def _context(
-        self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1: float | None, b: float | None
+        self,
+        snap: Snapshot,
+        parsed: ParsedQuery,
+        lang: str | None,
+        k1: float | None,
+        b: float | None,
+        held: list[str] | None = None,
+        statistics: CollectionStatistics | None = None,
     ) -> tuple[QueryContext, list[str]]:
-        langs = snap.languages
-        if lang is not None:
-            if lang not in analyzers.names():
-                raise InvalidArgument(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
-            langs = [x for x in langs if x == lang]
-        if parsed.langs:
-            langs = [x for x in langs if x in parsed.langs]
+        """A query context and the languages to search; ``held`` (the languages the whole index holds)
+        and ``statistics`` are given by a sharded index, so no shard decides from its own view."""
+        langs, stop = query_languages(parsed, lang, snap.languages if held is None else held)
         s = self.settings
+        stopwords: frozenset[str] = frozenset()
+        if stop is not None:
+            an = s.analyzer(stop)
+            stopwords = an.stopwords | an.query_stopwords | an.question_words
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
-        stop: frozenset[str] = frozenset()
-        query_lang = None
-        if len(langs) > 1:
-            # the query's own stopwords drop under every language (an English "of" must not match
-            # Indonesian passages just because "of" is no Indonesian stopword)
-            n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
-            if n_id != n_en:
-                query_lang = "id" if n_id > n_en else "en"
-                an = s.analyzer(query_lang)
-                stop = an.stopwords | an.query_stopwords | an.question_words
-        ctx = QueryContext(snap, k1, b, s.analyzer, stop, query_lang)
+        ctx = QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
         return ctx, langs
 
     @staticmethod
@@ -353,24 +350,19 @@ class Index:
         parsed = _parsed(query)
         ctx, langs = self._context(snap, parsed, lang, k1, b)
         ctx.per_document = per_document
-        found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
-        for lg in langs:
-            for si in range(len(snap.segments)):
-                vec = ctx.evaluate(lg, parsed.root, si, top_n=offset + k)
-                if vec is not None and vec[0].shape[0]:
-                    found.append((lg, si, vec[0], vec[1]))
+        found = evaluate_languages(ctx, langs, parsed, offset + k)
         if not found or k == 0:
             return []
-        hit_langs = sorted({f[0] for f in found})
-        weights = self.language_weights(parsed, hit_langs)
-        scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
-        part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
-        pids = np.concatenate([f[2] for f in found])
-        rows = _rank(snap, found, scores, part, pids, offset + k, per_document)
+        weights = self.language_weights(parsed, sorted({f[0] for f in found}))
+        rows = rank_found(snap, found, weights, offset + k, per_document)
+        return self._hits(snap, ctx, parsed, rows[offset:])
+
+    def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[tuple]) -> list[Hit]:
+        """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""
         terms_by_lang = {lg: self._highlight_terms(ctx, parsed, lg) for lg in {r[3] for r in rows}}
         return [
             Hit(snap, si, pid, doc_id, p_no, score, lg, terms_by_lang[lg], self.settings.analyzer(lg))
-            for score, doc_id, p_no, lg, si, pid in rows[offset:]
+            for score, doc_id, p_no, lg, si, pid in rows
         ]
 
     def _highlight_terms(self, ctx: QueryContext, parsed: ParsedQuery, lang: str) -> frozenset[str]:
@@ -397,6 +389,21 @@ class Index:
             raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):
             raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
+        return self._explain(parsed, doc_id, passage, k1, b)
+
+    def _explain(
+        self,
+        parsed: ParsedQuery,
+        doc_id: str,
+        passage: int,
+        k1: float | None,
+        b: float | None,
+        held: list[str] | None = None,
+        statistics: CollectionStatistics | None = None,
+        hit_langs: list[str] | None = None,
+    ) -> Explanation:
+        """``explain`` with the sharded index's global view (``held``, ``statistics``, ``hit_langs``) when
+        given; by default this index's own."""
         snap = self._snapshot
         loc = snap.id_map().get(doc_id)
         if loc is None:
@@ -408,19 +415,14 @@ class Index:
             raise DocumentNotFound(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
         pid = prange[passage]
         lang = r.langs[int(r.p_lang[pid])]
-        ctx, langs = self._context(snap, parsed, None, k1, b)
+        ctx, langs = self._context(snap, parsed, None, k1, b, held, statistics)
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
         e = ctx.explain(lang, parsed.root, si, pid)
         if e is None:
             return Explanation(0.0, "no match: the query has no terms in this language")
-        hit_langs = [
-            lg
-            for lg in langs
-            if any(
-                (v := ctx.evaluate(lg, parsed.root, i)) is not None and v[0].shape[0] for i in range(len(snap.segments))
-            )
-        ]
+        if hit_langs is None:
+            hit_langs = matching_languages(ctx, langs, parsed)
         w = self.language_weights(parsed, hit_langs).get(lang, 1.0)
         if w == 1.0 or e.value == 0.0:
             return e
@@ -464,6 +466,66 @@ def _parsed(query: object) -> ParsedQuery:
             else:
                 raise InvalidArgument(f"query clause must be a query object, got {type(child).__name__}")
     return query
+
+
+def query_languages(parsed: ParsedQuery, lang: str | None, held: list[str]) -> tuple[list[str], str | None]:
+    """The languages a query searches (of ``held``, the languages the index holds, after the ``lang``
+    argument and ``lang:`` filters) and the query's likeliest language by stopword evidence (None: one
+    language, or undecided), whose stopwords the query drops under the other languages (an English
+    "of" must not match Indonesian passages just because "of" is no Indonesian stopword).
+    """
+    langs = list(held)
+    if lang is not None:
+        if lang not in analyzers.names():
+            raise InvalidArgument(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
+        langs = [x for x in langs if x == lang]
+    if parsed.langs:
+        langs = [x for x in langs if x in parsed.langs]
+    stop: str | None = None
+    if len(langs) > 1:
+        n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
+        if n_id != n_en:
+            stop = "id" if n_id > n_en else "en"
+    return langs, stop
+
+
+def evaluate_languages(
+    ctx: QueryContext, langs: list[str], parsed: ParsedQuery, top_n: int
+) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(lang, segment, passage ids, unweighted scores) of every (language, segment) the query matches."""
+    found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    for lg in langs:
+        for si in range(len(ctx.snap.segments)):
+            vec = ctx.evaluate(lg, parsed.root, si, top_n=top_n)
+            if vec is not None and vec[0].shape[0]:
+                found.append((lg, si, vec[0], vec[1]))
+    return found
+
+
+def matching_languages(ctx: QueryContext, langs: list[str], parsed: ParsedQuery) -> list[str]:
+    """The languages in which the query matches at least one passage of ``ctx``'s snapshot."""
+    return [
+        lg
+        for lg in langs
+        if any(
+            (v := ctx.evaluate(lg, parsed.root, i)) is not None and v[0].shape[0] for i in range(len(ctx.snap.segments))
+        )
+    ]
+
+
+def rank_found(
+    snap: Snapshot,
+    found: list[tuple[str, int, np.ndarray, np.ndarray]],
+    weights: dict[str, float],
+    need: int,
+    per_document: bool,
+) -> list[tuple[float, str, int, str, int, int]]:
+    """The best ``need`` rows (score, doc id, passage no, lang, segment, pid) of ``found`` after
+    weighing each language's scores, ordered by score, then document id, then passage number."""
+    scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
+    part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
+    pids = np.concatenate([f[2] for f in found])
+    return _rank(snap, found, scores, part, pids, need, per_document)
 
 
 def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:

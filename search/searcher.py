@@ -26,7 +26,7 @@ from analyzers import Analyzer, normalize_word
 from analyzers.base import FOREIGN, FUNCTION, QUESTION
 
 from . import bm25
-from .bm25 import Explanation
+from .bm25 import CollectionStatistics, Explanation, LangStats
 from .errors import IndexCorrupt
 from .files import read_checked
 from .query import MUST, MUST_NOT, SHOULD, BooleanQuery, PhraseQuery, Query, TermQuery
@@ -71,18 +71,6 @@ class SegmentView:
     @property
     def n_live_docs(self) -> int:
         return self.reader.n_docs - int(self.deleted_docs.size)
-
-
-@dataclass(frozen=True)
-class LangStats:
-    """BM25 collection statistics of one language: live passages and their total length."""
-
-    n_passages: int
-    total_length: int
-
-    @property
-    def avgdl(self) -> float:
-        return self.total_length / self.n_passages if self.n_passages else 1.0
 
 
 class Snapshot:
@@ -138,12 +126,12 @@ class Snapshot:
                         self._scores_bytes -= sum(a.nbytes for a in old)
         return got
 
-    def norms(self, si: int, lang: str, k1: float, b: float) -> np.ndarray:
-        """BM25 length norms of every passage of segment ``si`` under ``lang``'s avgdl (memoized)."""
-        key = (si, lang, k1, b)
+    def norms(self, si: int, avgdl: float, k1: float, b: float) -> np.ndarray:
+        """BM25 length norms of every passage of segment ``si`` under ``avgdl`` (memoized)."""
+        key = (si, avgdl, k1, b)
         got = self._norms.get(key)
         if got is None:
-            got = bm25.length_norms(self.segments[si].reader.p_len, self.stats[lang].avgdl, k1, b)
+            got = bm25.length_norms(self.segments[si].reader.p_len, avgdl, k1, b)
             if len(self._norms) > 64:
                 self._norms.clear()
             self._norms[key] = got
@@ -185,8 +173,12 @@ class QueryContext:
         analyzer: Callable[[str], Analyzer] = analyzers.get,
         query_stopwords: frozenset[str] = frozenset(),
         query_lang: str | None = None,
+        statistics: CollectionStatistics | None = None,
     ) -> None:
         self.snap = snap
+        # None: the snapshot's own statistics; else N, avgdl and df come from here (a shard of a sharded
+        # index scores with the statistics of every shard)
+        self.statistics = statistics
         self.per_document = True
         self._term_memo: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = {}
         self.analyzer = analyzer
@@ -264,10 +256,15 @@ class QueryContext:
         return self._slots[key][si]
 
     def df(self, key: str) -> int:
+        """Passages holding ``key``: the given statistics' count, else this snapshot's live postings."""
+        if self.statistics is not None:
+            return self.statistics.df(key)
         self.postings(key)
         return self._df[key]
 
     def stats(self, lang: str) -> LangStats:
+        if self.statistics is not None:
+            return self.statistics.lang_stats(lang)
         return self.snap.stats[lang]
 
     # -- leaves -----------------------------------------------------------------------------------------
@@ -286,7 +283,11 @@ class QueryContext:
         got = self._term_memo.get(memo_key)
         if got is None:
             key = f"{lang}:{term}"
-            got = self.snap.cached_arrays((si, key, self.k1, self.b), lambda: self._score_term(lang, key, si))
+            cache_key: tuple = (si, key, self.k1, self.b)
+            if self.statistics is not None:  # scores depend on the given N, avgdl and df
+                st = self.statistics.lang_stats(lang)
+                cache_key += (st.n_passages, st.total_length, self.statistics.df(key))
+            got = self.snap.cached_arrays(cache_key, lambda: self._score_term(lang, key, si))
             self._term_memo[memo_key] = got
         return got
 
@@ -295,7 +296,7 @@ class QueryContext:
         if pids.shape[0] == 0:
             return _EMPTY[0], _EMPTY[1], _EMPTY[1]
         idf = bm25.idf(self.stats(lang).n_passages, self.df(key))
-        scores = bm25.term_scores(idf, tfs, self.snap.norms(si, lang, self.k1, self.b)[pids])
+        scores = bm25.term_scores(idf, tfs, self.snap.norms(si, self.stats(lang).avgdl, self.k1, self.b)[pids])
         n = scores.shape[0]
         top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
         return pids.astype(np.int64), scores, np.sort(top)[::-1].copy()
@@ -336,7 +337,7 @@ class QueryContext:
         freq = np.diff(np.append(starts, owners.shape[0]))
         st = self.stats(lang)
         idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms)
-        scores = bm25.term_scores(idf, freq, self.snap.norms(si, lang, self.k1, self.b)[pids])
+        scores = bm25.term_scores(idf, freq, self.snap.norms(si, st.avgdl, self.k1, self.b)[pids])
         return pids, scores
 
     # -- tree -------------------------------------------------------------------------------------------
@@ -520,6 +521,27 @@ class QueryContext:
         e.details[-2] = Explanation(idf_sum, "idf, sum of the phrase terms' idf:", idf_parts)
         e.value = value or 0.0
         return e
+
+
+def query_term_keys(
+    root: BooleanQuery, langs: list[str], analyze: Callable[[str, str], tuple[list[str], list[int]]]
+) -> list[str]:
+    """Every term key (``"<lang>:<term>"``) whose df scoring ``root`` under ``langs`` may read, with
+    ``analyze`` a ``QueryContext.analyze`` (negated and title-only words included: a title match is
+    scored with the text term's idf)."""
+    keys: dict[str, None] = {}
+
+    def walk(node: Query) -> None:
+        if isinstance(node, BooleanQuery):
+            for _, child in node.clauses:
+                walk(child)
+            return
+        for lang in langs:
+            for t in analyze(lang, node.text)[0]:
+                keys[f"{lang}:{t}"] = None
+
+    walk(root)
+    return list(keys)
 
 
 def _intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
