@@ -25,6 +25,7 @@ from .errors import (
 )
 from .index import Hit, Index
 from .query import ParsedQuery, parse_query, plain_query
+from .sharded import ShardedIndex, ShardedWriter
 from .writer import IndexWriter
 
 __version__ = "0.1.0"
@@ -45,6 +46,8 @@ __all__ = [
     "ParsedQuery",
     "QuerySyntaxError",
     "SearchError",
+    "ShardedIndex",
+    "ShardedWriter",
     "WorkerFailed",
     "parse_query",
     "plain_query",

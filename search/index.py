@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from .selection import top_k_indices
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import FORMAT, FORMAT_VERSION, META, read_meta, write_meta
 from .writer import IndexWriter
+
+if TYPE_CHECKING:
+    from .sharded import ShardedIndex
 
 MIN_LANGUAGE_WEIGHT = 1e-3
 
@@ -187,9 +190,17 @@ class Index:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = False) -> Index:
-        """Open an existing index; ``verify=True`` also checks every file's full checksum."""
+    def open(cls, path: str | Path, *, verify: bool = False) -> Index | ShardedIndex:
+        """Open an existing index; ``verify=True`` also checks every file's full checksum.
+
+        A folder holding a sharded index's manifest opens as a ``ShardedIndex`` (the same reading and
+        writing API, over every shard).
+        """
         path = Path(path)
+        if not (path / META).exists() and (path / "shards.json").is_file():
+            from .sharded import ShardedIndex
+
+            return ShardedIndex.open(path, verify=verify)
         meta, segments = _load(path)
         index = cls(path, meta, Snapshot(path, meta, segments))
         if verify:

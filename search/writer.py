@@ -366,6 +366,9 @@ class IndexWriter:
     def __init__(self, index: Index, *, timeout: float = 0.0, buffer_tokens: int = BUFFER_TOKENS) -> None:
         self._index = index
         self._dir: Path = index.path
+        # files never removed as unreferenced: a sharded index keeps its previous commit's files here
+        # until its manifest has moved past them
+        self.retain: set[str] = set()
         self._lock = WriteLock(self._dir)
         self._lock.acquire(timeout)
         try:
@@ -666,7 +669,7 @@ class IndexWriter:
         self._start(snap)
 
     def _remove_unreferenced(self, meta: dict) -> None:
-        keep = {META, LOCK}
+        keep = {META, LOCK} | self.retain
         for e in meta["segments"]:
             keep.add(e["name"])
             if e.get("deletes"):

@@ -1,0 +1,684 @@
+"""A sharded index: N ordinary indexes under one manifest, searched with global BM25 statistics.
+
+A sharded index is a folder holding ``shards.json`` (the manifest) and one sub-folder per shard, each an
+ordinary telusur index that ``Index.open`` reads. A document lives in the shard given by a stable hash of
+its id (BLAKE2b, never Python's ``hash``), so the same id lands on the same shard on every run and
+machine, and updates and deletes go to the shard that owns it.
+
+The manifest is the commit point of the whole: it records every shard's commit (its ``meta.json`` as it
+was committed) and the per-language statistics summed over all shards. A commit writes every shard's
+commit first, keeping each shard's previous files, then replaces the manifest (write, fsync, rename), and
+only then removes files no commit names. A reader opens the shard commits the manifest names, so it
+never mixes shard generations of two commits, and a commit interrupted before the manifest moved is
+rolled back by the next writer.
+
+Search is Elasticsearch's ``dfs_query_then_fetch``: (1) every shard reports the document frequencies of
+the query's terms (and, for queries that are more than a ranked OR of words, the languages it matches
+in); (2) every shard scores with the summed statistics and returns its best rows; the coordinator merges
+them by score, document id and passage number, as one index orders them; (3) stored text and snippets
+are read for the merged page only. ``LocalShard`` is that protocol over an in-process shard; a shard in
+another process or machine only has to answer the same three calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import analyzers
+
+from . import bm25, parallel
+from .bm25 import Explanation, FixedStatistics, LangStats
+from .documents import Document
+from .errors import (
+    DocumentNotFound,
+    IncompatibleIndex,
+    IndexCorrupt,
+    IndexNotFound,
+    InvalidArgument,
+    InvalidDocument,
+    SearchError,
+)
+from .index import Hit, Index, evaluate_languages, matching_languages, query_languages, rank_found
+from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery, parse_query
+from .searcher import Snapshot, open_segments, query_term_keys
+from .segment import SegmentReader
+from .settings import IndexSettings, analyzer_versions_match
+from .storage import META, WriteLock, _canonical, fsync_dir, write_meta
+from .writer import BUFFER_TOKENS, IndexWriter
+
+MANIFEST = "shards.json"
+FORMAT = "telusur-sharded"
+FORMAT_VERSION = 1
+ROUTING = "blake2b-64(utf-8 doc id), little-endian, mod shards"
+MAX_SHARDS = 1024
+
+Row = tuple[float, str, int, str, int, int]  # score, doc id, passage no, lang, segment, passage id
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """The shard that owns ``doc_id``: the 64-bit BLAKE2b of its UTF-8 bytes, little-endian, mod ``shards``."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % shards
+
+
+def shard_folder(i: int) -> str:
+    return f"shard-{i:03d}"
+
+
+# -- the manifest ---------------------------------------------------------------------------------------
+
+
+def is_sharded(path: str | Path) -> bool:
+    """Whether ``path`` holds a sharded index (a manifest and no ``meta.json`` of its own)."""
+    path = Path(path)
+    return (path / MANIFEST).is_file() and not (path / META).exists()
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Atomically replace ``shards.json``: write with its checksum, fsync, rename, fsync the folder."""
+    body = dict(manifest)
+    body.pop("checksum", None)
+    body["checksum"] = hashlib.blake2b(_canonical(body), digest_size=16).hexdigest()
+    data = json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+    tmp = directory / (MANIFEST + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / MANIFEST)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        reason = e.strerror or str(e)
+        raise OSError(
+            e.errno, f"cannot write {MANIFEST} of {directory}: {reason} (the last commit is intact)", str(tmp)
+        ) from e
+    fsync_dir(directory)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and check ``shards.json``: precise errors for a missing, damaged or too-new manifest."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise IndexNotFound(f"no index at {directory}: the path does not exist or is not a folder")
+    path = directory / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexNotFound(f"no sharded index at {directory}: {MANIFEST} is missing") from None
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IndexCorrupt(f"{MANIFEST} of {directory} is damaged: {e}", str(path)) from None
+    body = dict(manifest)
+    stored = body.pop("checksum", None)
+    if stored != hashlib.blake2b(_canonical(body), digest_size=16).hexdigest():
+        raise IndexCorrupt(f"{MANIFEST} of {directory} fails its checksum (damaged)", str(path))
+    if manifest.get("format") != FORMAT:
+        raise IndexNotFound(f"no index at {directory}: {MANIFEST} is not a telusur sharded index manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IncompatibleIndex(
+            f"sharded index at {directory} has format version {manifest.get('format_version')!r};"
+            f" this telusur reads version {FORMAT_VERSION} (rebuild it with this version)"
+        )
+    try:
+        n = int(manifest["shards"])
+        if not (1 <= n <= MAX_SHARDS and len(manifest["folders"]) == n and len(manifest["commits"]) == n):
+            raise ValueError("shard count")
+        for folder in manifest["folders"]:
+            if not isinstance(folder, str) or "/" in folder or "\\" in folder or folder in ("", ".", ".."):
+                raise ValueError(f"folder {folder!r}")
+        IndexSettings.from_json(manifest["settings"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise IndexCorrupt(f"{MANIFEST} of {directory} is inconsistent ({e})", str(path)) from None
+    return manifest
+
+
+def _commit_files(commit: dict[str, Any]) -> set[str]:
+    """The file names a shard commit needs (segments and their deletion files)."""
+    names = set()
+    for e in commit["segments"]:
+        names.add(e["name"])
+        if e.get("deletes"):
+            names.add(e["deletes"]["name"])
+    return names
+
+
+def _open_shard(folder: Path, commit: dict[str, Any], reuse: dict[str, SegmentReader] | None = None) -> Index:
+    """An ``Index`` over one shard fixed at ``commit`` (whatever its ``meta.json`` says now)."""
+    views = open_segments(folder, commit, reuse)
+    for view in views:
+        unknown = set(view.reader.langs) - set(analyzers.names())
+        if unknown:
+            names = sorted(unknown)
+            raise IndexCorrupt(f"segment file {view.reader.name} names unknown languages {names}", str(folder))
+    return Index(folder, commit, Snapshot(folder, commit, views))
+
+
+# -- the shard protocol ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What every shard needs to know about a query, decided once by the coordinator from global
+    information: the parsed query, the ``lang`` argument, the languages the whole index holds, k1 and b."""
+
+    parsed: ParsedQuery
+    lang: str | None
+    held: tuple[str, ...]
+    k1: float | None
+    b: float | None
+
+
+class LocalShard:
+    """One shard in this process, fixed at one commit, answering the three calls of the protocol.
+
+    ``statistics``: document frequencies of term keys here (and where the query matches);
+    ``search``: the best rows scored with given global statistics; ``fetch``: ``Hit`` objects for rows.
+    Every argument and answer is plain data (``FixedStatistics.to_json`` for the statistics), so a shard
+    behind a process or actor boundary answers the same calls.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.index._snapshot
+
+    def statistics(self, plan: QueryPlan, keys: list[str], matches: bool) -> tuple[dict[str, int], list[str]]:
+        """Live passages holding each of ``keys`` here, and (with ``matches``) the languages in which the
+        query matches a passage here."""
+        snap = self.snapshot
+        ctx, langs = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held))
+        dfs = {key: ctx.df(key) for key in keys}
+        return dfs, (matching_languages(ctx, langs, plan.parsed) if matches else [])
+
+    def search(
+        self, plan: QueryPlan, stats: FixedStatistics, hit_langs: list[str], need: int, per_document: bool
+    ) -> list[Row]:
+        """This shard's best ``need`` rows scored with the global ``stats`` and language weights."""
+        snap = self.snapshot
+        ctx, langs = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held), stats)
+        ctx.per_document = per_document
+        found = evaluate_languages(ctx, langs, plan.parsed, need)
+        if not found:
+            return []
+        weights = Index.language_weights(plan.parsed, hit_langs)
+        return rank_found(snap, found, weights, need, per_document)
+
+    def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[Hit]:
+        """Hits for rows this shard returned (stored text and snippets are read lazily, for these only)."""
+        snap = self.snapshot
+        ctx, _ = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held))
+        return self.index._hits(snap, ctx, plan.parsed, rows)
+
+    def explain(
+        self, plan: QueryPlan, stats: FixedStatistics, hit_langs: list[str], doc_id: str, passage: int
+    ) -> Explanation:
+        return self.index._explain(
+            plan.parsed, doc_id, passage, plan.k1, plan.b, list(plan.held), stats, list(hit_langs)
+        )
+
+
+def _plain_or(root: BooleanQuery) -> bool:
+    """Whether ``root`` is only bare words (a ranked OR): then it matches in a language exactly when one
+    of its terms there has df > 0, and the matching languages need no shard round."""
+    return all(occur == SHOULD and isinstance(c, TermQuery) and c.field is None for occur, c in root.clauses)
+
+
+# -- the sharded index ----------------------------------------------------------------------------------
+
+
+class ShardedIndex:
+    """N indexes behind one manifest, searched and written like one ``Index``; scores equal those of a
+    single index holding every document (the shards score with statistics summed over all of them)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], shards: list[Index]) -> None:
+        self.path = path
+        self.settings = IndexSettings.from_json(manifest["settings"])
+        self._state = (manifest, [LocalShard(s) for s in shards])
+        self._refresh_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        shards: int,
+        passage_words: int = 120,
+        k1: float = bm25.K1,
+        b: float = bm25.B,
+        default_language: str = "en",
+        analyzer_options: dict[str, bool] | None = None,
+    ) -> ShardedIndex:
+        """Create an empty sharded index of ``shards`` shards at ``path`` (a new or empty folder)."""
+        path = Path(path)
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+            raise InvalidArgument(f"shards must be an integer from 1 to {MAX_SHARDS}, not {shards!r}")
+        if path.exists():
+            if not path.is_dir():
+                raise SearchError(f"cannot create an index at {path}: it is a file")
+            if (path / MANIFEST).exists() or (path / META).exists():
+                raise SearchError(f"an index already exists at {path}; open it with Index.open")
+            if any(path.iterdir()):
+                raise SearchError(f"cannot create an index at {path}: the directory is not empty")
+        path.mkdir(parents=True, exist_ok=True)
+        folders = [shard_folder(i) for i in range(shards)]
+        made = [
+            Index.create(
+                path / f,
+                passage_words=passage_words,
+                k1=k1,
+                b=b,
+                default_language=default_language,
+                analyzer_options=analyzer_options,
+            )
+            for f in folders
+        ]
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generation": 0,
+            "shards": shards,
+            "routing": ROUTING,
+            "folders": folders,
+            "settings": made[0].settings.to_json(),
+            "commits": [m._snapshot.meta for m in made],
+            "stats": {},
+        }
+        write_manifest(path, manifest)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: bool = False) -> ShardedIndex:
+        """Open a sharded index at the commit its manifest names; ``verify=True`` checks every checksum."""
+        path = Path(path)
+        manifest, shards = _load(path)
+        index = cls(path, manifest, shards)
+        if verify:
+            index.verify()
+        return index
+
+    def refresh(self) -> bool:
+        """Pick up a newer commit (all shards at once); returns whether anything changed."""
+        with self._refresh_lock:
+            manifest, shards = self._state
+            fresh = read_manifest(self.path)
+            if fresh["generation"] == manifest["generation"]:
+                return False
+            reuse = [{s.reader.name: s.reader for s in sh.snapshot.segments} for sh in shards]
+            fresh, opened = _load(self.path, reuse, fresh)
+            self._state = (fresh, [LocalShard(s) for s in opened])
+            return True
+
+    def _install(self, manifest: dict[str, Any], snapshots: list[Snapshot]) -> None:
+        shards = [Index(self.path / f, snap.meta, snap) for f, snap in zip(manifest["folders"], snapshots)]
+        self._state = (manifest, [LocalShard(s) for s in shards])
+
+    def writer(self, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> ShardedWriter:
+        """The one writer of the whole sharded index (``IndexLocked`` if another holds it)."""
+        return ShardedWriter(self, timeout=timeout, buffer_tokens=buffer_tokens)
+
+    def close(self) -> None:
+        """Nothing to release (as ``Index.close``)."""
+
+    # -- reading --------------------------------------------------------------------------------------
+    @property
+    def n_shards(self) -> int:
+        return len(self._state[1])
+
+    @property
+    def generation(self) -> int:
+        return int(self._state[0]["generation"])
+
+    @property
+    def shards(self) -> list[LocalShard]:
+        """The shards at the current commit (the protocol objects a coordinator talks to)."""
+        return list(self._state[1])
+
+    def global_statistics(self) -> dict[str, LangStats]:
+        """Per-language live passages and total length over every shard, as computed at commit."""
+        return {k: LangStats(int(v[0]), int(v[1])) for k, v in self._state[0]["stats"].items() if v[0]}
+
+    def _owner(self, doc_id: str) -> LocalShard:
+        shards = self._state[1]
+        return shards[shard_of(doc_id, len(shards))]
+
+    def __len__(self) -> int:
+        return sum(len(s.index) for s in self._state[1])
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and doc_id in self._owner(doc_id).index
+
+    def get(self, doc_id: str) -> Document | None:
+        """The stored document ``doc_id``, or None (read from the shard that owns it)."""
+        return self._owner(doc_id).index.get(doc_id)
+
+    def content_hashes(self) -> dict[str, str]:
+        """Every live document id with its content hash, over every shard."""
+        out: dict[str, str] = {}
+        for s in self._state[1]:
+            out.update(s.index.content_hashes())
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """As ``Index.stats``, over every shard (languages with global avgdl), plus ``shards``."""
+        manifest, shards = self._state
+        parts = [s.index.stats() for s in shards]
+        langs = self.global_statistics()
+        return {
+            "path": str(self.path),
+            "documents": sum(p["documents"] for p in parts),
+            "passages": sum(p["passages"] for p in parts),
+            "segments": sum(p["segments"] for p in parts),
+            "generation": int(manifest["generation"]),
+            "languages": {lang: {"passages": s.n_passages, "avgdl": s.avgdl} for lang, s in langs.items()},
+            "settings": self.settings.to_json(),
+            "analyzers_current": analyzer_versions_match(manifest["settings"]),
+            "size_bytes": (self.path / MANIFEST).stat().st_size + sum(p["size_bytes"] for p in parts),
+            "shards": len(shards),
+        }
+
+    def verify(self) -> None:
+        """Check every shard file's full checksum and that each document sits in the shard that owns it."""
+        _, shards = self._state
+        for i, s in enumerate(shards):
+            s.index.verify()
+            for doc_id in s.snapshot.id_map():
+                if shard_of(doc_id, len(shards)) != i:
+                    raise IndexCorrupt(
+                        f"document {doc_id!r} is in {s.index.path.name} but routes to shard"
+                        f" {shard_of(doc_id, len(shards))}",
+                        str(s.index.path),
+                    )
+
+    # -- searching ------------------------------------------------------------------------------------
+    def _gather(
+        self, shards: list[LocalShard], held: list[str], parsed: ParsedQuery, lang: str | None, k1, b
+    ) -> tuple[QueryPlan, FixedStatistics, list[str]]:
+        """Phase one: the global statistics of the query's terms and the languages it matches in."""
+        langs, stop = query_languages(parsed, lang, held)
+        plan = QueryPlan(parsed, lang, tuple(held), k1, b)
+        stopwords = self.settings.analyzer(stop).stopwords if stop else frozenset()
+        keys = query_term_keys(parsed.root, langs, self.settings.analyzer, stopwords)
+        plain = _plain_or(parsed.root)
+        dfs: dict[str, int] = dict.fromkeys(keys, 0)
+        matched: set[str] = set()
+        for sh in shards:
+            got, m = sh.statistics(plan, keys, not plain)
+            for key, n in got.items():
+                dfs[key] += n
+            matched.update(m)
+        if plain:
+            matched = {key.split(":", 1)[0] for key, n in dfs.items() if n}
+        stats = FixedStatistics(self.global_statistics(), dfs)
+        return plan, stats, [x for x in langs if x in matched]
+
+    def search(
+        self,
+        query: str | ParsedQuery,
+        k: int = 10,
+        offset: int = 0,
+        *,
+        lang: str | None = None,
+        per_document: bool = True,
+        k1: float | None = None,
+        b: float | None = None,
+    ) -> list[Hit]:
+        """As ``Index.search``: the same hits, order and scores a single index of these documents gives."""
+        if k < 0 or offset < 0:
+            raise InvalidArgument("k and offset must be >= 0")
+        manifest, shards = self._state
+        held = list(self.global_statistics())
+        parsed = parse_query(query) if isinstance(query, str) else query
+        plan, stats, hit_langs = self._gather(shards, held, parsed, lang, k1, b)
+        if not hit_langs or k == 0:
+            return []
+        need = offset + k
+        rows: list[tuple[Row, int]] = []
+        for i, sh in enumerate(shards):
+            rows.extend((row, i) for row in sh.search(plan, stats, hit_langs, need, per_document))
+        rows.sort(key=lambda x: (-x[0][0], x[0][1], x[0][2]))
+        page = rows[offset:need]
+        by_shard: dict[int, list[int]] = {}
+        for j, (_, i) in enumerate(page):
+            by_shard.setdefault(i, []).append(j)
+        hits: list[Hit | None] = [None] * len(page)
+        for i, positions in by_shard.items():
+            for j, hit in zip(positions, shards[i].fetch(plan, [page[j][0] for j in positions])):
+                hits[j] = hit
+        return [h for h in hits if h is not None]
+
+    def explain(
+        self,
+        query: str | ParsedQuery,
+        doc_id: str,
+        passage: int = 0,
+        *,
+        k1: float | None = None,
+        b: float | None = None,
+    ) -> Explanation:
+        """As ``Index.explain``, with the global statistics: its value is the score ``search`` gives."""
+        _, shards = self._state
+        owner = shards[shard_of(doc_id, len(shards))]
+        if doc_id not in owner.snapshot.id_map():
+            raise DocumentNotFound(f"no document {doc_id!r} in the index")
+        parsed = parse_query(query) if isinstance(query, str) else query
+        plan, stats, hit_langs = self._gather(shards, list(self.global_statistics()), parsed, None, k1, b)
+        return owner.explain(plan, stats, hit_langs, doc_id, passage)
+
+
+def _load(
+    path: Path, reuse: list[dict[str, SegmentReader]] | None = None, manifest: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Index]]:
+    """Read the manifest and open every shard at the commit it names, retrying when a concurrent
+    commit removed a file between reading the manifest and opening the segments."""
+    for attempt in range(5):
+        if manifest is None:
+            manifest = read_manifest(path)
+        try:
+            shards = [
+                _open_shard(path / folder, commit, reuse[i] if reuse and i < len(reuse) else None)
+                for i, (folder, commit) in enumerate(zip(manifest["folders"], manifest["commits"]))
+            ]
+            return manifest, shards
+        except IndexCorrupt:
+            fresh = read_manifest(path)
+            if attempt == 4 or fresh["generation"] == manifest["generation"]:
+                raise
+            manifest = fresh
+        except (KeyError, TypeError) as e:
+            raise IndexCorrupt(f"{MANIFEST} of {path} is missing a field: {e}", str(path / MANIFEST)) from None
+    raise AssertionError("unreachable")
+
+
+# -- writing --------------------------------------------------------------------------------------------
+
+
+class ShardedWriter:
+    """Adds, updates and deletes documents in the shards that own them; ``commit`` is atomic as a whole.
+
+    Holds the sharded index's lock and every shard's writer. Use as a context manager like
+    ``IndexWriter``: commit on a clean exit, roll back on an exception.
+    """
+
+    def __init__(self, sharded: ShardedIndex, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> None:
+        self._sharded = sharded
+        self._lock = WriteLock(sharded.path)
+        self._lock.acquire(timeout)
+        self._writers: list[IndexWriter] = []
+        self._closed = False
+        try:
+            sharded.refresh()
+            manifest = sharded._state[0]
+            self._manifest = manifest
+            for folder, commit in zip(manifest["folders"], manifest["commits"]):
+                shard_dir = sharded.path / folder
+                on_disk = _read_shard_meta(shard_dir)
+                if on_disk is None or on_disk.get("generation") != commit["generation"]:
+                    # a commit interrupted before the manifest moved: the manifest's commit stands
+                    write_meta(shard_dir, commit)
+                index = Index(shard_dir, commit, sharded._state[1][len(self._writers)].snapshot)
+                kwargs = {} if buffer_tokens is None else {"buffer_tokens": buffer_tokens}
+                self._writers.append(IndexWriter(index, timeout=timeout, **kwargs))
+        except BaseException:
+            self._release()
+            raise
+        self._buffer_tokens = BUFFER_TOKENS if buffer_tokens is None else int(buffer_tokens)
+
+    def _release(self) -> None:
+        for w in self._writers:
+            try:
+                w.close()
+            except Exception:
+                pass
+        self._lock.release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SearchError("this writer is closed; open a new one with index.writer()")
+
+    def _owner(self, doc_id: str) -> IndexWriter:
+        return self._writers[shard_of(doc_id, len(self._writers))]
+
+    # -- documents ------------------------------------------------------------------------------------
+    def add(self, doc: Document) -> None:
+        """Add a new document to the shard that owns its id (``InvalidDocument`` as ``IndexWriter.add``)."""
+        self._check_open()
+        if not isinstance(doc, Document):
+            raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
+        self._owner(doc.id).add(doc)
+
+    def add_many(self, docs: Iterable[Document], *, workers: int | None = None) -> int:
+        """Add every document of ``docs``, each to its shard; returns how many were added.
+
+        Documents are routed into per-shard chunks of about ``workers`` writer buffers; each chunk is
+        analyzed by the shard writer's worker processes (every core), so which documents land in which
+        segment depends only on the input: the same input gives byte-identical shards. A bad document
+        stops the call with ``InvalidDocument``; roll back to keep nothing of it.
+        """
+        self._check_open()
+        n_workers = parallel.default_workers() if workers is None else max(1, int(workers))
+        chunk_tokens = self._buffer_tokens * max(2, n_workers)
+        pending: list[list[Document]] = [[] for _ in self._writers]
+        tokens = [0] * len(self._writers)
+        n = 0
+        for doc in docs:
+            if not isinstance(doc, Document):
+                    raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
+            i = shard_of(doc.id, len(self._writers))
+            pending[i].append(doc)
+            tokens[i] += parallel.estimate_tokens(doc.text, doc.title)
+            if tokens[i] >= chunk_tokens:
+                n += self._writers[i].add_many(pending[i], workers=n_workers)
+                pending[i], tokens[i] = [], 0
+        for i, chunk in enumerate(pending):
+            if chunk:
+                n += self._writers[i].add_many(chunk, workers=n_workers)
+        return n
+
+    def update(self, doc: Document) -> None:
+        """Replace the document with ``doc.id`` (or add it) in the shard that owns it."""
+        self._check_open()
+        if not isinstance(doc, Document):
+            raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
+        self._owner(doc.id).update(doc)
+
+    def delete(self, doc_id: str) -> bool:
+        """Delete ``doc_id`` from the shard that owns it; returns whether there was one."""
+        self._check_open()
+        return self._owner(doc_id).delete(doc_id)
+
+    def flush(self) -> None:
+        self._check_open()
+        for w in self._writers:
+            w.flush()
+
+    # -- commit ---------------------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Commit every shard, then the manifest (the commit point of the whole), then remove old files.
+
+        Until the manifest is replaced, each shard keeps the files of the commit the manifest names, so
+        readers of the previous commit lose nothing; a failure before it leaves the previous commit.
+        """
+        self._check_open()
+        old = self._manifest
+        for w, commit in zip(self._writers, old["commits"]):
+            w.retain = _commit_files(commit)
+        committed: list[int] = []
+        try:
+            for i, w in enumerate(self._writers):
+                w.commit()
+                committed.append(i)
+            snaps = [w._index._snapshot for w in self._writers]
+            totals: dict[str, list[int]] = {}
+            for snap in snaps:
+                for lang, st in snap.stats.items():
+                    t = totals.setdefault(lang, [0, 0])
+                    t[0] += st.n_passages
+                    t[1] += st.total_length
+            manifest = dict(old)
+            manifest.update(
+                generation=int(old["generation"]) + 1,
+                commits=[snap.meta for snap in snaps],
+                stats={k: totals[k] for k in sorted(totals)},
+            )
+            write_manifest(self._sharded.path, manifest)
+        except BaseException:
+            for i in committed:  # best effort: the shards' meta.json back at the manifest's commit
+                try:
+                    write_meta(self._sharded.path / old["folders"][i], old["commits"][i])
+                except OSError:
+                    pass
+            self._closed = True
+            self._release()
+            raise
+        self._manifest = manifest
+        self._sharded._install(manifest, snaps)
+        for w in self._writers:
+            w.retain = set()
+            w._remove_unreferenced(w._meta)
+
+    def rollback(self) -> None:
+        """Forget every change since the last commit in every shard."""
+        for w in self._writers:
+            w.rollback()
+
+    def close(self) -> None:
+        """Release every lock (uncommitted changes are rolled back)."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> ShardedWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.rollback()
+        finally:
+            self.close()
+
+
+def _read_shard_meta(shard_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((shard_dir / META).read_bytes())
+    except (OSError, ValueError):
+        return None
