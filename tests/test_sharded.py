@@ -1,0 +1,343 @@
+"""Sharded indexes: the same hits, order and scores as one index of the same documents, whatever the
+shard count and history; stable routing; byte-identical rebuilds; commits atomic as a whole."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from search import Document, Index, IndexLocked, InvalidArgument, ShardedIndex
+from search.sharded import MANIFEST, read_manifest, shard_of
+
+EN = ["river", "border", "crossing", "people", "queue", "night", "car", "the", "of", "mountain"]
+ID = ["warga", "rusia", "melarikan", "perbatasan", "antrean", "yang", "dan", "kota", "mobilisasi", "diri"]
+IDS = [f"doc{i}" for i in range(14)]
+SHARD_COUNTS = (1, 2, 3, 5)
+
+words = st.lists(st.sampled_from(EN + ID), min_size=0, max_size=30)
+
+
+def docs_strategy():
+    """Mixed-language documents of one to four passages (passage_words=8), sometimes with a title."""
+    return st.builds(
+        lambda i, parts, title, lang: Document(
+            i, " ".join(" ".join(p) + "." for p in parts), title=" ".join(title), lang=lang
+        ),
+        st.sampled_from(IDS),
+        st.lists(words, min_size=1, max_size=3),
+        st.lists(st.sampled_from(EN + ID), max_size=3),
+        st.sampled_from([None, "en", "id"]),
+    )
+
+
+def _clause(word: str, kind: int) -> str:
+    return [word, f"+{word}", f"-{word}", f"title:{word}", word, word][kind]
+
+
+queries = st.one_of(
+    st.lists(st.tuples(st.sampled_from(EN + ID), st.integers(0, 5)), min_size=1, max_size=4).map(
+        lambda parts: " ".join(_clause(w, k) for w, k in parts)
+    ),
+    st.lists(st.sampled_from(EN + ID), min_size=2, max_size=3).map(lambda ws: f'"{" ".join(ws)}" {ws[0]}'),
+    st.tuples(st.sampled_from(EN + ID), st.sampled_from(EN + ID), st.sampled_from(["AND", "OR", "NOT"])).map(
+        lambda t: f"{t[0]} {t[2]} {t[1]}"
+    ),
+    st.tuples(st.sampled_from(EN + ID), st.sampled_from(["id", "en"])).map(lambda t: f"{t[0]} lang:{t[1]}"),
+)
+
+
+def ranked(index, q: str, k: int = 50, offset: int = 0, per_document: bool = True) -> list:
+    hits = index.search(q, k=k, offset=offset, per_document=per_document)
+    return [(h.doc_id, h.passage, h.lang, h.score) for h in hits]
+
+
+def assert_same(single: list, sharded: list, context: object) -> None:
+    assert [r[:3] for r in sharded] == [r[:3] for r in single], context
+    for a, b in zip(single, sharded):
+        assert abs(a[3] - b[3]) <= 1e-9, (context, a, b)
+
+
+class ShardedAgainstSingle(RuleBasedStateMachine):
+    """One single index and sharded indexes of 1, 2, 3 and 5 shards receive the same writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="telusur-shards-"))
+        self.single = Index.create(self.tmp / "single", passage_words=8)
+        self.sharded = [ShardedIndex.create(self.tmp / f"s{n}", shards=n, passage_words=8) for n in SHARD_COUNTS]
+        self.writers = [self.single.writer(buffer_tokens=60)] + [s.writer(buffer_tokens=60) for s in self.sharded]
+        self.pending: dict[str, Document] = {}
+        self.committed: dict[str, Document] = {}
+
+    @rule(doc=docs_strategy())
+    def add_or_update(self, doc: Document) -> None:
+        for w in self.writers:
+            if doc.id in self.pending:
+                w.update(doc)
+            else:
+                w.add(doc)
+        self.pending[doc.id] = doc
+
+    @rule(batch=st.lists(docs_strategy(), max_size=6, unique_by=lambda d: d.id))
+    def add_many_new(self, batch: list[Document]) -> None:
+        fresh = [d for d in batch if d.id not in self.pending]
+        for w in self.writers:
+            assert w.add_many(fresh, workers=1) == len(fresh)
+        self.pending.update((d.id, d) for d in fresh)
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def delete(self, data) -> None:
+        doc_id = data.draw(st.sampled_from(sorted(self.pending)))
+        for w in self.writers:
+            assert w.delete(doc_id)
+        del self.pending[doc_id]
+
+    @rule()
+    def commit(self) -> None:
+        for w in self.writers:
+            w.commit()
+        self.committed = dict(self.pending)
+
+    @rule()
+    def rollback(self) -> None:
+        for w in self.writers:
+            w.rollback()
+        self.pending = dict(self.committed)
+
+    @rule(q=queries, k=st.integers(1, 12), offset=st.integers(0, 6), per_document=st.booleans())
+    def same_ranking(self, q: str, k: int, offset: int, per_document: bool) -> None:
+        want = ranked(self.single, q, k, offset, per_document)
+        for s in self.sharded:
+            assert_same(want, ranked(s, q, k, offset, per_document), (q, s.n_shards, k, offset, per_document))
+        if want:
+            doc_id, passage = want[0][0], want[0][1]
+            e = self.single.explain(q, doc_id, passage)
+            assert abs(e.value - want[0][3]) <= 1e-9
+            for s in self.sharded:
+                assert abs(s.explain(q, doc_id, passage).value - e.value) <= 1e-9, (q, s.n_shards)
+
+    @invariant()
+    def same_documents_and_statistics(self) -> None:
+        assert len(self.single) == len(self.committed)
+        st_single = self.single.stats()
+        for s in self.sharded:
+            assert len(s) == len(self.committed)
+            assert sorted(s.content_hashes()) == sorted(self.committed)
+            got = s.stats()
+            assert got["shards"] == s.n_shards
+            assert got["passages"] == st_single["passages"]
+            assert got["languages"].keys() == st_single["languages"].keys()
+            for lang, v in st_single["languages"].items():
+                assert got["languages"][lang]["passages"] == v["passages"]
+                assert abs(got["languages"][lang]["avgdl"] - v["avgdl"]) <= 1e-12
+
+    def teardown(self) -> None:
+        for w in self.writers:
+            w.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+ShardedAgainstSingle.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None)
+TestShardedAgainstSingle = ShardedAgainstSingle.TestCase
+
+
+# -- fixed cases ------------------------------------------------------------------------------------------
+
+
+def _corpus(n: int = 120) -> list[Document]:
+    out = []
+    for i in range(n):
+        en = " ".join(EN[(i * j) % 10] for j in range(1, 14))
+        idn = " ".join(ID[(i + j * 3) % 10] for j in range(1, 20))
+        text = f"{idn}. {en}." if i % 3 else f"{en}. {en} {EN[i % 10]}."
+        out.append(Document(f"law/{i}", text, title=f"{ID[i % 10]} {EN[i % 7]}", lang=None if i % 4 else "en"))
+    return out
+
+
+def _files(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != "write.lock"
+    }
+
+
+def test_routing_is_a_stable_hash_of_the_id() -> None:
+    # fixed values: the same id lands on the same shard on every run, machine and Python version
+    ids = ["doc1", "uu/2019/8#0", "Ünïcode-id", "a", ""]
+    got = [shard_of(i, 4) for i in ids]
+    want = [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little") % 4 for i in ids]
+    assert got == want
+    assert [shard_of(i, 7) for i in ("doc1", "doc2", "doc3")] == [shard_of(i, 7) for i in ("doc1", "doc2", "doc3")]
+    assert sorted({shard_of(f"d{i}", 4) for i in range(100)}) == [0, 1, 2, 3]
+
+
+def test_documents_live_in_their_owning_shard_and_check_verifies_it(tmp_path: Path) -> None:
+    idx = ShardedIndex.create(tmp_path / "s", shards=4, passage_words=20)
+    docs = _corpus(60)
+    with idx.writer() as w:
+        w.add_many(docs, workers=1)
+    for i, shard in enumerate(idx.shards):
+        ids = list(shard.snapshot.id_map())
+        assert ids and all(shard_of(d, 4) == i for d in ids)
+        # each shard is an ordinary index
+        assert len(Index.open(tmp_path / "s" / f"shard-{i:03d}")) == len(ids)
+    idx.verify()
+    assert Index.open(tmp_path / "s", verify=True).n_shards == 4
+    assert idx.get("law/7") == docs[7]
+    assert "law/7" in idx and "law/999" not in idx
+
+
+def test_rebuild_is_byte_identical_with_worker_processes(tmp_path: Path) -> None:
+    docs = _corpus(300)
+    for name in ("a", "b"):
+        idx = ShardedIndex.create(tmp_path / name, shards=3, passage_words=20)
+        with idx.writer(buffer_tokens=800) as w:
+            w.add_many(iter(docs), workers=2)
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert a == b
+    assert sum(1 for f in a if f.endswith(".tls")) > 3  # several segments per shard: workers really ran
+
+
+def test_update_moves_nothing(tmp_path: Path) -> None:
+    idx = ShardedIndex.create(tmp_path / "s", shards=4, passage_words=20)
+    with idx.writer() as w:
+        w.add_many(_corpus(40), workers=1)
+    before = _files(tmp_path / "s")
+    owner = shard_of("law/5", 4)
+    with idx.writer() as w:
+        w.update(Document("law/5", "warga kota baru", title="baru"))
+    after = _files(tmp_path / "s")
+    changed = {f.split("/")[0] for f in set(before.items()) ^ set(after.items()) for f in [f[0]]}
+    # the owning shard and the manifest change; other shards are committed again but keep their segments
+    for i in range(4):
+        segs_before = {f: h for f, h in before.items() if f.startswith(f"shard-{i:03d}/seg_")}
+        segs_after = {f: h for f, h in after.items() if f.startswith(f"shard-{i:03d}/seg_")}
+        if i != owner:
+            assert segs_before == segs_after
+    assert f"shard-{owner:03d}" in changed and MANIFEST in changed
+    assert idx.get("law/5").text == "warga kota baru"
+    assert [h.doc_id for h in idx.search("baru")] == ["law/5"]
+    assert sum(len(s.snapshot.id_map()) for s in idx.shards) == 40
+
+
+def test_a_reader_keeps_its_generation_while_commits_run(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=3, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(50), workers=1)
+    reader = ShardedIndex.open(path)
+    want = ranked(reader, "warga river", k=30)
+    texts = [h.text for h in reader.search("warga river", k=30)]
+    gen = reader.generation
+    writer_side = ShardedIndex.open(path)
+    for round_ in range(12):  # deletes, updates and merges remove the files of older commits
+        with writer_side.writer(buffer_tokens=50) as w:
+            for i in range(round_, 50, 3):
+                w.update(Document(f"law/{i}", f"kota {EN[round_ % 10]} {ID[i % 10]}"))
+            w.delete(f"law/{(round_ * 7) % 50}")
+    assert read_manifest(path)["generation"] > gen
+    assert reader.generation == gen
+    assert ranked(reader, "warga river", k=30) == want
+    assert [h.text for h in reader.search("warga river", k=30)] == texts
+    assert reader.refresh() and reader.generation == read_manifest(path)["generation"]
+    assert ranked(reader, "kota") == ranked(writer_side, "kota")
+
+
+def test_a_commit_interrupted_before_the_manifest_leaves_the_previous_commit(tmp_path: Path, monkeypatch) -> None:
+    import search.sharded as sharded
+
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=3, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(30), workers=1)
+    want = ranked(idx, "warga river")
+    files = _files(path)
+
+    def crash(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sharded, "write_manifest", crash)
+    w = idx.writer()
+    for i in range(30):
+        w.delete(f"law/{i}")
+    w.add(Document("new", "warga river"))
+    with pytest.raises(OSError):
+        w.commit()
+    w.close()
+    monkeypatch.undo()
+    # every file of the manifest's commit is still there; readers see the previous commit
+    after = _files(path)
+    assert all(after.get(f) == h for f, h in files.items() if "/seg_" in f)
+    fresh = ShardedIndex.open(path)
+    assert ranked(fresh, "warga river") == want and len(fresh) == 30
+    # a single shard opened alone is back at the manifest's commit too, and a new writer works
+    with fresh.writer() as w2:
+        w2.add(Document("new", "warga river kota"))
+    assert len(ShardedIndex.open(path)) == 31
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    idx = ShardedIndex.create(tmp_path / "s", shards=2)
+    with idx.writer():
+        with pytest.raises(IndexLocked):
+            idx.writer()
+
+
+def test_create_refuses_bad_shard_counts_and_existing_indexes(tmp_path: Path) -> None:
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidArgument):
+            ShardedIndex.create(tmp_path / "x", shards=bad)
+    ShardedIndex.create(tmp_path / "s", shards=2)
+    with pytest.raises(Exception, match="already exists"):
+        ShardedIndex.create(tmp_path / "s", shards=2)
+    with pytest.raises(Exception, match="not empty|already exists"):
+        Index.create(tmp_path / "s")
+
+
+def test_damaged_manifest_is_index_corrupt(tmp_path: Path) -> None:
+    from search import IndexCorrupt
+
+    ShardedIndex.create(tmp_path / "s", shards=2)
+    m = tmp_path / "s" / MANIFEST
+    m.write_bytes(m.read_bytes().replace(b'"shards": 2', b'"shards": 3'))
+    with pytest.raises(IndexCorrupt):
+        Index.open(tmp_path / "s")
+
+
+def test_searches_in_threads_during_commits(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=3, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(40), workers=1)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_loop() -> None:
+        try:
+            while not stop.is_set():
+                hits = idx.search("warga river kota", k=5)
+                assert len(hits) == 5 and all(h.text for h in hits)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=search_loop)
+    t.start()
+    try:
+        for r in range(8):
+            with idx.writer(buffer_tokens=50) as w:
+                for i in range(r, 40, 4):
+                    w.update(Document(f"law/{i}", f"warga river kota {r}"))
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
