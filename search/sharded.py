@@ -45,8 +45,17 @@ from .errors import (
     InvalidDocument,
     SearchError,
 )
-from .index import Hit, Index, evaluate_languages, matching_languages, query_languages, rank_found
-from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery, parse_query
+from .index import (
+    Hit,
+    Index,
+    _count,
+    _parsed,
+    evaluate_languages,
+    matching_languages,
+    query_languages,
+    rank_found,
+)
+from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader
 from .settings import IndexSettings, analyzer_versions_match
@@ -440,11 +449,10 @@ class ShardedIndex:
         b: float | None = None,
     ) -> list[Hit]:
         """As ``Index.search``: the same hits, order and scores a single index of these documents gives."""
-        if k < 0 or offset < 0:
-            raise InvalidArgument("k and offset must be >= 0")
+        k, offset = _count("k", k), _count("offset", offset)
         manifest, shards = self._state
         held = list(self.global_statistics())
-        parsed = parse_query(query) if isinstance(query, str) else query
+        parsed = _parsed(query)
         plan, stats, hit_langs = self._gather(shards, held, parsed, lang, k1, b)
         if not hit_langs or k == 0:
             return []
@@ -474,10 +482,12 @@ class ShardedIndex:
     ) -> Explanation:
         """As ``Index.explain``, with the global statistics: its value is the score ``search`` gives."""
         _, shards = self._state
+        parsed = _parsed(query)
+        if not isinstance(doc_id, str):
+            raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         owner = shards[shard_of(doc_id, len(shards))]
         if doc_id not in owner.snapshot.id_map():
             raise DocumentNotFound(f"no document {doc_id!r} in the index")
-        parsed = parse_query(query) if isinstance(query, str) else query
         plan, stats, hit_langs = self._gather(shards, list(self.global_statistics()), parsed, None, k1, b)
         return owner.explain(plan, stats, hit_langs, doc_id, passage)
 
