@@ -56,7 +56,7 @@ from .index import (
     rank_found,
 )
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
-from .searcher import Snapshot, open_segments, query_term_keys
+from .searcher import AnalyzedTerm, Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader
 from .settings import IndexSettings, analyzer_versions_match
 from .storage import META, WriteLock, _canonical, fsync_dir, write_meta
@@ -207,13 +207,25 @@ class LocalShard:
     def snapshot(self) -> Snapshot:
         return self.index._snapshot
 
-    def statistics(self, plan: QueryPlan, keys: list[str], matches: bool) -> tuple[dict[str, int], list[str]]:
-        """Live passages holding each of ``keys`` here, and (with ``matches``) the languages in which the
-        query matches a passage here."""
+    def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
+        """Live passages here holding each term key the query may score (every shard derives the same
+        keys from the plan), and the languages in which the query matches a passage here."""
         snap = self.snapshot
         ctx, langs = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held))
-        dfs = {key: ctx.df(key) for key in keys}
-        return dfs, (matching_languages(ctx, langs, plan.parsed) if matches else [])
+        dfs = {key: ctx.df(key) for key in query_term_keys(plan.parsed.root, langs, ctx.analyze)}
+        if _plain_or(plan.parsed.root):
+            # a ranked OR of words matches where one of the terms it scores has a posting: no evaluation
+            matched = [
+                lg
+                for lg in langs
+                if any(
+                    isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}")
+                    for _, c in ctx.clauses(plan.parsed.root, lg)
+                )
+            ]
+        else:
+            matched = matching_languages(ctx, langs, plan.parsed)
+        return dfs, matched
 
     def search(
         self, plan: QueryPlan, stats: FixedStatistics, hit_langs: list[str], need: int, per_document: bool
@@ -420,20 +432,15 @@ class ShardedIndex:
         self, shards: list[LocalShard], held: list[str], parsed: ParsedQuery, lang: str | None, k1, b
     ) -> tuple[QueryPlan, FixedStatistics, list[str]]:
         """Phase one: the global statistics of the query's terms and the languages it matches in."""
-        langs, stop = query_languages(parsed, lang, held)
+        langs, _ = query_languages(parsed, lang, held)  # checks ``lang`` once, here
         plan = QueryPlan(parsed, lang, tuple(held), k1, b)
-        stopwords = self.settings.analyzer(stop).stopwords if stop else frozenset()
-        keys = query_term_keys(parsed.root, langs, self.settings.analyzer, stopwords)
-        plain = _plain_or(parsed.root)
-        dfs: dict[str, int] = dict.fromkeys(keys, 0)
+        dfs: dict[str, int] = {}
         matched: set[str] = set()
         for sh in shards:
-            got, m = sh.statistics(plan, keys, not plain)
+            got, m = sh.statistics(plan)
             for key, n in got.items():
-                dfs[key] += n
+                dfs[key] = dfs.get(key, 0) + n
             matched.update(m)
-        if plain:
-            matched = {key.split(":", 1)[0] for key, n in dfs.items() if n}
         stats = FixedStatistics(self.global_statistics(), dfs)
         return plan, stats, [x for x in langs if x in matched]
 
@@ -589,7 +596,7 @@ class ShardedWriter:
         n = 0
         for doc in docs:
             if not isinstance(doc, Document):
-                    raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
+                raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
             i = shard_of(doc.id, len(self._writers))
             pending[i].append(doc)
             tokens[i] += parallel.estimate_tokens(doc.text, doc.title)
