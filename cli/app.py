@@ -158,6 +158,10 @@ def index_cmd(
         bool, typer.Option("--check", help="Change nothing; exit 1 when the index is stale against the sources.")
     ] = False,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Wait up to this many seconds for the lock.")] = 0.0,
+    shards: Annotated[
+        int | None,
+        typer.Option("--shards", min=1, max=1024, help="Build a new index as this many shards (see Scaling out)."),
+    ] = None,
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
@@ -175,7 +179,7 @@ def index_cmd(
     if check and not path.exists():
         output.error(f"stale: no index at {path} yet ({len(docs)} documents to index)")
         raise typer.Exit(EXIT_STALE)
-    if (path / "meta.json").exists() or check:
+    if (path / "meta.json").exists() or (path / "shards.json").exists() or check:
         existing = Index.open(path)
         built = existing.settings.passage_words
         if passage_words is not None and passage_words != built:
@@ -183,6 +187,14 @@ def index_cmd(
                 f"{path} was built with --passage-words {built}, not {passage_words};"
                 " to change it, build into a new --index folder"
             )
+        has = existing.n_shards if isinstance(existing, search.ShardedIndex) else None
+        if shards is not None and shards != has:
+            built_as = f"{has} shards" if has else "one index, not sharded"
+            raise SourceError(f"{path} was built as {built_as}; to change it, build into a new --index folder")
+    elif shards is not None:
+        existing = search.ShardedIndex.create(
+            path, shards=shards, passage_words=120 if passage_words is None else passage_words
+        )
     else:
         existing = Index.create(path, passage_words=120 if passage_words is None else passage_words)
     current = existing.content_hashes()
@@ -310,7 +322,10 @@ def explain(
     idx = open_for_reading(index)
     tree = idx.explain(query_text, doc_id, passage)
     if json_out:
-        typer.echo(json.dumps(tree.to_dict(), ensure_ascii=False))
+        payload = tree.to_dict()
+        if isinstance(idx, search.ShardedIndex):
+            payload["shards"] = idx.n_shards
+        typer.echo(json.dumps(payload, ensure_ascii=False))
     else:
         typer.echo(str(tree))
 

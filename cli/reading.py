@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import analyzers
-from search import Index
+from search import Index, ShardedIndex
 
 from . import output
 from .errors import UsageMistake
@@ -28,7 +28,7 @@ def index_path(index: Path | None) -> Path | None:
     return Path(env) if env else None
 
 
-def open_for_reading(index: Path | None) -> Index:
+def open_for_reading(index: Path | None) -> Index | ShardedIndex:
     path = index_path(index)
     if path is None:
         from .default_index import open_default_index
@@ -60,7 +60,9 @@ def run_query(
     idx = open_for_reading(index)
     hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
     if json_out:
-        payload = {"query": text, "hits": hit_objects(hits, offset)}
+        payload: dict = {"query": text, "hits": hit_objects(hits, offset)}
+        if isinstance(idx, ShardedIndex):
+            payload["shards"] = idx.n_shards
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return
     output.print_hits(sys.stdout, text, hits, offset)

@@ -17,6 +17,14 @@ from search import Document
 SUFFIXES = (".txt", ".md", ".jsonl")
 
 
+def _kind(path: Path) -> str:
+    """The suffix that says how to read ``path``: ".jsonl" for both "a.jsonl" and "a.jsonl.gz"."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return Path(name).suffix
+
+
 class SourceError(Exception):
     """A user's input cannot be read; the message names the file (and line) and what to do."""
 
@@ -47,7 +55,7 @@ def find_files(paths: list[Path], glob: str | None = None, exclude: Path | None 
             p
             for p in root.rglob(pattern)
             if p.is_file()
-            and (glob is not None or p.suffix.lower() in SUFFIXES)
+            and (glob is not None or _kind(p) in SUFFIXES)
             and not (skip is not None and p.resolve().is_relative_to(skip))
         )
         out.extend(SourceFile(p, p.relative_to(root).as_posix()) for p in found)
@@ -79,9 +87,18 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
         data = source.path.read_bytes()
     except OSError as e:
         raise SourceError(f"{source.path}: cannot be read ({e.strerror})") from None
+    if source.path.name.lower().endswith(".gz"):
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise SourceError(f"{source.path}: not a readable gzip file ({e})") from None
     text = _decode(source.path, data)
-    if source.path.suffix.lower() != ".jsonl":
-        title = _markdown_title(text) if source.path.suffix.lower() == ".md" else ""
+    kind = _kind(source.path)
+    if kind != ".jsonl":
+        title = _markdown_title(text) if kind == ".md" else ""
         yield Document(id=source.rel, text=text, title=title, lang=lang)
         return
     for n, line in enumerate(text.splitlines(), start=1):

@@ -33,7 +33,7 @@ from typing import Any
 
 import analyzers
 
-from . import bm25, parallel
+from . import bm25
 from .bm25 import Explanation, FixedStatistics, LangStats
 from .documents import Document
 from .errors import (
@@ -588,6 +588,8 @@ class ShardedWriter:
         segment depends only on the input: the same input gives byte-identical shards. A bad document
         stops the call with ``InvalidDocument``; roll back to keep nothing of it.
         """
+        from . import parallel  # worker processes: imported by the writers that use them
+
         self._check_open()
         n_workers = parallel.default_workers() if workers is None else max(1, int(workers))
         chunk_tokens = self._buffer_tokens * max(2, n_workers)

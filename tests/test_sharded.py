@@ -341,3 +341,64 @@ def test_searches_in_threads_during_commits(tmp_path: Path) -> None:
         stop.set()
         t.join()
     assert not errors
+
+
+# -- the command line ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import gzip
+    import json
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / ".cache"))
+    monkeypatch.delenv("SEARCH_INDEX", raising=False)
+    lines = [{"_id": d.id, "text": d.text, "title": d.title} for d in _corpus(80)]
+    src = tmp_path / "src"
+    src.mkdir()
+    with gzip.open(src / "laws.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(x) for x in lines) + "\n")
+    return src / "laws.jsonl.gz"
+
+
+def _cli(*args: object):
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_builds_and_reads_a_sharded_index_like_a_single_one(cli_corpus: Path, tmp_path: Path) -> None:
+    import json
+
+    single, sharded = tmp_path / "one", tmp_path / "four"
+    assert _cli("index", cli_corpus, "--index", single).exit_code == 0
+    r = _cli("index", cli_corpus, "--index", sharded, "--shards", 4)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in sharded.iterdir() if p.is_dir()) == [f"shard-{i:03d}" for i in range(4)]
+    for args in (["warga river"], ["warga river", "--all-passages", "-k", "7"], ["kota", "--offset", "3"]):
+        a = json.loads(_cli("query", *args, "--json", "--index", single).stdout)
+        b = json.loads(_cli("query", *args, "--json", "--index", sharded).stdout)
+        assert b["shards"] == 4 and "shards" not in a
+        assert [(h["doc_id"], h["passage"], h["snippet"]) for h in b["hits"]] == [
+            (h["doc_id"], h["passage"], h["snippet"]) for h in a["hits"]
+        ]
+        assert all(abs(x["score"] - y["score"]) <= 1e-9 for x, y in zip(a["hits"], b["hits"]))
+    top = json.loads(_cli("query", "warga river", "--json", "--index", single).stdout)["hits"][0]
+    ea = json.loads(_cli("explain", "warga river", top["doc_id"], "--json", "--index", single).stdout)
+    eb = json.loads(_cli("explain", "warga river", top["doc_id"], "--json", "--index", sharded).stdout)
+    assert eb["shards"] == 4 and abs(ea["value"] - eb["value"]) <= 1e-9
+    st = json.loads(_cli("stats", "--json", "--index", sharded).stdout)
+    assert st["shards"] == 4 and st["documents"] == 80
+    assert _cli("check", "--index", sharded).exit_code == 0
+    r = _cli("delete", "law/3", "law/4", "--index", sharded)
+    assert r.exit_code == 0 and len(Index.open(sharded)) == 78
+    # re-indexing the same sources puts them back and changes nothing else
+    assert _cli("index", cli_corpus, "--index", sharded).exit_code == 0
+    assert len(Index.open(sharded)) == 80
+    r = _cli("index", cli_corpus, "--index", sharded, "--shards", 2)
+    assert r.exit_code == 2 and "built as 4 shards" in r.stderr
+    r = _cli("index", cli_corpus, "--index", single, "--shards", 2)
+    assert r.exit_code == 2 and "not sharded" in r.stderr

@@ -86,7 +86,8 @@ class ServedIndex:
     def __init__(self, name: str, path: str) -> None:
         self.name = name
         self.index = Index.open(path)
-        self._meta = Path(path) / "meta.json"
+        root = Path(path)  # a sharded index commits by replacing its manifest
+        self._meta = root / "meta.json" if (root / "meta.json").exists() else root / "shards.json"
         self._stamp = self._stat()
         self._lock = threading.Lock()
 
