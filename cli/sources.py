@@ -7,12 +7,14 @@ before the index is touched, so a bad file changes nothing.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from search import Document
+from search.documents import MAX_META_DEPTH
 
 SUFFIXES = (".txt", ".md", ".jsonl")
 
@@ -66,12 +68,27 @@ def find_files(paths: list[Path], glob: str | None = None, exclude: Path | None 
 
 
 def _decode(path: Path, data: bytes) -> str:
-    if b"\0" in data[:8192]:
+    """UTF-8 text (a byte order mark dropped, so it is not stored as text), or UTF-16 with its BOM."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")  # the BOM says the byte order and is dropped
+        except UnicodeDecodeError as e:
+            raise SourceError(f"{path}: not valid UTF-16 (byte {e.start}); convert it to UTF-8 first") from None
+    head = data[:8192]
+    if b"\0" in head:
+        if _looks_utf16(head):
+            raise SourceError(f"{path}: UTF-16 without a byte order mark: convert it to UTF-8 first")
         raise SourceError(f"{path}: looks like a binary file; index only text (.txt, .md, .jsonl)")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise SourceError(f"{path}: not valid UTF-8 (byte {e.start}); convert it to UTF-8 first") from None
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """Most of one byte of every pair is zero: Latin text in UTF-16 without its byte order mark."""
+    pairs = len(head) // 2
+    return pairs >= 2 and max(head[0::2].count(0), head[1::2].count(0)) >= 0.8 * pairs
 
 
 def _markdown_title(text: str) -> str:
@@ -109,6 +126,8 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise SourceError(f"{where}: malformed JSON ({e.msg}); each line must be one JSON object") from None
+        except RecursionError:
+            raise SourceError(f"{where}: JSON nested too deep (meta may nest {MAX_META_DEPTH} levels)") from None
         if not isinstance(obj, dict):
             raise SourceError(f'{where}: expected a JSON object with "id" and "text"')
         doc_id, body = obj.get("id", obj.get("_id")), obj.get("text")

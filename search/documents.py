@@ -13,6 +13,14 @@ import analyzers
 from .errors import InvalidDocument
 
 MAX_ID_CHARS = 4096
+# Bounds on one document (README "Security and limits"): a text up to 256 Mi characters indexes in
+# about 3x its size in memory; metadata is small structured data, bounded in depth so that storing,
+# reading and printing it never comes near Python's recursion limit.
+MAX_TEXT_CHARS = 256 << 20
+MAX_TITLE_CHARS = 64 << 10
+MAX_META_DEPTH = 32
+MAX_META_CHARS = 1 << 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -31,16 +39,20 @@ class Document:
             raise InvalidDocument(f"document id must be a non-empty string, got {self.id!r}")
         if len(self.id) > MAX_ID_CHARS:
             raise InvalidDocument(f"document id is {len(self.id)} characters; the limit is {MAX_ID_CHARS}")
-        for name in ("id", "text", "title"):
+        for name, limit in (("id", MAX_ID_CHARS), ("text", MAX_TEXT_CHARS), ("title", MAX_TITLE_CHARS)):
             value = getattr(self, name)
             if not isinstance(value, str):
                 raise InvalidDocument(f"document {self.id!r}: {name} must be a string, got {type(value).__name__}")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as e:
+            if len(value) > limit:
                 raise InvalidDocument(
-                    f"document {self.id!r}: {name} is not valid Unicode (lone surrogate at {e.start})"
-                ) from None
+                    f"document {self.id!r}: {name} has {len(value):,} characters; the limit is {limit:,}"
+                    + (" (split it into several documents)" if name == "text" else "")
+                )
+            bad = None if value.isascii() else _SURROGATE.search(value)  # no copy, unlike encoding it
+            if bad is not None:
+                raise InvalidDocument(
+                    f"document {self.id!r}: {name} is not valid Unicode (lone surrogate at {bad.start()})"
+                )
         if self.lang is not None and self.lang not in analyzers.names():
             raise InvalidDocument(
                 f"document {self.id!r}: unknown lang {self.lang!r}; choose one of {analyzers.names()} or None"
@@ -48,10 +60,16 @@ class Document:
         if self.meta is not None:
             if not isinstance(self.meta, dict):
                 raise InvalidDocument(f"document {self.id!r}: meta must be a dict, got {type(self.meta).__name__}")
+            if _depth_over(self.meta, MAX_META_DEPTH):
+                raise InvalidDocument(f"document {self.id!r}: meta is nested more than {MAX_META_DEPTH} deep")
             try:
-                self.meta_json()
-            except (TypeError, ValueError) as e:
+                size = len(self.meta_json())
+            except (TypeError, ValueError, RecursionError) as e:
                 raise InvalidDocument(f"document {self.id!r}: meta is not JSON-serializable: {e}") from None
+            if size > MAX_META_CHARS:
+                raise InvalidDocument(
+                    f"document {self.id!r}: meta is {size:,} characters of JSON; the limit is {MAX_META_CHARS:,}"
+                )
 
     def meta_json(self) -> str:
         """The metadata as canonical JSON ("" when there is none)."""
@@ -67,6 +85,24 @@ class Document:
             h.update(len(data).to_bytes(8, "little"))
             h.update(data)
         return h.hexdigest()
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` deep in ``value`` (iterative: any depth is safe)."""
+    stack = [(value, 1)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        seen += 1
+        if seen > MAX_META_CHARS:  # a container per character at most; beyond that it cannot serialize small
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 # A sentence ends at . ! ? (with closing quotes or brackets) followed by whitespace; a paragraph at a

@@ -6,6 +6,7 @@ precise error or bounded behaviour it must get instead of a traceback, a hang or
 
 from __future__ import annotations
 
+import codecs
 import os
 import subprocess
 import sys
@@ -24,8 +25,10 @@ from search import (
     Index,
     IndexCorrupt,
     InvalidArgument,
+    InvalidDocument,
     ParsedQuery,
     QuerySyntaxError,
+    documents,
     files,
     highlight,
     parse_query,
@@ -33,6 +36,7 @@ from search import (
     segment,
     storage,
 )
+from search.documents import MAX_META_DEPTH
 from search.highlight import best_window, make_snippet
 from search.query import MAX_NESTING, MAX_QUERY_TERMS, SHOULD, BooleanQuery, TermQuery
 
@@ -316,3 +320,76 @@ def test_unreadable_segment_cli_says_cannot_read_not_damaged(tmp_path: Path) -> 
     finally:
         seg.chmod(0o644)
     assert proc.returncode == 2 and "permission denied" in proc.stderr and "damaged" not in proc.stderr
+
+
+# -- documents: nesting, size, BOM, UTF-16 ---------------------------------------------------------------
+
+
+def _nested(depth: int) -> dict:
+    node: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        node = {"a": node}
+    return node
+
+
+def test_document_meta_nested_deep_is_invalid_document(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx")
+    with index.writer() as w:
+        for depth in (MAX_META_DEPTH + 1, 5_000):
+            with pytest.raises(InvalidDocument, match=f"nested more than {MAX_META_DEPTH} deep"):
+                w.add(Document(id="deep", text="river", meta=_nested(depth)))
+        w.add(Document(id="ok", text="river", meta=_nested(MAX_META_DEPTH)))
+    assert index.get("ok").meta == _nested(MAX_META_DEPTH) and "deep" not in index
+
+
+def test_document_text_title_and_meta_sizes_are_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(documents, "MAX_TEXT_CHARS", 1000)
+    with pytest.raises(InvalidDocument, match="text has 1,001 characters; the limit is 1,000"):
+        Document(id="big", text="x" * 1001).validate()
+    Document(id="fits", text="x" * 1000).validate()
+    with pytest.raises(InvalidDocument, match="title has"):
+        Document(id="t", text="x", title="y" * (documents.MAX_TITLE_CHARS + 1)).validate()
+    with pytest.raises(InvalidDocument, match="meta is .* characters of JSON"):
+        Document(id="m", text="x", meta={"k": "v" * documents.MAX_META_CHARS}).validate()
+    with pytest.raises(InvalidDocument, match="lone surrogate at 3"):
+        Document(id="s", text="abc\ud800def").validate()
+
+
+def _index_cli(tmp_path: Path, *files: tuple[str, bytes]) -> subprocess.CompletedProcess:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    for name, data in files:
+        (src / name).write_bytes(data)
+    return _cli("index", src, "--index", tmp_path / "idx")
+
+
+def test_jsonl_meta_nested_100000_deep_is_one_error_line(tmp_path: Path) -> None:
+    line = '{"id": "a", "text": "river", "meta": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}\n"
+    proc = _index_cli(tmp_path, ("deep.jsonl", line.encode()))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and "deep.jsonl:1" in proc.stderr and "nested too deep" in proc.stderr
+    shallow = '{"id": "b", "text": "river", "meta": ' + '{"a": ' * 100 + "1" + "}" * 100 + "}\n"
+    proc = _index_cli(tmp_path, ("deep.jsonl", shallow.encode()))
+    assert proc.returncode == 2 and f"nested more than {MAX_META_DEPTH} deep" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "idx").exists()  # nothing was written
+
+
+def test_utf8_bom_is_not_stored_and_utf16_is_decoded_or_refused(tmp_path: Path) -> None:
+    text = "Warga kota makan di rumah. The river pass."
+    proc = _index_cli(
+        tmp_path,
+        ("bom.txt", codecs.BOM_UTF8 + text.encode()),
+        ("bom.jsonl", codecs.BOM_UTF8 + b'{"id": "j", "text": "river mountain"}\n'),
+        ("le.txt", text.encode("utf-16")),  # Python writes the BOM, in native (little-endian) order
+        ("be.md", codecs.BOM_UTF16_BE + ("# Judul\n\n" + text).encode("utf-16-be")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    index = Index.open(tmp_path / "idx")
+    assert index.get("bom.txt").text == text and index.get("j").text == "river mountain"
+    assert index.get("le.txt").text == text
+    assert index.get("be.md").title == "Judul" and index.get("be.md").text.endswith(text)
+    no_bom = _index_cli(tmp_path, ("nobom.txt", text.encode("utf-16-le")))
+    assert no_bom.returncode == 2 and "UTF-16" in no_bom.stderr and "convert it to UTF-8" in no_bom.stderr
+    assert "binary" not in no_bom.stderr
+    binary = _index_cli(tmp_path, ("nobom.txt", bytes(range(256)) * 4))
+    assert binary.returncode == 2 and "binary" in binary.stderr
