@@ -30,7 +30,7 @@ from . import errors, output
 from .command import DEBUG, Command, Group, debug_requested
 from .default_index import open_default_index
 from .errors import EXIT_STALE, EXIT_USAGE, UsageMistake
-from .reading import check_lang, index_path, open_for_reading, run_query
+from .reading import argv_text, check_lang, index_path, open_for_reading, run_query
 from .sources import SourceError, find_files, read_documents
 
 app = typer.Typer(
@@ -58,11 +58,15 @@ def boundary(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so a reader that went away is handled like any error
+            return result
         except typer.Exit:
             raise
         except (Exception, KeyboardInterrupt) as e:
             code, message = errors.describe(e, debug_requested())
+            if not message:
+                raise typer.Exit(code) from None
             raise _fail(message, code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -294,6 +298,7 @@ def analyze(
     json_out: JsonOpt = False,
 ) -> None:
     """Print the tokens (term, position, offsets) an analyzer makes of TEXT."""
+    text = argv_text(text)
     code = check_lang(lang)
     if code is None:
         detected, _ = analyzers.detect_language(text)
@@ -320,7 +325,7 @@ def explain(
 ) -> None:
     """Show how a passage's score for QUERY is made (BM25 parts)."""
     idx = open_for_reading(index)
-    tree = idx.explain(query_text, doc_id, passage)
+    tree = idx.explain(argv_text(query_text), doc_id, passage)
     if json_out:
         payload = tree.to_dict()
         if isinstance(idx, search.ShardedIndex):

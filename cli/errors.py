@@ -9,7 +9,9 @@ fast ``search query``) both map errors here, so a message cannot depend on which
 from __future__ import annotations
 
 import errno
+import os
 import signal
+import sys
 import traceback
 
 from search import (
@@ -38,7 +40,9 @@ def _is_users_os_error(e: OSError) -> bool:
 
 def describe(e: BaseException, debug: bool = False) -> tuple[int, str]:
     """The exit code and the one-line message (without ``error: ``) for ``e``; with ``debug`` the traceback
-    of a failure (exit 4) is printed on stderr first."""
+    of a failure (exit 4) is printed on stderr first. An empty message means: print nothing."""
+    if isinstance(e, BrokenPipeError):
+        return _broken_pipe(), ""
     code, message = _classify(e)
     if code == EXIT_FAILURE:
         if debug:
@@ -46,6 +50,19 @@ def describe(e: BaseException, debug: bool = False) -> tuple[int, str]:
         else:
             message += "; rerun with --debug for the traceback"
     return code, message
+
+
+def _broken_pipe() -> int:
+    """stdout's reader went away (``search query ... | head``): not a failure, so no message. stdout is
+    pointed at /dev/null so the flush at exit cannot fail again, and the exit code is the one a tool
+    killed by SIGPIPE has (128 + 13), which shells treat as a quiet end of a pipeline."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def _classify(e: BaseException) -> tuple[int, str]:

@@ -32,8 +32,10 @@ def _run_query(words: list[str], options: dict, debug: bool) -> int:
 
     try:
         run_query(words, **options)
+        sys.stdout.flush()  # here, not at exit, so a reader that went away is handled like any error
     except (Exception, KeyboardInterrupt) as e:
         code, message = errors.describe(e, debug)
-        output.error(f"error: {message}")
+        if message:
+            output.error(f"error: {message}")
         return code
     return 0

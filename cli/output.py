@@ -9,6 +9,7 @@ progress bar load it when they are drawn.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -27,7 +28,14 @@ def console() -> Console:
     """A rich console on stdout (tables, stats); plain when stdout is not a terminal."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True)
+    out.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]  # rich would exit 1 by itself
+    return out
+
+
+def _broken_pipe() -> None:
+    """rich found stdout's reader gone; raise it so the error boundary ends quietly with 128 + SIGPIPE."""
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def error(line: str) -> None:

@@ -37,6 +37,17 @@ def open_for_reading(index: Path | None) -> Index | ShardedIndex:
     return Index.open(path)
 
 
+def argv_text(text: str) -> str:
+    """Command-line text as valid Unicode: bytes that are not UTF-8 (``\\xff``) reach Python as lone
+    surrogates, which would print as invalid UTF-8 (in ``--json`` too); they become U+FFFD instead."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte makes
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def check_lang(lang: str | None) -> str | None:
     """``--lang`` if it names an analyzer (checked by the command, so the message is our one line)."""
     if lang is not None and lang not in analyzers.names():
@@ -55,7 +66,7 @@ def run_query(
     index: Path | None = None,
 ) -> None:
     """``search query``: the words joined as one query, searched, printed for people or as JSON."""
-    text = " ".join(words)
+    text = argv_text(" ".join(words))
     lang = check_lang(lang)
     idx = open_for_reading(index)
     hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)

@@ -30,7 +30,7 @@ from .searcher import QueryContext, Snapshot, open_segments
 from .segment import SegmentReader, file_checksum
 from .selection import top_k_indices
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
-from .storage import FORMAT, FORMAT_VERSION, META, read_meta, write_meta
+from .storage import FORMAT, FORMAT_VERSION, META, check_no_orphans, read_meta, write_meta
 from .writer import IndexWriter
 
 if TYPE_CHECKING:
@@ -175,6 +175,7 @@ class Index:
                 raise SearchError(f"cannot create an index at {path}: it is a file")
             if (path / META).exists():
                 raise SearchError(f"an index already exists at {path}; open it with Index.open")
+            check_no_orphans(path)
             if any(path.iterdir()):
                 raise SearchError(f"cannot create an index at {path}: the directory is not empty")
         path.mkdir(parents=True, exist_ok=True)

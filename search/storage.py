@@ -80,6 +80,7 @@ def read_meta(directory: Path) -> dict[str, Any]:
     try:
         raw = read_checked(path, f"{META} of {directory}", limit=MAX_META_BYTES)
     except FileNotFoundError:
+        check_no_orphans(directory)
         raise IndexNotFound(f"no index at {directory}: {META} is missing (not a telusur index)") from None
     try:
         meta = json.loads(raw.decode("utf-8"))
@@ -106,6 +107,21 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if stored is None:
         raise IndexCorrupt(f"{META} of {directory} has no checksum (damaged)", str(path))
     return meta
+
+
+def check_no_orphans(directory: Path) -> None:
+    """``IndexCorrupt`` when ``directory`` has segment or deletions files but no ``meta.json``.
+
+    Segments without their commit point are a damaged index, not "no index": one message says so,
+    whether the folder is read, checked or built into.
+    """
+    names = sorted(p.name for p in Path(directory).glob("seg_*") if p.name.endswith((".tls", ".del")))
+    if names and not (Path(directory) / META).exists():
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise IndexCorrupt(
+            f"{META} is missing from {directory}, which holds index files ({shown}): the index is damaged",
+            str(Path(directory) / META),
+        )
 
 
 class WriteLock:

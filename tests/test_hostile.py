@@ -7,7 +7,9 @@ precise error or bounded behaviour it must get instead of a traceback, a hang or
 from __future__ import annotations
 
 import codecs
+import json
 import os
+import signal
 import subprocess
 import sys
 from bisect import bisect_left
@@ -393,3 +395,61 @@ def test_utf8_bom_is_not_stored_and_utf16_is_decoded_or_refused(tmp_path: Path) 
     assert "binary" not in no_bom.stderr
     binary = _index_cli(tmp_path, ("nobom.txt", bytes(range(256)) * 4))
     assert binary.returncode == 2 and "binary" in binary.stderr
+
+
+# -- the command line: valid UTF-8 JSON, SIGPIPE, a folder without meta.json ---------------------------
+
+
+def _cli_bytes(*args: bytes | str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+    argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return subprocess.run(
+        [sys.executable.encode(), b"-c", CLI.encode(), *argv],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("command", [b"query", b"analyze", b"explain"])
+def test_json_output_is_valid_utf8_whatever_bytes_the_query_has(tmp_path: Path, command: bytes) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    extra = [b"a"] if command == b"explain" else []
+    args = [command, b"river\xff \xed\xa0\x80mountain", *extra, b"--json"]
+    if command != b"analyze":
+        args += [b"--index", str(tmp_path / "idx").encode()]
+    proc = _cli_bytes(*args)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout.decode("utf-8"))  # strict: invalid UTF-8 raises
+    if command == b"query":
+        assert payload["query"].startswith("river\ufffd") and payload["hits"][0]["doc_id"] == "a"
+
+
+@pytest.mark.parametrize("args", [["query", "river", "-k", "5"], ["stats", "--json"], ["analyze", "river pass"]])
+def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path, args: list[str]) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    if args[0] != "analyze":
+        args = [*args, "--index", str(tmp_path / "idx")]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `search query ... | head` once head has exited: every write is EPIPE
+    try:
+        proc = _cli_bytes(*args, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 128 + signal.SIGPIPE and proc.stderr == b""
+
+
+def test_a_folder_with_segments_but_no_meta_json_gives_one_clear_message(tmp_path: Path) -> None:
+    _index_with_deletions(tmp_path / "idx")
+    (tmp_path / "idx" / "meta.json").unlink()
+    with pytest.raises(IndexCorrupt, match="meta.json is missing from .* which holds index files") as e:
+        Index.open(tmp_path / "idx")
+    assert e.value.path == str(tmp_path / "idx" / "meta.json")
+    with pytest.raises(IndexCorrupt, match="which holds index files"):
+        Index.create(tmp_path / "idx")
+    src = tmp_path / "a.txt"
+    src.write_text("river")
+    for args in (["query", "river"], ["check"], ["index", src]):
+        proc = _cli(*args, "--index", tmp_path / "idx")
+        assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "meta.json is missing" in proc.stderr and "not empty" not in proc.stderr
