@@ -47,6 +47,7 @@ def describe(e: BaseException, debug: bool = False) -> tuple[int, str]:
     if code == EXIT_FAILURE:
         if debug:
             traceback.print_exception(e)
+            print(getattr(e, "worker_traceback", ""), end="", file=sys.stderr)  # where a worker failed
         else:
             message += "; rerun with --debug for the traceback"
     return code, message

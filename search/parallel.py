@@ -25,6 +25,7 @@ module: scripts need an ``if __name__ == "__main__":`` guard there).
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
 import json
@@ -179,9 +180,20 @@ def _worker(
                 return
     except BaseException as e:  # report everything, including MemoryError, then exit
         try:
-            _send(outbox, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+            _send(outbox, {"error": _one_line(e), "traceback": traceback.format_exc()})
         except Exception:
             pass
+
+
+def _one_line(e: BaseException) -> str:
+    """A worker's failure as one line naming the file and the cause (``cannot write /idx/x.tls: No space
+    left on device (ENOSPC)``), so the parent's message is readable without the worker's traceback."""
+    if isinstance(e, OSError) and e.strerror:
+        code = errno.errorcode.get(e.errno or 0, str(e.errno))
+        target = f"cannot write {e.filename}: " if e.filename else ""
+        return f"{target}{e.strerror} ({code})"
+    text = f"{type(e).__name__}: {e}".strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 class _Pool:
@@ -236,7 +248,9 @@ class _Pool:
     def _handle(self, w: int, raw: bytes) -> None:
         message = json.loads(raw)
         if "error" in message:
-            raise WorkerFailed(f"indexing worker {w} failed: {message['error']}\n{message.get('traceback', '')}")
+            failed = WorkerFailed(f"indexing worker {w} failed: {message['error']}")
+            failed.worker_traceback = message.get("traceback", "")  # type: ignore[attr-defined]  # for --debug
+            raise failed
         if "done" in message:
             self.in_flight[w] -= 1
         if "segment" in message:

@@ -7,8 +7,10 @@ precise error or bounded behaviour it must get instead of a traceback, a hang or
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,9 +32,11 @@ from search import (
     InvalidDocument,
     ParsedQuery,
     QuerySyntaxError,
+    WorkerFailed,
     documents,
     files,
     highlight,
+    parallel,
     parse_query,
     plain_query,
     segment,
@@ -453,3 +457,25 @@ def test_a_folder_with_segments_but_no_meta_json_gives_one_clear_message(tmp_pat
         proc = _cli(*args, "--index", tmp_path / "idx")
         assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
         assert "meta.json is missing" in proc.stderr and "not empty" not in proc.stderr
+
+
+# -- a worker's failure ----------------------------------------------------------------------------------
+
+
+def _full_disk_write_segment(path, data):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+@pytest.mark.skipif(parallel.start_method() != "fork", reason="patching a worker needs fork")
+def test_a_full_disk_inside_a_worker_is_one_line_naming_the_file_and_the_cause(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(parallel, "write_segment", _full_disk_write_segment)  # forked workers inherit it
+    index = Index.create(tmp_path / "idx", passage_words=20)
+    docs = [Document(id=f"d{i:04d}", text=f"river mountain pass number {i} " * 20) for i in range(400)]
+    with pytest.raises(WorkerFailed) as e:
+        with index.writer(buffer_tokens=2_000) as w:
+            w.add_many(docs, workers=2)
+    message = str(e.value)
+    assert "\n" not in message and "No space left on device (ENOSPC)" in message
+    assert re.search(r"cannot write \S*/idx/\S+\.tls: ", message), message
+    assert "Traceback" in e.value.worker_traceback  # kept for --debug, out of the message
+    assert len(Index.open(tmp_path / "idx")) == 0
