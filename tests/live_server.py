@@ -30,12 +30,26 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    log_dir: Path, *args: str, env: dict[str, str] | None = None, start_timeout: float = 120.0
+    log_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 120.0,
+    prefix: list[str] | None = None,
 ) -> Iterator[LiveServer]:
-    """Start ``search serve --port P ARGS...``; yield once ``/health`` answers 200; stop it afterwards."""
+    """Start ``search serve --port P ARGS...`` (after ``prefix``, e.g. ``taskset -c 0``); yield once
+    ``/health`` answers 200; stop it afterwards."""
     port = free_port()
     log = log_dir / f"serve-{port}.log"
-    cmd = [sys.executable, "-c", "from cli.app import main; main()", "serve", "--port", str(port), *args]
+    cmd = [
+        *(prefix or []),
+        sys.executable,
+        "-c",
+        "from cli.app import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        *args,
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = LiveServer(proc, port, log)
