@@ -92,14 +92,19 @@ def detect_passage(raw_tokens: Sequence[str], text: str, prior: str | None = Non
     Why: stopwords alone left 1.2% of Indonesian law passages without evidence (tables, signature
     blocks, "LN 1961/45; TLN NO. 2179"), and those fell to the index's default language, English.
     Clear stopword evidence (``PASSAGE_MIN_HITS`` hits, ``PASSAGE_RATIO`` times more for one language)
-    decides for free; otherwise the character n-gram model reads the lowercased text (upper-case law
-    headings fool it) and the document's language, when known, weighs in as prior odds of
-    ``DOCUMENT_PRIOR_ODDS`` to 1. With no clear answer the result is the document's language, else the
-    stopwords' lean, else "und" (the caller's default).
+    decides for free; a passage with no stopword of the other language keeps the document's language;
+    otherwise the character n-gram model reads the lowercased text (upper-case law headings fool it)
+    and the document's language, when known, weighs in as prior odds of ``DOCUMENT_PRIOR_ODDS`` to 1.
+    With no clear answer the result is the document's language, else the stopwords' lean, else "und"
+    (the caller's default).
     """
     n_id, n_en = stopword_evidence(raw_tokens)
     if n_id + n_en >= PASSAGE_MIN_HITS and (n_id >= PASSAGE_RATIO * n_en or n_en >= PASSAGE_RATIO * n_id):
         return decide(n_id, n_en)
+    if prior in LANGUAGES and (n_en if prior == "id" else n_id) == 0:
+        # nothing speaks for the other language: the document's language stands (and a long document
+        # of passages without stopwords costs no model call per passage)
+        return prior, (max(n_id, n_en) + 1) / (n_id + n_en + 2)
     p_id = 0.5
     if raw_tokens:
         ranked = dict(_ngram_model().rank(text.lower()))

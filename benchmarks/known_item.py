@@ -24,7 +24,6 @@ import argparse
 import gzip
 import itertools
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -34,18 +33,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import data_dir
 
-
-def _default_data() -> Path:
-    """``$TELUSUR_DATA`` or the first ``shared/data`` above the checkout (worktrees sit one level deeper)."""
-    env = os.environ.get("TELUSUR_DATA")
-    roots = [Path(env)] if env else [p / "shared" / "data" for p in REPO.parents]
-    found = next((r for r in roots if r.is_dir()), roots[0])
-    return found / "id-peraturan-bulk" / "passages.jsonl.gz"
-
-
-DATA = _default_data()
+DATA = data_dir() / "id-peraturan-bulk" / "passages.jsonl.gz"
 
 Ranker = Callable[[str], list[str]]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from analyzers.base import TOKEN_RE, split_word
 from analyzers.id import STOPWORDS
+from benchmarks._common import data_dir
 
 MAX_ANSWER_SHARE = 0.3
 MIN_QUESTION_RATIO = 0.4
@@ -56,6 +57,6 @@ def question_words(folder: Path) -> list[tuple[str, int, int, float]]:
 
 
 if __name__ == "__main__":
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "tydiqa-goldp-id-retrieval"
+    default = data_dir() / "tydiqa-goldp-id-retrieval"
     for row in question_words(Path(sys.argv[1]) if len(sys.argv) > 1 else default):
         print(f"{row[0]}  # {row[1]} {row[2]} {row[3]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,11 +166,26 @@ class Index:
         b: float = bm25.B,
         default_language: str = "en",
         analyzer_options: dict[str, bool] | None = None,
+        protected_words: Iterable[str] | None = None,
     ) -> Index:
-        """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it."""
+        """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it.
+
+        ``protected_words`` are words never stemmed, replacing the shipped Indonesian list
+        (``analyzers/id/protected_words.txt``); ``[]`` stems every word.
+        """
         path = Path(path)
         k1, b = check_bm25_parameters(k1, b)
-        settings = IndexSettings(passage_words, k1, b, default_language, dict(analyzer_options or {}))
+        protected = protected_words
+        if protected is not None and not isinstance(protected, str):  # a str is refused by the settings
+            protected = tuple(protected)
+        settings = IndexSettings(
+            passage_words,
+            k1,
+            b,
+            default_language,
+            dict(analyzer_options or {}),
+            protected_words=protected,
+        )
         if path.exists():
             if not path.is_dir():
                 raise SearchError(f"cannot create an index at {path}: it is a file")

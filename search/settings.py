@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import analyzers
-from analyzers import Analyzer
+from analyzers import Analyzer, normalize_word
 
 from . import bm25
 from .errors import IncompatibleIndex, InvalidArgument
@@ -48,6 +48,8 @@ class IndexSettings:
     analyzer_options: dict[str, bool] = field(default_factory=dict)
     #: analyzer name -> the version the index was built with (empty: this code's current versions)
     analyzer_versions: dict[str, str] = field(default_factory=dict)
+    #: words no analyzer stems, replacing the shipped Indonesian list; None: the shipped list
+    protected_words: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.passage_words, bool) or not isinstance(self.passage_words, int) or self.passage_words < 0:
@@ -60,6 +62,11 @@ class IndexSettings:
         unknown = set(self.analyzer_options) - set(ANALYZER_OPTIONS)
         if unknown:
             raise InvalidArgument(f"unknown analyzer options {sorted(unknown)}; valid: {list(ANALYZER_OPTIONS)}")
+        if self.protected_words is not None:
+            words = self.protected_words
+            if isinstance(words, str) or not all(isinstance(w, str) and w.strip() for w in words):
+                raise InvalidArgument(f"protected_words must be a list of non-empty words, got {words!r}")
+            object.__setattr__(self, "protected_words", tuple(sorted({normalize_word(w.strip()) for w in words})))
         for name, version in self.analyzer_versions.items():
             if name not in analyzers.names() or version not in analyzers.versions(name):
                 raise IncompatibleIndex(
@@ -78,6 +85,8 @@ class IndexSettings:
             version = self.analyzer_versions.get(lang)
             if version is not None and version != analyzers.get(lang).version:
                 options["version"] = version  # an index keeps the analysis it was built with
+            if self.protected_words is not None:
+                options["protected_words"] = self.protected_words
             an = analyzers.get(lang, **options)
             cache[lang] = an
         return an
@@ -86,6 +95,10 @@ class IndexSettings:
         """The settings plus each analyzer's name and version, for ``meta.json``."""
         out = asdict(self)
         versions = out.pop("analyzer_versions")
+        if self.protected_words is None:
+            del out["protected_words"]
+        else:
+            out["protected_words"] = list(self.protected_words)
         out["analyzers"] = {
             name: {"version": versions.get(name, analyzers.get(name).version)} for name in analyzers.names()
         }
@@ -104,6 +117,7 @@ class IndexSettings:
                 b=float(data["b"]),
                 default_language=str(data["default_language"]),
                 analyzer_options=dict(data.get("analyzer_options", {})),
+                protected_words=None if data.get("protected_words") is None else tuple(data["protected_words"]),
                 analyzer_versions={
                     str(name): str(info["version"])
                     for name, info in data.get("analyzers", {}).items()

@@ -175,7 +175,7 @@ def test_registry() -> None:
     assert (analyzers.get("id").version, analyzers.get("en").version) == (analyzers.id.VERSION, analyzers.en.VERSION)
     with pytest.raises(ValueError, match="unknown analyzer 'fr'; choose one of: en, id"):
         analyzers.get("fr")
-    assert analyzers.versions("id") == ("2", "3") and analyzers.get("id", version="2").version == "2"
+    assert analyzers.versions("id") == ("2", "3", "4") and analyzers.get("id", version="2").version == "2"
     with pytest.raises(ValueError, match="unknown Indonesian analyzer version '9'"):
         analyzers.get("id", version="9")
 
@@ -351,3 +351,15 @@ def test_a_full_cache_is_safe_from_many_threads() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_protected_words_keep_roots_apart_and_families_together() -> None:
+    # merged roots: "lembaran" (gazette) no longer meets "lembar" (sheet), "keluaran" (output) not "luar"
+    assert analyzers.id.stem("lembaran") == "lembar" and terms(ID, "Lembaran lembar") == ["lembaran", "lembar"]
+    assert terms(ID, "keluaran") == ["keluaran"]
+    # mangled roots: Snowball cuts "perintah" to "intah" but "pemerintah" to "perintah"; protected, they meet
+    assert analyzers.id.stem("perintah") == "intah"
+    assert terms(ID, "pemerintah perintah") == ["perintah", "perintah"]
+    # indexes built with version 3 protect nothing
+    assert analyzers.get("id", version="3").term("lembaran") == "lembar"
+    assert analyzers.get("id", protected_words=()).term("lembaran") == "lembar"

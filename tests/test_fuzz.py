@@ -6,6 +6,7 @@ The number of examples comes from the hypothesis profile (tests/conftest.py): mo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -145,7 +146,8 @@ def test_add_any_document_works_or_raises_invalid_document(tmp_path_factory, doc
         assert (got.id, got.text, got.title, got.lang) == (doc_id, text, title, lang)
         if meta and all(isinstance(k, str) for k in meta):
             assert got.meta == json.loads(json.dumps(meta))  # JSON's own round trip (tuples become lists)
-        index.search(text[:100] or "rumah", k=3)
+        with contextlib.suppress(QuerySyntaxError):  # a lone '"' is an unbalanced quote, as documented
+            index.search(text[:100] or "rumah", k=3)
     finally:
         with index.writer() as w:
             assert w.delete(doc_id)

@@ -16,6 +16,7 @@ from search import (
     Index,
     IndexLocked,
     IndexNotFound,
+    InvalidArgument,
     InvalidDocument,
     QuerySyntaxError,
     plain_query,
@@ -492,3 +493,19 @@ def test_unknown_analyzer_version_is_incompatible(tmp_path: Path) -> None:
 
     with pytest.raises(IncompatibleIndex, match="'id' version '1'.*rebuild the index"):
         IndexSettings(analyzer_versions={"id": "1"})
+
+
+def test_protected_words_are_not_stemmed_and_can_be_replaced(tmp_path: Path) -> None:
+    docs = [
+        Document("gazette", "Diumumkan dalam Lembaran Negara Republik Indonesia.", lang="id"),
+        Document("sheet", "Formulir dibuat rangkap tiga lembar.", lang="id"),
+    ]
+    assert "lembaran" in analyzers.id.PROTECTED_WORDS and analyzers.id.stem("lembaran") == "lembar"
+    shipped = build(tmp_path / "a", docs)
+    assert [h.doc_id for h in shipped.search("lembaran")] == ["gazette"]  # no longer merged with "lembar"
+    own = build(tmp_path / "b", docs, protected_words=["Formulir"])
+    assert {h.doc_id for h in own.search("lembaran")} == {"gazette", "sheet"}  # the user's list replaces it
+    assert Index.open(tmp_path / "b").settings.protected_words == ("formulir",)
+    assert own.settings.analyzer("id").term("formulir") == "formulir"
+    with pytest.raises(InvalidArgument, match="protected_words must be a list"):
+        Index.create(tmp_path / "c", protected_words="lembaran")

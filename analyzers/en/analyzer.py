@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from analyzers.base import Analyzer, load_wordlist
@@ -21,12 +22,14 @@ def make_analyzer(
     stopwords: bool = True,
     reduplication: bool = True,
     index_stopwords: bool = False,
+    protected_words: Iterable[str] | None = None,
     version: str = VERSION,
 ) -> Analyzer:
     """A new English analyzer; the options exist for ablations (see docs/quality.md).
 
     English stopwords stay out of the index by default (``index_stopwords=True`` indexes them and
-    drops them from ranked queries only, as the Indonesian analyzer does).
+    drops them from ranked queries only, as the Indonesian analyzer does). ``protected_words``: words
+    never stemmed (none by default).
     """
     if version not in VERSIONS:
         raise ValueError(f"unknown English analyzer version {version!r}; this telusur has {VERSIONS}")
@@ -37,4 +40,5 @@ def make_analyzer(
         query_stopwords=STOPWORDS if stopwords and index_stopwords else (),
         stemmer=stem if stem_words else None,
         reduplication=reduplication,
+        protected=protected_words or (),
     )

@@ -1,6 +1,7 @@
-"""Indonesian analysis: `stemmer` (pure), `analyzer` (the chain), `stopwords.txt` (the resource)."""
+"""Indonesian analysis: `stemmer` (pure), `analyzer` (the chain), `stopwords.txt` (the resource), plus
+`question_words.txt` and `protected_words.txt` (measured lists; each file's header says how)."""
 
-from .analyzer import STOPWORDS, VERSION, VERSIONS, make_analyzer
+from .analyzer import PROTECTED_WORDS, QUESTION_WORDS, STOPWORDS, VERSION, VERSIONS, make_analyzer
 from .stemmer import stem
 
-__all__ = ["STOPWORDS", "VERSION", "VERSIONS", "make_analyzer", "stem"]
+__all__ = ["PROTECTED_WORDS", "QUESTION_WORDS", "STOPWORDS", "VERSION", "VERSIONS", "make_analyzer", "stem"]

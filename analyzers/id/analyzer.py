@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from analyzers.base import Analyzer, load_wordlist
@@ -9,14 +10,18 @@ from analyzers.base import Analyzer, load_wordlist
 from .stemmer import stem
 
 #: Bump when the terms produced for some input change (tokenizer, stopwords, stemmer options).
-#: "3": every word is indexed (stopwords are dropped at query time only). "2": Tala stopwords not indexed.
-VERSION = "3"
-VERSIONS = ("2", "3")
+#: "4": protected words (protected_words.txt) are not stemmed. "3": every word is indexed (stopwords are
+#: dropped at query time only). "2": Tala stopwords not indexed.
+VERSION = "4"
+VERSIONS = ("2", "3", "4")
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 
 #: Function words: indexed (since version 3), scored in keyword queries, dropped from questions.
 QUERY_STOPWORDS = STOPWORDS
+
+#: Words Snowball must not stem (it would merge unrelated roots or mangle a root); see the file's header.
+PROTECTED_WORDS = load_wordlist(Path(__file__).with_name("protected_words.txt"))
 
 #: Question words: they mark a query as a question and are never scored in a ranked query.
 QUESTION_WORDS = load_wordlist(Path(__file__).with_name("question_words.txt"))
@@ -28,12 +33,15 @@ def make_analyzer(
     stopwords: bool = True,
     reduplication: bool = True,
     index_stopwords: bool = True,
+    protected_words: Iterable[str] | None = None,
     version: str = VERSION,
 ) -> Analyzer:
     """A new Indonesian analyzer; the options exist for ablations (see docs/quality.md).
 
     ``stopwords=False`` scores every word; ``index_stopwords=False`` leaves the Tala stopwords out of
     the index (what version "2" did, which ``version="2"`` rebuilds for indexes made with it).
+    ``protected_words`` replaces the shipped list of words never stemmed (``()``: stem every word);
+    versions before "4" protect nothing.
     """
     if version not in VERSIONS:
         raise ValueError(f"unknown Indonesian analyzer version {version!r}; this telusur has {VERSIONS}")
@@ -47,4 +55,5 @@ def make_analyzer(
         question_words=QUESTION_WORDS if stopwords and not index_stop else (),
         stemmer=stem if stem_words else None,
         reduplication=reduplication,
+        protected=() if version in ("2", "3") else PROTECTED_WORDS if protected_words is None else protected_words,
     )
