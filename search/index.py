@@ -319,26 +319,29 @@ class Index:
 
     # -- searching ------------------------------------------------------------------------------------
     def _context(
+        self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1: float | None, b: float | None
+    ) -> tuple[QueryContext, list[str]]:
+        """A query context over ``snap`` and the languages to search."""
+        langs, stop = query_languages(parsed, lang, snap.languages)
+        return self.query_context(snap, stop, k1, b), langs
+
+    def query_context(
         self,
         snap: Snapshot,
-        parsed: ParsedQuery,
-        lang: str | None,
+        stop: str | None,
         k1: float | None,
         b: float | None,
-        held: list[str] | None = None,
         statistics: CollectionStatistics | None = None,
-    ) -> tuple[QueryContext, list[str]]:
-        """A query context and the languages to search; ``held`` (the languages the whole index holds)
-        and ``statistics`` are given by a sharded index, so no shard decides from its own view."""
-        langs, stop = query_languages(parsed, lang, snap.languages if held is None else held)
+    ) -> QueryContext:
+        """A query context dropping ``stop``'s query stopwords under other languages (see
+        ``query_languages``), scoring with ``statistics`` (None: the snapshot's own)."""
         s = self.settings
         stopwords: frozenset[str] = frozenset()
         if stop is not None:
             an = s.analyzer(stop)
             stopwords = an.stopwords | an.query_stopwords | an.question_words
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
-        ctx = QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
-        return ctx, langs
+        return QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
 
     @staticmethod
     def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:
@@ -426,12 +429,12 @@ class Index:
         passage: int,
         k1: float | None,
         b: float | None,
-        held: list[str] | None = None,
+        decided: tuple[list[str], str | None] | None = None,
         statistics: CollectionStatistics | None = None,
-        hit_langs: list[str] | None = None,
+        weights: dict[str, float] | None = None,
     ) -> Explanation:
-        """``explain`` with the sharded index's global view (``held``, ``statistics``, ``hit_langs``) when
-        given; by default this index's own."""
+        """``explain``; a sharded index gives its global view: the languages and stopword language it
+        decided (``decided``), the ``statistics`` of every shard and the language ``weights``."""
         snap = self._snapshot
         loc = snap.id_map().get(doc_id)
         if loc is None:
@@ -443,15 +446,19 @@ class Index:
             raise DocumentNotFound(f"document {doc_id!r} has passages 0..{len(prange) - 1}, not {passage}")
         pid = prange[passage]
         lang = r.langs[int(r.p_lang[pid])]
-        ctx, langs = self._context(snap, parsed, None, k1, b, held, statistics)
+        if decided is None:
+            ctx, langs = self._context(snap, parsed, None, k1, b)
+        else:
+            langs = list(decided[0])
+            ctx = self.query_context(snap, decided[1], k1, b, statistics)
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
         e = ctx.explain(lang, parsed.root, si, pid)
         if e is None:
             return Explanation(0.0, "no match: the query has no terms in this language")
-        if hit_langs is None:
-            hit_langs = matching_languages(ctx, langs, parsed)
-        w = self.language_weights(parsed, hit_langs).get(lang, 1.0)
+        if weights is None:
+            weights = self.language_weights(parsed, matching_languages(ctx, langs, parsed))
+        w = weights.get(lang, 1.0)
         if w == 1.0 or e.value == 0.0:
             return e
         return Explanation(

@@ -196,6 +196,22 @@ class QueryContext:
         # (lang, term) of query stopwords a ranked OR left out (not highlighted either)
         self.dropped: set[tuple[str, str]] = set()
 
+    def share_postings(self, other: QueryContext) -> None:
+        """Reuse ``other``'s postings, slots and analyses (same snapshot and query analysis): they do not
+        depend on the statistics, so a shard's second phase does not look its terms up again."""
+        assert other.snap is self.snap and other.query_lang == self.query_lang
+        self._postings, self._slots, self._terms, self._df = other._postings, other._slots, other._terms, other._df
+
+    def mark_dropped(self, root: BooleanQuery, langs: list[str]) -> None:
+        """Fill ``dropped`` as evaluating ``root`` under ``langs`` does, without evaluating it (for
+        highlighting hits found by another context: a shard's fetch after its search)."""
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for lang in langs:
+                self.clauses(node, lang)
+            stack.extend(c for _, c in node.clauses if isinstance(c, BooleanQuery))
+
     # -- analysis ---------------------------------------------------------------------------------------
     def analyze(self, lang: str, text: str) -> tuple[list[str], list[int]]:
         """Terms and positions of a query text under ``lang``'s analyzer (memoized): every indexed word,

@@ -56,9 +56,9 @@ from .index import (
     rank_found,
 )
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
-from .searcher import AnalyzedTerm, Snapshot, open_segments, query_term_keys
+from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader
-from .settings import IndexSettings, analyzer_versions_match
+from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import META, WriteLock, _canonical, fsync_dir, write_meta
 from .writer import BUFFER_TOKENS, IndexWriter
 
@@ -182,76 +182,84 @@ def _open_shard(folder: Path, commit: dict[str, Any], reuse: dict[str, SegmentRe
 @dataclass(frozen=True)
 class QueryPlan:
     """What every shard needs to know about a query, decided once by the coordinator from global
-    information: the parsed query, the ``lang`` argument, the languages the whole index holds, k1 and b."""
+    information: the parsed query, the languages to search (of those the whole index holds), the
+    language whose query stopwords drop under the others, and k1 and b."""
 
     parsed: ParsedQuery
-    lang: str | None
-    held: tuple[str, ...]
-    k1: float | None
-    b: float | None
+    langs: tuple[str, ...]
+    stop: str | None
+    k1: float
+    b: float
 
 
 class LocalShard:
     """One shard in this process, fixed at one commit, answering the three calls of the protocol.
 
-    ``statistics``: document frequencies of term keys here (and where the query matches);
-    ``search``: the best rows scored with given global statistics; ``fetch``: ``Hit`` objects for rows.
-    Every argument and answer is plain data (``FixedStatistics.to_json`` for the statistics), so a shard
-    behind a process or actor boundary answers the same calls.
+    ``statistics``: document frequencies of the query's term keys here, and where the query matches;
+    ``search``: the best rows scored with given global statistics and language weights; ``fetch``:
+    ``Hit`` objects for rows. Arguments and answers are plain data (``FixedStatistics.to_json`` for the
+    statistics), so a shard behind a process or actor boundary answers the same calls.
     """
 
     def __init__(self, index: Index) -> None:
         self.index = index
+        self._last = threading.local()  # this thread's phase-one context: its postings serve phase two
 
     @property
     def snapshot(self) -> Snapshot:
         return self.index._snapshot
 
+    def _context(self, plan: QueryPlan, stats: FixedStatistics | None = None) -> QueryContext:
+        ctx = self.index.query_context(self.snapshot, plan.stop, plan.k1, plan.b, stats)
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0] is plan:
+            ctx.share_postings(last[1])
+        return ctx
+
     def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
         """Live passages here holding each term key the query may score (every shard derives the same
         keys from the plan), and the languages in which the query matches a passage here."""
-        snap = self.snapshot
-        ctx, langs = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held))
-        dfs = {key: ctx.df(key) for key in query_term_keys(plan.parsed.root, langs, ctx.analyze)}
-        if _plain_or(plan.parsed.root):
+        ctx = self.index.query_context(self.snapshot, plan.stop, plan.k1, plan.b)
+        self._last.value = (plan, ctx)
+        langs = list(plan.langs)
+        root = plan.parsed.root
+        dfs = {key: ctx.df(key) for key in query_term_keys(root, langs, ctx.analyze)}
+        if _plain_or(root):
             # a ranked OR of words matches where one of the terms it scores has a posting: no evaluation
             matched = [
                 lg
                 for lg in langs
-                if any(
-                    isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}")
-                    for _, c in ctx.clauses(plan.parsed.root, lg)
-                )
+                if any(isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}") for _, c in ctx.clauses(root, lg))
             ]
         else:
             matched = matching_languages(ctx, langs, plan.parsed)
         return dfs, matched
 
     def search(
-        self, plan: QueryPlan, stats: FixedStatistics, hit_langs: list[str], need: int, per_document: bool
+        self, plan: QueryPlan, stats: FixedStatistics, weights: dict[str, float], need: int, per_document: bool
     ) -> list[Row]:
-        """This shard's best ``need`` rows scored with the global ``stats`` and language weights."""
-        snap = self.snapshot
-        ctx, langs = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held), stats)
+        """This shard's best ``need`` rows scored with the global ``stats`` and language ``weights``."""
+        ctx = self._context(plan, stats)
         ctx.per_document = per_document
-        found = evaluate_languages(ctx, langs, plan.parsed, need)
+        found = evaluate_languages(ctx, list(plan.langs), plan.parsed, need)
         if not found:
             return []
-        weights = Index.language_weights(plan.parsed, hit_langs)
-        return rank_found(snap, found, weights, need, per_document)
+        return rank_found(ctx.snap, found, weights, need, per_document)
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[Hit]:
         """Hits for rows this shard returned (stored text and snippets are read lazily, for these only)."""
-        snap = self.snapshot
-        ctx, _ = self.index._context(snap, plan.parsed, plan.lang, plan.k1, plan.b, list(plan.held))
-        return self.index._hits(snap, ctx, plan.parsed, rows)
+        ctx = self._context(plan)
+        ctx.mark_dropped(plan.parsed.root, list(plan.langs))  # highlights leave out what ranking dropped
+        self._last.value = None
+        return self.index._hits(ctx.snap, ctx, plan.parsed, rows)
 
     def explain(
-        self, plan: QueryPlan, stats: FixedStatistics, hit_langs: list[str], doc_id: str, passage: int
+        self, plan: QueryPlan, stats: FixedStatistics, weights: dict[str, float], doc_id: str, passage: int
     ) -> Explanation:
-        return self.index._explain(
-            plan.parsed, doc_id, passage, plan.k1, plan.b, list(plan.held), stats, list(hit_langs)
-        )
+        """``Index.explain`` of a passage here, with the global statistics and language weights."""
+        self._last.value = None
+        decided = (list(plan.langs), plan.stop)
+        return self.index._explain(plan.parsed, doc_id, passage, plan.k1, plan.b, decided, stats, weights)
 
 
 def _plain_or(root: BooleanQuery) -> bool:
@@ -429,11 +437,14 @@ class ShardedIndex:
 
     # -- searching ------------------------------------------------------------------------------------
     def _gather(
-        self, shards: list[LocalShard], held: list[str], parsed: ParsedQuery, lang: str | None, k1, b
-    ) -> tuple[QueryPlan, FixedStatistics, list[str]]:
-        """Phase one: the global statistics of the query's terms and the languages it matches in."""
-        langs, _ = query_languages(parsed, lang, held)  # checks ``lang`` once, here
-        plan = QueryPlan(parsed, lang, tuple(held), k1, b)
+        self, shards: list[LocalShard], parsed: ParsedQuery, lang: str | None, k1, b
+    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float]]:
+        """Phase one: the query's languages and stopword language from the languages the whole index
+        holds; the global statistics of its terms; the language weights from where it matches."""
+        langs, stop = query_languages(parsed, lang, list(self.global_statistics()))
+        s = self.settings
+        k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
+        plan = QueryPlan(parsed, tuple(langs), stop, k1, b)
         dfs: dict[str, int] = {}
         matched: set[str] = set()
         for sh in shards:
@@ -442,7 +453,7 @@ class ShardedIndex:
                 dfs[key] = dfs.get(key, 0) + n
             matched.update(m)
         stats = FixedStatistics(self.global_statistics(), dfs)
-        return plan, stats, [x for x in langs if x in matched]
+        return plan, stats, Index.language_weights(parsed, [x for x in langs if x in matched])
 
     def search(
         self,
@@ -457,16 +468,15 @@ class ShardedIndex:
     ) -> list[Hit]:
         """As ``Index.search``: the same hits, order and scores a single index of these documents gives."""
         k, offset = _count("k", k), _count("offset", offset)
-        manifest, shards = self._state
-        held = list(self.global_statistics())
+        _, shards = self._state
         parsed = _parsed(query)
-        plan, stats, hit_langs = self._gather(shards, held, parsed, lang, k1, b)
-        if not hit_langs or k == 0:
+        plan, stats, weights = self._gather(shards, parsed, lang, k1, b)
+        if not weights or k == 0:
             return []
         need = offset + k
         rows: list[tuple[Row, int]] = []
         for i, sh in enumerate(shards):
-            rows.extend((row, i) for row in sh.search(plan, stats, hit_langs, need, per_document))
+            rows.extend((row, i) for row in sh.search(plan, stats, weights, need, per_document))
         rows.sort(key=lambda x: (-x[0][0], x[0][1], x[0][2]))
         page = rows[offset:need]
         by_shard: dict[int, list[int]] = {}
@@ -495,8 +505,8 @@ class ShardedIndex:
         owner = shards[shard_of(doc_id, len(shards))]
         if doc_id not in owner.snapshot.id_map():
             raise DocumentNotFound(f"no document {doc_id!r} in the index")
-        plan, stats, hit_langs = self._gather(shards, list(self.global_statistics()), parsed, None, k1, b)
-        return owner.explain(plan, stats, hit_langs, doc_id, passage)
+        plan, stats, weights = self._gather(shards, parsed, None, k1, b)
+        return owner.explain(plan, stats, weights, doc_id, passage)
 
 
 def _load(

@@ -17,8 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from search import Document, Index, IndexLocked, InvalidArgument, ShardedIndex
 from search.sharded import MANIFEST, read_manifest, shard_of
 
-EN = ["river", "border", "crossing", "people", "queue", "night", "car", "the", "of", "mountain"]
-ID = ["warga", "rusia", "melarikan", "perbatasan", "antrean", "yang", "dan", "kota", "mobilisasi", "diri"]
+EN = ["river", "border", "crossing", "people", "queue", "night", "car", "the", "of", "mountain", "what", "how"]
+ID = ["warga", "rusia", "melarikan", "perbatasan", "antrean", "yang", "dan", "kota", "mobilisasi", "diri", "apa"]
 IDS = [f"doc{i}" for i in range(14)]
 SHARD_COUNTS = (1, 2, 3, 5)
 
@@ -116,8 +116,10 @@ class ShardedAgainstSingle(RuleBasedStateMachine):
     @rule(q=queries, k=st.integers(1, 12), offset=st.integers(0, 6), per_document=st.booleans())
     def same_ranking(self, q: str, k: int, offset: int, per_document: bool) -> None:
         want = ranked(self.single, q, k, offset, per_document)
+        marks = [(h.snippet, h.highlights) for h in self.single.search(q, k=3, per_document=per_document)]
         for s in self.sharded:
             assert_same(want, ranked(s, q, k, offset, per_document), (q, s.n_shards, k, offset, per_document))
+            assert [(h.snippet, h.highlights) for h in s.search(q, k=3, per_document=per_document)] == marks, q
         if want:
             doc_id, passage = want[0][0], want[0][1]
             e = self.single.explain(q, doc_id, passage)
@@ -402,3 +404,35 @@ def test_cli_builds_and_reads_a_sharded_index_like_a_single_one(cli_corpus: Path
     assert r.exit_code == 2 and "built as 4 shards" in r.stderr
     r = _cli("index", cli_corpus, "--index", single, "--shards", 2)
     assert r.exit_code == 2 and "not sharded" in r.stderr
+
+
+def test_serve_answers_from_a_sharded_index_as_from_a_single_one(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import warnings
+
+    with warnings.catch_warnings():  # starlette's note about httpx, as in test_serve
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from cli.serve import ServeConfig
+    from cli.serve.app import create_app
+
+    docs = _corpus(50)
+    single = Index.create(tmp_path / "one", passage_words=8)
+    sharded = ShardedIndex.create(tmp_path / "three", shards=3, passage_words=8)
+    for idx in (single, sharded):
+        with idx.writer() as w:
+            w.add_many(docs, workers=1)
+    client = TestClient(create_app(ServeConfig(indexes={"a": str(tmp_path / "one"), "b": str(tmp_path / "three")})))
+    for q in ("warga river", '"border crossing" kota'):
+        a = client.get("/v1/indexes/a/search", params={"q": q, "k": 8}).json()["hits"]
+        b = client.get("/v1/indexes/b/search", params={"q": q, "k": 8}).json()["hits"]
+        assert a and [(h["doc_id"], h["passage"]) for h in a] == [(h["doc_id"], h["passage"]) for h in b]
+        assert all(abs(x["score"] - y["score"]) <= 1e-9 for x, y in zip(a, b))
+    assert client.get("/v1/indexes/b").json()["shards"] == 3
+    # a commit by another writer is picked up (the manifest is the commit stamp)
+    with ShardedIndex.open(tmp_path / "three").writer() as w:
+        w.add(Document("fresh", "zanzibar kota"))
+    got = client.get("/v1/indexes/b/search", params={"q": "zanzibar"}).json()["hits"]
+    assert [h["doc_id"] for h in got] == ["fresh"]
