@@ -436,3 +436,20 @@ def test_serve_answers_from_a_sharded_index_as_from_a_single_one(tmp_path: Path)
         w.add(Document("fresh", "zanzibar kota"))
     got = client.get("/v1/indexes/b/search", params={"q": "zanzibar"}).json()["hits"]
     assert [h["doc_id"] for h in got] == ["fresh"]
+
+
+def test_highlights_leave_out_the_words_the_ranking_dropped(tmp_path: Path) -> None:
+    docs = [
+        Document(f"q{i}", f"apa kabar warga kota {ID[i % 10]}. warga apa yang melarikan diri.", lang="id")
+        for i in range(12)
+    ] + [Document(f"e{i}", f"what river of the people {EN[i % 10]}", lang="en") for i in range(6)]
+    single = Index.create(tmp_path / "one", passage_words=0)
+    sharded = ShardedIndex.create(tmp_path / "three", shards=3, passage_words=0)
+    for idx in (single, sharded):
+        with idx.writer() as w:
+            w.add_many(docs, workers=1)
+    for q in ("apa warga kota", "what river people"):
+        want = [(h.doc_id, h.snippet, h.highlights) for h in single.search(q)]
+        marked = {h.text[a:b].lower() for h in single.search(q) for a, b in h.highlights}
+        assert want and "apa" not in marked and "what" not in marked  # question words: ranked without
+        assert [(h.doc_id, h.snippet, h.highlights) for h in sharded.search(q)] == want, q
