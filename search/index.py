@@ -154,6 +154,7 @@ class Index:
         self.settings = IndexSettings.from_json(meta["settings"])
         self._snapshot = snapshot
         self._refresh_lock = threading.Lock()
+        self._query_stopwords: dict[str, frozenset[str]] = {}  # per query language: what it drops
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -338,8 +339,10 @@ class Index:
         s = self.settings
         stopwords: frozenset[str] = frozenset()
         if stop is not None:
-            an = s.analyzer(stop)
-            stopwords = an.stopwords | an.query_stopwords | an.question_words
+            stopwords = self._query_stopwords.get(stop)  # type: ignore[assignment]
+            if stopwords is None:
+                an = s.analyzer(stop)
+                stopwords = self._query_stopwords[stop] = an.stopwords | an.query_stopwords | an.question_words
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
         return QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
 

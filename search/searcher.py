@@ -192,15 +192,18 @@ class QueryContext:
         self._postings: dict[str, list[Vec]] = {}
         self._df: dict[str, int] = {}
         self._slots: dict[str, list[int]] = {}
+        self._phrases: dict[tuple, Vec] = {}  # (prefix, terms, offsets, segment) -> (passage ids, counts)
         self._terms: dict[tuple[str, str], tuple[list[str], list[int], list[int]]] = {}
         # (lang, term) of query stopwords a ranked OR left out (not highlighted either)
         self.dropped: set[tuple[str, str]] = set()
 
     def share_postings(self, other: QueryContext) -> None:
-        """Reuse ``other``'s postings, slots and analyses (same snapshot and query analysis): they do not
-        depend on the statistics, so a shard's second phase does not look its terms up again."""
+        """Reuse ``other``'s postings, slots, phrase matches and analyses (same snapshot and query
+        analysis): they do not depend on the statistics, so a shard's second phase does not find them
+        again."""
         assert other.snap is self.snap and other.query_lang == self.query_lang
         self._postings, self._slots, self._terms, self._df = other._postings, other._slots, other._terms, other._df
+        self._phrases = other._phrases
 
     def mark_dropped(self, root: BooleanQuery, langs: list[str]) -> None:
         """Fill ``dropped`` as evaluating ``root`` under ``langs`` does, without evaluating it (for
@@ -324,6 +327,20 @@ class QueryContext:
         in those passages become sorted keys (passage << 32 | position - offset) and are intersected.
         """
         prefix = f"{lang}:title:" if field == "title" else f"{lang}:"
+        memo_key = (prefix, tuple(terms), tuple(offsets), si)
+        found = self._phrases.get(memo_key)
+        if found is None:
+            found = self._phrases[memo_key] = self._phrase_matches(prefix, terms, offsets, si)
+        pids, freq = found
+        if pids.shape[0] == 0:
+            return _EMPTY
+        st = self.stats(lang)
+        idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms)
+        scores = bm25.term_scores(idf, freq, self.snap.norms(si, st.avgdl, self.k1, self.b)[pids])
+        return pids, scores
+
+    def _phrase_matches(self, prefix: str, terms: list[str], offsets: list[int], si: int) -> Vec:
+        """(passage ids, phrase counts) of a phrase in segment ``si``: independent of the statistics."""
         reader = self.snap.segments[si].reader
         lists = []
         for t, off in zip(terms, offsets):
@@ -349,12 +366,7 @@ class QueryContext:
             cand = np.unique(keys >> 32) if keys.shape[0] < cand.shape[0] else cand
         owners = keys >> 32
         starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
-        pids = owners[starts]
-        freq = np.diff(np.append(starts, owners.shape[0]))
-        st = self.stats(lang)
-        idf = sum(bm25.idf(st.n_passages, self.df(f"{lang}:{t}")) for t in terms)
-        scores = bm25.term_scores(idf, freq, self.snap.norms(si, st.avgdl, self.k1, self.b)[pids])
-        return pids, scores
+        return owners[starts], np.diff(np.append(starts, owners.shape[0]))
 
     # -- tree -------------------------------------------------------------------------------------------
     def leaf_terms(self, lang: str, node: TermQuery | PhraseQuery) -> tuple[list[str], list[int]]:

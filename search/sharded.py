@@ -224,7 +224,9 @@ class LocalShard:
         langs = list(plan.langs)
         root = plan.parsed.root
         dfs = {key: ctx.df(key) for key in query_term_keys(root, langs, ctx.analyze)}
-        if _plain_or(root):
+        if len(langs) < 2:
+            matched = langs  # one language weighs 1 whether it matches or not: nothing to evaluate
+        elif _plain_or(root):
             # a ranked OR of words matches where one of the terms it scores has a posting: no evaluation
             matched = [
                 lg
