@@ -1,10 +1,12 @@
 """Build one engine's index in this (fresh) process and print a JSON report on the last stdout line.
 
-    python -m benchmarks._build ENGINE CORPUS SIZE OUTDIR
+    python -m benchmarks._build ENGINE CORPUS SIZE OUTDIR [CORES]
 
-SIZE is a passage count or ``full``; the index goes to ``OUTDIR/index``. The corpus is loaded before the
-clock starts, and the peak-RSS mark is reset after loading (Linux ``clear_refs``), so ``peak_rss_mb`` is
-the high-water mark during the build itself (corpus in memory included, reported as ``loaded_rss_mb``).
+SIZE is a passage count or ``full``; the index goes to ``OUTDIR/index``; the process pins itself to its
+first CORES CPUs (default 1) and the engine is configured for that many (threads, workers, processes).
+The corpus is loaded before the clock starts, and the peak-RSS mark is reset after loading (Linux
+``clear_refs``), so ``peak_rss_mb`` is the high-water mark during the build itself (corpus in memory
+included, reported as ``loaded_rss_mb``).
 
 Engines that build in worker processes (telusur's ``add_many`` forks two) are measured as a process tree:
 ``peak_rss_mb`` is then this process's high-water mark plus each worker's own (``VmHWM``, read by a
@@ -25,7 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks._common import CORPORA, ENGINES, dir_size, load_passages, parse_size
+from benchmarks.config import load_average, parse_size
+from benchmarks.corpora import CORPORA, load_passages
+from benchmarks.engines import ENGINES
+from benchmarks.runner import dir_size, pinned
 
 
 def _status_mb(field: str) -> float | None:
@@ -104,10 +109,11 @@ def _reset_peak() -> bool:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4:
+    if len(argv) not in (4, 5) or (len(argv) == 5 and not argv[4].isdigit()):
         print(__doc__, file=sys.stderr)
         return 2
-    engine_name, corpus, size_arg, outdir = argv
+    engine_name, corpus, size_arg, outdir = argv[:4]
+    cores = int(argv[4]) if len(argv) == 5 else 1
     if engine_name not in ENGINES or corpus not in CORPORA:
         print(f"engine one of {sorted(ENGINES)}, corpus one of {sorted(CORPORA)}", file=sys.stderr)
         return 2
@@ -123,9 +129,11 @@ def main(argv: list[str]) -> int:
     reset = _reset_peak()
     sampler = TreeSampler()
     sampler.start()
-    t0 = time.perf_counter()
-    docs = engine.build(passages, corpus, path)
-    seconds = time.perf_counter() - t0
+    load = load_average()
+    with pinned(cores) as cpus:
+        t0 = time.perf_counter()
+        docs = engine.build(passages, corpus, path, cores)
+        seconds = time.perf_counter() - t0
     sampler.stop.set()
     sampler.join()
     parent = _status_mb("VmHWM") if reset else None
@@ -140,6 +148,10 @@ def main(argv: list[str]) -> int:
         "engine": engine_name,
         "corpus": corpus,
         "size": size_arg,
+        "cores": cores,
+        "cpus": cpus,
+        "setup": engine.setup(cores),
+        "load_1m": load,
         "passages": len(passages),
         "docs": docs,
         "build_s": seconds,

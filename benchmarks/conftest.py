@@ -9,20 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _common
+from benchmarks import config as bench_config
+from benchmarks.runner import Lab
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # --benchmark-disable is the CI smoke run: shrink the corpora before the suites are collected
     if config.getoption("benchmark_disable", default=False) and not config.getoption("benchmark_enable", default=False):
-        _common.set_smoke(True)
+        bench_config.set_smoke(True)
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_common.Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workdir = os.environ.get("BENCH_WORKDIR")
     root = Path(workdir) if workdir else tmp_path_factory.mktemp("indexes")
-    lab = _common.Lab(root)
+    lab = Lab(root)
     yield lab
     lab.close()
     out = os.environ.get("BENCH_BUILDS_JSON")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks._common import ANALYSES, Recorder, analysis_cases, load_passages, rounds_for
+from benchmarks.analysis import ANALYSES
+from benchmarks.config import load_average, rounds_for
+from benchmarks.corpora import load_passages
+from benchmarks.runner import Recorder, analysis_cases
 
 
 @pytest.mark.parametrize("analysis,corpus,size", analysis_cases())
@@ -21,6 +24,7 @@ def test_analyze(benchmark, analysis, corpus, size):
         return sum(len(analyze(t)) for t in texts)
 
     rec = Recorder(analyze_all)
+    load = load_average()
     benchmark.pedantic(rec, setup=lambda: ((make(corpus),), {}), rounds=rounds_for(len(texts)))
     tokens = rec.results[-1]
     assert tokens > len(texts)
@@ -33,4 +37,6 @@ def test_analyze(benchmark, analysis, corpus, size):
         tokens=tokens,
         docs_per_s=len(texts) / best,
         tokens_per_s=tokens / best,
+        cores=1,
+        load_1m=load,
     )

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._common import ENGINES, Opened, Recorder, engine_cases, size_label
+from benchmarks.config import load_average, size_label
+from benchmarks.engines import ENGINES, Opened
+from benchmarks.runner import Recorder, engine_cases
 
 OPEN_ROUNDS = 20
 
@@ -31,6 +33,7 @@ def test_open(benchmark, lab, engine, corpus, size, case):
         return (), {}
 
     rec = Recorder(open_index)
+    load = load_average()
     warm = 1 if benchmark.enabled else 0
     benchmark.pedantic(rec, setup=setup, rounds=OPEN_ROUNDS, warmup_rounds=warm)
     rec.drop(warm)
@@ -45,4 +48,5 @@ def test_open(benchmark, lab, engine, corpus, size, case):
         passages=len(lab.passages(corpus, size)),
         min_ms=min(rec.seconds) * 1000,
         median_ms=sorted(rec.seconds)[len(rec.seconds) // 2] * 1000,
+        load_1m=load,
     )

@@ -11,7 +11,9 @@ import itertools
 
 import pytest
 
-from benchmarks._common import ENGINES, Recorder, engine_cases, percentiles_ms, size_label, smoke
+from benchmarks.config import load_average, size_label, smoke
+from benchmarks.engines import ENGINES
+from benchmarks.runner import Recorder, engine_cases, percentiles_ms
 
 REPEATS = 2  # passes over the query list per case (1 in smoke mode)
 MISS_TOLERANCE = 0.1  # engines with their own analysis may miss a few generated queries
@@ -20,6 +22,7 @@ MISS_TOLERANCE = 0.1  # engines with their own analysis may miss a few generated
 def _run_queries(benchmark, fn, setup_arg, queries):
     it = itertools.cycle(queries)
     rec = Recorder(fn)
+    rec.load = load_average()
     warm = len(queries) if benchmark.enabled else 0
     benchmark.pedantic(
         rec,
@@ -54,6 +57,7 @@ def test_search(benchmark, lab, engine, corpus, size, shape):
         shape=shape,
         queries=len(queries),
         misses=misses,
+        load_1m=rec.load,
         **percentiles_ms(rec.seconds),
     )
 
@@ -73,5 +77,6 @@ def test_snippet(benchmark, lab, engine, corpus, size):
         shape="snippets of top 10, 2-term",
         queries=len(queries),
         misses=misses,
+        load_1m=rec.load,
         **percentiles_ms(rec.seconds),
     )

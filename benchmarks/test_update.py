@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._common import (
-    ENGINES,
-    Recorder,
-    engine_cases,
-    fresh_dir,
-    rounds_for,
-    size_label,
-    update_batch,
-)
+from benchmarks.config import load_average, rounds_for, size_label
+from benchmarks.corpora import update_batch
+from benchmarks.engines import ENGINES
+from benchmarks.runner import Recorder, engine_cases, fresh_dir
 
 
 @pytest.mark.parametrize("engine,corpus,size", engine_cases("update"))
@@ -37,6 +32,7 @@ def test_update(benchmark, lab, tmp_path, engine, corpus, size):
         return (dst, batch, corpus), {}
 
     rec = Recorder(eng.add)
+    load = load_average()
     benchmark.pedantic(rec, setup=setup, rounds=rounds_for(n))
     assert rec.results[-1] == n + len(batch)
     best = min(rec.seconds)
@@ -48,4 +44,5 @@ def test_update(benchmark, lab, tmp_path, engine, corpus, size):
         added=len(batch),
         seconds=best,
         docs_per_s=len(batch) / best,
+        load_1m=load,
     )
