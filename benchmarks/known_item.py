@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import data_dir
+from benchmarks.config import data_dir
 
 DATA = data_dir() / "id-peraturan-bulk" / "passages.jsonl.gz"
 

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 
 from analyzers import tokenize
 from analyzers.language import decide, detect_document, detect_passage, stopword_evidence
-from benchmarks._common import data_dir
+from benchmarks.config import data_dir
 
 DATA = data_dir()
 

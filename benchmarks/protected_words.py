@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from analyzers.id import stem
-from benchmarks._common import data_dir
+from benchmarks.config import data_dir
 
 MIN_COUNT = 10  # passages holding a word, for it to be considered
 MAX_LIFT = 0.5

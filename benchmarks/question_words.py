@@ -18,7 +18,7 @@ from pathlib import Path
 
 from analyzers.base import TOKEN_RE, split_word
 from analyzers.id import STOPWORDS
-from benchmarks._common import data_dir
+from benchmarks.config import data_dir
 
 MAX_ANSWER_SHARE = 0.3
 MIN_QUESTION_RATIO = 0.4

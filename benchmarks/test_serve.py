@@ -29,8 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._common import Recorder, load_passages, missing_data_reason, percentiles_ms, smoke
 from benchmarks._serve_load import search_path
+from benchmarks.config import smoke
+from benchmarks.corpora import load_passages, missing_data_reason
+from benchmarks.runner import Recorder, percentiles_ms
 from cli.hitjson import hit_objects
 from search import Document, Index
 from tests.live_server import live_server
