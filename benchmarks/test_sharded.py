@@ -20,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._common import load_passages, make_queries, missing_data_reason, percentiles_ms, smoke
+from benchmarks.config import smoke
+from benchmarks.corpora import load_passages, missing_data_reason
+from benchmarks.queries import make_queries
+from benchmarks.runner import percentiles_ms
 from search import Document, Index, ShardedIndex
 
 SHARDS = 4
