@@ -24,6 +24,7 @@ import search
 from search import (
     Document,
     Index,
+    SearchError,
 )
 
 from . import errors, output
@@ -183,45 +184,63 @@ def index_cmd(
     if check and not path.exists():
         output.error(f"stale: no index at {path} yet ({len(docs)} documents to index)")
         raise typer.Exit(EXIT_STALE)
-    if (path / "meta.json").exists() or (path / "shards.json").exists() or check:
-        existing = Index.open(path)
-        built = existing.settings.passage_words
-        if passage_words is not None and passage_words != built:
-            raise SourceError(
-                f"{path} was built with --passage-words {built}, not {passage_words};"
-                " to change it, build into a new --index folder"
-            )
-        has = existing.n_shards if isinstance(existing, search.ShardedIndex) else None
-        if shards is not None and shards != has:
-            built_as = f"{has} shards" if has else "one index, not sharded"
-            raise SourceError(f"{path} was built as {built_as}; to change it, build into a new --index folder")
-    elif shards is not None:
-        existing = search.ShardedIndex.create(
-            path, shards=shards, passage_words=120 if passage_words is None else passage_words
+
+    def exists() -> bool:
+        return (path / "meta.json").exists() or (path / "shards.json").exists()
+
+    if not check and not exists():
+        try:
+            if shards is not None:
+                search.ShardedIndex.create(
+                    path, shards=shards, passage_words=120 if passage_words is None else passage_words
+                )
+            else:
+                Index.create(path, passage_words=120 if passage_words is None else passage_words)
+        except SearchError:
+            if not exists():
+                raise
+            # another run created it at the same moment: update that one (the lock orders the two)
+    existing = Index.open(path)
+    built = existing.settings.passage_words
+    if passage_words is not None and passage_words != built:
+        raise SourceError(
+            f"{path} was built with --passage-words {built}, not {passage_words};"
+            " to change it, build into a new --index folder"
         )
-    else:
-        existing = Index.create(path, passage_words=120 if passage_words is None else passage_words)
-    current = existing.content_hashes()
-    to_add = [d for i, d in docs.items() if i not in current]
-    to_update = [d for i, d in docs.items() if i in current and current[i] != d.content_hash()]
-    to_delete = sorted(set(current) - set(docs))
-    unchanged = len(docs) - len(to_add) - len(to_update)
-    summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
+    has = existing.n_shards if isinstance(existing, search.ShardedIndex) else None
+    if shards is not None and shards != has:
+        built_as = f"{has} shards" if has else "one index, not sharded"
+        raise SourceError(f"{path} was built as {built_as}; to change it, build into a new --index folder")
+
+    def plan() -> tuple[list[Document], list[Document], list[str], int, str]:
+        current = existing.content_hashes()
+        to_add = [d for i, d in docs.items() if i not in current]
+        to_update = [d for i, d in docs.items() if i in current and current[i] != d.content_hash()]
+        to_delete = sorted(set(current) - set(docs))
+        unchanged = len(docs) - len(to_add) - len(to_update)
+        summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
+        return to_add, to_update, to_delete, unchanged, summary
+
     if check:
+        to_add, to_update, to_delete, unchanged, summary = plan()
         if to_add or to_update or to_delete:
             output.error(f"stale: {summary}")
             raise typer.Exit(EXIT_STALE)
         output.error(f"fresh: {unchanged} documents up to date")
         return
-    work = len(to_add) + len(to_update) + len(to_delete)
-    with existing.writer(timeout=wait) as w, _progress(work) as advance:
-        for doc_id in to_delete:
-            w.delete(doc_id)
-            advance()
-        for doc in to_update:
-            w.update(doc)
-            advance()
-        w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
+    with existing.writer(timeout=wait) as w:
+        # planned once the lock is held, from the commit this writer starts at: a plan made before
+        # waiting for the lock would undo or collide with what the previous writer committed
+        to_add, to_update, to_delete, unchanged, summary = plan()
+        work = len(to_add) + len(to_update) + len(to_delete)
+        with _progress(work) as advance:
+            for doc_id in to_delete:
+                w.delete(doc_id)
+                advance()
+            for doc in to_update:
+                w.update(doc)
+                advance()
+            w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
     output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 

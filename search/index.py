@@ -31,7 +31,7 @@ from .searcher import QueryContext, Snapshot, open_segments
 from .segment import SegmentReader, file_checksum
 from .selection import top_k_indices
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
-from .storage import FORMAT, FORMAT_VERSION, META, check_no_orphans, read_meta, write_meta
+from .storage import FORMAT, FORMAT_VERSION, LOCK, META, WriteLock, check_no_orphans, read_meta, write_meta
 from .writer import IndexWriter
 
 if TYPE_CHECKING:
@@ -142,6 +142,23 @@ def _positive_leaves(node: BooleanQuery, negated: bool = False):
             yield child
 
 
+CREATE_LOCK_SECONDS = 10.0
+
+
+def _check_creatable(path: Path) -> None:
+    """``SearchError`` unless ``path`` is missing or an empty directory (a lock file left by an
+    interrupted creator, or a temporary ``meta.json`` it never renamed, count as empty)."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise SearchError(f"cannot create an index at {path}: it is a file")
+    if (path / META).exists():
+        raise SearchError(f"an index already exists at {path}; open it with Index.open")
+    check_no_orphans(path)
+    if any(p.name not in (LOCK, META + ".tmp") for p in path.iterdir()):
+        raise SearchError(f"cannot create an index at {path}: the directory is not empty")
+
+
 class Index:
     """A persistent, segment-based index of passages, searched with exact BM25 per language.
 
@@ -172,7 +189,9 @@ class Index:
         """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it.
 
         ``protected_words`` are words never stemmed, replacing the shipped Indonesian list
-        (``analyzers/id/protected_words.txt``); ``[]`` stems every word.
+        (``analyzers/id/protected_words.txt``); ``[]`` stems every word. Atomic against a concurrent
+        creator: the first ``meta.json`` is written under the write lock, so of two processes creating
+        one index, one creates it and the other gets "already exists".
         """
         path = Path(path)
         k1, b = check_bm25_parameters(k1, b)
@@ -187,24 +206,23 @@ class Index:
             dict(analyzer_options or {}),
             protected_words=protected,
         )
-        if path.exists():
-            if not path.is_dir():
-                raise SearchError(f"cannot create an index at {path}: it is a file")
-            if (path / META).exists():
-                raise SearchError(f"an index already exists at {path}; open it with Index.open")
-            check_no_orphans(path)
-            if any(path.iterdir()):
-                raise SearchError(f"cannot create an index at {path}: the directory is not empty")
+        _check_creatable(path)  # before anything is made, not even the lock file
         path.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "generation": 0,
-            "next_segment": 1,
-            "segments": [],
-            "settings": settings.to_json(),
-        }
-        write_meta(path, meta)
+        lock = WriteLock(path)
+        lock.acquire(timeout=CREATE_LOCK_SECONDS)  # a concurrent creator holds it for a moment only
+        try:
+            _check_creatable(path)  # again, under the lock: another creator may have finished meanwhile
+            meta = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "generation": 0,
+                "next_segment": 1,
+                "segments": [],
+                "settings": settings.to_json(),
+            }
+            write_meta(path, meta)
+        finally:
+            lock.release()
         return cls.open(path)
 
     @classmethod

@@ -741,6 +741,123 @@ def test_eight_threads_search_while_a_thread_commits(tmp_path):
     assert len(seen) >= 2, "the searches never overlapped a commit"
 
 
+def _create(path: str, barrier, conn) -> None:
+    try:
+        barrier.wait(10)
+        try:
+            Index.create(path, passage_words=25)
+            conn.send("created")
+        except Exception as e:  # what a losing creator sees
+            conn.send(f"{type(e).__name__}: {e}")
+    finally:
+        os._exit(0)
+
+
+def test_concurrent_creators_make_one_index_and_no_spurious_error(tmp_path):
+    """Four processes create the same new index at once, twenty times: one creates it, the others are
+    told it already exists (never a missing meta.json.tmp, never "not empty" for a half-made index)."""
+    outcomes: collections.Counter[str] = collections.Counter()
+    for round_ in range(20):
+        path = tmp_path / f"idx{round_}"
+        barrier = FORK.Barrier(4)
+        pipes = [FORK.Pipe(duplex=False) for _ in range(4)]
+        procs = [FORK.Process(target=_create, args=(str(path), barrier, w)) for _, w in pipes]
+        for proc in procs:
+            proc.start()
+        results = sorted(r.recv() if r.poll(30) else "no answer" for r, _ in pipes)
+        for proc in procs:
+            proc.join(30)
+        outcomes.update(results)
+        assert results.count("created") == 1, results
+        assert all(r == "created" or "an index already exists" in r for r in results), results
+        index = Index.open(path)
+        assert index.settings.passage_words == 25 and len(index) == 0
+        assert sorted(p.name for p in path.iterdir()) == ["meta.json", "write.lock"]
+    print(f"\nconcurrent creators: {dict(outcomes)}")
+
+
+def test_two_cli_runs_creating_one_index_both_succeed(tmp_path):
+    """Two `search index --wait` runs building the same new index at once both succeed: the creation is
+    atomic, the loser updates what the winner built (the lock orders them), and the result is exact."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(30):
+        (src / f"f{i}.txt").write_text(f"{COMMON} berkas nomor {i} {WORDS[i % len(WORDS)]}", encoding="utf-8")
+    cli = Path(sys.executable).parent / "search"
+    for round_ in range(3):
+        path = tmp_path / f"idx{round_}"
+        procs = [
+            subprocess.Popen(
+                [str(cli), "index", str(src), "--index", str(path), "--wait", "60"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0 and err.startswith("indexed:"), err
+        index = Index.open(path, verify=True)
+        assert sorted(index.content_hashes()) == sorted(f"f{i}.txt" for i in range(30))
+
+
+def _hold_writer_until(path: str, conn) -> None:
+    """Hold the writer until told; then replace a.txt's content, add c.txt as the sources have it, commit."""
+    try:
+        index = Index.open(path)
+        with index.writer() as w:
+            conn.send("holding")
+            conn.recv()
+            w.update(Document(id="a.txt", text=f"{COMMON} written by another writer"))
+            w.add(Document(id="c.txt", text=f"{COMMON} c from the other writer"))
+        conn.send("committed")
+    finally:
+        os._exit(0)
+
+
+@needs_proc
+def test_wait_plans_after_taking_the_lock(tmp_path):
+    """`search index --wait` plans from the commit it gets the lock at, not from the one before it waited:
+    another writer's change to a.txt is undone (the sources win) and its c.txt is no "already in the
+    index" error."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text(f"{COMMON} a from the sources", encoding="utf-8")
+    (src / "b.txt").write_text(f"{COMMON} b from the sources", encoding="utf-8")
+    path = tmp_path / "idx"
+    index = Index.create(path, passage_words=30)
+    with index.writer() as w:
+        w.add(Document(id="a.txt", text=f"{COMMON} a from the sources"))
+        w.add(Document(id="old.txt", text=f"{COMMON} removed from the sources"))
+    (src / "c.txt").write_text(f"{COMMON} c from the sources", encoding="utf-8")
+    parent, child = FORK.Pipe()
+    holder = FORK.Process(target=_hold_writer_until, args=(str(path), child))
+    holder.start()
+    assert parent.poll(20) and parent.recv() == "holding"
+    cli = Path(sys.executable).parent / "search"
+    proc = subprocess.Popen(
+        [str(cli), "index", str(src), "--index", str(path), "--wait", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not crash_worker.holds_file(proc.pid, path / "write.lock") and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.2)  # it is waiting for the lock
+    parent.send("go")
+    assert parent.poll(20) and parent.recv() == "committed"
+    holder.join(20)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err.startswith("indexed: 1 new, 2 changed, 1 removed, 0 unchanged"), err
+    index = Index.open(path)
+    expected = {p.name: p.read_text(encoding="utf-8") for p in src.iterdir()}
+    assert {i: index.get(i).text for i in index.content_hashes()} == expected
+
+
 # -- 4. disk full and read-only ------------------------------------------------------------------------
 
 
