@@ -149,10 +149,19 @@ def query(
 @command("index")
 @boundary
 def index_cmd(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders: .txt, .md, .jsonl.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Files or folders: .txt, .md, .jsonl (also .gz).")
+    ],
     index: IndexOpt = None,
     lang: LangOpt = None,
-    glob: Annotated[str | None, typer.Option("--glob", help="Only files matching this pattern, e.g. '*.md'.")] = None,
+    glob: Annotated[
+        str | None,
+        typer.Option("--glob", help="Only files matching this pattern inside the folders, e.g. '*.md'."),
+    ] = None,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option("--follow-symlinks", help="Follow symbolic links inside the folders (never to outside them)."),
+    ] = False,
     passage_words: Annotated[
         int | None,
         typer.Option(
@@ -171,7 +180,17 @@ def index_cmd(
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
     lang = check_lang(lang)
-    files = find_files(paths, glob, exclude=path)
+    files = find_files(paths, glob, exclude=path, follow_symlinks=follow_symlinks)
+    if files.skipped_links:
+        n = len(files.skipped_links)
+        links = f"{n} symbolic link{'s' if n != 1 else ''}"
+        if follow_symlinks:
+            output.error(f"note: skipped {links} leading outside the folder, e.g. {files.skipped_links[0]}")
+        else:
+            output.error(
+                f"note: skipped {links}, e.g. {files.skipped_links[0]} (--follow-symlinks follows links that"
+                " stay inside the folder)"
+            )
     docs: dict[str, Document] = {}
     for f in files:
         for doc in read_documents(f, lang):

@@ -3,28 +3,29 @@
 A file's document id is its path relative to the PATH it was found under, with "/" separators, so a
 rebuild elsewhere gives the same ids; a JSONL line's id is its "id". Everything is read and checked
 before the index is touched, so a bad file changes nothing.
+
+What is read (see README "Security and limits"): regular files under each folder; ``.gz`` forms of the
+known kinds (``.jsonl.gz``, ``.txt.gz``, ``.md.gz``) are read as their plain forms. Symbolic links
+inside a folder are not followed unless asked (``follow_symlinks``), and then never to a place outside
+that folder; ``--glob`` patterns are relative to the folder and cannot leave it. A folder or file that
+cannot be read is an error naming it: silently skipping it would delete its documents from the index.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import os
+import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from search import Document
 from search.documents import MAX_META_DEPTH
 
 SUFFIXES = (".txt", ".md", ".jsonl")
-
-
-def _kind(path: Path) -> str:
-    """The suffix that says how to read ``path``: ".jsonl" for both "a.jsonl" and "a.jsonl.gz"."""
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    return Path(name).suffix
+COMPRESSED = ".gz"  # a known kind compressed with gzip: "notes.md.gz" is read as markdown
 
 
 class SourceError(Exception):
@@ -39,32 +40,152 @@ class SourceFile:
     rel: str
 
 
-def find_files(paths: list[Path], glob: str | None = None, exclude: Path | None = None) -> list[SourceFile]:
+@dataclass
+class Found:
+    """The files ``find_files`` chose, and the symbolic links it did not follow (to say so)."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    skipped_links: list[Path] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[SourceFile]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def kind_of(path: Path) -> str:
+    """The kind of a file by its name: ".txt", ".md" or ".jsonl" (also under ``.gz``), else ""."""
+    name = path.name.lower()
+    if name.endswith(COMPRESSED):
+        name = name[: -len(COMPRESSED)]
+    suffix = PurePosixPath(name).suffix
+    return suffix if suffix in SUFFIXES else ""
+
+
+def check_glob(pattern: str) -> list[str]:
+    """The parts of a ``--glob`` pattern; ``SourceError`` if it is absolute or climbs out with "..".
+
+    Patterns match paths relative to the folder given, at any depth (as ``rglob``): "*.md",
+    "notes/*.txt", "**/draft-*.md".
+    """
+    shown = f"--glob {pattern!r}"
+    if not pattern or pattern.startswith(("/", "\\")) or (len(pattern) > 1 and pattern[1] == ":"):
+        raise SourceError(f"{shown}: a pattern must be relative to the folder, like '*.md' or 'notes/*.txt'")
+    parts = [p for p in pattern.replace("\\", "/").split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise SourceError(f"{shown}: a pattern cannot leave the folder (no '..'); name files inside it")
+    if not parts:
+        raise SourceError(f"{shown}: the pattern names no files; try '*.md'")
+    return parts
+
+
+def _match(parts: list[str], rel: tuple[str, ...]) -> bool:
+    """Whether the relative path ``rel`` ends with the pattern ``parts`` ("**" spans any folders)."""
+    import fnmatch  # imported here: `search query` imports this module for its errors only
+
+    def at(i: int, j: int) -> bool:  # pattern parts[i:] against path rel[j:], anchored at both ends
+        if i == len(parts):
+            return j == len(rel)
+        if parts[i] == "**":
+            return any(at(i + 1, k) for k in range(j, len(rel) + 1))
+        return j < len(rel) and fnmatch.fnmatchcase(rel[j], parts[i]) and at(i + 1, j + 1)
+
+    return any(at(0, start) for start in range(len(rel)))
+
+
+def _unreadable(path: Path, e: OSError) -> SourceError:
+    reason = e.strerror or str(e)
+    return SourceError(
+        f"{path}: cannot be read ({reason}); fix its permissions or leave it out of the PATHs"
+        " (skipping it would remove its documents from the index)"
+    )
+
+
+def find_files(
+    paths: list[Path], glob: str | None = None, exclude: Path | None = None, *, follow_symlinks: bool = False
+) -> Found:
     """The files under ``paths`` (sorted, deterministic); folders are searched recursively.
 
     Files inside ``exclude`` (the index being written, when it sits inside a source folder) are skipped.
+    A PATH given by name is read even when it is a link; links found inside a folder are skipped unless
+    ``follow_symlinks``, and then followed only to files and folders inside that folder. An unreadable
+    folder or file is a ``SourceError`` naming it.
     """
+    parts = check_glob(glob) if glob is not None else None
     skip = exclude.resolve() if exclude is not None else None
-    out: list[SourceFile] = []
+    found = Found()
     for root in paths:
-        if not root.exists():
-            raise SourceError(f"{root}: no such file or folder")
-        if root.is_file():
-            out.append(SourceFile(root, root.name))
+        try:
+            st = root.stat()
+        except FileNotFoundError:
+            raise SourceError(f"{root}: no such file or folder") from None
+        except OSError as e:
+            raise _unreadable(root, e) from None
+        if stat.S_ISREG(st.st_mode):
+            found.files.append(SourceFile(root, root.name))
             continue
-        pattern = glob or "*"
-        found = sorted(
-            p
-            for p in root.rglob(pattern)
-            if p.is_file()
-            and (glob is not None or _kind(p) in SUFFIXES)
-            and not (skip is not None and p.resolve().is_relative_to(skip))
-        )
-        out.extend(SourceFile(p, p.relative_to(root).as_posix()) for p in found)
-    if not out:
+        if not stat.S_ISDIR(st.st_mode):
+            raise SourceError(f"{root}: not a regular file or folder; index text files (.txt, .md, .jsonl)")
+        files: list[tuple[tuple[str, ...], Path]] = []
+        _walk(root, root.resolve(), (), parts, skip, follow_symlinks, files, found.skipped_links, set())
+        found.files.extend(SourceFile(p, "/".join(rel)) for rel, p in sorted(files))
+    if not found.files:
         shown = ", ".join(str(p) for p in paths)
-        raise SourceError(f"{shown}: no .txt, .md or .jsonl files found (use --glob to choose files)")
-    return out
+        if glob is not None:
+            raise SourceError(f"{shown}: no files match --glob {glob!r}")
+        raise SourceError(f"{shown}: no .txt, .md or .jsonl files (or their .gz) found (use --glob to choose files)")
+    return found
+
+
+def _walk(
+    folder: Path,
+    top: Path,
+    rel: tuple[str, ...],
+    parts: list[str] | None,
+    skip: Path | None,
+    follow: bool,
+    out: list[tuple[tuple[str, ...], Path]],
+    links: list[Path],
+    seen: set[tuple[int, int]],
+) -> None:
+    """Collect the chosen files under ``folder`` (``rel`` from the top folder ``top``, resolved)."""
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return  # a followed link back to a folder already walked
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        raise _unreadable(folder, e) from None
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_symlink():
+                if not follow:
+                    links.append(path)
+                    continue
+                target = path.resolve()
+                if not target.is_relative_to(top):
+                    links.append(path)  # never outside the folder given
+                    continue
+                st = target.stat()
+            else:
+                st = entry.stat(follow_symlinks=False)
+        except OSError as e:
+            raise _unreadable(path, e) from None
+        if skip is not None and (path.resolve() == skip or path.resolve().is_relative_to(skip)):
+            continue
+        sub = (*rel, entry.name)
+        if stat.S_ISDIR(st.st_mode):
+            _walk(path, top, sub, parts, skip, follow, out, links, seen)
+        elif stat.S_ISREG(st.st_mode):
+            if parts is None:
+                if kind_of(path):
+                    out.append((sub, path))
+            elif _match(parts, sub):
+                out.append((sub, path))
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -98,22 +219,28 @@ def _markdown_title(text: str) -> str:
     return ""
 
 
-def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
-    """The documents of one file: one per .txt/.md file, one per JSONL line."""
+def _read(path: Path) -> bytes:
+    """The bytes of ``path``, decompressed when it ends in ``.gz``."""
     try:
-        data = source.path.read_bytes()
+        data = path.read_bytes()
     except OSError as e:
-        raise SourceError(f"{source.path}: cannot be read ({e.strerror})") from None
-    if source.path.name.lower().endswith(".gz"):
-        import gzip
-        import zlib
+        raise _unreadable(path, e) from None
+    if not path.name.lower().endswith(COMPRESSED):
+        return data
+    import gzip
+    import zlib
 
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise SourceError(f"{source.path}: not a readable gzip file ({e})") from None
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise SourceError(f"{path}: not a valid gzip file ({e}); decompress it or fix the file") from None
+
+
+def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
+    """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike)."""
+    data = _read(source.path)
     text = _decode(source.path, data)
-    kind = _kind(source.path)
+    kind = kind_of(source.path)
     if kind != ".jsonl":
         title = _markdown_title(text) if kind == ".md" else ""
         yield Document(id=source.rel, text=text, title=title, lang=lang)

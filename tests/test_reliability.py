@@ -993,3 +993,192 @@ def test_read_only_file_system_writer_fails_clearly(tmp_path, monkeypatch):
     assert info.value.errno == errno.EROFS and "write.lock" in str(info.value)
     assert snapshot_of(Index.open(path)) == before
     assert snapshot_of(index) == before
+
+
+# -- 5. sources: unreadable folders, links, globs, compressed files -----------------------------------------
+
+
+def _cli(*args: object):
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _as_nobody(args: list[str], conn) -> None:
+    """Run the CLI in this forked child as an unprivileged user (the interpreter is already loaded)."""
+    try:
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+        except OSError as e:
+            conn.send(("cannot drop privileges", str(e)))
+            return
+        result = _cli(*args)
+        conn.send((result.exit_code, result.output))
+    except BaseException as e:  # pragma: no cover - reported to the test
+        conn.send(("crashed", repr(e)))
+    finally:
+        os._exit(0)
+
+
+def run_unprivileged(*args: object) -> tuple[object, str]:
+    """The CLI's exit code and output, run by a user that permissions apply to (root ignores them).
+
+    The interpreter lives where that user may not read, so the child must not import anything new: a
+    run of the same command on a copy first loads every module (and the language model) it needs.
+    """
+    parent, child = FORK.Pipe(duplex=False)
+    proc = FORK.Process(target=_as_nobody, args=([str(a) for a in args], child))
+    proc.start()
+    assert parent.poll(120), "the unprivileged run hangs"
+    code, out = parent.recv()
+    proc.join(30)
+    if code == "cannot drop privileges":
+        pytest.skip(f"cannot run as an unprivileged user here: {out}")
+    assert code != "crashed", out
+    return code, out
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder every user may enter (pytest's own tmp folder is private to root)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="telusur-perm-"))
+    path.chmod(0o777)
+    yield path
+    for p in [path, *path.rglob("*")]:
+        try:
+            p.chmod(0o777)
+        except OSError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="needs POSIX permissions")
+def test_unreadable_folder_or_file_is_an_error_that_changes_nothing(open_tmp):
+    """`chmod 000` on a subfolder once made `search index` report its files removed (exit 0) and `--check`
+    say fresh. Run as an unprivileged user: an unreadable folder or file anywhere under a source is an
+    error naming it (exit 2) and the index keeps every document."""
+    src, idx = open_tmp / "src", open_tmp / "idx"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "a.txt").write_text(f"{COMMON} a", encoding="utf-8")
+    (src / "sub" / "b.txt").write_text(f"{COMMON} b", encoding="utf-8")
+    (src / "sub" / "deeper" / "c.md").write_text(f"# C\n{COMMON} c", encoding="utf-8")
+    for p in [src, *src.rglob("*")]:
+        p.chmod(0o777 if p.is_dir() else 0o666)
+    warm = open_tmp / "warm"
+    shutil.copytree(src, warm / "src")
+    for extra in ([], ["--check"], ["--glob", "*.md"]):
+        _cli("index", warm / "src", "--index", warm / "idx", *extra)
+    (warm / "src" / "sub").chmod(0o000)
+    _cli("index", warm / "src", "--index", warm / "idx")  # the error path, too
+    code, out = run_unprivileged("index", src, "--index", idx)
+    assert code == 0 and "3 new" in out, out
+    before = (idx / "meta.json").read_bytes()
+
+    sub, deeper = src / "sub", src / "sub" / "deeper"
+    for target, mode in ((deeper, 0o000), (sub, 0o000), (sub, 0o666), (src / "a.txt", 0o000)):
+        target.chmod(mode)
+        for extra in ([], ["--check"]):
+            code, out = run_unprivileged("index", src, "--index", idx, *extra)
+            lines = out.strip().splitlines()
+            assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (target, mode, out)
+            assert str(target) in out and "cannot be read" in out
+        assert (idx / "meta.json").read_bytes() == before, "an unreadable source changed the index"
+        target.chmod(0o777 if target.is_dir() else 0o666)
+    code, out = run_unprivileged("index", src, "--index", idx, "--check")
+    assert code == 0 and "fresh: 3" in out
+    assert len(Index.open(idx)) == 3
+
+
+def test_symlinks_are_not_followed_by_default_and_never_outside(tmp_path):
+    """A link to /etc/passwd inside a source folder was indexed and served. Links inside a folder are
+    skipped (with a note) unless --follow-symlinks, which follows them only inside the folder."""
+    src, outside, idx = tmp_path / "src", tmp_path / "outside", tmp_path / "idx"
+    (src / "docs").mkdir(parents=True)
+    outside.mkdir()
+    (src / "a.txt").write_text(f"{COMMON} alpha", encoding="utf-8")
+    (src / "docs" / "b.txt").write_text(f"{COMMON} bravo", encoding="utf-8")
+    (outside / "secret.txt").write_text("rahasia sekali", encoding="utf-8")
+    (src / "secret.txt").symlink_to(outside / "secret.txt")  # a file outside
+    (src / "out").symlink_to(outside, target_is_directory=True)  # a folder outside
+    (src / "passwd.txt").symlink_to("/etc/passwd")
+    (src / "again.txt").symlink_to(src / "a.txt")  # a file inside
+    (src / "docs" / "loop").symlink_to(src, target_is_directory=True)  # a folder inside: a loop
+
+    result = _cli("index", src, "--index", idx)
+    assert result.exit_code == 0, result.output
+    assert "skipped 5 symbolic links" in result.output and "--follow-symlinks" in result.output
+    index = Index.open(idx)
+    assert sorted(index.content_hashes()) == ["a.txt", "docs/b.txt"]
+    assert index.search("rahasia") == [] and index.search("root") == []
+
+    result = _cli("index", src, "--index", idx, "--follow-symlinks")
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 symbolic links" in result.output  # the ones leading outside
+    index = Index.open(idx)
+    assert sorted(index.content_hashes()) == ["a.txt", "again.txt", "docs/b.txt"]  # the loop walked once
+    assert index.search("rahasia") == [] and index.search("root") == []
+    # a PATH named on the command line is the user's own choice, link or not
+    assert _cli("index", src / "secret.txt", "--index", tmp_path / "idx2").exit_code == 0
+    assert len(Index.open(tmp_path / "idx2")) == 1
+
+
+@pytest.mark.parametrize("pattern", ["../*", "../outside/*.txt", "/etc/*", "sub/../../*", "", "C:/x"])
+def test_globs_cannot_leave_the_folder(tmp_path, pattern):
+    """`--glob '../*'` indexed files outside the folder and `--glob '/etc/*'` was a traceback: both are a
+    clear error (exit 2) before anything is made."""
+    src, idx = tmp_path / "src", tmp_path / "idx"
+    src.mkdir()
+    (src / "a.txt").write_text(f"{COMMON} a", encoding="utf-8")
+    (tmp_path / "outside.txt").write_text("luar", encoding="utf-8")
+    result = _cli("index", src, "--index", idx, "--glob", pattern)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: --glob"), result.output
+    assert "Traceback" not in result.output and not idx.exists()
+
+
+def test_globs_match_relative_to_the_folder(tmp_path):
+    src, idx = tmp_path / "src", tmp_path / "idx"
+    (src / "notes" / "old").mkdir(parents=True)
+    for rel in ("a.md", "notes/b.md", "notes/old/c.md", "notes/d.txt", "e.rst"):
+        (src / rel).write_text(f"{COMMON} {rel}", encoding="utf-8")
+    for pattern, expected in [
+        ("*.md", ["a.md", "notes/b.md", "notes/old/c.md"]),
+        ("notes/*.md", ["notes/b.md"]),
+        ("notes/**/*.md", ["notes/b.md", "notes/old/c.md"]),
+        ("./*.rst", ["e.rst"]),
+    ]:
+        shutil.rmtree(idx, ignore_errors=True)
+        result = _cli("index", src, "--index", idx, "--glob", pattern)
+        assert result.exit_code == 0, (pattern, result.output)
+        assert sorted(Index.open(idx).content_hashes()) == expected, pattern
+    result = _cli("index", src, "--index", idx, "--glob", "*.pdf")
+    assert result.exit_code == 2 and "no files match --glob '*.pdf'" in result.output
+
+
+def test_gzip_sources_read_as_their_plain_forms(tmp_path):
+    import gzip
+
+    src, idx = tmp_path / "src", tmp_path / "idx"
+    src.mkdir()
+    lines = [{"id": "j1", "text": f"{COMMON} jsonl satu", "title": "Satu"}, {"id": "j2", "text": f"{COMMON} dua"}]
+    (src / "docs.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(x) for x in lines).encode()))
+    (src / "plain.txt.gz").write_bytes(gzip.compress(f"{COMMON} teks biasa".encode()))
+    (src / "note.md.gz").write_bytes(gzip.compress(f"# Judul Catatan\n{COMMON} catatan".encode()))
+    (src / "other.gz").write_bytes(gzip.compress(b"not a known kind"))
+    result = _cli("index", src, "--index", idx)
+    assert result.exit_code == 0, result.output
+    index = Index.open(idx)
+    assert sorted(index.content_hashes()) == ["j1", "j2", "note.md.gz", "plain.txt.gz"]
+    assert index.get("note.md.gz").title == "Judul Catatan" and index.get("j1").title == "Satu"
+    assert index.get("plain.txt.gz").text == f"{COMMON} teks biasa"
+    (src / "broken.txt.gz").write_bytes(gzip.compress(b"abc")[:-6])
+    result = _cli("index", src, "--index", idx)
+    assert result.exit_code == 2 and "broken.txt.gz" in result.output and "gzip" in result.output
+    assert len(Index.open(idx)) == 4
