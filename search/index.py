@@ -152,10 +152,13 @@ def _check_creatable(path: Path) -> None:
         return
     if not path.is_dir():
         raise SearchError(f"cannot create an index at {path}: it is a file")
+    exists = SearchError(f"an index already exists at {path}; open it with Index.open")
     if (path / META).exists():
-        raise SearchError(f"an index already exists at {path}; open it with Index.open")
+        raise exists
     check_no_orphans(path)
     if any(p.name not in (LOCK, META + ".tmp") for p in path.iterdir()):
+        if (path / META).exists():  # a concurrent creator finished between the two looks
+            raise exists
         raise SearchError(f"cannot create an index at {path}: the directory is not empty")
 
 
