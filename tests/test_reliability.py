@@ -253,7 +253,7 @@ def bulk_jsonl(tmp_path_factory) -> Path:
     """A JSONL file large enough that ``search index`` runs its workers for a while."""
     path = tmp_path_factory.mktemp("bulk") / "bulk.jsonl"
     with open(path, "w", encoding="utf-8") as f:
-        for doc in crash_worker.bulk_documents(40_000):
+        for doc in crash_worker.bulk_documents(20_000):
             f.write(json.dumps({"id": doc.id, "text": doc.text, "lang": doc.lang}) + "\n")
     return path
 
