@@ -23,6 +23,7 @@ another process or machine only has to answer the same three calls.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -30,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import analyzers
 
@@ -57,7 +60,7 @@ from .index import (
 )
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
-from .segment import SegmentReader
+from .segment import SegmentReader, key_hash
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import META, WriteLock, _canonical, fsync_dir, write_meta
 from .writer import BUFFER_TOKENS, IndexWriter
@@ -67,6 +70,7 @@ FORMAT = "telusur-sharded"
 FORMAT_VERSION = 1
 ROUTING = "blake2b-64(utf-8 doc id), little-endian, mod shards"
 MAX_SHARDS = 1024
+DF_PREFIX = "dfs-"
 
 Row = tuple[float, str, int, str, int, int]  # score, doc id, passage no, lang, segment, passage id
 
@@ -163,6 +167,87 @@ def _commit_files(commit: dict[str, Any]) -> set[str]:
         if e.get("deletes"):
             names.add(e["deletes"]["name"])
     return names
+
+
+class DfTable:
+    """Document frequencies of every term key over every shard, computed at commit: a static index
+    answers a query in one round (no statistics call to the shards). Sorted 64-bit key hashes (the
+    segments' dictionary hash) beside live passage counts, memory-mapped from ``dfs-<generation>.npy``."""
+
+    def __init__(self, generation: int, hashes: np.ndarray, counts: np.ndarray) -> None:
+        self.generation = generation
+        self.hashes = hashes
+        self.counts = counts
+
+    def df(self, key: str) -> int:
+        h = np.uint64(key_hash(key))
+        i = int(np.searchsorted(self.hashes, h))
+        return int(self.counts[i]) if i < self.hashes.shape[0] and self.hashes[i] == h else 0
+
+
+def build_df_table(snapshots: list[Snapshot]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted hashes, live df) over the live passages of ``snapshots``; None when two keys of a segment
+    share a hash (then queries gather document frequencies from the shards instead)."""
+    hashes: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for snap in snapshots:
+        for seg in snap.segments:
+            a = seg.reader.a
+            h = np.asarray(a["term_hash"], dtype=np.uint64)
+            if h.shape[0] > 1 and bool(np.any(h[1:] == h[:-1])):
+                return None
+            lo = np.asarray(a["term_post_lo"], dtype=np.int64)
+            hi = np.asarray(a["term_post_hi"], dtype=np.int64)
+            if seg.live_passages is None:
+                c = hi - lo
+            else:
+                cum = np.concatenate(([0], np.cumsum(seg.live_passages[a["post_pid"]], dtype=np.int64)))
+                c = cum[hi] - cum[lo]
+            hashes.append(h)
+            counts.append(c)
+    if not hashes:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    h = np.concatenate(hashes)
+    c = np.concatenate(counts)
+    order = np.argsort(h, kind="stable")
+    h, c = h[order], c[order]
+    if h.shape[0] == 0:
+        return h, c.astype(np.uint64)
+    starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+    h, c = h[starts], np.add.reduceat(c, starts)
+    keep = c > 0
+    return h[keep], c[keep].astype(np.uint64)
+
+
+def _write_df_table(directory: Path, generation: int, table: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    name = f"{DF_PREFIX}{generation:06d}.npy"
+    path = directory / name
+    buf = io.BytesIO()
+    np.save(buf, np.stack([table[0], table[1]]) if table[0].shape[0] else np.zeros((2, 0), np.uint64))
+    raw = buf.getvalue()
+    with open(path, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"name": name, "size": len(raw), "checksum": hashlib.blake2b(raw, digest_size=16).hexdigest()}
+
+
+def _load_df_table(directory: Path, manifest: dict[str, Any]) -> DfTable | None:
+    entry = manifest.get("dfs")
+    if not entry:
+        return None
+    path = directory / entry["name"]
+    try:
+        if path.stat().st_size != entry["size"]:
+            raise IndexCorrupt(f"{entry['name']} has {path.stat().st_size} bytes; the commit recorded {entry['size']}")
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexCorrupt(f"{entry['name']} is missing from {directory}", str(path)) from None
+    except ValueError as e:
+        raise IndexCorrupt(f"{entry['name']} is damaged: {e}", str(path)) from None
+    if arr.ndim != 2 or arr.shape[0] != 2 or arr.dtype != np.uint64:
+        raise IndexCorrupt(f"{entry['name']} is damaged (shape {arr.shape}, {arr.dtype})", str(path))
+    return DfTable(int(manifest["generation"]), arr[0], arr[1])
 
 
 def _open_shard(folder: Path, commit: dict[str, Any], reuse: dict[str, SegmentReader] | None = None) -> Index:
@@ -277,10 +362,14 @@ class ShardedIndex:
     """N indexes behind one manifest, searched and written like one ``Index``; scores equal those of a
     single index holding every document (the shards score with statistics summed over all of them)."""
 
+    #: answer from the document frequencies precomputed at commit when the query allows (one round)
+    one_round: bool = True
+
     def __init__(self, path: Path, manifest: dict[str, Any], shards: list[Index]) -> None:
         self.path = path
         self.settings = IndexSettings.from_json(manifest["settings"])
         self._state = (manifest, [LocalShard(s) for s in shards])
+        self._dfs = _load_df_table(path, manifest)
         self._refresh_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -353,11 +442,13 @@ class ShardedIndex:
                 return False
             reuse = [{s.reader.name: s.reader for s in sh.snapshot.segments} for sh in shards]
             fresh, opened = _load(self.path, reuse, fresh)
+            self._dfs = _load_df_table(self.path, fresh)
             self._state = (fresh, [LocalShard(s) for s in opened])
             return True
 
     def _install(self, manifest: dict[str, Any], snapshots: list[Snapshot]) -> None:
         shards = [Index(self.path / f, snap.meta, snap) for f, snap in zip(manifest["folders"], snapshots)]
+        self._dfs = _load_df_table(self.path, manifest)
         self._state = (manifest, [LocalShard(s) for s in shards])
 
     def writer(self, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> ShardedWriter:
@@ -426,7 +517,16 @@ class ShardedIndex:
 
     def verify(self) -> None:
         """Check every shard file's full checksum and that each document sits in the shard that owns it."""
-        _, shards = self._state
+        manifest, shards = self._state
+        entry = manifest.get("dfs")
+        if entry:
+            path = self.path / entry["name"]
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                raise IndexCorrupt(f"{entry['name']} is missing from {self.path}", str(path)) from None
+            if hashlib.blake2b(raw, digest_size=16).hexdigest() != entry["checksum"]:
+                raise IndexCorrupt(f"{entry['name']} fails its checksum (damaged)", str(path))
         for i, s in enumerate(shards):
             s.index.verify()
             for doc_id in s.snapshot.id_map():
@@ -447,7 +547,24 @@ class ShardedIndex:
         s = self.settings
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
         plan = QueryPlan(parsed, tuple(langs), stop, k1, b)
-        dfs: dict[str, int] = {}
+        table = self._dfs
+        if table is not None and table.generation == self.generation and shards and self.one_round:
+            if len(langs) < 2 or _plain_or(parsed.root):  # no evaluation needed to know where it matches
+                ctx = shards[0].index.query_context(shards[0].snapshot, stop, k1, b)  # for its analysis only
+                dfs = {key: table.df(key) for key in query_term_keys(parsed.root, langs, ctx.analyze)}
+                hit = langs
+                if len(langs) > 1:
+                    hit = [
+                        lg
+                        for lg in langs
+                        if any(
+                            isinstance(c, AnalyzedTerm) and dfs[f"{lg}:{c.term}"]
+                            for _, c in ctx.clauses(parsed.root, lg)
+                        )
+                    ]
+                stats = FixedStatistics(self.global_statistics(), dfs)
+                return plan, stats, Index.language_weights(parsed, hit)
+        dfs = {}
         matched: set[str] = set()
         for sh in shards:
             got, m = sh.statistics(plan)
@@ -555,6 +672,7 @@ class ShardedWriter:
             sharded.refresh()
             manifest = sharded._state[0]
             self._manifest = manifest
+            _remove_old_tables(sharded.path, manifest)  # a table written by an interrupted commit
             for folder, commit in zip(manifest["folders"], manifest["commits"]):
                 shard_dir = sharded.path / folder
                 on_disk = _read_shard_meta(shard_dir)
@@ -663,10 +781,13 @@ class ShardedWriter:
                     t[0] += st.n_passages
                     t[1] += st.total_length
             manifest = dict(old)
+            gen = int(old["generation"]) + 1
+            table = build_df_table(snaps)
             manifest.update(
-                generation=int(old["generation"]) + 1,
+                generation=gen,
                 commits=[snap.meta for snap in snaps],
                 stats={k: totals[k] for k in sorted(totals)},
+                dfs=None if table is None else _write_df_table(self._sharded.path, gen, table),
             )
             write_manifest(self._sharded.path, manifest)
         except BaseException:
@@ -683,6 +804,7 @@ class ShardedWriter:
         for w in self._writers:
             w.retain = set()
             w._remove_unreferenced(w._meta)
+        _remove_old_tables(self._sharded.path, manifest)
 
     def rollback(self) -> None:
         """Forget every change since the last commit in every shard."""
@@ -706,6 +828,17 @@ class ShardedWriter:
                 self.rollback()
         finally:
             self.close()
+
+
+def _remove_old_tables(directory: Path, manifest: dict[str, Any]) -> None:
+    """Remove document-frequency tables the manifest does not name (older commits', a failed commit's)."""
+    keep = (manifest.get("dfs") or {}).get("name")
+    for path in directory.glob(f"{DF_PREFIX}*.npy"):
+        if path.name != keep:
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _read_shard_meta(shard_dir: Path) -> dict[str, Any] | None:

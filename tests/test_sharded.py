@@ -453,3 +453,37 @@ def test_highlights_leave_out_the_words_the_ranking_dropped(tmp_path: Path) -> N
         marked = {h.text[a:b].lower() for h in single.search(q) for a, b in h.highlights}
         assert want and "apa" not in marked and "what" not in marked  # question words: ranked without
         assert [(h.doc_id, h.snippet, h.highlights) for h in sharded.search(q)] == want, q
+
+
+def test_precomputed_document_frequencies_equal_the_shards_sums(tmp_path: Path) -> None:
+    from search.searcher import QueryContext
+    from search.sharded import DF_PREFIX
+
+    idx = ShardedIndex.create(tmp_path / "s", shards=3, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(60), workers=1)
+    with idx.writer() as w:  # deletions: the table counts live passages only
+        for i in range(0, 60, 4):
+            w.delete(f"law/{i}")
+        w.update(Document("law/1", "warga kota river"))
+    table = idx._dfs
+    assert table is not None and table.generation == idx.generation
+    keys = {k for s in idx.shards for seg in s.snapshot.segments for k in seg.reader.keys()} | {"id:zzzz"}
+    for key in keys:
+        assert table.df(key) == sum(QueryContext(s.snapshot, 1.2, 0.75).df(key) for s in idx.shards), key
+    assert sorted(p.name for p in (tmp_path / "s").glob(f"{DF_PREFIX}*")) == [f"{DF_PREFIX}{idx.generation:06d}.npy"]
+    # one round and two rounds give the same ranking
+    for q in ("warga river", "kota", '"warga kota"', "river -kota"):
+        one = ranked(idx, q)
+        ShardedIndex.one_round = False
+        try:
+            two = ranked(idx, q)
+        finally:
+            ShardedIndex.one_round = True
+        assert one == two, q
+    idx.verify()
+    (tmp_path / "s" / f"{DF_PREFIX}{idx.generation:06d}.npy").write_bytes(b"\x93NUMPY damaged")
+    from search import IndexCorrupt
+
+    with pytest.raises(IndexCorrupt):
+        ShardedIndex.open(tmp_path / "s")
