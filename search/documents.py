@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -122,8 +123,8 @@ def split_passages(text: str, passage_words: int) -> list[tuple[int, int]]:
     n = len(text)
     if passage_words <= 0 or n == 0:
         return [(0, n)]
-    if len(text.split()) <= passage_words * 1.25:
-        return [(0, n)]
+    if sum(1 for _ in itertools.islice(_WORD.finditer(text), int(passage_words * 1.25) + 1)) <= passage_words * 1.25:
+        return [(0, n)]  # counted up to the limit only: ``text.split()`` would copy every word of a huge text
     spans: list[tuple[int, int]] = []
     start = 0
     words = 0
@@ -147,13 +148,18 @@ def split_passages(text: str, passage_words: int) -> list[tuple[int, int]]:
 
 def _cut_long(text: str, start: int, end: int, passage_words: int) -> list[tuple[int, int]]:
     """Split [start, end) between words when it holds more than twice ``passage_words`` words."""
-    words = list(_WORD.finditer(text, start, end))
-    if len(words) <= 2 * passage_words:
+    words = _WORD.finditer(text, start, end)  # lazily: a sentence may be a whole huge document
+    head = list(itertools.islice(words, 2 * passage_words + 1))
+    if len(head) <= 2 * passage_words:
         return [(start, end)]
     out = []
-    for i in range(0, len(words), passage_words):
-        chunk = words[i : i + passage_words]
-        out.append((chunk[0].start() if i else start, chunk[-1].end()))
+    chunk_start = last = start
+    for i, m in enumerate(itertools.chain(head, words)):
+        if i % passage_words == 0 and i:
+            out.append((chunk_start, last))
+            chunk_start = m.start()
+        last = m.end()
+    out.append((chunk_start, last))
     return out
 
 

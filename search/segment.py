@@ -92,10 +92,15 @@ def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
         keys = [k for k, u in zip(keys, used.tolist()) if u]
     order = stable_argsort_u32(tid)
     tid_s, pid_s, pos_s = tid[order], pid[order], pos[order]
+    del order  # temporaries go as soon as they are used: one huge document's flush peaks here
     n_tok = tid_s.shape[0]
     if n_tok:
-        change = np.flatnonzero((tid_s[1:] != tid_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
-        starts = np.concatenate(([0], change))
+        change = tid_s[1:] != tid_s[:-1]
+        change |= pid_s[1:] != pid_s[:-1]
+        starts = np.empty(int(np.count_nonzero(change)) + 1, dtype=np.int64)
+        starts[0] = 0
+        np.add(np.flatnonzero(change), 1, out=starts[1:])
+        del change
     else:
         starts = np.zeros(0, dtype=np.int64)
     post_tid = tid_s[starts]
@@ -120,7 +125,7 @@ def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
         "term_pos_lo": pos_bounds[order_t] if n_terms else np.zeros(0, np.uint64),
         "post_pid": post_pid,
         "post_tf": post_tf,
-        "positions": pos_s.astype(np.uint32),
+        "positions": pos_s.astype(np.uint32, copy=False),
         "p_doc": np.asarray(data.p_doc, dtype=np.uint32),
         "p_no": np.asarray(data.p_no, dtype=np.uint32),
         "p_start": np.asarray(data.p_start, dtype=np.uint64),

@@ -41,12 +41,12 @@ BUFFER_TOKENS = 4_000_000
 def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) -> str:
     """``Document.content_hash`` from the fields, in one BLAKE2b call (the same digest: each value is
     length-prefixed, and hashing the concatenation equals hashing the parts in turn)."""
-    parts = []
-    for value in (doc_id, text, title, lang, meta_json):
+    h = hashlib.blake2b(digest_size=16)
+    for value in (doc_id, text, title, lang, meta_json):  # part by part: a huge text is not copied twice
         data = value.encode("utf-8", "surrogatepass")
-        parts.append(len(data).to_bytes(8, "little"))
-        parts.append(data)
-    return hashlib.blake2b(b"".join(parts), digest_size=16).hexdigest()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
 
 
 class _Buffer:
@@ -167,10 +167,12 @@ class _Buffer:
         """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
         settings = self.settings
         spans = split_passages(text, settings.passage_words)
-        raws = [tokenize(text)] if len(spans) == 1 else [tokenize(text[s:e]) for s, e in spans]
         if lang is not None:
             langs = [lang] * len(spans)
+            # one passage's words at a time: a huge document never holds all its words as strings at once
+            raws = iter([tokenize(text)]) if len(spans) == 1 else (tokenize(text[s:e]) for s, e in spans)
         else:
+            raws = [tokenize(text)] if len(spans) == 1 else [tokenize(text[s:e]) for s, e in spans]
             texts = [text] if len(spans) == 1 else [text[s:e] for s, e in spans]
             langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)
