@@ -24,7 +24,7 @@ import tracemalloc
 import pytest
 
 import analyzers
-from benchmarks._common import REPO, smoke
+from benchmarks.config import REPO, smoke
 from search import Document, Index, QuerySyntaxError
 from search.highlight import make_snippet
 from search.query import MAX_QUERY_TERMS
