@@ -53,6 +53,10 @@ from . import CONFIG_ENV, ServeConfig
 MAX_QUERY_CHARS = 4096
 MAX_K = 1000
 MAX_OFFSET = 100_000
+#: Entries each analyzer's run cache keeps in a server process (about 200 bytes each, so ~20 MB): snippets
+#: re-analyze every returned passage, and the library's bound (a million entries, for bulk indexing) would
+#: let a long-lived server grow by ~200 MB per worker before it levels off.
+ANALYZER_CACHE_ENTRIES = 100_000
 #: A warm-up query per index at start: both languages' analyzers, the language model, the snippet path.
 WARMUP_QUERIES = ("the search engine", "mesin pencari yang")
 
@@ -110,7 +114,7 @@ def preload(served: dict[str, ServedIndex]) -> None:
     """Load whatever a query needs now, so the first query is as fast as the hundredth: every analyzer,
     the query language model, and one search with snippets per index (pages in the hot arrays)."""
     for name in analyzers.names():
-        analyzers.get(name)
+        analyzers.get(name).cache_limit = ANALYZER_CACHE_ENTRIES
     analyzers.language_probabilities("warm up the language model")
     for s in served.values():
         for q in WARMUP_QUERIES:
@@ -212,6 +216,7 @@ def create_app(config: ServeConfig) -> Guard:
 
     def require_writes(credentials: Credentials) -> None:
         check_token(token, credentials)
+
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     page_headers = {"Content-Security-Policy": _page_policy(page), "X-Content-Type-Options": "nosniff"}
 
