@@ -436,3 +436,33 @@ def test_hit_objects_match_to_dict(index_path: Path) -> None:
     full = hit_objects(hits, 5)
     assert [h["rank"] for h in full] == [6, 7, 8]
     assert [{k: v for k, v in h.items() if k != "rank"} for h in full] == [h.to_dict() for h in hits]
+
+
+def test_bulk_through_the_server_uses_worker_processes_without_forking_threads(
+    writable: tuple[TestClient, Path], monkeypatch: pytest.MonkeyPatch, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A server has threads alive, so a bulk request that uses worker processes must start them with
+    forkserver, not fork (a forked child can inherit a lock another thread held); tiny batches force
+    the worker path with a small body."""
+    from search import parallel
+
+    client, path = writable
+    chosen: list[str | None] = []
+    real_start_method = parallel.start_method
+
+    def spy() -> str | None:
+        chosen.append(real_start_method())
+        return chosen[-1]
+
+    monkeypatch.setattr(parallel, "start_method", spy)
+    monkeypatch.setattr(parallel, "batch_tokens", lambda buffer_tokens: 40)
+    lines = [{"id": f"bulk-{i:03d}", "text": f"Parallel bulk document {i} about otters and rivers."} for i in range(60)]
+    body = "\n".join(json.dumps(x) for x in lines).encode()
+    done = client.post("/v1/indexes/w/docs:bulk", content=body, headers=auth())
+    assert done.status_code == 200, done.text
+    assert done.json()["added"] == 60
+    assert chosen and chosen[-1] == "forkserver"
+    hits = client.get("/v1/indexes/w/search", params={"q": "otters", "k": 100}).json()["hits"]
+    assert len(hits) == 60
+    assert Index.open(path).stats()["documents"] == 3 + 23 + 2 + 60
+    assert not [w for w in recwarn if "fork" in str(w.message)]
