@@ -619,6 +619,8 @@ class ShardedIndex:
         """As ``Index.explain``, with the global statistics: its value is the score ``search`` gives."""
         _, shards = self._state
         parsed = _parsed(query)
+        if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
+            raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):
             raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         owner = shards[shard_of(doc_id, len(shards))]

@@ -487,3 +487,22 @@ def test_precomputed_document_frequencies_equal_the_shards_sums(tmp_path: Path) 
 
     with pytest.raises(IndexCorrupt):
         ShardedIndex.open(tmp_path / "s")
+
+
+def test_bad_arguments_are_refused_as_a_single_index_refuses_them(tmp_path: Path) -> None:
+    from search import DocumentNotFound
+
+    idx = ShardedIndex.create(tmp_path / "s", shards=2, passage_words=8)
+    assert idx.search("warga") == [] and len(idx) == 0
+    with idx.writer() as w:
+        w.add_many(_corpus(10), workers=1)
+    for kwargs in ({"k": -1}, {"offset": -2}, {"k": 1.5}, {"lang": "xx"}, {"k1": -1.0}, {"b": 2.0}):
+        with pytest.raises(InvalidArgument):
+            idx.search("warga", **kwargs)
+    with pytest.raises(InvalidArgument):
+        idx.explain("warga", "law/1", passage="0")
+    with pytest.raises(DocumentNotFound):
+        idx.explain("warga", "nope")
+    with pytest.raises(DocumentNotFound):
+        idx.explain("warga", "law/1", passage=99)
+    assert idx.search("warga", k=0) == []
