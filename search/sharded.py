@@ -384,8 +384,10 @@ class ShardedIndex:
         b: float = bm25.B,
         default_language: str = "en",
         analyzer_options: dict[str, bool] | None = None,
+        protected_words: Iterable[str] | None = None,
     ) -> ShardedIndex:
-        """Create an empty sharded index of ``shards`` shards at ``path`` (a new or empty folder)."""
+        """Create an empty sharded index of ``shards`` shards at ``path`` (a new or empty folder); the
+        other arguments are ``Index.create``'s, the same for every shard."""
         path = Path(path)
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
             raise InvalidArgument(f"shards must be an integer from 1 to {MAX_SHARDS}, not {shards!r}")
@@ -406,6 +408,7 @@ class ShardedIndex:
                 b=b,
                 default_language=default_language,
                 analyzer_options=analyzer_options,
+                protected_words=None if protected_words is None else list(protected_words),
             )
             for f in folders
         ]

@@ -506,3 +506,15 @@ def test_bad_arguments_are_refused_as_a_single_index_refuses_them(tmp_path: Path
     with pytest.raises(DocumentNotFound):
         idx.explain("warga", "law/1", passage=99)
     assert idx.search("warga", k=0) == []
+
+
+def test_settings_reach_every_shard(tmp_path: Path) -> None:
+    idx = ShardedIndex.create(tmp_path / "s", shards=2, passage_words=7, k1=1.5, b=0.5, protected_words=["warga"])
+    single = Index.create(tmp_path / "one", passage_words=7, k1=1.5, b=0.5, protected_words=["warga"])
+    for s in idx.shards:
+        assert s.index.settings == single.settings
+    assert idx.settings == single.settings
+    with idx.writer() as w, single.writer() as w2:
+        w.add_many(_corpus(20), workers=1)
+        w2.add_many(_corpus(20), workers=1)
+    assert_same(ranked(single, "warga kota"), ranked(idx, "warga kota"), "settings")
