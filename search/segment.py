@@ -33,12 +33,20 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def key_hashes(keys: list[str]) -> np.ndarray:
+    """``key_hash`` of every key as a uint64 array (the digests joined and read as little-endian
+    integers at once, instead of one Python int per key)."""
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(k.encode("utf-8"), digest_size=8).digest() for k in keys])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
 def encode_blob(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Strings as one UTF-8 byte array plus ``len + 1`` offsets."""
-    encoded = [s.encode("utf-8") for s in strings]
+    encoded = list(map(str.encode, strings))  # UTF-8; map keeps the loop in C (a segment holds every text)
     offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
     if encoded:
-        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded)), out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
@@ -111,9 +119,12 @@ def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
     post_bounds = np.searchsorted(post_tid, ids).astype(np.uint64)
     pos_bounds = np.searchsorted(tid_s, ids).astype(np.uint64)
 
-    hash_list = [key_hash(k) for k in keys]
-    hashes = np.array(hash_list, dtype=np.uint64)
-    order_t = np.asarray(sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i])), dtype=np.int64)
+    hashes = key_hashes(keys)
+    order_t = np.argsort(hashes, kind="stable").astype(np.int64)
+    sorted_h = hashes[order_t]
+    if n_terms > 1 and bool((sorted_h[1:] == sorted_h[:-1]).any()):  # a 64-bit collision: ties by key
+        hash_list = hashes.tolist()
+        order_t = np.asarray(sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i])), dtype=np.int64)
     term_blob, term_off = encode_blob([keys[i] for i in order_t])
 
     arrays: dict[str, np.ndarray] = {
