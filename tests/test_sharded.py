@@ -518,3 +518,39 @@ def test_settings_reach_every_shard(tmp_path: Path) -> None:
         w.add_many(_corpus(20), workers=1)
         w2.add_many(_corpus(20), workers=1)
     assert_same(ranked(single, "warga kota"), ranked(idx, "warga kota"), "settings")
+
+
+def test_a_shard_failing_to_commit_leaves_the_previous_commit(tmp_path: Path, monkeypatch) -> None:
+    from search.writer import IndexWriter
+
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=3, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(30), workers=1)
+    want = ranked(idx, "warga river")
+    real = IndexWriter.commit
+    calls = []
+
+    def second_fails(self):
+        calls.append(self)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(IndexWriter, "commit", second_fails)
+    w = idx.writer()
+    for i in range(30):
+        w.delete(f"law/{i}")
+    with pytest.raises(OSError):
+        w.commit()
+    w.close()
+    monkeypatch.undo()
+    assert ranked(idx, "warga river") == want and len(idx) == 30
+    for i in range(3):  # every shard opened alone is at the manifest's commit again
+        shard = Index.open(path / f"shard-{i:03d}")
+        assert shard.stats()["generation"] == read_manifest(path)["commits"][i]["generation"]
+    fresh = ShardedIndex.open(path)
+    assert ranked(fresh, "warga river") == want and len(fresh) == 30
+    with fresh.writer() as w2:
+        w2.delete("law/1")
+    assert len(ShardedIndex.open(path)) == 29
