@@ -82,6 +82,14 @@ IndexOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts, and nothing else on stdout.")]
 
 
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="local|ADDRESS",
+        help="Search a sharded index with one Ray actor per shard: 'local' starts Ray here (the ray extra).",
+    ),
+]
 LangOpt = Annotated[str | None, typer.Option("--lang", "-l", help="Language: id or en (default: detected).")]
 
 
@@ -135,6 +143,7 @@ def query(
     ] = False,
     json_out: JsonOpt = False,
     index: IndexOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Search the index and print the best passages.
 
@@ -142,7 +151,7 @@ def query(
     "-pajak tahunan"; put a query word that equals an option (`-k`) after `--`.
     """
     run_query(
-        words, k=k, offset=offset, lang=lang, all_passages=all_passages, json_out=json_out, index=index
+        words, k=k, offset=offset, lang=lang, all_passages=all_passages, json_out=json_out, index=index, ray=ray
     )
 
 

@@ -51,6 +51,7 @@ QUERY_OPTIONS: dict[str, tuple[str, type | None, int | None, int | None]] = {
     "--json": ("json_out", None, None, None),
     "--index": ("index", Path, None, None),
     "-i": ("index", Path, None, None),
+    "--ray": ("ray", str, None, None),
 }
 
 

@@ -64,16 +64,46 @@ def run_query(
     all_passages: bool = False,
     json_out: bool = False,
     index: Path | None = None,
+    ray: str | None = None,
 ) -> None:
-    """``search query``: the words joined as one query, searched, printed for people or as JSON."""
+    """``search query``: the words joined as one query, searched, printed for people or as JSON.
+
+    ``ray``: "local" or a Ray address; the sharded index's shards answer from Ray actors."""
     text = argv_text(" ".join(words))
     lang = check_lang(lang)
-    idx = open_for_reading(index)
-    hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
+    idx = open_for_reading(index) if ray is None else open_on_ray(index, ray)
+    try:
+        hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
+    finally:
+        if ray is not None:
+            idx.close()
+    missing = list(getattr(hits, "missing_shards", ()))
     if json_out:
         payload: dict = {"query": text, "hits": hit_objects(hits, offset)}
         if isinstance(idx, ShardedIndex):
             payload["shards"] = idx.n_shards
+            payload["partial"] = bool(missing)
+            payload["missing_shards"] = missing
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
-        return
-    output.print_hits(sys.stdout, text, hits, offset)
+    else:
+        output.print_hits(sys.stdout, text, hits, offset)
+    if missing:
+        output.error(f"warning: partial result: shard(s) {', '.join(map(str, missing))} did not answer")
+
+
+def open_on_ray(index: Path | None, ray: str) -> ShardedIndex:
+    """The sharded index at ``--index`` with its shards in Ray actors (a mistake unless it is sharded)."""
+    from search.sharded import is_sharded
+
+    path = index_path(index)
+    if path is None:
+        raise UsageMistake("--ray searches a sharded index: pass --index PATH or set SEARCH_INDEX")
+    if not is_sharded(path):
+        raise UsageMistake(f"--ray needs a sharded index (search index --shards N); {path} is not one")
+    if not ray:
+        raise UsageMistake("--ray takes 'local' or the address of a Ray cluster (host:port or ray://host:port)")
+    try:
+        import ray as _  # noqa: F401
+    except ImportError:
+        raise UsageMistake("--ray needs Ray: pip install 'telusur[ray]'") from None
+    return ShardedIndex.open(path, ray_address=ray)

@@ -355,6 +355,62 @@ def _plain_or(root: BooleanQuery) -> bool:
     return all(occur == SHOULD and isinstance(c, TermQuery) and c.field is None for occur, c in root.clauses)
 
 
+class SearchResult(list):
+    """The hits of a sharded search (a list of ``Hit``), with whether every shard answered.
+
+    ``partial`` is True when a shard failed or timed out (shards on Ray): the hits are then the exact
+    ranking of the shards that answered, scored with the global statistics, and ``missing_shards``
+    names the shards whose hits are absent. In process every shard answers: never partial.
+    """
+
+    def __init__(self, hits: Iterable[Hit] = (), missing_shards: Iterable[int] = ()) -> None:
+        super().__init__(hits)
+        self.missing_shards: list[int] = sorted(set(missing_shards))
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_shards)
+
+
+class DetachedHit(Hit):
+    """A ``Hit`` whose stored fields and snippet were read where its shard lives (another process or
+    machine) and travel as plain data; it reads nothing from disk here."""
+
+    __slots__ = ()
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.doc_id = state["doc_id"]
+        self.passage = int(state["passage"])
+        self.score = float(state["score"])
+        self.lang = state["lang"]
+        self._snap, self._si, self._pid, self._terms = None, -1, -1, None  # type: ignore[assignment]
+        sh = [tuple(p) for p in state["snippet_highlights"]]
+        hl = [tuple(p) for p in state["highlights"]]
+        self._cache = {"text": state["text"], "title": state["title"], "meta": state["meta"]}
+        self._cache["snippet"] = (state["snippet"], sh, hl)
+
+    @property
+    def title(self) -> str:
+        return self._cache["title"]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._cache["meta"]
+
+
+def hit_state(hit: Hit) -> dict[str, Any]:
+    """What a ``DetachedHit`` needs: ``Hit.to_dict()`` (stored fields and snippet read now)."""
+    return hit.to_dict()
+
+
+def merge_rows(per_shard: dict[int, list[Row]], offset: int, need: int) -> list[tuple[Row, int]]:
+    """The page ``[offset:need]`` of every shard's rows merged as one index orders them (score, then
+    document id, then passage number), each with its shard."""
+    rows = [(row, i) for i, got in per_shard.items() for row in got]
+    rows.sort(key=lambda x: (-x[0][0], x[0][1], x[0][2]))
+    return rows[offset:need]
+
+
 # -- the sharded index ----------------------------------------------------------------------------------
 
 
@@ -427,8 +483,21 @@ class ShardedIndex:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = False) -> ShardedIndex:
-        """Open a sharded index at the commit its manifest names; ``verify=True`` checks every checksum."""
+    def open(
+        cls, path: str | Path, *, verify: bool = False, ray_address: str | None = None, **ray_options: Any
+    ) -> ShardedIndex:
+        """Open a sharded index at the commit its manifest names; ``verify=True`` checks every checksum.
+
+        ``ray_address="local"`` (a Ray started here) or a cluster's address puts each shard in a Ray
+        actor (``search.distributed``; needs the ``ray`` extra); ``ray_options`` go to it (``timeout``,
+        ``max_restarts``, ``max_task_retries``, ``num_cpus``, ``actor_cpus``). None: every shard here.
+        """
+        if ray_address is not None:
+            from .distributed import RayShardedIndex  # Ray is imported only when asked for
+
+            return RayShardedIndex.open(path, verify=verify, ray_address=ray_address, **ray_options)
+        if ray_options:
+            raise InvalidArgument(f"{', '.join(sorted(ray_options))}: options of shards on Ray (give ray_address)")
         path = Path(path)
         manifest, shards = _load(path)
         index = cls(path, manifest, shards)
@@ -541,41 +610,64 @@ class ShardedIndex:
                     )
 
     # -- searching ------------------------------------------------------------------------------------
-    def _gather(
-        self, shards: list[LocalShard], parsed: ParsedQuery, lang: str | None, k1, b
-    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float]]:
-        """Phase one: the query's languages and stopword language from the languages the whole index
-        holds; the global statistics of its terms; the language weights from where it matches."""
+    def _plan(self, parsed: ParsedQuery, lang: str | None, k1, b) -> QueryPlan:
+        """The query's languages and stopword language from the languages the whole index holds, k1, b."""
         langs, stop = query_languages(parsed, lang, list(self.global_statistics()))
         s = self.settings
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
-        plan = QueryPlan(parsed, tuple(langs), stop, k1, b)
+        return QueryPlan(parsed, tuple(langs), stop, k1, b)
+
+    def _analysis(self, plan: QueryPlan) -> QueryContext:
+        """A context for analysing the query only (as a shard's ``Index.query_context`` analyses it)."""
+        stopwords: frozenset[str] = frozenset()
+        if plan.stop is not None:
+            an = self.settings.analyzer(plan.stop)
+            stopwords = an.stopwords | an.query_stopwords | an.question_words
+        return QueryContext(None, plan.k1, plan.b, self.settings.analyzer, stopwords, plan.stop)  # type: ignore[arg-type]
+
+    def _precomputed(self, plan: QueryPlan) -> tuple[FixedStatistics, dict[str, float]] | None:
+        """Statistics and language weights from the document frequencies computed at commit, when the
+        query needs no evaluation to know where it matches (one round); else None."""
         table = self._dfs
-        if table is not None and table.generation == self.generation and shards and self.one_round:
-            if len(langs) < 2 or _plain_or(parsed.root):  # no evaluation needed to know where it matches
-                ctx = shards[0].index.query_context(shards[0].snapshot, stop, k1, b)  # for its analysis only
-                dfs = {key: table.df(key) for key in query_term_keys(parsed.root, langs, ctx.analyze)}
-                hit = langs
-                if len(langs) > 1:
-                    hit = [
-                        lg
-                        for lg in langs
-                        if any(
-                            isinstance(c, AnalyzedTerm) and dfs[f"{lg}:{c.term}"]
-                            for _, c in ctx.clauses(parsed.root, lg)
-                        )
-                    ]
-                stats = FixedStatistics(self.global_statistics(), dfs)
-                return plan, stats, Index.language_weights(parsed, hit)
-        dfs = {}
+        if table is None or table.generation != self.generation or not self.one_round:
+            return None
+        langs, parsed = list(plan.langs), plan.parsed
+        if not (len(langs) < 2 or _plain_or(parsed.root)):
+            return None
+        ctx = self._analysis(plan)
+        dfs = {key: table.df(key) for key in query_term_keys(parsed.root, langs, ctx.analyze)}
+        hit = langs
+        if len(langs) > 1:
+            hit = [
+                lg
+                for lg in langs
+                if any(isinstance(c, AnalyzedTerm) and dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(parsed.root, lg))
+            ]
+        return FixedStatistics(self.global_statistics(), dfs), Index.language_weights(parsed, hit)
+
+    def _combine(
+        self, plan: QueryPlan, answers: Iterable[tuple[dict[str, int], list[str]]]
+    ) -> tuple[FixedStatistics, dict[str, float]]:
+        """The global statistics and language weights from the shards' ``statistics`` answers."""
+        dfs: dict[str, int] = {}
         matched: set[str] = set()
-        for sh in shards:
-            got, m = sh.statistics(plan)
+        for got, m in answers:
             for key, n in got.items():
                 dfs[key] = dfs.get(key, 0) + n
             matched.update(m)
         stats = FixedStatistics(self.global_statistics(), dfs)
-        return plan, stats, Index.language_weights(parsed, [x for x in langs if x in matched])
+        return stats, Index.language_weights(plan.parsed, [x for x in plan.langs if x in matched])
+
+    def _gather(
+        self, shards: list[LocalShard], parsed: ParsedQuery, lang: str | None, k1, b
+    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float]]:
+        """Phase one: the plan; the global statistics of its terms; the language weights from where it
+        matches (from the table computed at commit when it can, else from every shard)."""
+        plan = self._plan(parsed, lang, k1, b)
+        got = self._precomputed(plan) if shards else None
+        if got is None:
+            got = self._combine(plan, (sh.statistics(plan) for sh in shards))
+        return plan, got[0], got[1]
 
     def search(
         self,
@@ -587,20 +679,19 @@ class ShardedIndex:
         per_document: bool = True,
         k1: float | None = None,
         b: float | None = None,
-    ) -> list[Hit]:
-        """As ``Index.search``: the same hits, order and scores a single index of these documents gives."""
+    ) -> SearchResult:
+        """As ``Index.search``: the same hits, order and scores a single index of these documents gives
+        (a ``SearchResult``: a list of hits that also says whether every shard answered)."""
         k, offset = _count("k", k), _count("offset", offset)
         _, shards = self._state
         parsed = _parsed(query)
         plan, stats, weights = self._gather(shards, parsed, lang, k1, b)
         if not weights or k == 0:
-            return []
+            return SearchResult()
         need = offset + k
-        rows: list[tuple[Row, int]] = []
-        for i, sh in enumerate(shards):
-            rows.extend((row, i) for row in sh.search(plan, stats, weights, need, per_document))
-        rows.sort(key=lambda x: (-x[0][0], x[0][1], x[0][2]))
-        page = rows[offset:need]
+        page = merge_rows(
+            {i: sh.search(plan, stats, weights, need, per_document) for i, sh in enumerate(shards)}, offset, need
+        )
         by_shard: dict[int, list[int]] = {}
         for j, (_, i) in enumerate(page):
             by_shard.setdefault(i, []).append(j)
@@ -608,7 +699,7 @@ class ShardedIndex:
         for i, positions in by_shard.items():
             for j, hit in zip(positions, shards[i].fetch(plan, [page[j][0] for j in positions])):
                 hits[j] = hit
-        return [h for h in hits if h is not None]
+        return SearchResult(h for h in hits if h is not None)
 
     def explain(
         self,

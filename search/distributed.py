@@ -1,0 +1,455 @@
+"""Shards as Ray actors: a sharded index searched by a coordinator here and one actor per shard.
+
+Each actor (``ShardServer``) opens one shard at the commit the manifest names and answers the shard
+protocol of ``search.sharded`` (``statistics``, ``search``, ``fetch``; plus ``explain`` and what ``get``,
+``stats`` and ``verify`` need). The coordinator (``RayShardedIndex``) reads the manifest and the
+document-frequency table itself, plans each query once, fans each phase out to every actor at once and
+merges the rows exactly as the in-process ``ShardedIndex`` does, so both answer the same hits, order and
+scores.
+
+Faults: an actor restarts after a crash (``max_restarts``, Ray reopens the shard with the same
+arguments); a call lost with a dead actor is sent once more; a shard that still does not answer within
+the query's ``timeout`` is left out and the answer says so (``SearchResult.partial``, ``missing_shards``)
+instead of ranking silently without it. Ray is imported only here, and this module only when a caller
+asks for Ray (``ShardedIndex.open(path, ray_address=...)``, ``--ray``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .bm25 import Explanation, FixedStatistics
+from .documents import Document
+from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
+from .index import _count, _parsed
+from .query import ParsedQuery
+from .sharded import (
+    DetachedHit,
+    LocalShard,
+    QueryPlan,
+    Row,
+    SearchResult,
+    ShardedIndex,
+    _load_df_table,
+    _open_shard,
+    hit_state,
+    merge_rows,
+    read_manifest,
+    shard_of,
+)
+
+#: seconds a query waits for its shards before answering without the missing ones (flagged partial)
+DEFAULT_TIMEOUT = 10.0
+#: times Ray restarts a crashed shard actor (-1: without limit)
+DEFAULT_MAX_RESTARTS = -1
+#: times Ray sends a call lost with a crashed actor again, to the restarted actor (the coordinator
+#: sends it once more itself when the error still reaches it, e.g. with 0 here)
+DEFAULT_MAX_TASK_RETRIES = 1
+
+
+class RayUnavailable(SearchError):
+    """Ray is asked for but not installed (the ``ray`` extra)."""
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable("shards on Ray need Ray: pip install 'telusur[ray]'") from None
+    return ray
+
+
+def connect(address: str, num_cpus: int | None = None) -> Any:
+    """Join the Ray cluster at ``address``, or start one here for ``"local"`` (``num_cpus`` bounded:
+    by default at most 4 of this machine's cores). A Ray already joined by this process is reused.
+    Usage reporting is off and worker output is not copied to this process (stdout stays ours)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    kwargs: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
+    if address == "local":
+        if num_cpus is None:
+            num_cpus = min(os.cpu_count() or 1, 4)
+        ray.init(num_cpus=num_cpus, **kwargs)
+    else:
+        if not isinstance(address, str) or not address:
+            raise InvalidArgument(f"ray_address must be 'local' or a Ray address, not {address!r}")
+        ray.init(address=address, **kwargs)
+    return ray
+
+
+class ShardServer:
+    """One shard held open in a Ray actor, answering the shard protocol with plain data."""
+
+    def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
+        self.number, self.n_shards = number, n_shards
+        self.shard = LocalShard(_open_shard(Path(path) / folder, commit))
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
+        return self.shard.statistics(plan)
+
+    def search(
+        self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], need: int, per_document: bool
+    ) -> list[Row]:
+        return self.shard.search(plan, FixedStatistics.from_json(stats), weights, need, per_document)
+
+    def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
+        return [hit_state(h) for h in self.shard.fetch(plan, rows)]
+
+    def explain(
+        self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
+    ) -> Explanation:
+        return self.shard.explain(plan, FixedStatistics.from_json(stats), weights, doc_id, passage)
+
+    def count(self) -> int:
+        return len(self.shard.index)
+
+    def has(self, doc_id: str) -> bool:
+        return doc_id in self.shard.index
+
+    def get(self, doc_id: str) -> Document | None:
+        return self.shard.index.get(doc_id)
+
+    def content_hashes(self) -> dict[str, str]:
+        return self.shard.index.content_hashes()
+
+    def stats(self) -> dict[str, Any]:
+        return self.shard.index.stats()
+
+    def verify(self) -> None:
+        self.shard.index.verify()
+        for doc_id in self.shard.snapshot.id_map():
+            if shard_of(doc_id, self.n_shards) != self.number:
+                raise IndexCorrupt(
+                    f"document {doc_id!r} is in shard {self.number} but routes to shard"
+                    f" {shard_of(doc_id, self.n_shards)}",
+                    str(self.shard.index.path),
+                )
+
+
+def _cause(error: Exception) -> BaseException:
+    """The exception an actor method raised (a ``SearchError`` stays itself), else ``error``."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+class RayShardedIndex(ShardedIndex):
+    """A sharded index whose shards are Ray actors; reads as ``ShardedIndex`` does (same answers).
+
+    Writing goes through the in-process ``ShardedIndex`` (``ShardedIndex.open(path)``); ``refresh``
+    starts actors at the new commit and stops the old ones.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_restarts: int = DEFAULT_MAX_RESTARTS,
+        max_task_retries: int = DEFAULT_MAX_TASK_RETRIES,
+        actor_cpus: float = 0.0,
+    ) -> None:
+        import threading
+
+        self.path = path
+        from .settings import IndexSettings
+
+        self.settings = IndexSettings.from_json(manifest["settings"])
+        if timeout is not None and not timeout > 0:
+            raise InvalidArgument(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        self.timeout = timeout
+        self._options = dict(
+            max_restarts=int(max_restarts), max_task_retries=int(max_task_retries), num_cpus=actor_cpus
+        )
+        self._refresh_lock = threading.Lock()
+        self._actors: list[Any] = []
+        self._start(manifest)
+
+    @classmethod
+    def open(  # type: ignore[override]
+        cls,
+        path: str | Path,
+        *,
+        verify: bool = False,
+        ray_address: str = "local",
+        num_cpus: int | None = None,
+        **options: Any,
+    ) -> RayShardedIndex:
+        """Join (or start) Ray, then start one actor per shard at the manifest's commit and wait until
+        every one has opened its shard (a shard that cannot open is an error here, not a partial answer)."""
+        path = Path(path)
+        manifest = read_manifest(path)
+        connect(ray_address, num_cpus)
+        index = cls(path, manifest, **options)
+        if verify:
+            index.verify()
+        return index
+
+    def _start(self, manifest: dict[str, Any]) -> None:
+        ray = _ray()
+        server = ray.remote(ShardServer).options(**self._options)
+        n = int(manifest["shards"])
+        actors = [
+            server.remote(str(self.path), i, n, folder, commit)
+            for i, (folder, commit) in enumerate(zip(manifest["folders"], manifest["commits"]))
+        ]
+        try:
+            ray.get([a.ping.remote() for a in actors])  # every shard opened (or its error raised here)
+        except Exception as e:
+            for a in actors:
+                ray.kill(a)
+            raise _cause(e) from None
+        old = self._actors
+        self._state = (manifest, [])
+        self._dfs = _load_df_table(self.path, manifest)
+        self._actors = actors
+        for a in old:
+            ray.kill(a)
+
+    # -- the fan-out ----------------------------------------------------------------------------------
+    def _fanout(
+        self, calls: dict[int, Callable[[Any], Any]], deadline: float | None
+    ) -> tuple[dict[int, Any], list[int]]:
+        """Send each shard's call to its actor at once; gather the answers until ``deadline``. A call
+        lost with its actor (crashed, restarting) is sent once more; shards that still do not answer
+        are returned as missing. An error the shard itself raised (a bad query) is raised here."""
+        ray = _ray()
+        from ray.exceptions import RayActorError
+
+        lost: tuple[type[BaseException], ...] = (RayActorError,)
+        unavailable = getattr(ray.exceptions, "ActorUnavailableError", None)
+        if unavailable is not None:
+            lost += (unavailable,)
+        actors = self._actors
+        pending = {calls[i](actors[i]): i for i in calls}
+        retried: set[int] = set()
+        answers: dict[int, Any] = {}
+        missing: list[int] = []
+        while pending:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            if not ready:
+                break
+            for ref in ready:
+                i = pending.pop(ref)
+                try:
+                    answers[i] = ray.get(ref)
+                except lost:
+                    if i in retried:
+                        missing.append(i)
+                    else:
+                        retried.add(i)
+                        pending[calls[i](actors[i])] = i
+                except ray.exceptions.RayTaskError as e:
+                    raise _cause(e) from None
+        for ref, i in pending.items():  # timed out
+            try:
+                ray.cancel(ref)
+            except Exception:  # an actor task Ray cannot cancel finishes unread
+                pass
+            missing.append(i)
+        return answers, sorted(missing)
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        timeout = self.timeout if timeout is None else timeout
+        if timeout is not None and not timeout > 0:
+            raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
+        return None if timeout is None else time.monotonic() + timeout
+
+    def _all(self, method: str, *args: Any) -> list[Any]:
+        """Every shard's answer to ``method`` (no deadline: administrative calls, not queries)."""
+        answers, missing = self._fanout(
+            {i: lambda a: getattr(a, method).remote(*args) for i in range(self.n_shards)}, None
+        )
+        if missing:
+            raise SearchError(f"shards {missing} did not answer {method} (their actors are down)")
+        return [answers[i] for i in range(self.n_shards)]
+
+    def _one(self, doc_id: str, method: str) -> Any:
+        i = shard_of(doc_id, self.n_shards)
+        answers, missing = self._fanout({i: lambda a: getattr(a, method).remote(doc_id)}, None)
+        if missing:
+            raise SearchError(f"shard {i}, which owns {doc_id!r}, did not answer (its actor is down)")
+        return answers[i]
+
+    # -- reading --------------------------------------------------------------------------------------
+    @property
+    def n_shards(self) -> int:
+        return int(self._state[0]["shards"])
+
+    @property
+    def shards(self) -> list[LocalShard]:
+        raise SearchError("the shards of an index opened on Ray are actors; see RayShardedIndex.actors")
+
+    @property
+    def actors(self) -> list[Any]:
+        """The shard actors (Ray actor handles), one per shard in shard order."""
+        return list(self._actors)
+
+    def __len__(self) -> int:
+        return sum(self._all("count"))
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and bool(self._one(doc_id, "has"))
+
+    def get(self, doc_id: str) -> Document | None:
+        return self._one(doc_id, "get")
+
+    def content_hashes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in self._all("content_hashes"):
+            out.update(part)
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        from .settings import analyzer_versions_match
+
+        manifest = self._state[0]
+        parts = self._all("stats")
+        langs = self.global_statistics()
+        return {
+            "path": str(self.path),
+            "documents": sum(p["documents"] for p in parts),
+            "passages": sum(p["passages"] for p in parts),
+            "segments": sum(p["segments"] for p in parts),
+            "generation": int(manifest["generation"]),
+            "languages": {lang: {"passages": s.n_passages, "avgdl": s.avgdl} for lang, s in langs.items()},
+            "settings": self.settings.to_json(),
+            "analyzers_current": analyzer_versions_match(manifest["settings"]),
+            "size_bytes": (self.path / "shards.json").stat().st_size + sum(p["size_bytes"] for p in parts),
+            "shards": self.n_shards,
+        }
+
+    def verify(self) -> None:
+        import hashlib
+
+        entry = self._state[0].get("dfs")
+        if entry:
+            path = self.path / entry["name"]
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                raise IndexCorrupt(f"{entry['name']} is missing from {self.path}", str(path)) from None
+            if hashlib.blake2b(raw, digest_size=16).hexdigest() != entry["checksum"]:
+                raise IndexCorrupt(f"{entry['name']} fails its checksum (damaged)", str(path))
+        self._all("verify")
+
+    def refresh(self) -> bool:
+        """Pick up a newer commit: actors at the new commit replace the old ones."""
+        with self._refresh_lock:
+            fresh = read_manifest(self.path)
+            if fresh["generation"] == self._state[0]["generation"]:
+                return False
+            self._start(fresh)
+            return True
+
+    def writer(self, **_: Any) -> Any:
+        raise SearchError(
+            f"{self.path} is open on Ray for reading; write with ShardedIndex.open(path).writer() (then refresh)"
+        )
+
+    def close(self) -> None:
+        """Stop the shard actors (Ray itself keeps running for other users of this process)."""
+        if self._actors:
+            ray = _ray()
+            for a in self._actors:
+                ray.kill(a)
+            self._actors = []
+
+    # -- searching ------------------------------------------------------------------------------------
+    def _phase_one(
+        self, parsed: ParsedQuery, lang: str | None, k1, b, deadline: float | None
+    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float], list[int]]:
+        plan = self._plan(parsed, lang, k1, b)
+        got = self._precomputed(plan)
+        if got is not None:
+            return plan, got[0], got[1], []
+        answers, missing = self._fanout(
+            {i: lambda a: a.statistics.remote(plan) for i in range(self.n_shards)}, deadline
+        )
+        stats, weights = self._combine(plan, (answers[i] for i in sorted(answers)))
+        return plan, stats, weights, missing
+
+    def search(  # type: ignore[override]
+        self,
+        query: str | ParsedQuery,
+        k: int = 10,
+        offset: int = 0,
+        *,
+        lang: str | None = None,
+        per_document: bool = True,
+        k1: float | None = None,
+        b: float | None = None,
+        timeout: float | None = None,
+    ) -> SearchResult:
+        """As ``ShardedIndex.search``, each phase sent to every shard actor at once. ``timeout`` (seconds,
+        default the index's) bounds the whole query; shards that do not answer in time, or whose actor
+        is down after one retry, are named in ``missing_shards`` of a result flagged ``partial``.
+
+        With statistics computed at commit (plain queries), the hits of a partial answer are exactly
+        the other shards' hits of the full ranking, with the same scores; a query that needs a round
+        of statistics from the shards is scored with the statistics of the shards that answered.
+        """
+        k, offset = _count("k", k), _count("offset", offset)
+        parsed = _parsed(query)
+        deadline = self._deadline(timeout)
+        plan, stats, weights, missing = self._phase_one(parsed, lang, k1, b, deadline)
+        if not weights or k == 0:
+            return SearchResult((), missing)
+        need = offset + k
+        alive = [i for i in range(self.n_shards) if i not in missing]
+        stats_json = stats.to_json()
+        rows, lost = self._fanout(
+            {i: lambda a: a.search.remote(plan, stats_json, weights, need, per_document) for i in alive}, deadline
+        )
+        missing = missing + lost
+        page = merge_rows(rows, offset, need)
+        by_shard: dict[int, list[int]] = {}
+        for j, (_, i) in enumerate(page):
+            by_shard.setdefault(i, []).append(j)
+        fetched, lost = self._fanout(
+            {i: (lambda a, i=i: a.fetch.remote(plan, [page[j][0] for j in by_shard[i]])) for i in by_shard}, deadline
+        )
+        missing = missing + lost
+        hits: list[DetachedHit | None] = [None] * len(page)
+        for i, states in fetched.items():
+            for j, state in zip(by_shard[i], states):
+                hits[j] = DetachedHit(state)
+        return SearchResult((h for h in hits if h is not None), missing)
+
+    def explain(
+        self,
+        query: str | ParsedQuery,
+        doc_id: str,
+        passage: int = 0,
+        *,
+        k1: float | None = None,
+        b: float | None = None,
+    ) -> Explanation:
+        """As ``ShardedIndex.explain``; every shard must answer (an explanation is never partial)."""
+        parsed = _parsed(query)
+        if not isinstance(doc_id, str):
+            raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
+        if not self._one(doc_id, "has"):
+            raise DocumentNotFound(f"no document {doc_id!r} in the index")
+        plan, stats, weights, missing = self._phase_one(parsed, None, k1, b, self._deadline(None))
+        if missing:
+            raise SearchError(f"shards {missing} did not answer; cannot explain with the global statistics")
+        i = shard_of(doc_id, self.n_shards)
+        stats_json = stats.to_json()
+        answers, missing = self._fanout(
+            {i: lambda a: a.explain.remote(plan, stats_json, weights, doc_id, passage)}, self._deadline(None)
+        )
+        if missing:
+            raise SearchError(f"shard {i}, which owns {doc_id!r}, did not answer (its actor is down)")
+        return answers[i]
