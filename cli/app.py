@@ -471,6 +471,7 @@ def serve(
     * 1024
     * 1024,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No access log.")] = False,
+    ray: RayOpt = None,
 ) -> None:
     """Serve indexes over HTTP: the /v1 JSON API and a search page at / (read-only unless --allow-writes)."""
     from .serve import ServeConfig, ServeConfigError, parse_index_specs, run
@@ -487,7 +488,19 @@ def serve(
             time_limit=time_limit,
             max_body=max_body,
             quiet=quiet,
+            ray=ray,
         )
+        if ray is not None:
+            if allow_writes:
+                raise UsageMistake("--ray serves for reading: write with `search index` (the server refreshes)")
+            if ray == "local" and workers > 1:
+                raise UsageMistake(
+                    "--ray local starts a Ray per worker; with --workers N run `ray start --head`, pass its address"
+                )
+            try:
+                import ray as _  # noqa: F401
+            except ImportError:
+                raise UsageMistake("--ray needs Ray: pip install 'telusur[ray]'") from None
         run(config, host=host, port=port, workers=workers)
     except ServeConfigError as e:
         raise _fail(str(e), EXIT_USAGE) from None

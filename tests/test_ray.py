@@ -247,3 +247,31 @@ def test_cli_query_on_ray_prints_only_json_equal_to_in_process(ray_local, built:
         ja, jb = json.loads(a.stdout), json.loads(b.stdout)  # stdout is one JSON document, nothing else
         assert jb["partial"] is False and jb["missing_shards"] == [] and jb["shards"] == N_SHARDS
         assert jb["hits"] == ja["hits"] and jb["hits"]
+
+
+def test_http_answers_from_ray_shards_carry_the_partial_flags(ray_local, built: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from cli.serve import ServeConfig
+    from cli.serve.app import create_app
+
+    local = ShardedIndex.open(built)
+    client = TestClient(create_app(ServeConfig(indexes={"law": str(built)}, ray="local")))
+    want = [h.to_dict() for h in local.search("warga river", k=6)]
+    body = client.get("/v1/indexes/law/search", params={"q": "warga river", "k": 6}).json()
+    assert body["partial"] is False and body["missing_shards"] == []
+    assert [{k: v for k, v in h.items() if k != "rank"} for h in body["hits"]] == want
+    # a shard that stays down: the answer says which, and holds the other shards' hits exactly (the
+    # app keeps its indexes to itself: find the one it opened on Ray among the live objects)
+    import gc
+
+    from search.distributed import RayShardedIndex
+
+    on_ray = next(o for o in gc.get_objects() if isinstance(o, RayShardedIndex) and o.path == built and o._actors)
+    ray_local.kill(on_ray.actors[0], no_restart=True)
+    body = client.get("/v1/indexes/law/search", params={"q": "warga river", "k": 6}).json()
+    assert body["partial"] is True and body["missing_shards"] == [0]
+    full = local.search("warga river", k=200)
+    assert [h["doc_id"] for h in body["hits"]] == [h.doc_id for h in full if shard_of(h.doc_id, N_SHARDS) != 0][:6]
+    on_ray.close()

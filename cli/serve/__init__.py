@@ -40,6 +40,7 @@ class ServeConfig:
     max_body: int = 4 * 1024 * 1024  # bytes; a larger request body is answered with 413
     write_wait: float = 2.0  # seconds a write waits for the index's writer lock before 409
     quiet: bool = False  # no access log
+    ray: str | None = None  # "local" or a Ray address: sharded indexes answer from shard actors (issue #23)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -45,6 +45,7 @@ from search import (
     SearchError,
 )
 from search.index import Index
+from search.sharded import ShardedIndex
 
 from ..hitjson import hit_objects
 from . import CONFIG_ENV, ServeConfig
@@ -87,10 +88,13 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 class ServedIndex:
     """One configured index and the stamp of the commit it was last refreshed for."""
 
-    def __init__(self, name: str, path: str) -> None:
+    def __init__(self, name: str, path: str, ray: str | None = None) -> None:
         self.name = name
-        self.index = Index.open(path)
         root = Path(path)  # a sharded index commits by replacing its manifest
+        if ray is not None and (root / "shards.json").is_file() and not (root / "meta.json").exists():
+            self.index = ShardedIndex.open(root, ray_address=ray)
+        else:
+            self.index = Index.open(path)
         self._meta = root / "meta.json" if (root / "meta.json").exists() else root / "shards.json"
         self._stamp = self._stat()
         self._lock = threading.Lock()
@@ -159,6 +163,8 @@ class HitModel(BaseModel):
 class SearchResponse(BaseModel):
     took_ms: float
     hits: list[HitModel]
+    partial: bool | None = Field(None, description="A sharded index: whether a shard did not answer.")
+    missing_shards: list[int] | None = Field(None, description="A sharded index: the shards that did not answer.")
 
 
 class DocumentBody(BaseModel):
@@ -210,7 +216,7 @@ def check_token(token: str | None, credentials: HTTPAuthorizationCredentials | N
 
 def create_app(config: ServeConfig) -> Guard:
     """The application for ``config``: indexes opened and models loaded before it returns."""
-    served = {name: ServedIndex(name, path) for name, path in config.indexes.items()}
+    served = {name: ServedIndex(name, path, config.ray) for name, path in config.indexes.items()}
     preload(served)
     token = config.token() if config.allow_writes else None
 
@@ -332,7 +338,11 @@ def create_app(config: ServeConfig) -> Guard:
             for obj, hit in zip(objects, hits):
                 obj["explanation"] = idx.explain(p.q, hit.doc_id, hit.passage).to_dict()
         took = (time.perf_counter() - start) * 1000.0
-        return JSONResponse({"took_ms": round(took, 3), "hits": objects})
+        body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}
+        if isinstance(idx, ShardedIndex):  # shards on Ray may fail to answer: say so, never rank silently
+            missing = list(getattr(hits, "missing_shards", ()))
+            body.update(partial=bool(missing), missing_shards=missing)
+        return JSONResponse(body)
 
     @app.get(
         "/v1/indexes/{name}/search", response_model=SearchResponse, responses=ERRORS, summary="Search (query string)"
