@@ -52,6 +52,11 @@ DEFAULT_MAX_RESTARTS = -1
 DEFAULT_MAX_TASK_RETRIES = 1
 
 
+#: CPUs each shard actor reserves when ``actor_cpus`` is not given (default 0: actors only hold a
+#: shard; on a cluster, 1 keeps one shard per core and none on a head started with --num-cpus 0)
+ACTOR_CPUS_ENV = "TELUSUR_RAY_ACTOR_CPUS"
+
+
 class RayUnavailable(SearchError):
     """Ray is asked for but not installed (the ``ray`` extra)."""
 
@@ -157,7 +162,7 @@ class RayShardedIndex(ShardedIndex):
         timeout: float | None = DEFAULT_TIMEOUT,
         max_restarts: int = DEFAULT_MAX_RESTARTS,
         max_task_retries: int = DEFAULT_MAX_TASK_RETRIES,
-        actor_cpus: float = 0.0,
+        actor_cpus: float | None = None,
     ) -> None:
         import threading
 
@@ -168,8 +173,14 @@ class RayShardedIndex(ShardedIndex):
         if timeout is not None and not timeout > 0:
             raise InvalidArgument(f"timeout must be a positive number of seconds or None, not {timeout!r}")
         self.timeout = timeout
+        if actor_cpus is None:  # the command line's way to reserve cores per shard on a cluster
+            actor_cpus = float(os.environ.get(ACTOR_CPUS_ENV, "0") or 0)
+        # SPREAD: shards over every node rather than packed onto the first (a cluster's point)
         self._options = dict(
-            max_restarts=int(max_restarts), max_task_retries=int(max_task_retries), num_cpus=actor_cpus
+            scheduling_strategy="SPREAD",
+            max_restarts=int(max_restarts),
+            max_task_retries=int(max_task_retries),
+            num_cpus=actor_cpus,
         )
         self._refresh_lock = threading.Lock()
         self._actors: list[Any] = []

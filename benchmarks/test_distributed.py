@@ -1,0 +1,220 @@
+"""Group ``distributed``: what putting shards in Ray actors costs a query, and the per-shard figures the
+capacity plan (docs/scaling.md) extrapolates from.
+
+One single index and one of ``SHARDS`` (2) shards hold the same passages of ``id-peraturan-bulk``
+(``BENCH_DISTRIBUTED_SIZE``, default 50,000; 300 in smoke mode). The shards are opened on a local Ray
+(``num_cpus=2``), one actor per shard. Every round runs, on the same query, the single index, then the
+sharded index on Ray, then the empty round trip to both actors (``ping``), so the machine's load weighs
+on all three alike; every round also checks the hits are the same with equal scores. ``extra_info``
+splits queries answered in one round (statistics computed at commit: ranked ORs of words) from those
+needing a round of statistics from the shards (phrases, boolean), each with the p50 of the per-query
+difference (Ray sharded - single) beside the p50 empty round trip: the goals are at most one round trip
++ 0.5 ms and two round trips + 0.5 ms. ``test_distributed_shard_figures`` records shard size on disk,
+an actor's resident memory and the bytes a query sends and receives per shard.
+
+Skipped without Ray (the ``ray`` extra), or without the shared corpus.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.config import smoke
+from benchmarks.corpora import load_passages, missing_data_reason
+from benchmarks.queries import make_queries
+from benchmarks.runner import percentiles_ms
+from search import Document, Index, ShardedIndex
+from search.sharded import merge_rows
+
+SHARDS = 2
+
+
+def _size() -> int:
+    return 300 if smoke() else int(os.environ.get("BENCH_DISTRIBUTED_SIZE", "50000"))
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("TELUSUR_REQUIRE_RAY") == "1":
+            pytest.fail("TELUSUR_REQUIRE_RAY=1 but Ray is not installed")
+        pytest.skip("Ray is not installed: pip install '.[ray]'")
+    import logging
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str], dict[str, float]]:
+    reason = missing_data_reason("id")
+    if reason:
+        pytest.skip(reason)
+    passages = load_passages("id", _size())
+    docs = [Document(p.id, p.text, title=p.title, lang="id") for p in passages]
+    root = tmp_path_factory.mktemp("distributed")
+    builds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    single = Index.create(root / "single", passage_words=0)
+    with single.writer() as w:
+        w.add_many(docs)
+    builds["single_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sharded = ShardedIndex.create(root / "sharded", shards=SHARDS, passage_words=0)
+    with sharded.writer() as w:
+        w.add_many(docs)
+    builds["sharded_in_process_s"] = time.perf_counter() - t0
+    per_shape = 5 if smoke() else 40
+    queries = [q.render() for qs in make_queries("id", _size(), per_shape).values() for q in qs]
+    return root / "single", root / "sharded", queries, builds
+
+
+def _top(hits) -> list[tuple[str, int, float, str]]:
+    """What a caller of the top 10 reads: ids, scores and the stored text (as group ``sharded``)."""
+    return [(h.doc_id, h.passage, h.score, h.text) for h in hits]
+
+
+def _one_round(index: ShardedIndex, q: str) -> bool:
+    from search.index import _parsed
+
+    return index._precomputed(index._plan(_parsed(q), None, None, None)) is not None
+
+
+def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
+    benchmark.group = "distributed"
+    single_path, sharded_path, queries, _ = built
+    single = Index.open(single_path)
+    on_ray = ShardedIndex.open(sharded_path, ray_address="local")
+    try:
+        actors = on_ray.actors
+        for q in queries:  # warm every side and check they agree
+            a, b = _top(single.search(q)), _top(on_ray.search(q))
+            assert [x[:2] for x in a] == [x[:2] for x in b], q
+            assert all(abs(x[2] - y[2]) <= 1e-9 for x, y in zip(a, b)), q
+        kinds = {q: "one_round" if _one_round(on_ray, q) else "two_phase" for q in queries}
+        diffs: dict[str, list[float]] = {"one_round": [], "two_phase": []}
+        t_single: list[float] = []
+        t_ray: list[float] = []
+        t_ping: list[float] = []
+        it = iter(range(10**9))
+
+        def triple() -> None:
+            q = queries[next(it) % len(queries)]
+            t0 = time.perf_counter()
+            a = _top(single.search(q))
+            t1 = time.perf_counter()
+            res = on_ray.search(q)
+            b = _top(res)
+            t2 = time.perf_counter()
+            ray_local.get([x.ping.remote() for x in actors])
+            t3 = time.perf_counter()
+            assert not res.partial and [x[:2] for x in a] == [x[:2] for x in b]
+            t_single.append(t1 - t0)
+            t_ray.append(t2 - t1)
+            t_ping.append(t3 - t2)
+            diffs[kinds[q]].append((t2 - t1) - (t1 - t0))
+
+        benchmark.pedantic(triple, rounds=len(queries) * (1 if smoke() else 3), warmup_rounds=0)
+        rt = statistics.median(t_ping) * 1000
+        benchmark.extra_info.update(
+            corpus="id",
+            passages=_size(),
+            shards=SHARDS,
+            queries=len(queries),
+            single={k: round(v, 3) for k, v in percentiles_ms(t_single).items()},
+            ray_sharded={k: round(v, 3) for k, v in percentiles_ms(t_ray).items()},
+            round_trip_p50_ms=round(rt, 3),
+            load=os.getloadavg()[0],
+        )
+        for kind, ds in diffs.items():
+            if ds:
+                over = statistics.median(ds) * 1000
+                rounds = 1 if kind == "one_round" else 2
+                benchmark.extra_info[kind] = {
+                    "queries": len(ds),
+                    "overhead_p50_ms": round(over, 3),
+                    "goal_ms": round(rounds * rt + 0.5, 3),
+                    "overhead_in_round_trips": round(over / rt, 2) if rt else None,
+                }
+    finally:
+        on_ray.close()
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_distributed_shard_figures(benchmark, ray_local, built) -> None:
+    """Per-shard figures for the capacity plan: passages, bytes on disk, actor memory after the query
+    stream, and the bytes of each call's arguments and answer (pickled, as Ray sends them)."""
+    benchmark.group = "distributed"
+    _, sharded_path, queries, builds = built
+    local = ShardedIndex.open(sharded_path)
+    on_ray = ShardedIndex.open(sharded_path, ray_address="local")
+    try:
+        pids = ray_local.get([a.ping.remote() for a in on_ray.actors])
+        rss_open = [_rss_kb(p) for p in pids]
+
+        def stream() -> None:
+            for q in queries:
+                on_ray.search(q)
+
+        benchmark.pedantic(stream, rounds=1 if smoke() else 3, warmup_rounds=0)
+        rss_after = [_rss_kb(p) for p in pids]
+        sent: list[int] = []
+        received: list[int] = []
+        for q in queries:
+            from search.index import _parsed
+
+            plan = local._plan(_parsed(q), None, None, None)
+            pre = local._precomputed(plan)
+            out = inn = 0
+            if pre is None:
+                for sh in local.shards:
+                    out += len(pickle.dumps(plan))
+                    inn += len(pickle.dumps(sh.statistics(plan)))
+                pre = local._combine(plan, (sh.statistics(plan) for sh in local.shards))
+            stats, weights = pre
+            rows = {}
+            for i, sh in enumerate(local.shards):
+                out += len(pickle.dumps((plan, stats.to_json(), weights, 10, True)))
+                rows[i] = sh.search(plan, stats, weights, 10, True)
+                inn += len(pickle.dumps(rows[i]))
+            page = merge_rows(rows, 0, 10)
+            for i, sh in enumerate(local.shards):
+                mine = [r for r, j in page if j == i]
+                if mine:
+                    out += len(pickle.dumps((plan, mine)))
+                    inn += len(pickle.dumps([h.to_dict() for h in sh.fetch(plan, mine)]))
+            sent.append(out)
+            received.append(inn)
+        shard_stats = [s.index.stats() for s in local.shards]
+        benchmark.extra_info.update(
+            passages=_size(),
+            shards=SHARDS,
+            passages_per_shard=[s["passages"] for s in shard_stats],
+            bytes_per_shard=[s["size_bytes"] for s in shard_stats],
+            actor_rss_kb_open=rss_open,
+            actor_rss_kb_after_queries=rss_after,
+            query_bytes_sent_p50=int(statistics.median(sent)),
+            query_bytes_received_p50=int(statistics.median(received)),
+            build_single_s=round(builds["single_s"], 2),
+            build_sharded_in_process_s=round(builds["sharded_in_process_s"], 2),
+            load=os.getloadavg()[0],
+        )
+        assert all(r > 0 for r in rss_after) and sum(s["passages"] for s in shard_stats) == len(local)
+    finally:
+        on_ray.close()
