@@ -48,6 +48,7 @@ from .errors import (
     InvalidDocument,
     SearchError,
 )
+from .files import MAX_META_BYTES, read_checked
 from .index import (
     Hit,
     Index,
@@ -62,7 +63,7 @@ from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader, key_hash
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
-from .storage import META, WriteLock, _canonical, fsync_dir, write_meta
+from .storage import META, WriteLock, _canonical, write_checksummed_json, write_meta
 from .writer import BUFFER_TOKENS, IndexWriter
 
 MANIFEST = "shards.json"
@@ -96,27 +97,7 @@ def is_sharded(path: str | Path) -> bool:
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     """Atomically replace ``shards.json``: write with its checksum, fsync, rename, fsync the folder."""
-    body = dict(manifest)
-    body.pop("checksum", None)
-    body["checksum"] = hashlib.blake2b(_canonical(body), digest_size=16).hexdigest()
-    data = json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
-    tmp = directory / (MANIFEST + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / MANIFEST)
-    except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        reason = e.strerror or str(e)
-        raise OSError(
-            e.errno, f"cannot write {MANIFEST} of {directory}: {reason} (the last commit is intact)", str(tmp)
-        ) from e
-    fsync_dir(directory)
+    write_checksummed_json(directory, MANIFEST, manifest, f"{MANIFEST} of {directory}")
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -126,7 +107,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexNotFound(f"no index at {directory}: the path does not exist or is not a folder")
     path = directory / MANIFEST
     try:
-        raw = path.read_bytes()
+        raw = read_checked(path, f"{MANIFEST} of {directory}", limit=MAX_META_BYTES)
     except FileNotFoundError:
         raise IndexNotFound(f"no sharded index at {directory}: {MANIFEST} is missing") from None
     try:
@@ -594,7 +575,7 @@ class ShardedIndex:
         if entry:
             path = self.path / entry["name"]
             try:
-                raw = path.read_bytes()
+                raw = read_checked(path, f"{entry['name']} of {self.path}", size=int(entry["size"]))
             except FileNotFoundError:
                 raise IndexCorrupt(f"{entry['name']} is missing from {self.path}", str(path)) from None
             if hashlib.blake2b(raw, digest_size=16).hexdigest() != entry["checksum"]:
@@ -938,7 +919,9 @@ def _remove_old_tables(directory: Path, manifest: dict[str, Any]) -> None:
 
 
 def _read_shard_meta(shard_dir: Path) -> dict[str, Any] | None:
+    """A shard's ``meta.json`` as it stands, or None when it is missing or unreadable (then the writer
+    rewrites it from the manifest); a FIFO or an oversized file is refused, never read."""
     try:
-        return json.loads((shard_dir / META).read_bytes())
-    except (OSError, ValueError):
+        return json.loads(read_checked(shard_dir / META, f"{META} of {shard_dir}", limit=MAX_META_BYTES))
+    except (OSError, ValueError, RecursionError, IndexCorrupt):
         return None

@@ -46,26 +46,31 @@ def fsync_dir(path: Path) -> None:
 
 def write_meta(directory: Path, meta: dict[str, Any]) -> None:
     """Atomically replace ``meta.json`` with ``meta`` plus its own checksum: write, fsync, rename, fsync dir."""
-    body = dict(meta)
+    write_checksummed_json(directory, META, meta, f"{META} of the index at {directory}")
+
+
+def write_checksummed_json(directory: Path, name: str, obj: dict[str, Any], what: str) -> None:
+    """Atomically replace ``directory/name`` with ``obj`` plus its own checksum (a commit point such as
+    ``meta.json`` or a sharded index's ``shards.json``): write ``name.tmp``, fsync, rename, fsync dir.
+    ``what`` names the file in the ``OSError`` raised when it cannot be written."""
+    body = dict(obj)
     body.pop("checksum", None)
     body["checksum"] = hashlib.blake2b(_canonical(body), digest_size=16).hexdigest()
     data = json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
-    tmp = directory / (META + ".tmp")
+    tmp = directory / (name + ".tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, directory / META)
-    except OSError as e:  # disk full, read-only...: the old meta.json still stands
+        os.replace(tmp, directory / name)
+    except OSError as e:  # disk full, read-only...: the old file still stands
         try:
             tmp.unlink()
         except OSError:
             pass
         reason = e.strerror or str(e)
-        raise OSError(
-            e.errno, f"cannot write {META} of the index at {directory}: {reason} (the last commit is intact)", str(tmp)
-        ) from e
+        raise OSError(e.errno, f"cannot write {what}: {reason} (the last commit is intact)", str(tmp)) from e
     fsync_dir(directory)
 
 

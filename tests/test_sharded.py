@@ -4,6 +4,7 @@ shard count and history; stable routing; byte-identical rebuilds; commits atomic
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -314,6 +315,59 @@ def test_damaged_manifest_is_index_corrupt(tmp_path: Path) -> None:
     m.write_bytes(m.read_bytes().replace(b'"shards": 2', b'"shards": 3'))
     with pytest.raises(IndexCorrupt):
         Index.open(tmp_path / "s")
+
+
+class _FifoUnblocker:
+    """Replaces ``path`` with a FIFO; should a reader block on it, feeds it a byte so the test fails
+    with a wrong answer instead of hanging forever."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.stop = path, threading.Event()
+
+    def __enter__(self) -> _FifoUnblocker:
+        self.path.unlink()
+        os.mkfifo(self.path)
+        self.thread = threading.Thread(target=self._feed, daemon=True)
+        self.thread.start()
+        return self
+
+    def _feed(self) -> None:
+        while not self.stop.wait(0.05):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader waiting (ENXIO), or no longer a FIFO
+                continue
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_manifest_is_refused_not_read(tmp_path: Path) -> None:
+    from search import IndexCorrupt
+
+    ShardedIndex.create(tmp_path / "s", shards=2)
+    with _FifoUnblocker(tmp_path / "s" / MANIFEST):
+        with pytest.raises(IndexCorrupt, match="not a regular file"):
+            ShardedIndex.open(tmp_path / "s")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_writer_rewrites_a_fifo_shard_meta_from_the_manifest(tmp_path: Path) -> None:
+    idx = ShardedIndex.create(tmp_path / "s", shards=2, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(10), workers=1)
+    meta = tmp_path / "s" / read_manifest(tmp_path / "s")["folders"][0] / "meta.json"
+    with _FifoUnblocker(meta):
+        with idx.writer() as w:
+            w.add(Document("new", "warga river"))
+    assert meta.is_file() and not meta.is_fifo()
+    assert len(ShardedIndex.open(tmp_path / "s", verify=True)) == 11
 
 
 def test_searches_in_threads_during_commits(tmp_path: Path) -> None:
