@@ -169,9 +169,11 @@ def print_tokens(con: Console, tokens: list[Any], lang: str) -> None:
 
 
 def print_stats(stream: TextIO, stats: dict[str, Any]) -> None:
+    """``search stats`` for people: one labelled line per figure (a sharded index says its shard count)."""
     st = stats["settings"]
     lines = [
         f"index      {stats['path']}",
+        *([f"shards     {stats['shards']}"] if "shards" in stats else []),
         f"documents  {stats['documents']}",
         f"passages   {stats['passages']}",
         f"segments   {stats['segments']} (generation {stats['generation']})",

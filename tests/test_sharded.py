@@ -448,6 +448,8 @@ def test_cli_builds_and_reads_a_sharded_index_like_a_single_one(cli_corpus: Path
     assert eb["shards"] == 4 and abs(ea["value"] - eb["value"]) <= 1e-9
     st = json.loads(_cli("stats", "--json", "--index", sharded).stdout)
     assert st["shards"] == 4 and st["documents"] == 80
+    assert "shards     4\n" in _cli("stats", "--index", sharded).stdout
+    assert "shards     " not in _cli("stats", "--index", single).stdout
     assert _cli("check", "--index", sharded).exit_code == 0
     r = _cli("delete", "law/3", "law/4", "--index", sharded)
     assert r.exit_code == 0 and len(Index.open(sharded)) == 78

@@ -78,7 +78,10 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "the request body is too large")
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any):
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """Every error the API sends has this one shape: ``{"error": {"code", "message", ...}}``."""
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers)
 
 
@@ -559,6 +562,7 @@ def _consume(task: asyncio.Future) -> None:
 
 
 async def send_error(send: Any, status: int, code: str, message: str) -> None:
+    """``error_response`` sent straight over ASGI (for the guard that wraps the app, outside FastAPI)."""
     response = error_response(status, code, message)
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
