@@ -43,6 +43,10 @@ from .sharded import (
     shard_of,
 )
 
+#: a page of at most this many rows over all shards (offset + k, times the shards) is searched and
+#: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
+#: one in two (search, then fetch only the page's hits)
+FETCH_WITH_SEARCH_ROWS = 200
 #: seconds a query waits for its shards before answering without the missing ones (flagged partial)
 DEFAULT_TIMEOUT = 10.0
 #: times Ray restarts a crashed shard actor (-1: without limit)
@@ -109,6 +113,13 @@ class ShardServer:
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
+
+    def search_fetch(
+        self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], need: int, per_document: bool
+    ) -> list[tuple[Row, dict[str, Any]]]:
+        """``search`` and ``fetch`` of every row in one call: one round trip for a small page."""
+        rows = self.search(plan, stats, weights, need, per_document)
+        return list(zip(rows, self.fetch(plan, rows))) if rows else []
 
     def explain(
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
@@ -248,7 +259,7 @@ class RayShardedIndex(ShardedIndex):
         missing: list[int] = []
         while pending:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
             if not ready:
                 break
             for ref in ready:
@@ -420,6 +431,15 @@ class RayShardedIndex(ShardedIndex):
         need = offset + k
         alive = [i for i in range(self.n_shards) if i not in missing]
         stats_json = stats.to_json()
+        if need * self.n_shards <= FETCH_WITH_SEARCH_ROWS:
+            both, lost = self._fanout(
+                {i: lambda a: a.search_fetch.remote(plan, stats_json, weights, need, per_document) for i in alive},
+                deadline,
+            )
+            states = {(i, row[1], row[2]): state for i, got in both.items() for row, state in got}
+            page = merge_rows({i: [row for row, _ in got] for i, got in both.items()}, offset, need)
+            found = [DetachedHit(states[(i, row[1], row[2])], self.settings.analyzer(row[3])) for row, i in page]
+            return SearchResult(found, missing + lost)
         rows, lost = self._fanout(
             {i: lambda a: a.search.remote(plan, stats_json, weights, need, per_document) for i in alive}, deadline
         )
@@ -435,7 +455,7 @@ class RayShardedIndex(ShardedIndex):
         hits: list[DetachedHit | None] = [None] * len(page)
         for i, states in fetched.items():
             for j, state in zip(by_shard[i], states):
-                hits[j] = DetachedHit(state)
+                hits[j] = DetachedHit(state, self.settings.analyzer(state["lang"]))
         return SearchResult((h for h in hits if h is not None), missing)
 
     def explain(

@@ -354,21 +354,20 @@ class SearchResult(list):
 
 
 class DetachedHit(Hit):
-    """A ``Hit`` whose stored fields and snippet were read where its shard lives (another process or
-    machine) and travel as plain data; it reads nothing from disk here."""
+    """A ``Hit`` whose stored fields were read where its shard lives (another process or machine) and
+    travelled as plain data (``hit_state``); its snippet is made here on first access, as a local
+    ``Hit`` makes it, from the text, the hit's analyzer and the query terms to highlight."""
 
     __slots__ = ()
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], analyzer: analyzers.Analyzer) -> None:
         self.doc_id = state["doc_id"]
         self.passage = int(state["passage"])
         self.score = float(state["score"])
         self.lang = state["lang"]
-        self._snap, self._si, self._pid, self._terms = None, -1, -1, None  # type: ignore[assignment]
-        sh = [tuple(p) for p in state["snippet_highlights"]]
-        hl = [tuple(p) for p in state["highlights"]]
+        self._snap, self._si, self._pid = None, -1, -1  # type: ignore[assignment]
+        self._terms = (frozenset(state["terms"]), analyzer)
         self._cache = {"text": state["text"], "title": state["title"], "meta": state["meta"]}
-        self._cache["snippet"] = (state["snippet"], sh, hl)
 
     @property
     def title(self) -> str:
@@ -380,8 +379,18 @@ class DetachedHit(Hit):
 
 
 def hit_state(hit: Hit) -> dict[str, Any]:
-    """What a ``DetachedHit`` needs: ``Hit.to_dict()`` (stored fields and snippet read now)."""
-    return hit.to_dict()
+    """What a ``DetachedHit`` needs: the stored fields read now and the terms to highlight (the snippet
+    is made where the hit is read, only if it is)."""
+    return {
+        "doc_id": hit.doc_id,
+        "passage": hit.passage,
+        "score": hit.score,
+        "lang": hit.lang,
+        "title": hit.title,
+        "text": hit.text,
+        "meta": hit.meta,
+        "terms": sorted(hit._terms[0]),
+    }
 
 
 def merge_rows(per_shard: dict[int, list[Row]], offset: int, need: int) -> list[tuple[Row, int]]:

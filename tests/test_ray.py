@@ -150,7 +150,8 @@ def test_ray_answers_equal_the_in_process_answers(ray_local, built: Path) -> Non
         pids = ray_local.get([a.ping.remote() for a in on_ray.actors])
         assert os.getpid() not in pids and len(set(pids)) == N_SHARDS  # each shard in its own actor process
         for q in QUERIES:
-            for kwargs in ({}, {"k": 4, "offset": 3}, {"per_document": False, "k": 15}):
+            # a small page is searched and fetched in one call per shard; k=80 over 3 shards in two calls
+            for kwargs in ({}, {"k": 4, "offset": 3}, {"per_document": False, "k": 15}, {"k": 80, "offset": 2}):
                 want = local.search(q, **kwargs)
                 got = on_ray.search(q, **kwargs)
                 assert not got.partial, q
