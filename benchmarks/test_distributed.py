@@ -30,7 +30,7 @@ from benchmarks.corpora import load_passages, missing_data_reason
 from benchmarks.queries import make_queries
 from benchmarks.runner import percentiles_ms
 from search import Document, Index, ShardedIndex
-from search.sharded import merge_rows
+from search.sharded import hit_state, merge_rows
 
 SHARDS = 2
 
@@ -176,6 +176,7 @@ def test_distributed_shard_figures(benchmark, ray_local, built) -> None:
         rss_after = [_rss_kb(p) for p in pids]
         sent: list[int] = []
         received: list[int] = []
+        received_one_call: list[int] = []
         for q in queries:
             from search.index import _parsed
 
@@ -194,13 +195,16 @@ def test_distributed_shard_figures(benchmark, ray_local, built) -> None:
                 rows[i] = sh.search(plan, stats, weights, 10, True)
                 inn += len(pickle.dumps(rows[i]))
             page = merge_rows(rows, 0, 10)
+            two = one = 0  # fetch as a second call (the page's hits) or within the search call (every row)
             for i, sh in enumerate(local.shards):
                 mine = [r for r, j in page if j == i]
                 if mine:
                     out += len(pickle.dumps((plan, mine)))
-                    inn += len(pickle.dumps([h.to_dict() for h in sh.fetch(plan, mine)]))
+                    two += len(pickle.dumps([hit_state(h) for h in sh.fetch(plan, mine)]))
+                one += len(pickle.dumps([hit_state(h) for h in sh.fetch(plan, rows[i])]))
             sent.append(out)
-            received.append(inn)
+            received.append(inn + two)
+            received_one_call.append(inn + one)
         shard_stats = [s.index.stats() for s in local.shards]
         benchmark.extra_info.update(
             passages=_size(),
@@ -211,6 +215,7 @@ def test_distributed_shard_figures(benchmark, ray_local, built) -> None:
             actor_rss_kb_after_queries=rss_after,
             query_bytes_sent_p50=int(statistics.median(sent)),
             query_bytes_received_p50=int(statistics.median(received)),
+            query_bytes_received_one_call_p50=int(statistics.median(received_one_call)),
             build_single_s=round(builds["single_s"], 2),
             build_sharded_in_process_s=round(builds["sharded_in_process_s"], 2),
             load=os.getloadavg()[0],
