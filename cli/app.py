@@ -391,6 +391,34 @@ def check(index: IndexOpt = None) -> None:
     output.error(f"ok: {idx.path} ({len(idx)} documents) passed every checksum")
 
 
+@command()
+@boundary
+def export(
+    index: IndexOpt = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the index's stored documents as JSONL (also an older format's), the input `search index` reads."""
+    from search.export import export_documents
+
+    path = _index_path(index)
+    if path is None:
+        raise _fail("`search export` reads an index: pass --index PATH or set SEARCH_INDEX", EXIT_USAGE)
+    lines = (json.dumps(rec, ensure_ascii=False) + "\n" for rec in export_documents(path))
+    count = 0
+    if out is None:
+        for line in lines:
+            typer.echo(line, nl=False)
+            count += 1
+    else:
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line)
+                count += 1
+        os.replace(tmp, out)
+    output.error_console().print(f"exported: {count} documents from {path}", markup=False)
+
+
 @command("eval")
 @boundary
 def eval_cmd(

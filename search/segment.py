@@ -1,13 +1,29 @@
-"""One immutable segment on disk: term dictionary, postings (passage ids, tf, positions), passages, stored docs.
+"""One immutable segment on disk: term dictionary, compressed postings, passages, stored documents.
 
 A segment is one file: an 8-byte magic, a little-endian u64 header length, a JSON header naming every
-array (offset, dtype, length), then the arrays, each 64-byte aligned. ``SegmentReader`` maps the file
-once and hands out numpy views, so opening costs a stat, a read of the header and an mmap. Nothing is
-pickled. The writer side (``build_segment``) turns a token stream into that layout with numpy sorts.
+array (offset, dtype, length) and the counts they must agree with, then the arrays, each 64-byte
+aligned. ``SegmentReader`` maps the file once and hands out numpy views; nothing is pickled. The writer
+side (``build_segment``) turns a token stream into that layout with numpy sorts.
 
 Terms are keyed ``"<lang>:<term>"`` for text (title included) and ``"<lang>:title:<term>"`` for the
-title field alone; analyzed terms never contain ":". The dictionary is sorted by a 64-bit BLAKE2b hash
-of the key (ties by key), so a lookup is one ``searchsorted`` plus one byte comparison.
+title field alone; analyzed terms never contain ":". The dictionary is sorted by a 32-bit BLAKE2b hash
+of the key (ties by key), so a lookup is one ``searchsorted`` plus one byte comparison; each slot keeps
+its document frequency ``df`` and its total term frequency ``ttf`` (its number of positions).
+
+Postings are stored in dictionary order as three bit-packed streams (``codec``, blocks of 128): the
+passage-id gaps, ``tf - 1``, and the position deltas within each posting. Where each term's blocks
+start follows from ``df`` and ``ttf`` (cumulative sums at open), so the dictionary stores no offsets.
+Per postings block the segment keeps skip data and block-max inputs: the block's last passage id,
+its largest tf and its smallest passage length (both saturated at 65535, so they stay bounds).
+
+Stored documents: text, title and metadata in zlib blocks of about ``DOC_BLOCK_BYTES`` (a hit
+decompresses one block; the last few blocks are cached); ids, languages and content hashes as one zlib
+stream per column, read whole on first use (lookups by id, merges, incremental commits need them all).
+
+A sorted dictionary of the surface words the segment saw (``"<lang>:<normalized word>"``) maps each
+word to its term's slot, for prefix and fuzzy expansion.
+
+Readers check what they map (see ``SegmentReader``): damage reads as ``IndexCorrupt`` naming the file.
 """
 
 from __future__ import annotations
@@ -16,38 +32,45 @@ import hashlib
 import json
 import mmap
 import os
-from dataclasses import dataclass
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import codec
 from .errors import IndexCorrupt
 from .files import open_checked
 
-MAGIC = b"TLSSEG01"
+MAGIC = b"TLSSEG02"
+MAGIC_V1 = b"TLSSEG01"  # the previous format: read only by ``legacy`` (export)
 ALIGN = 64
+DOC_BLOCK_BYTES = 32 << 10
+ZLIB_LEVEL = 6
+SATURATE = 0xFFFF
+BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in zlib blocks, one per ~DOC_BLOCK_BYTES
+COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one zlib stream each
+DOC_CACHE_BLOCKS = 64  # decompressed document blocks kept per segment
+POSTINGS_CACHE_BYTES = 32 << 20  # decoded long postings kept per segment
+POSTINGS_CACHE_MIN = 256  # postings shorter than this are decoded again (cheaper than the bookkeeping)
 
 
 def key_hash(key: str) -> int:
     """The dictionary hash of a term key (stable across processes and platforms)."""
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=4).digest(), "little")
 
 
-def key_hashes(keys: list[str]) -> np.ndarray:
-    """``key_hash`` of every key as a uint64 array (the digests joined and read as little-endian
-    integers at once, instead of one Python int per key)."""
-    blake2b = hashlib.blake2b
-    digests = b"".join([blake2b(k.encode("utf-8"), digest_size=8).digest() for k in keys])
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
-
-
-def encode_blob(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def encode_blob(strings: list[str], dtype=np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """Strings as one UTF-8 byte array plus ``len + 1`` offsets."""
-    encoded = list(map(str.encode, strings))  # UTF-8; map keeps the loop in C (a segment holds every text)
-    offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     if encoded:
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded)), out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    if int(offsets[-1]) > np.iinfo(dtype).max:
+        raise ValueError("strings too long for their offsets")
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets.astype(dtype)
 
 
 def stable_argsort_u32(values: np.ndarray) -> np.ndarray:
@@ -64,7 +87,7 @@ class SegmentData:
     """Everything a segment holds, in memory, before it is written.
 
     The token stream (``tok_tid``, ``tok_pid``, ``tok_pos``) must be ordered by passage, and by position
-    within a passage; term ids index ``keys``.
+    within a passage; term ids index ``keys``. ``surface`` maps ``"<lang>:<word>"`` to a term key.
     """
 
     keys: list[str]
@@ -84,13 +107,58 @@ class SegmentData:
     doc_metas: list[str]
     doc_langs: list[str]
     doc_hashes: list[str]
+    surface: dict[str, str] = field(default_factory=dict)
 
 
-def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
-    """The on-disk arrays of a segment: postings grouped by term, passage ids ascending within a term."""
+def _compress(raw: bytes) -> bytes:
+    return zlib.compress(raw, ZLIB_LEVEL)
+
+
+def encode_column(strings: list[str]) -> tuple[np.ndarray, int]:
+    """One zlib stream: u32 byte lengths, then the UTF-8 strings; with its uncompressed size."""
+    encoded = [s.encode("utf-8") for s in strings]
+    raw = np.array([len(e) for e in encoded], dtype="<u4").tobytes() + b"".join(encoded)
+    return np.frombuffer(_compress(raw), dtype=np.uint8), len(raw)
+
+
+def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Documents' block fields in zlib blocks: (data, block byte offsets, first doc of each block, largest
+    uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values."""
+    n = len(fields[0]) if fields else 0
+    chunks: list[bytes] = []
+    offsets = [0]
+    firsts = [0]
+    largest = 0
+    lengths: list[int] = []
+    body: list[bytes] = []
+    size = 0
+    for i in range(n):
+        for f in fields:
+            e = f[i].encode("utf-8")
+            lengths.append(len(e))
+            body.append(e)
+            size += len(e)
+        if size >= DOC_BLOCK_BYTES or i == n - 1:
+            raw = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
+            largest = max(largest, len(raw))
+            chunks.append(_compress(raw))
+            offsets.append(offsets[-1] + len(chunks[-1]))
+            firsts.append(i + 1)
+            lengths, body, size = [], [], 0
+    return (
+        np.frombuffer(b"".join(chunks), dtype=np.uint8),
+        np.array(offsets, dtype=np.uint64),
+        np.array(firsts, dtype=np.uint32),
+        largest,
+    )
+
+
+def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
+    """The on-disk arrays of a segment and the header counts they agree with."""
     tid = np.asarray(data.tok_tid, dtype=np.uint32)
     pid = np.asarray(data.tok_pid, dtype=np.uint32)
     pos = np.asarray(data.tok_pos, dtype=np.uint32)
+    p_len = np.asarray(data.p_len, dtype=np.uint32)
     keys = data.keys
     used = np.zeros(len(keys), dtype=bool)
     used[tid] = True
@@ -98,67 +166,94 @@ def build_arrays(data: SegmentData) -> dict[str, np.ndarray]:
         remap = np.cumsum(used, dtype=np.int64) - 1
         tid = remap[tid].astype(np.uint32)
         keys = [k for k, u in zip(keys, used.tolist()) if u]
-    order = stable_argsort_u32(tid)
-    tid_s, pid_s, pos_s = tid[order], pid[order], pos[order]
-    del order  # temporaries go as soon as they are used: one huge document's flush peaks here
-    n_tok = tid_s.shape[0]
+    n_terms = len(keys)
+    hash_list = [key_hash(k) for k in keys]
+    order_t = sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i]))
+    slot_of = np.zeros(n_terms, dtype=np.uint32)
+    slot_of[np.asarray(order_t, dtype=np.int64)] = np.arange(n_terms, dtype=np.uint32)
+    slot = slot_of[tid] if n_terms else tid
+    order = stable_argsort_u32(slot)  # tokens by slot, then passage, then position (stable)
+    slot_s, pid_s, pos_s = slot[order], pid[order].astype(np.int64), pos[order].astype(np.int64)
+    n_tok = slot_s.shape[0]
     if n_tok:
-        change = tid_s[1:] != tid_s[:-1]
-        change |= pid_s[1:] != pid_s[:-1]
-        starts = np.empty(int(np.count_nonzero(change)) + 1, dtype=np.int64)
-        starts[0] = 0
-        np.add(np.flatnonzero(change), 1, out=starts[1:])
-        del change
+        change = np.flatnonzero((slot_s[1:] != slot_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
+        starts = np.concatenate(([0], change))
     else:
         starts = np.zeros(0, dtype=np.int64)
-    post_tid = tid_s[starts]
-    post_pid = pid_s[starts].astype(np.uint32)
-    post_tf = np.diff(np.append(starts, n_tok)).astype(np.uint32)
-    n_terms = len(keys)
-    ids = np.arange(n_terms + 1)
-    post_bounds = np.searchsorted(post_tid, ids).astype(np.uint64)
-    pos_bounds = np.searchsorted(tid_s, ids).astype(np.uint64)
+    post_slot = slot_s[starts]
+    post_pid = pid_s[starts]
+    post_tf = np.diff(np.append(starts, n_tok)).astype(np.int64)
+    df = np.bincount(post_slot, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
+    ttf = np.bincount(slot_s, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
 
-    hashes = key_hashes(keys)
-    order_t = np.argsort(hashes, kind="stable").astype(np.int64)
-    sorted_h = hashes[order_t]
-    if n_terms > 1 and bool((sorted_h[1:] == sorted_h[:-1]).any()):  # a 64-bit collision: ties by key
-        hash_list = hashes.tolist()
-        order_t = np.asarray(sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i])), dtype=np.int64)
-    term_blob, term_off = encode_blob([keys[i] for i in order_t])
+    # passage-id gaps (the first of each term: the id itself), tf - 1, position deltas within a posting
+    gaps = post_pid.copy()
+    gaps[1:] -= post_pid[:-1]
+    first_post = np.cumsum(df) - df
+    gaps[first_post[df > 0]] = post_pid[first_post[df > 0]]
+    deltas = pos_s.copy()
+    deltas[1:] -= pos_s[:-1]
+    deltas[starts] = pos_s[starts]
+    post_lens = codec.block_lengths(df)
+    pos_lens = codec.block_lengths(ttf)
+    pid_data, pid_width = codec.pack(gaps, post_lens)
+    tf_data, tf_width = codec.pack(post_tf - 1, post_lens)
+    pos_data, pos_width = codec.pack(deltas, pos_lens)
+    blk_start = np.cumsum(post_lens) - post_lens
+    blk_end = blk_start + post_lens - 1
+    if post_lens.shape[0]:
+        blk_max_tf = np.maximum.reduceat(post_tf, blk_start)
+        blk_min_len = np.minimum.reduceat(p_len[post_pid].astype(np.int64), blk_start)
+    else:
+        blk_max_tf = blk_min_len = np.zeros(0, dtype=np.int64)
+
+    term_blob, term_off = encode_blob([keys[i] for i in order_t], np.uint32)
+    key_slot = {keys[i]: s for s, i in enumerate(order_t)}
+    surface = sorted((w.encode("utf-8"), key_slot[k]) for w, k in data.surface.items() if k in key_slot)
+    surf_blob, surf_off = encode_blob([w.decode("utf-8") for w, _ in surface], np.uint32)
 
     arrays: dict[str, np.ndarray] = {
-        "term_hash": hashes[order_t] if n_terms else np.zeros(0, np.uint64),
+        "term_hash": np.asarray([hash_list[i] for i in order_t], dtype=np.uint32),
         "term_blob": term_blob,
         "term_off": term_off,
-        "term_post_lo": post_bounds[order_t] if n_terms else np.zeros(0, np.uint64),
-        "term_post_hi": post_bounds[order_t + 1] if n_terms else np.zeros(0, np.uint64),
-        "term_pos_lo": pos_bounds[order_t] if n_terms else np.zeros(0, np.uint64),
-        "post_pid": post_pid,
-        "post_tf": post_tf,
-        "positions": pos_s.astype(np.uint32, copy=False),
+        "term_df": df.astype(np.uint32),  # df and ttf are counted per slot already
+        "term_ttf": ttf.astype(np.uint32),
+        "pid_data": pid_data,
+        "pid_width": pid_width,
+        "tf_data": tf_data,
+        "tf_width": tf_width,
+        "pos_data": pos_data,
+        "pos_width": pos_width,
+        "blk_last": post_pid[blk_end].astype(np.uint32) if post_lens.shape[0] else np.zeros(0, np.uint32),
+        "blk_max_tf": np.minimum(blk_max_tf, SATURATE).astype(np.uint16),
+        "blk_min_len": np.minimum(blk_min_len, SATURATE).astype(np.uint16),
+        "surf_blob": surf_blob,
+        "surf_off": surf_off,
+        "surf_term": np.asarray([s for _, s in surface], dtype=np.uint32),
         "p_doc": np.asarray(data.p_doc, dtype=np.uint32),
         "p_no": np.asarray(data.p_no, dtype=np.uint32),
         "p_start": np.asarray(data.p_start, dtype=np.uint64),
         "p_end": np.asarray(data.p_end, dtype=np.uint64),
-        "p_len": np.asarray(data.p_len, dtype=np.uint32),
+        "p_len": p_len,
         "p_lang": np.asarray(data.p_lang, dtype=np.uint8),
     }
-    for name, strings in (
-        ("doc_id", data.doc_ids),
-        ("doc_text", data.doc_texts),
-        ("doc_title", data.doc_titles),
-        ("doc_meta", data.doc_metas),
-        ("doc_lang", data.doc_langs),
-        ("doc_hash", data.doc_hashes),
-    ):
-        arrays[f"{name}_blob"], arrays[f"{name}_off"] = encode_blob(strings)
-    return arrays
+    doc_data, doc_off, doc_first, largest = encode_doc_blocks([data.doc_texts, data.doc_titles, data.doc_metas])
+    arrays.update(doc_data=doc_data, doc_block_off=doc_off, doc_block_first=doc_first)
+    raw_sizes = {}
+    for name, strings in (("doc_id", data.doc_ids), ("doc_lang", data.doc_langs), ("doc_hash", data.doc_hashes)):
+        arrays[f"{name}_z"], raw_sizes[name] = encode_column(strings)
+    counts = {
+        "postings": int(post_pid.shape[0]),
+        "positions": int(n_tok),
+        "doc_block_max": largest,
+        "column_sizes": raw_sizes,
+    }
+    return arrays, counts
 
 
 def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
     """Write ``data`` as a segment file (fsynced); return its size and BLAKE2b checksum."""
-    arrays = build_arrays(data)
+    arrays, counts = build_arrays(data)
     layout: dict[str, list] = {}
     offset = 0
     for name in sorted(arrays):
@@ -167,7 +262,13 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
         layout[name] = [offset, arr.dtype.str, int(arr.shape[0])]
         offset += arr.nbytes
     header = json.dumps(
-        {"arrays": layout, "langs": data.langs, "docs": len(data.doc_ids), "passages": int(len(data.p_doc))},
+        {
+            "arrays": layout,
+            "langs": data.langs,
+            "docs": len(data.doc_ids),
+            "passages": int(len(data.p_doc)),
+            **counts,
+        },
         sort_keys=True,
     ).encode("utf-8")
     base = -(-(16 + len(header)) // ALIGN) * ALIGN
@@ -194,49 +295,133 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
 
 
 ARRAY_DTYPES = {
-    **{name: np.dtype(np.uint64) for name in ("term_hash", "term_off", "term_post_lo", "term_post_hi")},
-    **{name: np.dtype(np.uint64) for name in ("term_pos_lo", "p_start", "p_end")},
-    **{name: np.dtype(np.uint32) for name in ("post_pid", "post_tf", "positions", "p_doc", "p_no", "p_len")},
+    "term_hash": np.dtype("<u4"),
     "term_blob": np.dtype(np.uint8),
+    "term_off": np.dtype("<u4"),
+    "term_df": np.dtype("<u4"),
+    "term_ttf": np.dtype("<u4"),
+    **{f"{s}_data": np.dtype(np.uint8) for s in ("pid", "tf", "pos")},
+    **{f"{s}_width": np.dtype(np.uint8) for s in ("pid", "tf", "pos")},
+    "blk_last": np.dtype("<u4"),
+    "blk_max_tf": np.dtype("<u2"),
+    "blk_min_len": np.dtype("<u2"),
+    "surf_blob": np.dtype(np.uint8),
+    "surf_off": np.dtype("<u4"),
+    "surf_term": np.dtype("<u4"),
+    "p_doc": np.dtype("<u4"),
+    "p_no": np.dtype("<u4"),
+    "p_start": np.dtype("<u8"),
+    "p_end": np.dtype("<u8"),
+    "p_len": np.dtype("<u4"),
     "p_lang": np.dtype(np.uint8),
-    **{f"doc_{f}_blob": np.dtype(np.uint8) for f in ("id", "text", "title", "meta", "lang", "hash")},
-    **{f"doc_{f}_off": np.dtype(np.uint64) for f in ("id", "text", "title", "meta", "lang", "hash")},
+    "doc_data": np.dtype(np.uint8),
+    "doc_block_off": np.dtype("<u8"),
+    "doc_block_first": np.dtype("<u4"),
+    **{f"{f}_z": np.dtype(np.uint8) for f in COLUMN_FIELDS},
 }
 
 
-def _check_structure(a: dict[str, np.ndarray], langs: list, n_docs: int, n_passages: int) -> None:
-    """Cheap consistency checks at open (lengths, offsets, ids: never the postings), so a damaged header
-    or table is ``IndexCorrupt`` at once instead of an IndexError deep inside a search. ValueError if not."""
-    if not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
-        raise ValueError("langs is not a list of names")
-    if not (isinstance(n_docs, int) and isinstance(n_passages, int) and n_docs >= 0 and n_passages >= 0):
-        raise ValueError("bad document or passage count")
-    n_terms = a["term_hash"].shape[0]
-    lengths = {"term_off": n_terms + 1, "post_tf": a["post_pid"].shape[0]}
-    lengths.update({f"term_{x}": n_terms for x in ("post_lo", "post_hi", "pos_lo")})
-    lengths.update({f"p_{x}": n_passages for x in ("doc", "no", "start", "end", "len", "lang")})
-    lengths.update({f"doc_{f}_off": n_docs + 1 for f in ("id", "text", "title", "meta", "lang", "hash")})
-    for name, n in lengths.items():
-        if a[name].shape[0] != n:
-            raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n}")
-    for prefix in ("term", *(f"doc_{f}" for f in ("id", "text", "title", "meta", "lang", "hash"))):
-        off = a[f"{prefix}_off"]
-        if int(off[0]) != 0 or int(off[-1]) != a[f"{prefix}_blob"].shape[0] or np.any(off[1:] < off[:-1]):
-            raise ValueError(f"offsets {prefix}_off do not fit {prefix}_blob")
-    lo, hi = a["term_post_lo"], a["term_post_hi"]
-    if n_terms and (np.any(lo > hi) or int(hi.max()) > a["post_pid"].shape[0]):
-        raise ValueError("term postings bounds out of range")
-    if n_terms and int(a["term_pos_lo"].max()) > a["positions"].shape[0]:
-        raise ValueError("term positions bounds out of range")
-    p_doc = a["p_doc"]
-    if n_passages and (int(p_doc[-1]) >= n_docs or np.any(p_doc[1:] < p_doc[:-1])):
-        raise ValueError("passage document ids out of order or range")
-    if n_passages and int(a["p_lang"].max()) >= len(langs):
-        raise ValueError("passage language codes out of range")
+def _count(header: dict, name: str) -> int:
+    value = header[name]
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 48):
+        raise ValueError(f"bad count {name}")
+    return value
+
+
+def _monotone_offsets(off: np.ndarray, end: int, what: str) -> None:
+    if off.shape[0] == 0 or int(off[0]) != 0 or int(off[-1]) != end or np.any(off[1:] < off[:-1]):
+        raise ValueError(f"offsets {what} do not fit their data")
+
+
+class _Layout:
+    """What the reader derives from the dictionary at open, after checking it (``ValueError`` if bad):
+    where each term's postings and positions blocks begin, and every block's byte offset."""
+
+    def __init__(self, a: dict[str, np.ndarray], header: dict) -> None:
+        self.n_docs = _count(header, "docs")
+        self.n_passages = _count(header, "passages")
+        n_post = _count(header, "postings")
+        n_pos = _count(header, "positions")
+        langs = header["langs"]
+        if not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+            raise ValueError("langs is not a list of names")
+        n_terms = a["term_hash"].shape[0]
+        lengths = {"term_off": n_terms + 1, "term_df": n_terms, "term_ttf": n_terms}
+        lengths.update({f"p_{x}": self.n_passages for x in ("doc", "no", "start", "end", "len", "lang")})
+        lengths["surf_term"] = a["surf_off"].shape[0] - 1
+        lengths["doc_block_first"] = a["doc_block_off"].shape[0]
+        for name, n in lengths.items():
+            if a[name].shape[0] != n:
+                raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n}")
+        _monotone_offsets(a["term_off"], a["term_blob"].shape[0], "term_off")
+        _monotone_offsets(a["surf_off"], a["surf_blob"].shape[0], "surf_off")
+        if n_terms and np.any(a["term_hash"][1:] < a["term_hash"][:-1]):
+            raise ValueError("term dictionary out of order")
+        if a["surf_term"].shape[0] and int(a["surf_term"].max()) >= n_terms:
+            raise ValueError("surface words name terms that do not exist")
+        df = a["term_df"].astype(np.int64)
+        ttf = a["term_ttf"].astype(np.int64)
+        if n_terms and (int(df.min()) < 1 or np.any(ttf < df)):
+            raise ValueError("term frequencies out of range")
+        if int(df.sum()) != n_post or int(ttf.sum()) != n_pos:
+            raise ValueError("term frequencies do not add up to the postings")
+        self.df, self.ttf = df, ttf
+        self.post_lens = codec.block_lengths(df)
+        self.pos_lens = codec.block_lengths(ttf)
+        n_blocks = self.post_lens.shape[0]
+        for name in ("blk_last", "blk_max_tf", "blk_min_len"):
+            if a[name].shape[0] != n_blocks:
+                raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n_blocks}")
+        offs = {}
+        for s, lens in (("pid", self.post_lens), ("tf", self.post_lens), ("pos", self.pos_lens)):
+            off = codec.check_layout(a[f"{s}_data"], a[f"{s}_width"], lens)
+            if off is None:
+                raise ValueError(f"packed {s} blocks do not fit their data")
+            offs[s] = off
+        self.pid_off, self.tf_off, self.pos_off = offs["pid"], offs["tf"], offs["pos"]
+        self.term_blk = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(codec.block_counts(df), out=self.term_blk[1:])
+        self.term_pblk = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(codec.block_counts(ttf), out=self.term_pblk[1:])
+        if n_blocks and int(a["blk_last"].max()) >= self.n_passages:
+            raise ValueError("skip data names passages that do not exist")
+        p_doc = a["p_doc"]
+        if self.n_passages and (int(p_doc[-1]) >= self.n_docs or np.any(p_doc[1:] < p_doc[:-1])):
+            raise ValueError("passage document ids out of order or range")
+        if self.n_passages and int(a["p_lang"].max()) >= len(langs):
+            raise ValueError("passage language codes out of range")
+        if self.n_passages and np.any(a["p_start"] > a["p_end"]):
+            raise ValueError("passage spans out of order")
+        _monotone_offsets(a["doc_block_off"], a["doc_data"].shape[0], "doc_block_off")
+        first = a["doc_block_first"]
+        if int(first[0]) != 0 or int(first[-1]) != self.n_docs or np.any(first[1:] <= first[:-1]):
+            raise ValueError("document blocks do not cover the documents")
+        self.doc_block_max = _count(header, "doc_block_max")
+        sizes = header["column_sizes"]
+        if not isinstance(sizes, dict):
+            raise ValueError("bad column sizes")
+        self.column_sizes = {f: _count(sizes, f) for f in COLUMN_FIELDS}
 
 
 class SegmentReader:
-    """A read-only view of one segment file through mmap; arrays are numpy views, never copies."""
+    """A read-only view of one segment file through mmap; arrays are numpy views, never copies.
+
+    What is checked, and when (damage is ``IndexCorrupt`` naming the file, never an IndexError, a giant
+    allocation or, where a bound can tell, a different answer):
+
+    - at open, in O(terms + blocks + passages): the header (every array present, of its dtype, inside the
+      file), every array's length against the header's counts, every offset array monotone and ending
+      at its data, the dictionary sorted, df >= 1 and ttf >= df adding up to the header's totals, each
+      packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data, passage
+      document ids and languages in range, document blocks covering every document;
+    - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and
+      equal to the skip data at every block end; tfs adding up to ttf; positions strictly ascending within
+      a passage and below 2**32; stored blocks by zlib's own checksum (adler32) and their lengths;
+    - never without ``Index.verify`` (a whole-file checksum against the commit): a flipped bit that keeps
+      all of the above (a position delta, a passage length or span, a block-max bound). Checksumming
+      every file at open would read the whole index before the first search; ``verify`` runs it, merges
+      run it on their sources, and ``search check`` runs it on demand.
+    """
 
     def __init__(self, path: Path, size: int | None = None) -> None:
         """Map the segment at ``path``; ``size`` is the byte count its commit recorded, when known."""
@@ -267,12 +452,10 @@ class SegmentReader:
         buf = np.frombuffer(self._mm, dtype=np.uint8)
         arrays: dict[str, np.ndarray] = {}
         try:
-            self.langs: list[str] = header["langs"]
-            self.n_docs: int = header["docs"]
-            self.n_passages: int = header["passages"]
-            if set(header["arrays"]) != set(ARRAY_DTYPES):
-                raise ValueError(f"arrays {sorted(header['arrays'])} are not {sorted(ARRAY_DTYPES)}")
-            for name, (off, dtype, length) in header["arrays"].items():
+            if not isinstance(header, dict) or set(header["arrays"]) != set(ARRAY_DTYPES):
+                raise ValueError("the arrays are not this format's")
+            for name, spec in header["arrays"].items():
+                off, dtype, length = spec
                 dt = ARRAY_DTYPES[name]  # never np.dtype(text from the file): it parses the text
                 if dtype != dt.str or not (isinstance(off, int) and isinstance(length, int)):
                     raise ValueError(f"array {name} is {dtype!r} at {off!r}")
@@ -281,17 +464,27 @@ class SegmentReader:
                 if end > size or off < 0 or length < 0:
                     raise IndexCorrupt(f"segment file {self.name} is truncated (array {name})", str(self.path))
                 arrays[name] = buf[start:end].view(dt)
-            _check_structure(arrays, self.langs, self.n_docs, self.n_passages)
+            self.langs: list[str] = header["langs"]
+            layout = _Layout(arrays, header)
         except (KeyError, TypeError, ValueError) as e:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: {e}", str(self.path)) from None
+        self.n_docs: int = layout.n_docs
+        self.n_passages: int = layout.n_passages
+        self._layout = layout
         self.a = arrays
-        self._string_views: dict[str, tuple[int, memoryview, int]] = {}
         self.term_hash = arrays["term_hash"]
-        self.post_pid = arrays["post_pid"]
-        self.post_tf = arrays["post_tf"]
         self.p_len = arrays["p_len"]
         self.p_lang = arrays["p_lang"]
         self.p_doc = arrays["p_doc"]
+        self._words = {s: codec.words(arrays[f"{s}_data"]) for s in ("pid", "tf", "pos")}
+        self._lock = threading.Lock()
+        self._doc_cache: OrderedDict[int, tuple[list[int], bytes]] = OrderedDict()
+        self._post_cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._post_cache_bytes = 0
+        self._columns: dict[str, list[str]] = {}
+
+    def _corrupt(self, what: str) -> IndexCorrupt:
+        return IndexCorrupt(f"segment file {self.name} is damaged ({what})", str(self.path))
 
     # -- term dictionary ----------------------------------------------------------------------------
     def find(self, key: str, h: int | None = None) -> int:
@@ -299,7 +492,7 @@ class SegmentReader:
         if h is None:
             h = key_hash(key)
         th = self.term_hash
-        i = int(np.searchsorted(th, np.uint64(h)))
+        i = int(np.searchsorted(th, np.uint32(h)))
         kb = key.encode("utf-8")
         blob, off = self.a["term_blob"], self.a["term_off"]
         n = th.shape[0]
@@ -309,39 +502,82 @@ class SegmentReader:
             i += 1
         return -1
 
+    def df(self, slot: int) -> int:
+        """How many passages hold the term of ``slot``."""
+        return int(self._layout.df[slot])
+
     def postings(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        """Passage ids (ascending) and term frequencies of one dictionary slot."""
-        lo, hi = int(self.a["term_post_lo"][slot]), int(self.a["term_post_hi"][slot])
-        pids = self.post_pid[lo:hi]
-        if pids.shape[0] and int(pids.max()) >= self.n_passages:  # O(postings), as scoring them is
-            raise IndexCorrupt(f"segment file {self.name} is damaged (passage id out of range)", str(self.path))
-        return pids, self.post_tf[lo:hi]
+        """Passage ids (ascending, int64) and term frequencies (int64) of one dictionary slot."""
+        got = self._post_cache.get(slot)
+        if got is not None:
+            return got
+        lay = self._layout
+        df = int(lay.df[slot])
+        b0 = int(lay.term_blk[slot])
+        gaps = codec.unpack_group(self._words["pid"], self.a["pid_width"], lay.pid_off, b0, df).view(np.int64)
+        if df > 1 and not gaps[1:].all():
+            raise self._corrupt("passage ids repeat")
+        pids = np.cumsum(gaps)
+        ends = np.arange(codec.BLOCK - 1, df + codec.BLOCK - 1, codec.BLOCK)
+        ends[-1] = df - 1
+        if int(pids[-1]) >= self.n_passages or not np.array_equal(
+            pids[ends], self.a["blk_last"][b0 : b0 + ends.shape[0]]
+        ):
+            raise self._corrupt("passage ids disagree with the skip data")
+        tfs = codec.unpack_group(self._words["tf"], self.a["tf_width"], lay.tf_off, b0, df).view(np.int64) + 1
+        if int(tfs.sum()) != int(lay.ttf[slot]):
+            raise self._corrupt("term frequencies disagree with the dictionary")
+        got = (pids, tfs)
+        if df >= POSTINGS_CACHE_MIN:
+            with self._lock:
+                if slot not in self._post_cache:
+                    self._post_cache[slot] = got
+                    self._post_cache_bytes += pids.nbytes + tfs.nbytes
+                    while self._post_cache_bytes > POSTINGS_CACHE_BYTES:
+                        _, (p, t) = self._post_cache.popitem(last=False)
+                        self._post_cache_bytes -= p.nbytes + t.nbytes
+        return got
+
+    def _positions_at(self, slot: int, first: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        """Positions of runs of occurrences (``first`` index within the term, ``lens`` occurrences each,
+        each run one whole posting): decoded value by value, deltas undone per run, checked."""
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        run_start = np.cumsum(lens) - lens
+        idx = np.repeat(first - run_start, lens) + np.arange(total, dtype=np.int64)
+        pb0 = int(self._layout.term_pblk[slot])
+        d = codec.unpack(
+            self._words["pos"], self.a["pos_width"], self._layout.pos_off, pb0 + (idx >> codec.SHIFT),
+            idx & (codec.BLOCK - 1),
+        ).view(np.int64)
+        heads = run_start[lens > 0]
+        later = np.ones(total, dtype=bool)
+        later[heads] = False
+        if not d[later].all():
+            raise self._corrupt("positions repeat")
+        cs = np.cumsum(d)
+        pos = cs - np.repeat(cs[heads] - d[heads], lens[lens > 0])
+        if int(pos.max()) > 0xFFFFFFFF:
+            raise self._corrupt("positions out of range")
+        return pos
 
     def positions(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """(passage id, position) of every occurrence of one slot's term, in postings order."""
         pids, tfs = self.postings(slot)
-        lo = int(self.a["term_pos_lo"][slot])
-        n = int(tfs.sum(dtype=np.int64))
-        pos = self.a["positions"][lo : lo + n]
-        if pos.shape[0] != n:
-            raise IndexCorrupt(f"segment file {self.name} is damaged (positions out of range)", str(self.path))
-        return np.repeat(pids, tfs), pos
+        starts = self.position_starts(slot)
+        return np.repeat(pids, tfs), self._positions_at(slot, starts, tfs)
 
     def positions_of(self, slot: int, passages: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passage id, position) of one slot's term in ``passages`` only (a sorted subset of its postings).
 
         ``starts`` are the offsets of each posting's positions within the term (``position_starts``),
-        so only the wanted passages' positions are read.
+        so only the wanted passages' positions are decoded (each value is read where it lies).
         """
         pids, tfs = self.postings(slot)
         idx = np.searchsorted(pids, passages)
-        lens = tfs[idx].astype(np.int64)
-        total = int(lens.sum())
-        first = int(self.a["term_pos_lo"][slot]) + starts[idx]
-        # index of every wanted position: each run's first index, then consecutive
-        run_base = np.repeat(first - (np.cumsum(lens) - lens), lens)
-        gather = run_base + np.arange(total, dtype=np.int64)
-        return np.repeat(passages, lens), self.a["positions"][gather]
+        lens = tfs[idx]
+        return np.repeat(passages, lens), self._positions_at(slot, starts[idx], lens)
 
     def position_starts(self, slot: int) -> np.ndarray:
         """Where each posting's positions begin within the term's positions (exclusive cumulative tf)."""
@@ -350,44 +586,161 @@ class SegmentReader:
         np.cumsum(tfs[:-1], out=starts[1:])
         return starts
 
+    def block_bounds(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per postings block of a slot: last passage id (skip data), largest tf and smallest passage
+        length (65535: that much or more), for block-max evaluation."""
+        lo, hi = int(self._layout.term_blk[slot]), int(self._layout.term_blk[slot + 1])
+        return self.a["blk_last"][lo:hi], self.a["blk_max_tf"][lo:hi], self.a["blk_min_len"][lo:hi]
+
+    def max_score_inputs(self, slot: int) -> tuple[int, int]:
+        """(largest tf, smallest passage length) over a slot's postings: its BM25 score bound's inputs."""
+        _, tf, ln = self.block_bounds(slot)
+        return int(tf.max()), int(ln.min())
+
     def keys(self) -> list[str]:
         """Every term key, in dictionary order (for merges and diagnostics)."""
         try:
             return _decode_all(self.a["term_blob"], self.a["term_off"])
         except UnicodeDecodeError:
-            raise IndexCorrupt(f"segment file {self.name} is damaged (term dictionary)", str(self.path)) from None
+            raise self._corrupt("term dictionary") from None
+
+    def all_postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting in dictionary order: (slot, passage id, tf) and every position (merges, checks)."""
+        lay, a, w = self._layout, self.a, self._words
+        gaps = codec.unpack_all(w["pid"], a["pid_width"], lay.pid_off, lay.post_lens).view(np.int64)
+        tfs = codec.unpack_all(w["tf"], a["tf_width"], lay.tf_off, lay.post_lens).view(np.int64) + 1
+        slots = np.repeat(np.arange(lay.df.shape[0], dtype=np.int64), lay.df)
+        first = np.cumsum(lay.df) - lay.df
+        # passage ids: a cumulative sum of gaps restarted at each term's first posting
+        restart = np.zeros(gaps.shape[0], dtype=np.int64)
+        cs = np.cumsum(gaps)
+        restart[first] = cs[first] - gaps[first]
+        pids = cs - np.maximum.accumulate(restart) if gaps.shape[0] else cs
+        ok = pids.shape[0] == 0 or (
+            int(pids.min()) >= 0
+            and int(pids.max()) < self.n_passages
+            and (np.diff(pids)[np.diff(slots) == 0] > 0).all()
+            and int(tfs.sum()) == int(lay.ttf.sum())
+            and np.array_equal(pids[np.cumsum(lay.post_lens) - 1], self.a["blk_last"])
+        )
+        if not ok:
+            raise self._corrupt("postings")
+        starts = np.cumsum(tfs) - tfs
+        pos = self._positions_at_all(starts, tfs)
+        return slots, pids, tfs, pos
+
+    def _positions_at_all(self, starts: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+        lay = self._layout
+        d = codec.unpack_all(self._words["pos"], self.a["pos_width"], lay.pos_off, lay.pos_lens).view(np.int64)
+        if d.shape[0] == 0:
+            return d
+        later = np.ones(d.shape[0], dtype=bool)
+        later[starts] = False
+        if not d[later].all():
+            raise self._corrupt("positions repeat")
+        cs = np.cumsum(d)
+        pos = cs - np.repeat(cs[starts] - d[starts], tfs)
+        if int(pos.max()) > 0xFFFFFFFF:
+            raise self._corrupt("positions out of range")
+        return pos
+
+    def surface_words(self) -> list[tuple[str, str]]:
+        """(``"<lang>:<word>"``, term key) of every surface word the segment saw, sorted by word."""
+        try:
+            words = _decode_all(self.a["surf_blob"], self.a["surf_off"])
+        except UnicodeDecodeError:
+            raise self._corrupt("surface words") from None
+        keys = self.keys()
+        return [(w, keys[int(s)]) for w, s in zip(words, self.a["surf_term"].tolist())]
 
     # -- stored fields ------------------------------------------------------------------------------
-    def string(self, field: str, i: int) -> str:
-        """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``.
-
-        Reads straight from the map through memoryviews (plain ints, one bytes slice): this runs for
-        every hit, so it avoids numpy scalars and intermediate arrays.
-        """
-        views = self._string_views.get(field)
-        if views is None:
-            blob = self.a[f"{field}_blob"]
-            start = (
-                blob.__array_interface__["data"][0]
-                - np.frombuffer(self._mm, dtype=np.uint8).__array_interface__["data"][0]
-            )
-            off = memoryview(np.ascontiguousarray(self.a[f"{field}_off"], dtype=np.uint64)).cast("B").cast("Q")
-            views = self._string_views[field] = (start, off, blob.shape[0])
-        start, off, size = views
-        lo, hi = off[i], off[i + 1]
-        if not lo <= hi <= size:
-            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field} offsets)", str(self.path))
+    def _inflate(self, data: bytes | np.ndarray, expected: int, what: str) -> bytes:
+        """zlib ``data`` that must inflate to at most ``expected`` bytes (never more is allocated)."""
         try:
-            return self._mm[start + lo : start + hi].decode("utf-8")
+            d = zlib.decompressobj()
+            raw = d.decompress(data, expected + 1)
+            if not d.eof or len(raw) > expected or d.unused_data:
+                raise zlib.error("wrong size")
+        except zlib.error:
+            raise self._corrupt(what) from None
+        return raw
+
+    def _doc_block(self, b: int) -> tuple[list[int], bytes]:
+        got = self._doc_cache.get(b)
+        if got is not None:
+            return got
+        a = self.a
+        lo, hi = int(a["doc_block_off"][b]), int(a["doc_block_off"][b + 1])
+        m = int(a["doc_block_first"][b + 1]) - int(a["doc_block_first"][b])
+        raw = self._inflate(a["doc_data"][lo:hi], self._layout.doc_block_max, "stored text")
+        nf = len(BLOCK_FIELDS)
+        head = nf * m * 4
+        if len(raw) < head:
+            raise self._corrupt("stored text")
+        lengths = np.frombuffer(raw, dtype="<u4", count=nf * m).astype(np.int64)
+        offs = np.zeros(nf * m + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offs[1:])
+        if int(offs[-1]) != len(raw) - head:
+            raise self._corrupt("stored text lengths")
+        got = ((offs + head).tolist(), raw)
+        with self._lock:
+            self._doc_cache[b] = got
+            if len(self._doc_cache) > DOC_CACHE_BLOCKS:
+                self._doc_cache.popitem(last=False)
+        return got
+
+    def _column(self, name: str) -> list[str]:
+        got = self._columns.get(name)
+        if got is None:
+            raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._layout.column_sizes[name], f"stored {name}")
+            n = self.n_docs
+            if len(raw) < 4 * n:
+                raise self._corrupt(f"stored {name}")
+            lengths = np.frombuffer(raw, dtype="<u4", count=n).astype(np.int64)
+            offs = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offs[1:])
+            if int(offs[-1]) != len(raw) - 4 * n:
+                raise self._corrupt(f"stored {name} lengths")
+            o = (offs + 4 * n).tolist()
+            try:
+                got = [raw[o[i] : o[i + 1]].decode("utf-8") for i in range(n)]
+            except UnicodeDecodeError:
+                raise self._corrupt(f"stored {name}") from None
+            self._columns[name] = got
+        return got
+
+    def string(self, field: str, i: int) -> str:
+        """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``."""
+        if field in COLUMN_FIELDS:
+            return self._column(field)[i]
+        fi = BLOCK_FIELDS.index(field)
+        if not 0 <= i < self.n_docs:
+            raise IndexError(i)
+        first = self.a["doc_block_first"]
+        b = int(np.searchsorted(first, i, side="right")) - 1
+        offs, raw = self._doc_block(b)
+        j = (i - int(first[b])) * len(BLOCK_FIELDS) + fi
+        try:
+            return raw[offs[j] : offs[j + 1]].decode("utf-8")
         except UnicodeDecodeError:
-            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field})", str(self.path)) from None
+            raise self._corrupt(f"stored {field}") from None
 
     def strings(self, field: str) -> list[str]:
         """Every document's stored ``field``."""
-        try:
-            return _decode_all(self.a[f"{field}_blob"], self.a[f"{field}_off"])
-        except UnicodeDecodeError:
-            raise IndexCorrupt(f"segment file {self.name} is damaged (stored {field})", str(self.path)) from None
+        if field in COLUMN_FIELDS:
+            return list(self._column(field))
+        fi = BLOCK_FIELDS.index(field)
+        nf = len(BLOCK_FIELDS)
+        out: list[str] = []
+        first = self.a["doc_block_first"]
+        for b in range(first.shape[0] - 1):
+            offs, raw = self._doc_block(b)
+            m = int(first[b + 1]) - int(first[b])
+            try:
+                out.extend(raw[offs[j * nf + fi] : offs[j * nf + fi + 1]].decode("utf-8") for j in range(m))
+            except UnicodeDecodeError:
+                raise self._corrupt(f"stored {field}") from None
+        return out
 
     def passage_range(self, doc: int) -> range:
         """Local passage ids of document ``doc`` (its passages are consecutive)."""
@@ -398,6 +751,9 @@ class SegmentReader:
     def close(self) -> None:
         """Drop the arrays; the map closes once no view of it is alive."""
         self.a = {}
+        self._words = {}
+        self._doc_cache.clear()
+        self._post_cache.clear()
 
 
 def _decode_all(blob: np.ndarray, off: np.ndarray) -> list[str]:

@@ -23,7 +23,8 @@ from .files import MAX_META_BYTES, read_checked
 META = "meta.json"
 LOCK = "write.lock"
 FORMAT = "telusur-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: compressed postings, block bounds, surface words, compressed stored fields
+OLD_VERSIONS = (1,)  # formats `search export` still reads, so their documents can be rebuilt
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -74,8 +75,21 @@ def write_checksummed_json(directory: Path, name: str, obj: dict[str, Any], what
     fsync_dir(directory)
 
 
-def read_meta(directory: Path) -> dict[str, Any]:
-    """Read and check ``meta.json``: precise errors for a missing, damaged or too-new index."""
+def rebuild_command(directory: Path, meta: dict[str, Any]) -> str:
+    """The shell commands that rebuild an index of an older format from its own stored documents."""
+    settings = meta.get("settings")
+    words = settings.get("passage_words") if isinstance(settings, dict) else None
+    option = f" --passage-words {words}" if isinstance(words, int) and not isinstance(words, bool) else ""
+    return (
+        f"rebuild it: search export --index {directory} > docs.jsonl"
+        f" && search index docs.jsonl --index NEW_FOLDER{option}"
+    )
+
+
+def read_meta(directory: Path, versions: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Read and check ``meta.json``: precise errors for a missing, damaged or too-new index.
+
+    ``versions`` are older format versions the caller can read too (export reads version 1)."""
     directory = Path(directory)
     if not directory.exists():
         raise IndexNotFound(f"no index at {directory}: the path does not exist")
@@ -104,10 +118,11 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if meta.get("format") != FORMAT:
         raise IndexNotFound(f"no index at {directory}: {META} is not a telusur index file")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and not (version in versions and isinstance(version, int)):
+        how = rebuild_command(directory, meta) if version in OLD_VERSIONS else "rebuild the index with this version"
         raise IncompatibleIndex(
             f"index at {directory} has format version {version!r}; this telusur reads version {FORMAT_VERSION}"
-            " (rebuild the index with this version)"
+            f" ({how})"
         )
     if stored is None:
         raise IndexCorrupt(f"{META} of {directory} has no checksum (damaged)", str(path))

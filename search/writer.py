@@ -293,6 +293,7 @@ def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> Segme
         k: [] for k in ("doc_id", "doc_text", "doc_title", "doc_meta", "doc_lang", "doc_hash")
     }
     pid_base = doc_base = 0
+    surface: dict[str, str] = {}
     for reader, deleted in sources:
         a = reader.a
         live_docs = np.ones(reader.n_docs, dtype=bool)
@@ -302,17 +303,14 @@ def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> Segme
         new_doc = np.cumsum(live_docs, dtype=np.int64) - 1 + doc_base
         seg_keys = reader.keys()
         ids = np.fromiter((key_ids.setdefault(k, len(key_ids)) for k in seg_keys), dtype=np.int64, count=len(seg_keys))
-        lo = a["term_post_lo"].astype(np.int64)
-        hi = a["term_post_hi"].astype(np.int64)
-        order = np.argsort(lo, kind="stable")
-        slot_of_posting = np.repeat(order, (hi - lo)[order])
-        tf = reader.post_tf.astype(np.int64)
-        tid_tok = np.repeat(ids[slot_of_posting], tf)
-        pid_tok = np.repeat(reader.post_pid.astype(np.int64), tf)
+        slots, pids, tf, pos = reader.all_postings()
+        tid_tok = np.repeat(ids[slots], tf)
+        pid_tok = np.repeat(pids, tf)
         keep = live_p[pid_tok]
         cols["tid"].append(tid_tok[keep])
         cols["pid"].append(new_pid[pid_tok[keep]])
-        cols["pos"].append(np.asarray(a["positions"])[keep])
+        cols["pos"].append(pos[keep])
+        surface.update(reader.surface_words())
         cols["p_doc"].append(new_doc[reader.p_doc[live_p]])
         for name in ("p_no", "p_start", "p_end", "p_len"):
             cols[name].append(np.asarray(a[name])[live_p])
@@ -347,6 +345,7 @@ def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> Segme
         doc_metas=docs["doc_meta"],
         doc_langs=docs["doc_lang"],
         doc_hashes=docs["doc_hash"],
+        surface=surface,
     )
 
 

@@ -387,7 +387,7 @@ def test_flipped_byte_in_largest_file_is_named_by_verify(damaged_base, tmp_path)
     path = copy_of(damaged_base, tmp_path)
     target = largest_file(path)
     assert target.name.endswith(".tls")
-    flip(target, array_offset(target, "doc_text_blob") + 5)  # in the stored text: nothing cheap notices it
+    flip(target, array_offset(target, "p_len") + 1)  # a passage length: only the checksum notices it
     with pytest.raises(IndexCorrupt) as info:
         Index.open(path, verify=True)
     assert Path(info.value.path) == target and target.name in str(info.value)
@@ -473,7 +473,7 @@ def test_damaged_meta_json_is_index_corrupt(damaged_base, tmp_path, damage):
     elif damage == "flipped format":
         meta_path.write_text(text.replace('"telusur-index"', '"telusur-indey"'))
     elif damage == "flipped version":
-        meta_path.write_text(text.replace('"format_version": 1', '"format_version": 3'))
+        meta_path.write_text(text.replace(f'"format_version": {storage.FORMAT_VERSION}', '"format_version": 7'))
     elif damage == "no checksum":
         del meta["checksum"]
         meta_path.write_text(json.dumps(meta))
@@ -525,7 +525,7 @@ def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
         with index.writer() as w:
             w.add(Document(id=f"d{i}", text=f"{COMMON} rumah nomor {i}", lang="id"))
     victim = path / json.loads((path / "meta.json").read_text())["segments"][0]["name"]
-    flip(victim, array_offset(victim, "doc_text_blob") + 2)
+    flip(victim, array_offset(victim, "p_len") + 1)
     before = (path / "meta.json").read_bytes()
     with pytest.raises(IndexCorrupt) as info:
         with index.writer() as w:

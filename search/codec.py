@@ -1,0 +1,142 @@
+"""Bit-packing of uint32 streams in blocks of 128, vectorized with numpy (the postings codec).
+
+A stream is cut into groups (one per term: its passage-id gaps, its term frequencies or its position
+deltas), and each group into blocks of ``BLOCK`` values, the last block of a group holding the rest.
+Every block stores its values with one bit width (that of its largest value), little-endian bit order,
+starting on a byte boundary; the widths live in a separate byte per block, so a block's byte offset is
+a cumulative sum and any single value can be read without decoding its neighbours: the reader views
+the bytes as overlapping unaligned uint64 words and takes one word, one shift and one mask per value.
+Every packed stream ends with ``PAD`` zero bytes so that the last word read stays inside the array.
+
+This is the layout of Lucene's and tantivy's postings (blocks of 128, one width per block), without
+their SIMD kernels: numpy does the same work a few vector operations per value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 128
+SHIFT = 7  # log2(BLOCK)
+PAD = 8
+MAX_WIDTH = 32
+_MASKS = np.array([(1 << w) - 1 for w in range(MAX_WIDTH + 1)], dtype=np.uint64)
+_CHUNK = 1 << 20  # values per encoding step (bounds the temporary bit matrix)
+
+
+def block_counts(counts: np.ndarray) -> np.ndarray:
+    """How many blocks each group of ``counts`` values takes."""
+    return (np.asarray(counts, dtype=np.int64) + (BLOCK - 1)) >> SHIFT
+
+
+def block_lengths(counts: np.ndarray) -> np.ndarray:
+    """The number of values of every block, groups in order: ``BLOCK`` each, the last of a group the rest."""
+    counts = np.asarray(counts, dtype=np.int64)
+    nb = block_counts(counts)
+    lens = np.full(int(nb.sum()), BLOCK, dtype=np.int64)
+    has = nb > 0
+    last = np.cumsum(nb)[has] - 1
+    lens[last] = counts[has] - BLOCK * (nb[has] - 1)
+    return lens
+
+
+def bit_widths(maxima: np.ndarray) -> np.ndarray:
+    """Bits needed for each value (0 for 0), exact for values below 2**53."""
+    return np.frexp(np.asarray(maxima, dtype=np.float64))[1].astype(np.uint8)
+
+
+def block_offsets(widths: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Byte offset of every block and the end (``len + 1`` entries) from widths and lengths."""
+    off = np.zeros(lens.shape[0] + 1, dtype=np.int64)
+    np.cumsum((lens * widths.astype(np.int64) + 7) >> 3, out=off[1:])
+    return off
+
+
+def pack(values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pack ``values`` (each < 2**32) in blocks of ``lens`` values: (bytes with ``PAD`` zeros, widths)."""
+    values = np.asarray(values)
+    if values.shape[0] and (int(values.min()) < 0 or int(values.max()) > 0xFFFFFFFF):
+        raise ValueError("packed values must fit in 32 bits")
+    values = values.astype(np.uint64)
+    lens = np.asarray(lens, dtype=np.int64)
+    if int(lens.sum()) != values.shape[0]:
+        raise ValueError("block lengths do not add up to the values")
+    nonempty = lens > 0
+    starts = np.cumsum(lens) - lens
+    widths = np.zeros(lens.shape[0], dtype=np.uint8)
+    if values.shape[0]:
+        widths[nonempty] = bit_widths(np.maximum.reduceat(values, starts[nonempty]))
+    off = block_offsets(widths, lens)
+    total = int(off[-1])
+    n_words = (total + 7) // 8 + 1
+    acc = np.zeros(n_words, dtype=np.uint64)
+    # bit offset of every value: its block's first bit plus its index in the block times the width.
+    # Offsets grow with the value index and never overlap, so each 64-bit word is the OR of the runs
+    # of values that start (low part) or end (high part) in it: two ``reduceat`` calls, no scatter.
+    blk = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
+    for lo in range(0, values.shape[0], _CHUNK):
+        b = blk[lo : lo + _CHUNK]
+        k = np.arange(lo, lo + b.shape[0], dtype=np.int64) - starts[b]
+        w = widths[b].astype(np.int64)
+        bit = off[b] * 8 + k * w
+        v = values[lo : lo + b.shape[0]]
+        q = bit >> 6
+        r = (bit & 63).astype(np.uint64)
+        _or_runs(acc, q, v << r)
+        spill = (bit & 63) + w > 64
+        if spill.any():
+            _or_runs(acc, q[spill] + 1, v[spill] >> (np.uint64(64) - r[spill]))
+    data = np.zeros(total + PAD, dtype=np.uint8)
+    data[:total] = acc.view(np.uint8)[:total]
+    return data, widths
+
+
+def _or_runs(acc: np.ndarray, q: np.ndarray, parts: np.ndarray) -> None:
+    """``acc[q] |= parts`` for non-decreasing ``q`` (runs of equal words reduced first)."""
+    if q.shape[0] == 0:
+        return
+    starts = np.flatnonzero(np.concatenate(([True], q[1:] != q[:-1])))
+    acc[q[starts]] |= np.bitwise_or.reduceat(parts, starts)
+
+
+def words(data: np.ndarray) -> np.ndarray:
+    """Overlapping little-endian uint64 words starting at every byte of ``data`` but the last 7 (a view)."""
+    n = max(data.shape[0] - 7, 0)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return np.ndarray(shape=(n,), dtype="<u8", buffer=data, strides=(1,))
+
+
+def unpack(view: np.ndarray, widths: np.ndarray, offsets: np.ndarray, blocks: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Values number ``k`` of ``blocks`` (int64 arrays of one length) as uint64.
+
+    ``view`` is ``words(data)``, ``offsets`` is ``block_offsets``; the caller has checked that the
+    offsets and widths fit the data (``check_layout``), so every word read is inside the array.
+    """
+    w = widths[blocks]
+    bit = offsets[blocks] * 8 + k * w
+    word = view[bit >> 3]
+    return (word >> (bit & 7).astype(np.uint64)) & _MASKS[w]
+
+
+def unpack_group(view: np.ndarray, widths: np.ndarray, offsets: np.ndarray, first_block: int, n: int) -> np.ndarray:
+    """The ``n`` values of one group whose blocks start at ``first_block``."""
+    i = np.arange(n, dtype=np.int64)
+    return unpack(view, widths, offsets, first_block + (i >> SHIFT), i & (BLOCK - 1))
+
+
+def unpack_all(view: np.ndarray, widths: np.ndarray, offsets: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Every value of a stream, in order (merges, checks)."""
+    blocks = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
+    k = np.arange(blocks.shape[0], dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    return unpack(view, widths, offsets, blocks, k)
+
+
+def check_layout(data: np.ndarray, widths: np.ndarray, lens: np.ndarray) -> np.ndarray | None:
+    """The block offsets when widths and lengths describe ``data`` exactly (padding included), else None."""
+    if widths.shape[0] != lens.shape[0] or (widths.shape[0] and int(widths.max()) > MAX_WIDTH):
+        return None
+    off = block_offsets(widths, lens)
+    if int(off[-1]) + PAD != data.shape[0]:
+        return None
+    return off
