@@ -1,0 +1,264 @@
+"""The segment format: the bit-packing codec on adversarial inputs, segments holding extreme values,
+targeted damage read as IndexCorrupt, an old (version 1) index refused with its rebuild command, and
+``search export`` then ``search index`` answering exactly as the exported index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cli.app import app
+from search import Document, IncompatibleIndex, Index, IndexCorrupt, codec, segment
+from search.export import export_documents
+from search.segment import SegmentData, SegmentReader, write_segment
+
+V1_INDEX = Path(__file__).parent / "data" / "index_v1"
+U32_MAX = 2**32 - 1
+
+# -- codec ------------------------------------------------------------------------------------------------
+
+
+def roundtrip(values: np.ndarray, counts: list[int]) -> None:
+    """Pack ``values`` in groups of ``counts``; every way of reading them back gives them exactly."""
+    lens = codec.block_lengths(np.array(counts, dtype=np.int64))
+    assert int(lens.sum()) == values.shape[0] and (lens <= codec.BLOCK).all()
+    data, widths = codec.pack(values, lens)
+    off = codec.check_layout(data, widths, lens)
+    assert off is not None
+    view = codec.words(data)
+    assert np.array_equal(codec.unpack_all(view, widths, off, lens), values)
+    first_block = np.concatenate(([0], np.cumsum(codec.block_counts(np.array(counts)))))
+    start = 0
+    for g, n in enumerate(counts):
+        got = codec.unpack_group(view, widths, off, int(first_block[g]), n)
+        assert np.array_equal(got, values[start : start + n]), f"group {g}"
+        start += n
+
+
+values_lists = st.lists(
+    st.one_of(
+        st.integers(0, 3),  # runs of equal small values (width 0..2)
+        st.integers(0, U32_MAX),  # anything: huge gaps
+        st.just(U32_MAX),
+        st.just(0),
+    ),
+    max_size=700,
+)
+
+
+@given(values_lists, st.lists(st.sampled_from([0, 1, 2, 127, 128, 129, 255, 256, 257]), max_size=8))
+def test_codec_roundtrip_property(values, cut_sizes):
+    """Any values below 2**32 in any grouping (empty, 1-, 128-, 129-element groups) come back unchanged."""
+    arr = np.array(values, dtype=np.uint64)
+    counts, left = [], len(values)
+    for c in cut_sizes:
+        c = min(c, left)
+        counts.append(c)
+        left -= c
+    counts.append(left)
+    roundtrip(arr, counts)
+
+
+@pytest.mark.parametrize(
+    "values,counts",
+    [
+        (np.full(129, 7, dtype=np.uint64), [129]),  # a run of equal values over two blocks
+        (np.zeros(257, dtype=np.uint64), [1, 128, 128]),  # width 0 everywhere: no data bytes at all
+        (np.full(1, U32_MAX, dtype=np.uint64), [1]),  # one 32-bit value
+        (np.array([0, U32_MAX] * 100, dtype=np.uint64), [129, 71]),  # 32 bits straddling every word
+        (np.arange(129, dtype=np.uint64) << np.uint64(24), [129]),  # growing widths up to 32 bits
+        (np.zeros(0, dtype=np.uint64), [0, 0]),  # nothing at all
+    ],
+)
+def test_codec_adversarial_table(values, counts):
+    roundtrip(values, counts)
+
+
+def test_codec_refuses_values_over_32_bits():
+    with pytest.raises(ValueError):
+        codec.pack(np.array([2**32], dtype=np.uint64), np.array([1]))
+
+
+def test_codec_layout_check_catches_a_changed_width():
+    lens = codec.block_lengths(np.array([200]))
+    data, widths = codec.pack(np.arange(200, dtype=np.uint64), lens)
+    assert codec.check_layout(data, widths, lens) is not None
+    for bad in (widths + 1, np.minimum(widths, 1), np.full_like(widths, 40)):
+        assert codec.check_layout(data, bad, lens) is None
+
+
+# -- segments with extreme values ----------------------------------------------------------------------
+
+
+def segment_with(tokens: list[tuple[int, int, int]], n_passages: int, keys: list[str]) -> SegmentData:
+    """A segment of ``n_passages`` one-passage documents holding (term id, passage, position) tokens."""
+    tokens = sorted(tokens, key=lambda t: (t[1], t[2]))
+    tid, pid, pos = (np.array([t[i] for t in tokens], dtype=np.uint32) for i in range(3))
+    p_len = np.bincount(pid, minlength=n_passages).astype(np.uint32)
+    n = n_passages
+    return SegmentData(
+        keys=keys,
+        tok_tid=tid,
+        tok_pid=pid,
+        tok_pos=pos,
+        p_doc=np.arange(n, dtype=np.uint32),
+        p_no=np.zeros(n, dtype=np.uint32),
+        p_start=np.zeros(n, dtype=np.uint64),
+        p_end=np.ones(n, dtype=np.uint64),
+        p_len=p_len,
+        p_lang=np.zeros(n, dtype=np.uint8),
+        langs=["en"],
+        doc_ids=[f"d{i}" for i in range(n)],
+        doc_texts=["x"] * n,
+        doc_titles=[""] * n,
+        doc_metas=["{}"] * n,
+        doc_langs=["en"] * n,
+        doc_hashes=["h"] * n,
+        surface={"en:running": "en:run", "en:runs": "en:run", "en:gone": "en:absent"},
+    )
+
+
+def test_segment_keeps_extreme_postings_and_positions(tmp_path):
+    n = 70_000
+    rng = np.random.default_rng(5)
+    common = sorted(rng.choice(n, 300, replace=False).tolist())  # three blocks, random gaps
+    tokens = [(0, p, 3) for p in common] + [(0, common[0], 9), (0, common[0], U32_MAX)]
+    tokens += [(1, 0, 0), (1, n - 1, U32_MAX)]  # a gap of n - 1 and the largest position
+    tokens += [(2, p, 1) for p in range(129)]  # 129 consecutive passages: a 1-element second block
+    path = tmp_path / "seg.tls"
+    write_segment(path, segment_with(tokens, n, ["en:run", "en:edge", "en:dense"]))
+    r = SegmentReader(path)
+    run, edge, dense = (r.find(k) for k in ("en:run", "en:edge", "en:dense"))
+    pids, tfs = r.postings(run)
+    assert pids.tolist() == common and tfs.tolist() == [3] + [1] * 299
+    ppid, ppos = r.positions(run)
+    assert ppos[:3].tolist() == [3, 9, U32_MAX] and (ppid[:3] == common[0]).all()
+    assert r.postings(edge)[0].tolist() == [0, n - 1]
+    assert r.positions(edge)[1].tolist() == [0, U32_MAX]
+    assert r.postings(dense)[0].tolist() == list(range(129))
+    # positions of a subset only, decoded where they lie
+    starts = r.position_starts(run)
+    got_pid, got_pos = r.positions_of(run, np.array([common[0], common[-1]]), starts)
+    assert got_pid.tolist() == [common[0]] * 3 + [common[-1]] and got_pos.tolist() == [3, 9, U32_MAX, 3]
+    # block bounds: last passage id per block, max tf, min length (a passage's token count here)
+    last, max_tf, min_len = r.block_bounds(run)
+    assert last.tolist() == [common[127], common[255], common[-1]]
+    assert max_tf.tolist() == [3, 1, 1] and r.max_score_inputs(run) == (3, 1)
+    assert min_len.tolist()[0] >= 1
+    # the surface words whose terms exist, sorted, mapped to their terms
+    assert r.surface_words() == [("en:running", "en:run"), ("en:runs", "en:run")]
+    # merges read everything back in one pass
+    slots, mpids, mtfs, mpos = r.all_postings()
+    assert mpids[slots == run].tolist() == common and int(mtfs.sum()) == len(tokens) == mpos.shape[0]
+
+
+def arrays_at(path: Path) -> dict[str, tuple[int, int]]:
+    raw = path.read_bytes()
+    hlen = int.from_bytes(raw[8:16], "little")
+    header = json.loads(raw[16 : 16 + hlen])
+    base = -(-(16 + hlen) // segment.ALIGN) * segment.ALIGN
+    return {k: (base + v[0], v[2] * np.dtype(v[1]).itemsize) for k, v in header["arrays"].items()}
+
+
+@pytest.mark.parametrize(
+    "array", ["pid_data", "pid_width", "tf_data", "tf_width", "pos_width", "blk_last", "term_df", "term_ttf"]
+)
+def test_damaged_postings_read_as_index_corrupt(tmp_path, array):
+    """Every byte of the arrays that place or bound postings: a flip is IndexCorrupt naming the file (at
+    open or when the term is read), never another error or a silently different answer."""
+    n = 400
+    tokens = [(0, p, 1) for p in range(0, n, 2)] + [(0, p, 4) for p in range(0, n, 6)] + [(1, 7, 2)]
+    clean = tmp_path / "clean.tls"
+    write_segment(clean, segment_with(tokens, n, ["en:a", "en:b"]))
+
+    def answers(r: SegmentReader) -> dict:
+        return {k: (r.postings(r.find(k))[0].tolist(), r.positions(r.find(k))[1].tolist()) for k in ("en:a", "en:b")}
+
+    expected = answers(SegmentReader(clean))
+    start, size = arrays_at(clean)[array]
+    raw = clean.read_bytes()
+    silent = 0
+    for i in range(start, start + size):
+        for bit in (0, 5):
+            damaged = tmp_path / "d.tls"
+            buf = bytearray(raw)
+            buf[i] ^= 1 << bit
+            damaged.write_bytes(bytes(buf))
+            try:
+                got = answers(SegmentReader(damaged))
+            except IndexCorrupt as e:
+                assert Path(e.path) == damaged
+                continue
+            silent += got != expected
+    # a flip in a partial block's unused padding bits changes nothing; any flip that changes an answer
+    # must have been caught (position deltas are the one stream only the file checksum guards)
+    assert silent == 0
+
+
+# -- old indexes and export ----------------------------------------------------------------------------
+
+
+def test_old_index_is_incompatible_with_the_rebuild_command(tmp_path):
+    path = tmp_path / "old"
+    shutil.copytree(V1_INDEX, path)
+    with pytest.raises(IncompatibleIndex) as info:
+        Index.open(path)
+    message = str(info.value)
+    assert "format version 1" in message and f"search export --index {path}" in message
+    assert "search index docs.jsonl --index NEW_FOLDER --passage-words 0" in message
+    result = CliRunner().invoke(app, ["query", "kota", "--index", str(path)])
+    assert result.exit_code == 2 and "search export" in result.output
+
+
+def test_export_reads_an_old_index_without_its_deleted_documents(tmp_path):
+    path = tmp_path / "old"
+    shutil.copytree(V1_INDEX, path)
+    records = list(export_documents(path))
+    assert [r["id"] for r in records] == ["kota-1", "river-2", "auto-4", "uni-5"]  # gone-3 was deleted
+    assert records[0] == {
+        "id": "kota-1",
+        "text": "Jakarta adalah ibu kota Indonesia. Kota ini sangat besar dan ramai.",
+        "title": "Jakarta",
+        "lang": "id",
+        "meta": {"n": 1, "source": "wiki"},
+    }
+    assert "lang" not in records[2] and records[3]["meta"] == {"tags": ["a", "b"]}
+    assert records[3]["text"] == "Ünïcödé text — with “quotes” and emoji 🙂 stays exact."
+
+
+def test_export_then_index_answers_identically(tmp_path, seeds_index):
+    """An index filled through the API (with deletions, metadata, titles, several segments), exported and
+    rebuilt with ``search index``, gives the same hits, scores and stored documents."""
+    src = tmp_path / "api"
+    shutil.copytree(seeds_index.path, src)
+    index = Index.open(src)
+    with index.writer() as w:
+        w.add(Document(id="extra-1", text="Jembatan tua di atas sungai besar.", title="Jembatan", meta={"k": 1}))
+        w.add(Document(id="extra-2", text="An old bridge over the wide river.", lang="en"))
+        w.add(Document(id="extra-3", text="Dokumen ini akan dihapus.", lang="id"))
+    with index.writer() as w:
+        w.delete("extra-3")
+    runner = CliRunner()
+    out = tmp_path / "docs.jsonl"
+    result = runner.invoke(app, ["export", "--index", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == len(index)
+    rebuilt = tmp_path / "rebuilt"
+    words = str(index.settings.passage_words)
+    result = runner.invoke(app, ["index", str(out), "--index", str(rebuilt), "--passage-words", words])
+    assert result.exit_code == 0, result.output
+    new = Index.open(rebuilt)
+    assert new.content_hashes() == index.content_hashes()
+    for q in ["Upper Lars", "Rusia", "border Georgia", '"mobilisasi parsial"', "sungai OR river", "title:jembatan"]:
+        a = [(h.doc_id, h.passage, round(h.score, 9), h.text) for h in index.search(q, k=20)]
+        b = [(h.doc_id, h.passage, round(h.score, 9), h.text) for h in new.search(q, k=20)]
+        assert a == b, q
+        assert a or q == "title:jembatan"
+    assert new.get("extra-1") == index.get("extra-1") and "extra-3" not in new
