@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorrupt
+from .files import read_checked
 from .segment import ALIGN, MAGIC_V1
 from .storage import FORMAT_VERSION, OLD_VERSIONS, read_meta
 
@@ -72,8 +73,8 @@ def _export_v1(directory: Path, meta: dict) -> Iterator[dict[str, Any]]:
         if dels:
             dpath = directory / str(dels.get("name"))
             try:
-                deleted = np.frombuffer(dpath.read_bytes(), dtype="<u4")
-            except (OSError, ValueError):
+                deleted = np.frombuffer(read_checked(dpath, f"deletions file {dpath.name}"), dtype="<u4")
+            except (FileNotFoundError, ValueError):
                 raise IndexCorrupt(f"deletions file {dpath.name} cannot be read", str(dpath)) from None
             if deleted.size and int(deleted.max()) >= n:
                 raise IndexCorrupt(f"deletions file {dpath.name} names documents that do not exist", str(dpath))
@@ -87,9 +88,9 @@ def _v1_columns(path: Path) -> list[list[str]]:
         return IndexCorrupt(f"segment file {path.name} is damaged ({what})", str(path))
 
     try:
-        raw = path.read_bytes()
-    except OSError:
-        raise IndexCorrupt(f"segment file {path.name} cannot be read", str(path)) from None
+        raw = read_checked(path, f"segment file {path.name}")
+    except FileNotFoundError:
+        raise IndexCorrupt(f"segment file {path.name} is missing", str(path)) from None
     if len(raw) < 16 or raw[:8] != MAGIC_V1:
         raise bad("not a version 1 segment")
     hlen = int.from_bytes(raw[8:16], "little")
