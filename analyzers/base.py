@@ -333,6 +333,13 @@ class Analyzer:
             return QUESTION
         return FUNCTION if word in self.query_stopwords else CONTENT
 
+    def run_words(self, run: str) -> tuple[str, ...]:
+        """The normalized surface word of each slot of a raw word run (see ``run_terms``; stopwords too):
+        what the index's surface-word dictionary keeps, for prefix and fuzzy expansion."""
+        if run.isalnum():
+            return (run.lower() if run.isascii() else normalize_word(run),)
+        return tuple(word for m in TOKEN_RE.finditer(run) for word, _, _ in self._parts(m.group()))
+
     def query_terms(self, text: str) -> list[str]:
         """The distinct terms of a query text, in first-seen order (a repeated query term counts once)."""
         terms, _ = self.analyze_columns(text)

@@ -77,6 +77,7 @@ class _Buffer:
         self.ids: set[str] = set()
         self._titles: dict[str, tuple[str, list[int], list[int], list[int]]] = {}
         self._runs: dict[str, dict[str, tuple[int, ...]]] = {}  # lang -> word run -> term id per slot
+        self._title_texts: set[tuple[str, str]] = set()  # (lang, title) seen, for the surface words
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -152,6 +153,8 @@ class _Buffer:
         if hit is not None and hit[0] == title:
             return hit[1], hit[2]
         tterms, tpos = self.settings.analyzer(lang).analyze_columns(title) if title else ([], [])
+        if title:
+            self._title_texts.add((lang, title))
         text_flat: list[int] = []
         title_flat: list[int] = []
         if tterms:
@@ -202,6 +205,29 @@ class _Buffer:
         self.doc_hashes.append(content_hash(doc_id, text, title, lang or "", meta_json))
         self.ids.add(doc_id)
 
+    def surface_words(self) -> dict[str, str]:
+        """``"<lang>:<word>"`` -> term key of every indexed word in the buffer (text and titles)."""
+        out: dict[str, str] = {}
+        keys = self.keys
+        for lang, runs in self._runs.items():
+            an = self.settings.analyzer(lang)
+            prefix = f"{lang}:"
+            for run, ids in runs.items():
+                if len(ids) == 1 and run.isalnum():
+                    if ids[0]:
+                        out[prefix + (run.lower() if run.isascii() else an.run_words(run)[0])] = keys[ids[0]]
+                    continue
+                for word, tid in zip(an.run_words(run), ids):
+                    if tid:
+                        out[prefix + word] = keys[tid]
+        for lang, title in self._title_texts:
+            an = self.settings.analyzer(lang)
+            for run in tokenize(title):
+                for word, term in zip(an.run_words(run), an.run_terms([run])[0]):
+                    if term:
+                        out[f"{lang}:{word}"] = f"{lang}:{term}"
+        return out
+
     def to_segment_data(self) -> SegmentData:
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
@@ -228,6 +254,7 @@ class _Buffer:
             doc_metas=self.doc_metas,
             doc_langs=self.doc_langs,
             doc_hashes=self.doc_hashes,
+            surface=self.surface_words(),
         )
 
 

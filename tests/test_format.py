@@ -262,3 +262,29 @@ def test_export_then_index_answers_identically(tmp_path, seeds_index):
         assert a == b, q
         assert a or q == "title:jembatan"
     assert new.get("extra-1") == index.get("extra-1") and "extra-3" not in new
+
+
+def test_surface_words_come_from_text_and_titles_and_survive_merges(tmp_path):
+    from search.writer import merge_segment_data
+
+    index = Index.create(tmp_path / "idx")
+    with index.writer() as w:
+        w.add(Document(id="a", text="Running rivers, Jakarta's e-mail.", title="Big Bridges", lang="en"))
+    with index.writer() as w:
+        w.add(Document(id="b", text="Sungai mengalir ke laut.", lang="id"))
+        w.add(Document(id="c", text="Deleted words vanish.", lang="en"))
+    with index.writer() as w:
+        w.delete("c")
+    readers = [s.reader for s in Index.open(tmp_path / "idx")._snapshot.segments]
+    first = dict(readers[0].surface_words())
+    assert first["en:running"] == "en:run" and first["en:bridges"] == "en:bridg"  # text and title
+    assert first["en:jakarta"] == "en:jakarta" and first["en:mail"] == "en:mail"  # possessive, hyphen parts
+    assert "en:the" not in first  # stopwords have no term
+    words = [w for w, _ in readers[0].surface_words()]
+    assert words == sorted(words, key=lambda w: w.encode("utf-8"))
+    snap = Index.open(tmp_path / "idx")._snapshot
+    merged = merge_segment_data([(s.reader, s.deleted_docs) for s in snap.segments])
+    write_segment(tmp_path / "merged.tls", merged)
+    got = dict(SegmentReader(tmp_path / "merged.tls").surface_words())
+    assert got["en:running"] == "en:run" and got["id:mengalir"] == dict(readers[1].surface_words())["id:mengalir"]
+    assert "en:vanish" not in got  # its only document was deleted, so its term left the dictionary
