@@ -29,6 +29,7 @@ Readers check what they map (see ``SegmentReader``): damage reads as ``IndexCorr
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import mmap
 import os
@@ -52,9 +53,46 @@ ZLIB_LEVEL = 3
 SATURATE = 0xFFFF
 BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in zlib blocks, one per ~DOC_BLOCK_BYTES
 COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one zlib stream each
-DOC_CACHE_BLOCKS = 64  # decompressed document blocks kept per segment
-POSTINGS_CACHE_BYTES = 32 << 20  # decoded long postings kept per segment
-POSTINGS_CACHE_MIN = 256  # postings shorter than this are decoded again (cheaper than the bookkeeping)
+DECODED_CACHE_BYTES = 96 << 20  # decoded postings and inflated text blocks kept, all segments together
+
+
+class _DecodedCache:
+    """What readers decoded (postings, inflated stored blocks), least recently used first out, shared by
+    every segment of the process under one byte budget: the page cache kept the old raw arrays for free;
+    decoded data is kept for the same reason (frequent terms and hits recur across queries)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> object | None:
+        with self._lock:
+            got = self._items.get(key)
+            if got is None:
+                return None
+            self._items.move_to_end(key)
+            return got[0]
+
+    def put(self, key: tuple, value: object, size: int) -> None:
+        with self._lock:
+            if key in self._items or size > self.budget // 8:
+                return
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.budget:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+
+    def drop(self, owner: int) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == owner]:
+                self._bytes -= self._items.pop(key)[1]
+
+
+DECODED = _DecodedCache(DECODED_CACHE_BYTES)
+_READER_IDS = itertools.count()
 
 
 def key_hash(key: str) -> int:
@@ -477,10 +515,7 @@ class SegmentReader:
         self.p_lang = arrays["p_lang"]
         self.p_doc = arrays["p_doc"]
         self._words = {s: codec.words(arrays[f"{s}_data"]) for s in ("pid", "tf", "pos")}
-        self._lock = threading.Lock()
-        self._doc_cache: OrderedDict[int, tuple[list[int], bytes]] = OrderedDict()
-        self._post_cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._post_cache_bytes = 0
+        self._uid = next(_READER_IDS)  # cache owner: unique for the process's life, unlike id()
         self._columns: dict[str, list[str]] = {}
 
     def _corrupt(self, what: str) -> IndexCorrupt:
@@ -508,9 +543,9 @@ class SegmentReader:
 
     def postings(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """Passage ids (ascending, int64) and term frequencies (int64) of one dictionary slot."""
-        got = self._post_cache.get(slot)
+        got = DECODED.get((self._uid, "p", slot))
         if got is not None:
-            return got
+            return got  # type: ignore[return-value]
         lay = self._layout
         df = int(lay.df[slot])
         b0 = int(lay.term_blk[slot])
@@ -528,14 +563,8 @@ class SegmentReader:
         if int(tfs.sum()) != int(lay.ttf[slot]):
             raise self._corrupt("term frequencies disagree with the dictionary")
         got = (pids, tfs)
-        if df >= POSTINGS_CACHE_MIN:
-            with self._lock:
-                if slot not in self._post_cache:
-                    self._post_cache[slot] = got
-                    self._post_cache_bytes += pids.nbytes + tfs.nbytes
-                    while self._post_cache_bytes > POSTINGS_CACHE_BYTES:
-                        _, (p, t) = self._post_cache.popitem(last=False)
-                        self._post_cache_bytes -= p.nbytes + t.nbytes
+        pids.flags.writeable = tfs.flags.writeable = False  # shared through the cache, like the map was
+        DECODED.put((self._uid, "p", slot), got, pids.nbytes + tfs.nbytes + 200)
         return got
 
     def _positions_at(self, slot: int, first: np.ndarray, lens: np.ndarray) -> np.ndarray:
@@ -666,9 +695,9 @@ class SegmentReader:
         return raw
 
     def _doc_block(self, b: int) -> tuple[list[int], bytes]:
-        got = self._doc_cache.get(b)
+        got = DECODED.get((self._uid, "d", b))
         if got is not None:
-            return got
+            return got  # type: ignore[return-value]
         a = self.a
         lo, hi = int(a["doc_block_off"][b]), int(a["doc_block_off"][b + 1])
         m = int(a["doc_block_first"][b + 1]) - int(a["doc_block_first"][b])
@@ -683,10 +712,7 @@ class SegmentReader:
         if int(offs[-1]) != len(raw) - head:
             raise self._corrupt("stored text lengths")
         got = ((offs + head).tolist(), raw)
-        with self._lock:
-            self._doc_cache[b] = got
-            if len(self._doc_cache) > DOC_CACHE_BLOCKS:
-                self._doc_cache.popitem(last=False)
+        DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
         return got
 
     def _column(self, name: str) -> list[str]:
@@ -752,8 +778,7 @@ class SegmentReader:
         """Drop the arrays; the map closes once no view of it is alive."""
         self.a = {}
         self._words = {}
-        self._doc_cache.clear()
-        self._post_cache.clear()
+        DECODED.drop(self._uid)
 
 
 def _decode_all(blob: np.ndarray, off: np.ndarray) -> list[str]:
