@@ -13,6 +13,7 @@ segment layout, and equals the score a fresh index of the live documents gives.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -688,6 +689,10 @@ def open_segments(directory: Path, meta: dict, reuse: dict[str, SegmentReader] |
                 raw = read_checked(dpath, f"deletions file {dels['name']}", size=dels["size"])
             except FileNotFoundError:
                 raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(dpath)) from None
+            # a deletions file is small (4 bytes a deleted document): its checksum is worth checking at
+            # open, since a flipped id in range would silently hide one document and show another
+            if hashlib.blake2b(raw, digest_size=16).hexdigest() != dels.get("checksum"):
+                raise IndexCorrupt(f"deletions file {dels['name']} fails its checksum (damaged)", str(dpath))
             deleted = np.frombuffer(raw, dtype="<u4").astype(np.int64)
             if deleted.size and int(deleted.max()) >= reader.n_docs:
                 raise IndexCorrupt(f"deletions file {dels['name']} names documents that do not exist", str(dpath))

@@ -387,7 +387,7 @@ def test_flipped_byte_in_largest_file_is_named_by_verify(damaged_base, tmp_path)
     path = copy_of(damaged_base, tmp_path)
     target = largest_file(path)
     assert target.name.endswith(".tls")
-    flip(target, array_offset(target, "p_len") + 1)  # a passage length: only the checksum notices it
+    flip(target, array_offset(target, "doc_data") + 5)  # stored text: only read (and checked) when shown
     with pytest.raises(IndexCorrupt) as info:
         Index.open(path, verify=True)
     assert Path(info.value.path) == target and target.name in str(info.value)
@@ -398,9 +398,10 @@ def test_flipped_byte_in_largest_file_is_named_by_verify(damaged_base, tmp_path)
 
 
 def test_flipped_bit_in_a_deletions_file_is_never_laundered_into_a_commit(damaged_base, tmp_path):
-    """One flipped bit turns "d6 deleted" into "d7 deleted": the file still opens (size and range are
-    fine). A writer must refuse it rather than write the damaged set into a new file with a fresh
-    checksum (which once made a deleted document come back and a live one vanish, with `check` passing)."""
+    """One flipped bit turns "d6 deleted" into "d7 deleted" (size and range are fine). Opening checks a
+    deletions file's checksum, and a writer of an index opened before the damage must refuse it rather
+    than write the damaged set into a new file with a fresh checksum (which once made a deleted document
+    come back and a live one vanish, with `check` passing)."""
     from typer.testing import CliRunner
 
     from cli.app import app
@@ -410,11 +411,13 @@ def test_flipped_bit_in_a_deletions_file_is_never_laundered_into_a_commit(damage
     entry = next(e for e in meta["segments"] if e["deletes"])
     dfile = path / entry["deletes"]["name"]
     assert np.frombuffer(dfile.read_bytes(), "<u4")[1] == 6  # d6 was deleted
+    index = Index.open(path)  # opened before the damage
     data = bytearray(dfile.read_bytes())
     data[4] ^= 0x01  # 6 -> 7
     dfile.write_bytes(bytes(data))
-    index = Index.open(path)  # still opens: this damage is only seen by the checksum
-    assert "d6" in index and "d7" not in index
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(path)  # only the checksum can tell, and a deletions file is small enough to check
+    assert Path(info.value.path) == dfile and "checksum" in str(info.value)
     before = (path / "meta.json").read_bytes()
 
     with pytest.raises(IndexCorrupt) as info:
@@ -525,7 +528,7 @@ def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
         with index.writer() as w:
             w.add(Document(id=f"d{i}", text=f"{COMMON} rumah nomor {i}", lang="id"))
     victim = path / json.loads((path / "meta.json").read_text())["segments"][0]["name"]
-    flip(victim, array_offset(victim, "p_len") + 1)
+    flip(victim, array_offset(victim, "doc_data") + 2)
     before = (path / "meta.json").read_bytes()
     with pytest.raises(IndexCorrupt) as info:
         with index.writer() as w:
