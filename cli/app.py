@@ -400,9 +400,9 @@ def export(
     """Print the index's stored documents as JSONL (also an older format's), the input `search index` reads."""
     from search.export import export_documents
 
-    path = _index_path(index)
+    path = index_path(index)
     if path is None:
-        raise _fail("`search export` reads an index: pass --index PATH or set SEARCH_INDEX", EXIT_USAGE)
+        raise UsageMistake("`search export` reads an index: pass --index PATH or set SEARCH_INDEX")
     lines = (json.dumps(rec, ensure_ascii=False) + "\n" for rec in export_documents(path))
     count = 0
     if out is None:
@@ -415,8 +415,8 @@ def export(
             for line in lines:
                 f.write(line)
                 count += 1
-        os.replace(tmp, out)
-    output.error_console().print(f"exported: {count} documents from {path}", markup=False)
+        tmp.replace(out)
+    output.error(f"exported: {count} documents from {path}")
 
 
 @command("eval")

@@ -41,22 +41,33 @@ def record(doc_id: str, text: str, title: str, lang: str, meta_json: str, where:
 
 
 def export_documents(directory: str | Path) -> Iterator[dict[str, Any]]:
-    """Every live document of the index at ``directory`` (segment order), whatever its format version."""
+    """Every live document of the index at ``directory`` (segment order), whatever its format version;
+    a sharded index's documents shard after shard."""
     directory = Path(directory)
+    from .sharded import ShardedIndex, is_sharded  # the full readers, only for this format
+
+    if is_sharded(directory):
+        _, shards = ShardedIndex.open(directory)._state
+        for shard in shards:
+            yield from _export_snapshot(shard.snapshot)
+        return
     meta = read_meta(directory, versions=OLD_VERSIONS)
     if meta["format_version"] == FORMAT_VERSION:
-        from .index import Index  # the full reader, only for this format
+        from .index import Index
 
-        index = Index.open(directory)
-        for seg in index._snapshot.segments:
-            r = seg.reader
-            columns = [r.strings(f) for f in _V1_FIELDS]
-            where = str(r.path)
-            for di in range(r.n_docs):
-                if seg.live_docs is None or seg.live_docs[di]:
-                    yield record(*(c[di] for c in columns[:3]), columns[4][di], columns[3][di], where)
+        yield from _export_snapshot(Index.open(directory)._snapshot)
         return
     yield from _export_v1(directory, meta)
+
+
+def _export_snapshot(snap: Any) -> Iterator[dict[str, Any]]:
+    for seg in snap.segments:
+        r = seg.reader
+        columns = [r.strings(f) for f in _V1_FIELDS]
+        where = str(r.path)
+        for di in range(r.n_docs):
+            if seg.live_docs is None or seg.live_docs[di]:
+                yield record(*(c[di] for c in columns[:3]), columns[4][di], columns[3][di], where)
 
 
 def _export_v1(directory: Path, meta: dict) -> Iterator[dict[str, Any]]:

@@ -300,3 +300,18 @@ def test_surface_words_come_from_text_and_titles_and_survive_merges(tmp_path):
     got = dict(SegmentReader(tmp_path / "merged.tls").surface_words())
     assert got["en:running"] == "en:run" and got["id:mengalir"] == dict(readers[1].surface_words())["id:mengalir"]
     assert "en:vanish" not in got  # its only document was deleted, so its term left the dictionary
+
+
+def test_export_of_a_sharded_index_gives_every_live_document(tmp_path):
+    from search import ShardedIndex
+
+    path = tmp_path / "sharded"
+    index = ShardedIndex.create(path, shards=3, passage_words=0)
+    with index.writer() as w:
+        for i in range(12):
+            w.add(Document(id=f"s{i}", text=f"dokumen nomor {i} tentang sungai", lang="id"))
+    with index.writer() as w:
+        w.delete("s4")
+    records = list(export_documents(path))
+    assert sorted(r["id"] for r in records) == sorted(f"s{i}" for i in range(12) if i != 4)
+    assert {r["text"] for r in records if r["id"] == "s7"} == {"dokumen nomor 7 tentang sungai"}
