@@ -100,6 +100,11 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=4).digest(), "little")
 
 
+def key_hash64(key: str) -> int:
+    """A 64-bit hash of a term key, for tables that join keys across segments (no key comparison there)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 def encode_blob(strings: list[str], dtype=np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """Strings as one UTF-8 byte array plus ``len + 1`` offsets."""
     encoded = [s.encode("utf-8") for s in strings]
@@ -674,6 +679,21 @@ class SegmentReader:
             return _decode_all(self.a["term_blob"], self.a["term_off"])
         except UnicodeDecodeError:
             raise self._corrupt("term dictionary") from None
+
+    def key_hashes64(self) -> np.ndarray:
+        """``key_hash64`` of every slot's key, in dictionary order (computed once per reader)."""
+        got = self._columns.get("key_hashes64")
+        if got is None:
+            got = np.array([key_hash64(k) for k in self.keys()], dtype=np.uint64)
+            self._columns["key_hashes64"] = got  # type: ignore[assignment]
+        return got  # type: ignore[return-value]
+
+    def live_dfs(self, live: np.ndarray | None) -> np.ndarray:
+        """Every slot's document frequency over the passages where ``live`` is True (all when None)."""
+        if live is None:
+            return self._layout.df.copy()
+        slots, pids, _, _ = self.all_postings()
+        return np.bincount(slots[live[pids]], minlength=self._layout.df.shape[0]).astype(np.int64)
 
     def all_postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every posting in dictionary order: (slot, passage id, tf) and every position (merges, checks)."""

@@ -61,7 +61,7 @@ from .index import (
 )
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
-from .segment import SegmentReader, key_hash
+from .segment import SegmentReader, key_hash64
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import META, WriteLock, _canonical, write_checksummed_json, write_meta
 from .writer import BUFFER_TOKENS, IndexWriter
@@ -161,7 +161,7 @@ class DfTable:
         self.counts = counts
 
     def df(self, key: str) -> int:
-        h = np.uint64(key_hash(key))
+        h = np.uint64(key_hash64(key))
         i = int(np.searchsorted(self.hashes, h))
         return int(self.counts[i]) if i < self.hashes.shape[0] and self.hashes[i] == h else 0
 
@@ -173,17 +173,13 @@ def build_df_table(snapshots: list[Snapshot]) -> tuple[np.ndarray, np.ndarray] |
     counts: list[np.ndarray] = []
     for snap in snapshots:
         for seg in snap.segments:
-            a = seg.reader.a
-            h = np.asarray(a["term_hash"], dtype=np.uint64)
-            if h.shape[0] > 1 and bool(np.any(h[1:] == h[:-1])):
+            # 64-bit hashes of the keys (the segment's own dictionary hash is 32-bit, too short to join
+            # keys across segments without comparing them); live document frequencies from the reader
+            h = seg.reader.key_hashes64()
+            order = np.argsort(h, kind="stable")
+            if h.shape[0] > 1 and bool(np.any(h[order][1:] == h[order][:-1])):
                 return None
-            lo = np.asarray(a["term_post_lo"], dtype=np.int64)
-            hi = np.asarray(a["term_post_hi"], dtype=np.int64)
-            if seg.live_passages is None:
-                c = hi - lo
-            else:
-                cum = np.concatenate(([0], np.cumsum(seg.live_passages[a["post_pid"]], dtype=np.int64)))
-                c = cum[hi] - cum[lo]
+            c = seg.reader.live_dfs(seg.live_passages)
             hashes.append(h)
             counts.append(c)
     if not hashes:
