@@ -105,12 +105,20 @@ def key_hash64(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def key_hashes(keys: list[str]) -> np.ndarray:
+    """``key_hash`` of every key as a uint32 array (the digests joined and read at once, instead of one
+    Python int per key)."""
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(k.encode("utf-8"), digest_size=4).digest() for k in keys])
+    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+
+
 def encode_blob(strings: list[str], dtype=np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """Strings as one UTF-8 byte array plus ``len + 1`` offsets."""
-    encoded = [s.encode("utf-8") for s in strings]
+    encoded = list(map(str.encode, strings))  # UTF-8; map keeps the loop in C (a segment holds every text)
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     if encoded:
-        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
     if int(offsets[-1]) > np.iinfo(dtype).max:
         raise ValueError("strings too long for their offsets")
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets.astype(dtype)
@@ -210,8 +218,22 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
         tid = remap[tid].astype(np.uint32)
         keys = [k for k, u in zip(keys, used.tolist()) if u]
     n_terms = len(keys)
-    hash_list = [key_hash(k) for k in keys]
-    order_t = sorted(range(n_terms), key=lambda i: (hash_list[i], keys[i]))
+    hashes = key_hashes(keys)
+    order_arr = np.argsort(hashes, kind="stable").astype(np.int64)
+    sorted_h = hashes[order_arr]
+    ties = np.flatnonzero(sorted_h[1:] == sorted_h[:-1]) if n_terms > 1 else np.zeros(0, np.int64)
+    order_t = order_arr.tolist()
+    if ties.shape[0]:  # equal 32-bit hashes: those runs ordered by key (the reader compares keys)
+        i = 0
+        tie_starts = sorted(set(ties.tolist()))
+        while i < len(tie_starts):
+            lo = hi = tie_starts[i]
+            while hi + 1 < n_terms and sorted_h[hi + 1] == sorted_h[lo]:
+                hi += 1
+            order_t[lo : hi + 1] = sorted(order_t[lo : hi + 1], key=lambda j: keys[j])
+            while i < len(tie_starts) and tie_starts[i] <= hi:
+                i += 1
+    hash_list = hashes.tolist()
     slot_of = np.zeros(n_terms, dtype=np.uint32)
     slot_of[np.asarray(order_t, dtype=np.int64)] = np.arange(n_terms, dtype=np.uint32)
     slot = slot_of[tid] if n_terms else tid
