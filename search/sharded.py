@@ -770,12 +770,14 @@ class ShardedWriter:
         self._buffer_tokens = BUFFER_TOKENS if buffer_tokens is None else int(buffer_tokens)
 
     def _release(self) -> None:
-        for w in self._writers:
-            try:
-                w.close()
-            except Exception:
-                pass
-        self._lock.release()
+        try:
+            for w in self._writers:
+                try:
+                    w.close()
+                except (OSError, SearchError):  # the first failure is the one to report; release the rest
+                    pass
+        finally:
+            self._lock.release()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -487,6 +487,9 @@ def test_serve_answers_from_a_sharded_index_as_from_a_single_one(tmp_path: Path)
         assert a and [(h["doc_id"], h["passage"]) for h in a] == [(h["doc_id"], h["passage"]) for h in b]
         assert all(abs(x["score"] - y["score"]) <= 1e-9 for x, y in zip(a, b))
     assert client.get("/v1/indexes/b").json()["shards"] == 3
+    answer = client.get("/v1/indexes/b/search", params={"q": "warga"}).json()
+    assert answer["shards"] == 3 and answer["partial"] is False and answer["missing_shards"] == []
+    assert "shards" not in client.get("/v1/indexes/a/search", params={"q": "warga"}).json()
     # a commit by another writer is picked up (the manifest is the commit stamp)
     with ShardedIndex.open(tmp_path / "three").writer() as w:
         w.add(Document("fresh", "zanzibar kota"))

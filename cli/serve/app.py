@@ -166,6 +166,7 @@ class HitModel(BaseModel):
 class SearchResponse(BaseModel):
     took_ms: float
     hits: list[HitModel]
+    shards: int | None = Field(None, description="A sharded index: how many shards answered the query.")
     partial: bool | None = Field(None, description="A sharded index: whether a shard did not answer.")
     missing_shards: list[int] | None = Field(None, description="A sharded index: the shards that did not answer.")
 
@@ -344,7 +345,7 @@ def create_app(config: ServeConfig) -> Guard:
         body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}
         if isinstance(idx, ShardedIndex):  # shards on Ray may fail to answer: say so, never rank silently
             missing = list(getattr(hits, "missing_shards", ()))
-            body.update(partial=bool(missing), missing_shards=missing)
+            body.update(shards=idx.n_shards, partial=bool(missing), missing_shards=missing)
         return JSONResponse(body)
 
     @app.get(
