@@ -644,9 +644,16 @@ class IndexWriter:
 
     # -- commit ---------------------------------------------------------------------------------------
     def commit(self) -> None:
-        """Make every change since the last commit visible, atomically (``meta.json`` is replaced last)."""
+        """Make every change since the last commit visible, atomically (``meta.json`` is replaced last).
+
+        With no change since the last commit this does nothing: the generation stays, so an unchanged
+        re-index (``search index`` in CI) leaves every file of the index as it was."""
         self._check_open()
         self.flush()
+        if not any(self._deleted.values()) and [e["name"] for e in self._entries] == [
+            e["name"] for e in self._meta["segments"]
+        ]:
+            return  # nothing changed: no new generation, so not one byte of the index is rewritten
         gen = int(self._meta["generation"]) + 1
         entries: list[dict] = []
         for e in self._entries:

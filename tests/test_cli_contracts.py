@@ -178,3 +178,39 @@ def test_library_errors_are_search_errors(index_dir: Path, tmp_path: Path) -> No
         idx.search(42)  # type: ignore[arg-type]
     with pytest.raises(search.InvalidArgument):
         idx.search("pajak", lang="fr")
+
+
+# -- a re-index that changes nothing changes no byte ---------------------------------------------------------
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file() and p.name != "write.lock"}
+
+
+def test_a_no_op_reindex_changes_no_byte(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.txt").write_text(f"Dokumen nomor {i} tentang pajak dan pendidikan.", encoding="utf-8")
+    idx = tmp_path / "idx"
+    assert run("index", src, "--index", idx).exit_code == 0
+    before, generation = _tree(idx), search.Index.open(idx).stats()["generation"]
+    result = run("index", src, "--index", idx)
+    assert result.exit_code == 0 and "0 new, 0 changed, 0 removed, 3 unchanged" in result.stderr
+    assert _tree(idx) == before and search.Index.open(idx).stats()["generation"] == generation
+    assert run("index", src, "--index", idx, "--check").exit_code == 0
+    (src / "1.txt").unlink()  # a real change still commits
+    assert run("index", src, "--index", idx).exit_code == 0
+    assert search.Index.open(idx).stats()["generation"] == generation + 1 and len(search.Index.open(idx)) == 2
+
+
+def test_an_empty_writer_session_commits_nothing(tmp_path: Path) -> None:
+    index = search.Index.create(tmp_path / "idx")
+    with index.writer() as w:
+        w.add(search.Document(id="a", text="satu dua tiga"))
+    before = _tree(tmp_path / "idx")
+    with index.writer() as w:
+        assert not w.delete("not-there")
+    with index.writer() as w:
+        w.commit()
+    assert _tree(tmp_path / "idx") == before and index.stats()["generation"] == 1

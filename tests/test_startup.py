@@ -98,13 +98,17 @@ def test_compact_model_gives_py3langids_probabilities(cache: Path, full_model) -
     assert isinstance(language._ngram_model(), language.CompactNgramModel)  # read back, not rebuilt
 
 
+@pytest.fixture(scope="module")
+def compact_folder(full_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("langid") / "model"
+    language.write_compact_model(full_model, folder)
+    return folder
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40))
-def test_compact_model_on_any_text(full_model, text: str) -> None:
-    folder = language.compact_model_dir()
-    if folder is None or not folder.is_dir():
-        language.write_compact_model(full_model, folder)
-    ours, theirs = dict(language.CompactNgramModel(folder).rank(text)), dict(full_model.rank(text))
+def test_compact_model_on_any_text(full_model, compact_folder: Path, text: str) -> None:
+    ours, theirs = dict(language.CompactNgramModel(compact_folder).rank(text)), dict(full_model.rank(text))
     assert all(abs(ours[k] - theirs[k]) < 1e-6 for k in ours), (text, ours, theirs)
 
 
