@@ -217,15 +217,20 @@ def _py3langid_model_file() -> Path | None:
 
 
 def compact_model_dir() -> Path | None:
-    """Where the compact id/en model of the installed py3langid model lives (it may not exist yet)."""
+    """Where the compact id/en model of the installed py3langid model lives (it may not exist yet).
+
+    The folder is named by the model file's size and a hash of its first 64 KiB, not by its path, so
+    every installation with the same py3langid model (each virtual environment) shares one copy."""
     source = _py3langid_model_file()
     if source is None:
         return None
     import platformdirs
 
-    st = source.stat()
-    key = hashlib.sha256(f"{source}|{st.st_size}|{st.st_mtime_ns}|{','.join(LANGUAGES)}".encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("telusur")) / f"langid-{key}"
+    with open(source, "rb") as f:
+        head = f.read(1 << 16)
+    h = hashlib.sha256(f"{len(head)}|{source.stat().st_size}|{','.join(LANGUAGES)}|".encode())
+    h.update(head)
+    return Path(platformdirs.user_cache_dir("telusur")) / f"langid-{h.hexdigest()[:16]}"
 
 
 def _full_model() -> Any:
