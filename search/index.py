@@ -173,7 +173,7 @@ class Index:
         self.path = path
         self.settings = IndexSettings.from_json(meta["settings"])
         self._snapshot = snapshot
-        self._refresh_lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()  # install (a commit here) and refresh (others' commits)
         self._query_stopwords: dict[str, frozenset[str]] = {}  # per query language: what it drops
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -247,21 +247,31 @@ class Index:
         return index
 
     def refresh(self) -> bool:
-        """Pick up commits made by other processes; returns whether the snapshot changed."""
-        with self._refresh_lock:
+        """Pick up commits made by other processes; returns whether the snapshot changed.
+
+        Only a newer generation replaces the snapshot: a refresh racing this index's own writer (or
+        another refresh) never puts back an older commit."""
+        with self._snapshot_lock:
             current = self._snapshot
             meta = read_meta(self.path)
-            if meta["generation"] == current.generation:
+            if meta["generation"] <= current.generation:
                 return False
             reuse = {s.reader.name: s.reader for s in current.segments}
             meta, segments = _load(self.path, reuse, meta)
+            if meta["generation"] <= self._snapshot.generation:
+                return False
             self._snapshot = Snapshot(self.path, meta, segments)
             return True
 
     def _install(self, meta: dict, readers: dict[str, SegmentReader]) -> Snapshot:
-        snap = Snapshot(self.path, meta, open_segments(self.path, meta, readers))
-        self._snapshot = snap
-        return snap
+        """Make a commit of this index's writer the current snapshot (under the lock ``refresh`` takes;
+        an older generation than the current one is never installed)."""
+        with self._snapshot_lock:
+            if meta["generation"] < self._snapshot.generation:
+                return self._snapshot
+            snap = Snapshot(self.path, meta, open_segments(self.path, meta, readers))
+            self._snapshot = snap
+            return snap
 
     def writer(self, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> IndexWriter:
         """The index's one writer; ``IndexLocked`` if another holds it after ``timeout`` seconds."""

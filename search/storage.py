@@ -31,16 +31,24 @@ def _canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+#: errnos meaning "this file system cannot fsync a directory": nothing to make durable there, not a failure
+_NO_DIR_FSYNC = {errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", 0), getattr(errno, "EOPNOTSUPP", 0)} - {0}
+
+
 def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it is durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    """fsync a directory so a rename inside it is durable.
+
+    Where directories cannot be opened (Windows) or the file system does not fsync them (EINVAL and
+    kin) there is nothing to do; any other error (EIO, ...) propagates: the rename may not survive a
+    crash, and the caller must not report the commit as durable."""
+    if os.name == "nt":
         return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as e:
+        if e.errno not in _NO_DIR_FSYNC:
+            raise
     finally:
         os.close(fd)
 
