@@ -440,7 +440,7 @@ class QueryContext:
         must_not: list[Vec] = []
         any_terms = False
         for occur, child in self.clauses(node, lang):
-            vec = self.evaluate(lang, child, si, occur)
+            vec = self._excluded(lang, child, si) if occur == MUST_NOT else self.evaluate(lang, child, si, occur)
             if vec is None:
                 continue
             any_terms = True
@@ -488,6 +488,29 @@ class QueryContext:
             acc[hit] += s[idx_c[hit]]
         return ids, acc
 
+    def _excluded(self, lang: str, child: Query | AnalyzedTerm, si: int) -> Vec | None:
+        """The passages a NOT clause removes: every passage of each document that has a passage matching
+        ``child``, because excluding a word means excluding the documents that contain it (the passage
+        without the word is still from such a document). A plain word counts in every language of the
+        index (a document's passages may be detected as different languages); a phrase or a group in
+        ``lang``. None when ``child`` has no terms under ``lang`` (as ``evaluate``)."""
+        vec = self.evaluate(lang, child, si, MUST_NOT)
+        if vec is None:
+            return None
+        found = [vec[0]]
+        if isinstance(child, TermQuery):
+            for other in self.snap.languages:
+                terms = self.analyze(other, child.text)[0] if other != lang else []
+                if len(terms) == 1:
+                    field = "title:" if child.field == "title" else ""
+                    found.append(self.postings(f"{other}:{field}{terms[0]}")[si][0])
+        pids = np.concatenate(found) if len(found) > 1 else found[0]
+        if pids.shape[0] == 0:
+            return vec
+        p_doc = self.snap.segments[si].reader.p_doc
+        every = np.flatnonzero(np.isin(p_doc, p_doc[pids])).astype(vec[0].dtype)
+        return every, np.zeros(every.shape[0], dtype=np.float64)
+
     def _floor(self, lang: str, si: int, terms: list[AnalyzedTerm | None], top_n: int) -> float:
         """A score every passage of this segment's ``top_n`` best reaches: the ``top_n``-th best score
         of any single term (a passage's sum is at least each of its terms' scores). 0.0 when unknown.
@@ -523,6 +546,9 @@ class QueryContext:
                 if occ == MUST_NOT:
                     if e.value > 0:
                         parts.append(Explanation(0.0, "excluded: matches a NOT clause", [e]))
+                    elif _value_at(self._excluded(lang, child, si) or _EMPTY, pid) is not None:
+                        why = "excluded: another passage of this document matches a NOT clause"
+                        parts.append(Explanation(0.0, why))
                     continue
                 if e.value > 0 or occ == MUST:
                     parts.append(e if occ == SHOULD else Explanation(e.value, f"{occ} clause", [e]))
