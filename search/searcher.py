@@ -439,14 +439,18 @@ class QueryContext:
         plain: list[AnalyzedTerm | None] = []
         must_not: list[Vec] = []
         any_terms = False
+        not_pids: list[np.ndarray] = []
         for occur, child in self.clauses(node, lang):
-            vec = self._excluded(lang, child, si) if occur == MUST_NOT else self.evaluate(lang, child, si, occur)
+            if occur == MUST_NOT:
+                matched = self._not_matches(lang, child, si)
+                if matched is not None:
+                    any_terms = True
+                    not_pids.extend(matched)
+                continue
+            vec = self.evaluate(lang, child, si, occur)
             if vec is None:
                 continue
             any_terms = True
-            if occur == MUST_NOT:
-                must_not.append(vec)
-                continue
             if occur == MUST:
                 must.append(vec)
             scored.append(vec)
@@ -455,6 +459,8 @@ class QueryContext:
             return None
         if not scored:
             return _EMPTY  # only negative clauses match nothing
+        if not_pids:  # one exclusion for every NOT clause: the documents they match, whole
+            must_not.append(self._documents_of(si, not_pids))
         n_passages = self.snap.segments[si].reader.n_passages
         if len(scored) > 1 and not must and sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages:
             floor = self._floor(lang, si, plain, top_n) if not must_not else 0.0
@@ -488,12 +494,11 @@ class QueryContext:
             acc[hit] += s[idx_c[hit]]
         return ids, acc
 
-    def _excluded(self, lang: str, child: Query | AnalyzedTerm, si: int) -> Vec | None:
-        """The passages a NOT clause removes: every passage of each document that has a passage matching
-        ``child``, because excluding a word means excluding the documents that contain it (the passage
-        without the word is still from such a document). A plain word counts in every language of the
-        index (a document's passages may be detected as different languages); a phrase or a group in
-        ``lang``. None when ``child`` has no terms under ``lang`` (as ``evaluate``)."""
+    def _not_matches(self, lang: str, child: Query | AnalyzedTerm, si: int) -> list[np.ndarray] | None:
+        """Passages of segment ``si`` that match a NOT clause: under ``lang``, and a plain word under every
+        other language of the index too (a document's passages can be detected as different languages); a
+        phrase or a group under ``lang``. None when ``child`` has no terms under ``lang`` (as ``evaluate``).
+        Only passage ids are read for the other languages (no scores, no statistics)."""
         vec = self.evaluate(lang, child, si, MUST_NOT)
         if vec is None:
             return None
@@ -504,11 +509,20 @@ class QueryContext:
                 if len(terms) == 1:
                     field = "title:" if child.field == "title" else ""
                     found.append(self.postings(f"{other}:{field}{terms[0]}")[si][0])
-        pids = np.concatenate(found) if len(found) > 1 else found[0]
-        if pids.shape[0] == 0:
-            return vec
-        p_doc = self.snap.segments[si].reader.p_doc
-        every = np.flatnonzero(np.isin(p_doc, p_doc[pids])).astype(vec[0].dtype)
+        return found
+
+    def _documents_of(self, si: int, pid_lists: list[np.ndarray]) -> Vec:
+        """Every passage of the documents the passages in ``pid_lists`` belong to, sorted: what NOT clauses
+        remove, because excluding a word means excluding the documents that contain it. One mask over the
+        segment's passages, however many clauses (a 10,000-word query must not concatenate them)."""
+        reader = self.snap.segments[si].reader
+        if not any(p.shape[0] for p in pid_lists):
+            return _EMPTY
+        hit = np.zeros(reader.n_passages, dtype=bool)
+        for p in pid_lists:
+            hit[p] = True
+        p_doc = reader.p_doc
+        every = np.flatnonzero(np.isin(p_doc, np.unique(p_doc[hit])))
         return every, np.zeros(every.shape[0], dtype=np.float64)
 
     def _floor(self, lang: str, si: int, terms: list[AnalyzedTerm | None], top_n: int) -> float:
@@ -546,7 +560,9 @@ class QueryContext:
                 if occ == MUST_NOT:
                     if e.value > 0:
                         parts.append(Explanation(0.0, "excluded: matches a NOT clause", [e]))
-                    elif _value_at(self._excluded(lang, child, si) or _EMPTY, pid) is not None:
+                    elif (matched := self._not_matches(lang, child, si)) is not None and _value_at(
+                        self._documents_of(si, matched), pid
+                    ) is not None:
                         why = "excluded: another passage of this document matches a NOT clause"
                         parts.append(Explanation(0.0, why))
                     continue
