@@ -188,8 +188,13 @@ class Index:
         default_language: str = "en",
         analyzer_options: dict[str, bool] | None = None,
         protected_words: Iterable[str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty directory); the settings are stored in it.
+
+        ``fields`` declares metadata fields for filters and facets (``{"year": "int", "source":
+        "keyword", "tags": "keyword[]"}``): each document's ``meta`` values of them are checked at
+        add and stored as columns in every segment. Fields are fixed at creation.
 
         ``protected_words`` are words never stemmed, replacing the shipped Indonesian list
         (``analyzers/id/protected_words.txt``); ``[]`` stems every word. Atomic against a concurrent
@@ -208,6 +213,7 @@ class Index:
             default_language,
             dict(analyzer_options or {}),
             protected_words=protected,
+            fields=dict(fields) if isinstance(fields, dict) else fields,  # type: ignore[arg-type]
         )
         _check_creatable(path)  # before anything is made, not even the lock file
         path.mkdir(parents=True, exist_ok=True)
@@ -350,6 +356,11 @@ class Index:
                     raise IndexCorrupt(f"index file {name} fails its checksum (damaged)", str(path))
 
     # -- searching ------------------------------------------------------------------------------------
+    @property
+    def fields(self) -> dict[str, str]:
+        """The declared metadata fields (name -> type) filters and facets can use."""
+        return dict(self.settings.fields)
+
     def _context(
         self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1: float | None, b: float | None
     ) -> tuple[QueryContext, list[str]]:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec
+from . import codec, columns
 from .errors import IndexCorrupt
 from .files import open_checked
 
@@ -159,6 +159,7 @@ class SegmentData:
     doc_langs: list[str]
     doc_hashes: list[str]
     surface: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # declared metadata fields, stored as ``columns``
 
 
 def _compress(raw: bytes) -> bytes:
@@ -313,6 +314,9 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
         "doc_block_max": largest,
         "column_sizes": raw_sizes,
     }
+    if data.fields:  # declared metadata fields as columns, read by filters and facets
+        col_arrays, counts["columns"] = columns.build(data.fields, data.doc_metas)
+        arrays.update(col_arrays)
     return arrays, counts
 
 
@@ -540,11 +544,15 @@ class SegmentReader:
         buf = np.frombuffer(self._mm, dtype=np.uint8)
         arrays: dict[str, np.ndarray] = {}
         try:
-            if not isinstance(header, dict) or set(header["arrays"]) != set(ARRAY_DTYPES):
+            names = set(header["arrays"]) if isinstance(header, dict) else set()
+            if not names >= set(ARRAY_DTYPES) or not all(
+                n in ARRAY_DTYPES or columns.array_dtype(n) is not None for n in names
+            ):
                 raise ValueError("the arrays are not this format's")
             for name, spec in header["arrays"].items():
                 off, dtype, length = spec
-                dt = ARRAY_DTYPES[name]  # never np.dtype(text from the file): it parses the text
+                # never np.dtype(text from the file): it parses the text
+                dt = ARRAY_DTYPES.get(name) or columns.array_dtype(name)
                 if dtype != dt.str or not (isinstance(off, int) and isinstance(length, int)):
                     raise ValueError(f"array {name} is {dtype!r} at {off!r}")
                 start = base + off
@@ -560,6 +568,7 @@ class SegmentReader:
         if not (isinstance(crcs, dict) and all(isinstance(crcs.get(x), int) for x in SECTIONS)):
             raise IndexCorrupt(f"segment file {self.name} has a bad header: no section checksums", str(self.path))
         self._crc: dict[str, int] = crcs
+        self.columns_info = header.get("columns")  # declared fields' columns: read by ``columns``
         self._checked: set[str] = set()
         self.n_docs: int = layout.n_docs
         self.n_passages: int = layout.n_passages

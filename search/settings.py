@@ -14,6 +14,7 @@ import analyzers
 from analyzers import Analyzer, normalize_word
 
 from . import bm25
+from .columns import check_fields
 from .errors import IncompatibleIndex, InvalidArgument
 
 ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords")
@@ -50,6 +51,8 @@ class IndexSettings:
     analyzer_versions: dict[str, str] = field(default_factory=dict)
     #: words no analyzer stems, replacing the shipped Indonesian list; None: the shipped list
     protected_words: tuple[str, ...] | None = None
+    #: declared metadata fields (name -> type, see ``columns.FIELD_TYPES``), stored as segment columns
+    fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.passage_words, bool) or not isinstance(self.passage_words, int) or self.passage_words < 0:
@@ -74,6 +77,7 @@ class IndexSettings:
                     f"(it has versions {list(analyzers.versions(name)) if name in analyzers.names() else []}); "
                     "rebuild the index"
                 )
+        object.__setattr__(self, "fields", check_fields(self.fields))
         object.__setattr__(self, "_analyzers", {})
 
     def analyzer(self, lang: str) -> Analyzer:
@@ -95,6 +99,8 @@ class IndexSettings:
         """The settings plus each analyzer's name and version, for ``meta.json``."""
         out = asdict(self)
         versions = out.pop("analyzer_versions")
+        if not self.fields:  # indexes without declared fields keep the settings they always had
+            del out["fields"]
         if self.protected_words is None:
             del out["protected_words"]
         else:
@@ -118,6 +124,7 @@ class IndexSettings:
                 default_language=str(data["default_language"]),
                 analyzer_options=dict(data.get("analyzer_options", {})),
                 protected_words=None if data.get("protected_words") is None else tuple(data["protected_words"]),
+                fields=dict(data.get("fields") or {}),
                 analyzer_versions={
                     str(name): str(info["version"])
                     for name, info in data.get("analyzers", {}).items()

@@ -23,6 +23,7 @@ import numpy as np
 from analyzers import tokenize
 from analyzers.language import detect_document
 
+from .columns import document_values
 from .documents import Document, split_passages
 from .errors import IndexCorrupt, InvalidDocument, SearchError
 from .files import read_checked
@@ -255,6 +256,7 @@ class _Buffer:
             doc_langs=self.doc_langs,
             doc_hashes=self.doc_hashes,
             surface=self.surface_words(),
+            fields=self.settings.fields,
         )
 
 
@@ -468,6 +470,7 @@ class IndexWriter:
         if not isinstance(doc, Document):
             raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
         doc.validate()
+        document_values(self._settings.fields, doc.meta, doc.id)  # declared fields' types, before any change
         if doc.id in self._buffer.ids or doc.id in self._live_ids() or (pending is not None and doc.id in pending):
             raise InvalidDocument(f"document id {doc.id!r} is already in the index; use update() to replace it")
 
@@ -569,6 +572,7 @@ class IndexWriter:
         if not isinstance(doc, Document):
             raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
         doc.validate()
+        document_values(self._settings.fields, doc.meta, doc.id)  # a bad value must not delete the old one
         self.delete(doc.id)
         self.add(doc)
 
@@ -631,6 +635,7 @@ class IndexWriter:
             if file_checksum(path, e["size"]) != e["checksum"]:
                 raise IndexCorrupt(f"segment file {e['name']} fails its checksum; run `search check`", str(path))
         data = merge_segment_data([(self._readers[e["name"]], self._deleted_of(e["name"])) for e in entries])
+        data.fields = self._settings.fields  # columns rebuilt from the stored meta of the live documents
         if not data.doc_ids:
             return None
         return self._write(data)
