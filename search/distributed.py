@@ -26,8 +26,8 @@ from typing import Any
 from .bm25 import Explanation, FixedStatistics
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
-from .index import _count, _parsed
 from .query import ParsedQuery
+from .selection import check_count
 from .sharded import (
     DetachedHit,
     LocalShard,
@@ -42,6 +42,7 @@ from .sharded import (
     read_manifest,
     shard_of,
 )
+from .weights import checked_query
 
 #: a page of at most this many rows over all shards (offset + k, times the shards) is searched and
 #: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
@@ -422,8 +423,8 @@ class RayShardedIndex(ShardedIndex):
         the other shards' hits of the full ranking, with the same scores; a query that needs a round
         of statistics from the shards is scored with the statistics of the shards that answered.
         """
-        k, offset = _count("k", k), _count("offset", offset)
-        parsed = _parsed(query)
+        k, offset = check_count("k", k), check_count("offset", offset)
+        parsed = checked_query(query)
         deadline = self._deadline(timeout)
         plan, stats, weights, missing = self._phase_one(parsed, lang, k1, b, deadline)
         if not weights or k == 0:
@@ -468,7 +469,7 @@ class RayShardedIndex(ShardedIndex):
         b: float | None = None,
     ) -> Explanation:
         """As ``ShardedIndex.explain``; every shard must answer (an explanation is never partial)."""
-        parsed = _parsed(query)
+        parsed = checked_query(query)
         if not isinstance(doc_id, str):
             raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         if not self._one(doc_id, "has"):

@@ -17,27 +17,21 @@ from .bm25 import CollectionStatistics, Explanation
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
 from .highlight import make_snippet
-from .query import (
-    MAX_NESTING,
-    MAX_QUERY_TERMS,
-    MUST_NOT,
-    BooleanQuery,
-    ParsedQuery,
-    PhraseQuery,
-    TermQuery,
-    parse_query,
-)
+from .query import ParsedQuery
 from .searcher import QueryContext, Snapshot, open_segments
 from .segment import SegmentReader, file_checksum
-from .selection import top_k_indices
+from .selection import Row, check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import FORMAT, FORMAT_VERSION, LOCK, META, WriteLock, check_no_orphans, read_meta, write_meta
+from .weights import QueryWeight, checked_query, highlight_terms, language_weights, query_languages
 from .writer import IndexWriter
 
 if TYPE_CHECKING:
     from .sharded import ShardedIndex
 
-MIN_LANGUAGE_WEIGHT = 1e-3
+# the argument checks every search API shares (kept under their old names for callers)
+_count = check_count
+_parsed = checked_query
 
 
 class Hit:
@@ -131,15 +125,6 @@ class Hit:
             "highlights": [list(p) for p in self.highlights],
             "meta": self.meta,
         }
-
-
-def _positive_leaves(node: BooleanQuery, negated: bool = False):
-    for occur, child in node.clauses:
-        neg = negated or occur == MUST_NOT
-        if isinstance(child, BooleanQuery):
-            yield from _positive_leaves(child, neg)
-        elif not neg:
-            yield child
 
 
 CREATE_LOCK_SECONDS = 10.0
@@ -390,20 +375,8 @@ class Index:
 
     @staticmethod
     def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:
-        """How much each language's scores count for this query: P(lang | query) / max P.
-
-        BM25 scores of different languages are not comparable as they stand (a few passages misdetected
-        as English make Indonesian words look rare there), so a confident Indonesian question ranks
-        Indonesian passages first while an ambiguous query ("Upper Lars") treats both alike. The
-        likeliest language has weight 1, so a one-language result keeps plain BM25 scores.
-        """
-        if len(langs) < 2:
-            return {x: 1.0 for x in langs}
-        probs = analyzers.language_probabilities(" ".join(parsed.words))
-        top = max(probs.get(x, 0.0) for x in langs)
-        if top <= 0:
-            return {x: 1.0 for x in langs}
-        return {x: max(probs.get(x, 0.0) / top, MIN_LANGUAGE_WEIGHT) for x in langs}
+        """How much each language's scores count for this query (``weights.language_weights``)."""
+        return language_weights(parsed, langs)
 
     def search(
         self,
@@ -426,29 +399,20 @@ class Index:
         parsed = _parsed(query)
         ctx, langs = self._context(snap, parsed, lang, k1, b)
         ctx.per_document = per_document
-        found = evaluate_languages(ctx, langs, parsed, offset + k)
+        found = QueryWeight(ctx, parsed.root, langs).found(offset + k)
         if not found or k == 0:
             return []
-        weights = self.language_weights(parsed, sorted({f[0] for f in found}))
-        rows = rank_found(snap, found, weights, offset + k, per_document)
+        weights = language_weights(parsed, sorted({f[0] for f in found}))
+        rows = top_rows(snap, found, weights, offset + k, per_document)
         return self._hits(snap, ctx, parsed, rows[offset:])
 
-    def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[tuple]) -> list[Hit]:
+    def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""
-        terms_by_lang = {lg: self._highlight_terms(ctx, parsed, lg) for lg in {r[3] for r in rows}}
+        terms_by_lang = {lg: highlight_terms(ctx, parsed.root, lg) for lg in {r[3] for r in rows}}
         return [
             Hit(snap, si, pid, doc_id, p_no, score, lg, terms_by_lang[lg], self.settings.analyzer(lg))
             for score, doc_id, p_no, lg, si, pid in rows
         ]
-
-    def _highlight_terms(self, ctx: QueryContext, parsed: ParsedQuery, lang: str) -> frozenset[str]:
-        terms: set[str] = set()
-        for leaf in _positive_leaves(parsed.root):
-            if isinstance(leaf, PhraseQuery):
-                terms.update(ctx.analyze(lang, leaf.text)[0])
-            elif isinstance(leaf, TermQuery):  # not the query stopwords the ranking left out
-                terms.update(t for t in ctx.analyze(lang, leaf.text)[0] if (lang, t) not in ctx.dropped)
-        return frozenset(terms)
 
     def explain(
         self,
@@ -498,114 +462,10 @@ class Index:
             ctx = self.query_context(snap, decided[1], k1, b, statistics)
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
-        e = ctx.explain(lang, parsed.root, si, pid)
-        if e is None:
-            return Explanation(0.0, "no match: the query has no terms in this language")
+        qw = QueryWeight(ctx, parsed.root, langs)
         if weights is None:
-            weights = self.language_weights(parsed, matching_languages(ctx, langs, parsed))
-        w = weights.get(lang, 1.0)
-        if w == 1.0 or e.value == 0.0:
-            return e
-        return Explanation(
-            e.value * w,
-            f"language weight x BM25 ({lang}), product of:",
-            [Explanation(w, f"language weight: P({lang} | query) / max P"), e],
-        )
-
-
-def _count(name: str, value: object) -> int:
-    """``value`` as an int >= 0 (numpy integers too), or ``InvalidArgument`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _parsed(query: object) -> ParsedQuery:
-    """A query string parsed, or a caller's ``ParsedQuery`` checked against the parser's limits.
-
-    A tree built in code may be nested or wide beyond what the parser allows; evaluating it recurses,
-    so it is refused (``InvalidArgument``) instead of failing deep inside with a ``RecursionError``.
-    """
-    if isinstance(query, str):
-        return parse_query(query)
-    if not isinstance(query, ParsedQuery) or not isinstance(query.root, BooleanQuery):
-        raise InvalidArgument(f"query must be a string or a ParsedQuery, got {type(query).__name__}")
-    terms: set[object] = set()
-    stack = [(query.root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING + 1:
-            raise InvalidArgument(f"query tree nested more than {MAX_NESTING} deep")
-        for _, child in node.clauses:
-            if isinstance(child, BooleanQuery):
-                stack.append((child, depth + 1))
-            elif isinstance(child, (TermQuery, PhraseQuery)):
-                terms.add(child)
-                if len(terms) > MAX_QUERY_TERMS:
-                    raise InvalidArgument(f"query has more than {MAX_QUERY_TERMS} distinct terms")
-            else:
-                raise InvalidArgument(f"query clause must be a query object, got {type(child).__name__}")
-    return query
-
-
-def query_languages(parsed: ParsedQuery, lang: str | None, held: list[str]) -> tuple[list[str], str | None]:
-    """The languages a query searches (of ``held``, the languages the index holds, after the ``lang``
-    argument and ``lang:`` filters) and the query's likeliest language by stopword evidence (None: one
-    language, or undecided), whose stopwords the query drops under the other languages (an English
-    "of" must not match Indonesian passages just because "of" is no Indonesian stopword).
-    """
-    langs = list(held)
-    if lang is not None:
-        if lang not in analyzers.names():
-            raise InvalidArgument(f"unknown lang {lang!r}; choose one of {analyzers.names()}")
-        langs = [x for x in langs if x == lang]
-    if parsed.langs:
-        langs = [x for x in langs if x in parsed.langs]
-    stop: str | None = None
-    if len(langs) > 1:
-        n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
-        if n_id != n_en:
-            stop = "id" if n_id > n_en else "en"
-    return langs, stop
-
-
-def evaluate_languages(
-    ctx: QueryContext, langs: list[str], parsed: ParsedQuery, top_n: int
-) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
-    """(lang, segment, passage ids, unweighted scores) of every (language, segment) the query matches."""
-    found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
-    for lg in langs:
-        for si in range(len(ctx.snap.segments)):
-            vec = ctx.evaluate(lg, parsed.root, si, top_n=top_n)
-            if vec is not None and vec[0].shape[0]:
-                found.append((lg, si, vec[0], vec[1]))
-    return found
-
-
-def matching_languages(ctx: QueryContext, langs: list[str], parsed: ParsedQuery) -> list[str]:
-    """The languages in which the query matches at least one passage of ``ctx``'s snapshot."""
-    return [
-        lg
-        for lg in langs
-        if any(
-            (v := ctx.evaluate(lg, parsed.root, i)) is not None and v[0].shape[0] for i in range(len(ctx.snap.segments))
-        )
-    ]
-
-
-def rank_found(
-    snap: Snapshot,
-    found: list[tuple[str, int, np.ndarray, np.ndarray]],
-    weights: dict[str, float],
-    need: int,
-    per_document: bool,
-) -> list[tuple[float, str, int, str, int, int]]:
-    """The best ``need`` rows (score, doc id, passage no, lang, segment, pid) of ``found`` after
-    weighing each language's scores, ordered by score, then document id, then passage number."""
-    scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
-    part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
-    pids = np.concatenate([f[2] for f in found])
-    return _rank(snap, found, scores, part, pids, need, per_document)
+            weights = language_weights(parsed, qw.matching_languages()) if qw.by_lang[lang] is not None else {}
+        return qw.explain(lang, si, pid, weights)
 
 
 def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:
@@ -615,41 +475,6 @@ def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:
         return json.loads(raw) if raw else None
     except ValueError:
         raise IndexCorrupt(f"segment file {reader.name} is damaged (stored metadata)", str(reader.path)) from None
-
-
-def _rank(
-    snap: Snapshot,
-    found: list[tuple[str, int, np.ndarray, np.ndarray]],
-    scores: np.ndarray,
-    part: np.ndarray,
-    pids: np.ndarray,
-    need: int,
-    per_document: bool,
-) -> list[tuple[float, str, int, str, int, int]]:
-    """The first ``need`` rows (score, doc id, passage no, lang, segment, pid), in result order.
-
-    Partial selection picks the best candidates (all ties at the boundary included); only tied scores
-    need document ids, which are decoded for the picked rows alone. With ``per_document`` a document's
-    later passages are skipped, and the selection widens until enough documents are found.
-    """
-    m = need
-    while True:
-        picked = top_k_indices(scores, m)
-        order = picked[np.argsort(-scores[picked], kind="stable")]
-        rows = []
-        for i in order.tolist():
-            lg, si = found[int(part[i])][:2]
-            pid = int(pids[i])
-            r = snap.segments[si].reader
-            doc = int(r.p_doc[pid])
-            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
-        rows.sort(key=lambda row: (-row[0], row[1], row[2]))
-        if per_document:
-            seen: set[str] = set()
-            rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
-        if len(rows) >= need or len(picked) >= scores.shape[0]:
-            return rows[:need]
-        m = max(m * 4, need + (need - len(rows)) * 8)
 
 
 def _load(path: Path, reuse: dict[str, SegmentReader] | None = None, meta: dict | None = None):

@@ -29,6 +29,8 @@ MAX_QUERY_TERMS = 1024
 MAX_NESTING = 32
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
+# a clause that restricts the passages without scoring (Lucene's FILTER): filters and masks plug in here
+FILTER = "filter"
 
 
 @dataclass(frozen=True)

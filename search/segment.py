@@ -698,6 +698,37 @@ class SegmentReader:
         lo, hi = int(self._layout.term_blk[slot]), int(self._layout.term_blk[slot + 1])
         return self.a["blk_last"][lo:hi], self.a["blk_max_tf"][lo:hi], self.a["blk_min_len"][lo:hi]
 
+    def postings_blocks(self, slot: int, blocks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(passage ids, tfs) of some postings blocks of a slot (``blocks``: block numbers within the
+        term), each decoded alone: the skip data gives the passage id before a block (block-max
+        evaluation reads only the blocks that can rank). From the decoded postings when cached."""
+        lay = self._layout
+        df = int(lay.df[slot])
+        got = DECODED.get((self._uid, "p", slot))
+        if got is not None:
+            pids, tfs = got  # type: ignore[misc]
+            return [(pids[j << codec.SHIFT : (j + 1) << codec.SHIFT], tfs[j << codec.SHIFT : (j + 1) << codec.SHIFT])
+                    for j in blocks.tolist()]
+        self.check_section("postings")
+        b0 = int(lay.term_blk[slot])
+        lens = np.minimum(codec.BLOCK, df - (blocks << codec.SHIFT))
+        if blocks.shape[0] and (int(blocks.min()) < 0 or int(lens.min()) <= 0):
+            raise ValueError(f"blocks {blocks} out of range for a term of {df} postings")
+        starts = np.cumsum(lens) - lens
+        gb = b0 + blocks
+        owner = np.repeat(gb, lens)
+        k = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(starts, lens)
+        gaps = codec.unpack(self._words["pid"], self.a["pid_width"], lay.pid_off, owner, k).view(np.int64)
+        tfs = codec.unpack(self._words["tf"], self.a["tf_width"], lay.tf_off, owner, k).view(np.int64) + 1
+        base = np.where(blocks > 0, self.a["blk_last"][np.maximum(gb - 1, 0)].astype(np.int64), 0)
+        cs = np.cumsum(gaps)
+        pids = cs - np.repeat(cs[starts] - gaps[starts] - base, lens)
+        ends = starts + lens - 1
+        later = k > 0
+        if not np.array_equal(pids[ends], self.a["blk_last"][gb]) or not gaps[later | (owner > b0)].all():
+            raise self._corrupt("passage ids disagree with the skip data")
+        return [(pids[s : s + n], tfs[s : s + n]) for s, n in zip(starts.tolist(), lens.tolist())]
+
     def max_score_inputs(self, slot: int) -> tuple[int, int]:
         """(largest tf, smallest passage length) over a slot's postings: its BM25 score bound's inputs."""
         _, tf, ln = self.block_bounds(slot)

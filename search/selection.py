@@ -1,8 +1,16 @@
-"""Top-k selection over score arrays: partial selection first, then sort only the winners."""
+"""Top-k selection over score arrays: partial selection first, then sort only the winners; and the
+collection of a search's rows over every (language, segment) into one ranking."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from .errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from .searcher import Snapshot
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -19,3 +27,53 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     part = np.argpartition(scores, n - k)
     threshold = scores[part[n - k]]
     return np.flatnonzero(scores >= threshold)
+
+
+def check_count(name: str, value: object) -> int:
+    """``value`` as an int >= 0 (numpy integers too), or ``InvalidArgument`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+Row = tuple[float, str, int, str, int, int]  # (score, doc id, passage no, lang, segment, pid)
+
+
+def top_rows(
+    snap: Snapshot,
+    found: list[tuple[str, int, np.ndarray, np.ndarray]],
+    weights: dict[str, float],
+    need: int,
+    per_document: bool,
+) -> list[Row]:
+    """The best ``need`` rows (score, doc id, passage no, lang, segment, pid) of ``found`` (lang, segment,
+    passage ids, unweighted scores) after weighing each language's scores, ordered by score, then
+    document id, then passage number (the order a single fresh index gives, whatever the segments).
+
+    Partial selection picks the best candidates (all ties at the boundary included); only tied scores
+    need document ids, which are decoded for the picked rows alone. With ``per_document`` a document's
+    later passages are skipped, and the selection widens until enough documents are found.
+    """
+    if not found:
+        return []
+    scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
+    part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
+    pids = np.concatenate([f[2] for f in found])
+    m = need
+    while True:
+        picked = top_k_indices(scores, m)
+        order = picked[np.argsort(-scores[picked], kind="stable")]
+        rows = []
+        for i in order.tolist():
+            lg, si = found[int(part[i])][:2]
+            pid = int(pids[i])
+            r = snap.segments[si].reader
+            doc = int(r.p_doc[pid])
+            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
+        rows.sort(key=lambda row: (-row[0], row[1], row[2]))
+        if per_document:
+            seen: set[str] = set()
+            rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
+        if len(rows) >= need or len(picked) >= scores.shape[0]:
+            return rows[:need]
+        m = max(m * 4, need + (need - len(rows)) * 8)

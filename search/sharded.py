@@ -49,21 +49,14 @@ from .errors import (
     SearchError,
 )
 from .files import MAX_META_BYTES, read_checked
-from .index import (
-    Hit,
-    Index,
-    _count,
-    _parsed,
-    evaluate_languages,
-    matching_languages,
-    query_languages,
-    rank_found,
-)
+from .index import Hit, Index
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader, key_hash64
+from .selection import check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import META, WriteLock, _canonical, write_checksummed_json, write_meta
+from .weights import QueryWeight, checked_query, language_weights, query_languages
 from .writer import BUFFER_TOKENS, IndexWriter
 
 MANIFEST = "shards.json"
@@ -296,7 +289,7 @@ class LocalShard:
                 if any(isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}") for _, c in ctx.clauses(root, lg))
             ]
         else:
-            matched = matching_languages(ctx, langs, plan.parsed)
+            matched = QueryWeight(ctx, root, langs).matching_languages()
         return dfs, matched
 
     def search(
@@ -305,10 +298,8 @@ class LocalShard:
         """This shard's best ``need`` rows scored with the global ``stats`` and language ``weights``."""
         ctx = self._context(plan, stats)
         ctx.per_document = per_document
-        found = evaluate_languages(ctx, list(plan.langs), plan.parsed, need)
-        if not found:
-            return []
-        return rank_found(ctx.snap, found, weights, need, per_document)
+        found = QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(need)
+        return top_rows(ctx.snap, found, weights, need, per_document)
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[Hit]:
         """Hits for rows this shard returned (stored text and snippets are read lazily, for these only)."""
@@ -629,7 +620,7 @@ class ShardedIndex:
                 for lg in langs
                 if any(isinstance(c, AnalyzedTerm) and dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(parsed.root, lg))
             ]
-        return FixedStatistics(self.global_statistics(), dfs), Index.language_weights(parsed, hit)
+        return FixedStatistics(self.global_statistics(), dfs), language_weights(parsed, hit)
 
     def _combine(
         self, plan: QueryPlan, answers: Iterable[tuple[dict[str, int], list[str]]]
@@ -642,7 +633,7 @@ class ShardedIndex:
                 dfs[key] = dfs.get(key, 0) + n
             matched.update(m)
         stats = FixedStatistics(self.global_statistics(), dfs)
-        return stats, Index.language_weights(plan.parsed, [x for x in plan.langs if x in matched])
+        return stats, language_weights(plan.parsed, [x for x in plan.langs if x in matched])
 
     def _gather(
         self, shards: list[LocalShard], parsed: ParsedQuery, lang: str | None, k1, b
@@ -668,9 +659,9 @@ class ShardedIndex:
     ) -> SearchResult:
         """As ``Index.search``: the same hits, order and scores a single index of these documents gives
         (a ``SearchResult``: a list of hits that also says whether every shard answered)."""
-        k, offset = _count("k", k), _count("offset", offset)
+        k, offset = check_count("k", k), check_count("offset", offset)
         _, shards = self._state
-        parsed = _parsed(query)
+        parsed = checked_query(query)
         plan, stats, weights = self._gather(shards, parsed, lang, k1, b)
         if not weights or k == 0:
             return SearchResult()
@@ -698,7 +689,7 @@ class ShardedIndex:
     ) -> Explanation:
         """As ``Index.explain``, with the global statistics: its value is the score ``search`` gives."""
         _, shards = self._state
-        parsed = _parsed(query)
+        parsed = checked_query(query)
         if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
             raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):

@@ -1,0 +1,419 @@
+"""Scorers: one ``Weight`` bound to one segment, giving the sparse scores of its passages.
+
+A scorer is Lucene's ``Scorer`` in numpy form: instead of ``nextDoc``/``score`` one passage at a time it
+returns the whole sparse vector (sorted passage ids, float64 scores) at once, and it ``explain``s one
+passage with the same arithmetic, so an explanation's parts give the score the search gives.
+
+Every sum runs in clause order (0 + s1 + s2 + ...), whatever the path (sparse, dense, merge), so a
+passage's score does not depend on the segment layout and equals its explanation's sum.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import bm25
+from .bm25 import Explanation
+from .query import FILTER, MUST, MUST_NOT, SHOULD
+
+if TYPE_CHECKING:
+    from .weights import BooleanWeight, PhraseWeight, TermWeight, Weight
+
+Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 scores)
+
+# combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
+DENSE_RATIO = 4
+TOP_SCORES = 64  # best scores kept per cached term: floors for ranked ORs
+# a ranked OR whose postings in a segment reach this many is evaluated block by block (block-max)
+BLOCK_MAX_MIN_POSTINGS = 1 << 14
+EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+class Scorer:
+    """Scores of one weight in one segment (``si``): ``vec`` for every matching passage, ``explain`` for one."""
+
+    __slots__ = ("weight", "si")
+
+    def __init__(self, weight: Weight, si: int) -> None:
+        self.weight = weight
+        self.si = si
+
+    def vec(self, top_n: int = 0) -> Vec:
+        """(sorted passage ids, scores) of every live passage that matches; with ``top_n`` a scorer may
+        leave out passages that cannot be among the segment's ``top_n`` best (scores stay exact)."""
+        raise NotImplementedError
+
+    def explain(self, pid: int) -> Explanation:
+        """The parts of passage ``pid``'s score (value 0.0 when it does not match)."""
+        raise NotImplementedError
+
+
+class TermScorer(Scorer):
+    """One analyzed term: BM25 over its postings (``title:`` keeps the passages whose title has it)."""
+
+    __slots__ = ()
+    weight: TermWeight
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passage ids, scores, best ``TOP_SCORES`` scores descending) over the whole segment, memoized
+        per query and kept in the snapshot's score cache for frequent terms."""
+        w = self.weight
+        ctx = w.ctx
+        memo_key = (w.lang, w.term, self.si)
+        got = ctx._term_memo.get(memo_key)
+        if got is None:
+            cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b)
+            if ctx.statistics is not None:  # scores depend on the given N, avgdl and df
+                st = ctx.statistics.lang_stats(w.lang)
+                cache_key += (st.n_passages, st.total_length, ctx.statistics.df(w.key))
+            got = ctx.snap.cached_arrays(cache_key, self._compute)
+            ctx._term_memo[memo_key] = got
+        return got  # type: ignore[return-value]
+
+    def _compute(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = self.weight
+        pids, tfs = w.ctx.postings(w.key)[self.si]
+        if pids.shape[0] == 0:
+            return EMPTY[0], EMPTY[1], EMPTY[1]
+        scores = bm25.term_scores(w.idf, tfs, w.norms(self.si)[pids])
+        n = scores.shape[0]
+        top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
+        return pids.astype(np.int64), scores, np.sort(top)[::-1].copy()
+
+    def vec(self, top_n: int = 0) -> Vec:
+        pids, scores, _ = self.arrays()
+        w = self.weight
+        if pids.shape[0] and w.field == "title":
+            tpids, _ = w.ctx.postings(f"{w.lang}:title:{w.term}")[self.si]
+            keep = np.isin(pids, tpids, assume_unique=True)
+            pids, scores = pids[keep], scores[keep]
+        return pids, scores
+
+    def explain(self, pid: int) -> Explanation:
+        w = self.weight
+        label = f"{'title:' if w.field else ''}{w.term} [{w.lang}]"
+        if value_at(self.vec(), pid) is None:
+            return Explanation(0.0, f"no match for {label}", [])
+        tf = tf_at(w.ctx.postings(w.key)[self.si], pid)
+        st = w.stats
+        dl = int(w.ctx.snap.segments[self.si].reader.p_len[pid])
+        return bm25.explain_term(label, st.n_passages, w.df, tf, dl, st.avgdl, w.ctx.k1, w.ctx.b)
+
+
+class PhraseScorer(Scorer):
+    """Words at their relative offsets: BM25 with the phrase count as tf and the sum of the words' idf.
+
+    Candidates are the passages holding every word (rarest first); positions are read for those only.
+    """
+
+    __slots__ = ()
+    weight: PhraseWeight
+
+    def matches(self) -> Vec:
+        """(passage ids, phrase counts) in this segment: independent of the statistics, so memoized on
+        the context (a shard's second phase reuses its first phase's)."""
+        w = self.weight
+        ctx = w.ctx
+        memo_key = (w.prefix, w.words, w.offsets, self.si)
+        found = ctx._phrases.get(memo_key)
+        if found is None:
+            found = ctx._phrases[memo_key] = phrase_matches(ctx, w.prefix, w.words, w.offsets, self.si)
+        return found
+
+    def vec(self, top_n: int = 0) -> Vec:
+        pids, freq = self.matches()
+        if pids.shape[0] == 0:
+            return EMPTY
+        w = self.weight
+        return pids, bm25.term_scores(w.idf, freq, w.norms(self.si)[pids])
+
+    def explain(self, pid: int) -> Explanation:
+        w = self.weight
+        label = f'{"title:" if w.field else ""}"{" ".join(w.words)}" [{w.lang}]'
+        pids, freq = self.matches()
+        f = value_at((pids, freq), pid)
+        if f is None:
+            return Explanation(0.0, f"no match for {label}", [])
+        st = w.stats
+        dl = int(w.ctx.snap.segments[self.si].reader.p_len[pid])
+        e = bm25.explain_term(label, st.n_passages, 0, float(f), dl, st.avgdl, w.ctx.k1, w.ctx.b)
+        idf_parts = [Explanation(v, f"idf({t}), from N = {st.n_passages}, df = {df}") for t, v, df in w.idf_parts()]
+        e.details[0] = Explanation(w.idf, "idf of the phrase, sum of:", idf_parts)
+        e.value = w.idf * e.details[1].value  # the product of its parts, as scoring computes it
+        return e
+
+
+class BooleanScorer(Scorer):
+    """Clauses combined: MUST and FILTER intersect, SHOULD unite, MUST_NOT removes whole documents;
+    scores are the sum of the MUST and SHOULD clauses' scores in clause order (FILTER adds nothing)."""
+
+    __slots__ = ("children",)
+    weight: BooleanWeight
+
+    def __init__(self, weight: BooleanWeight, si: int) -> None:
+        super().__init__(weight, si)
+        self.children = [(occur, child.scorer(si)) for occur, child in weight.clauses]
+
+    def ranked_or(self) -> list[TermScorer] | None:
+        """The term scorers when this boolean is a ranked OR of plain words (block-max applies), else None."""
+        if not all(
+            p and occ == SHOULD and isinstance(sc, TermScorer) for (occ, sc), p in zip(self.children, self.weight.plain)
+        ):
+            return None
+        return [sc for _, sc in self.children]  # type: ignore[misc]
+
+    def vec(self, top_n: int = 0) -> Vec:
+        w = self.weight
+        si = self.si
+        if top_n and (terms := self.ranked_or()) is not None:
+            reader = w.ctx.snap.segments[si].reader
+            slots = [w.ctx.slot(sc.weight.key, si) for sc in terms]
+            if sum(reader.df(s) for s in slots if s >= 0) >= BLOCK_MAX_MIN_POSTINGS * w.ctx.block_max:
+                from .blockmax import block_max_or
+
+                return block_max_or(terms, top_n, w.ctx.per_document)
+        must: list[Vec] = []
+        scored: list[Vec] = []
+        plain: list[TermScorer | None] = []
+        must_not: list[Vec] = []
+        not_pids: list[np.ndarray] = []
+        filters: list[np.ndarray] = []
+        for (occur, sc), plain_term, keys in zip(self.children, w.plain, w.not_keys):
+            if occur == MUST_NOT:
+                not_pids.extend(self._not_matches(sc, keys))
+                continue
+            vec = sc.vec()
+            if occur == FILTER:
+                filters.append(vec[0])
+                continue
+            if occur == MUST:
+                must.append(vec)
+            scored.append(vec)
+            plain.append(sc if plain_term else None)  # type: ignore[arg-type]
+        if not scored:
+            return EMPTY  # only negative (or filter) clauses match nothing
+        if not_pids:  # one exclusion for every NOT clause: the documents they match, whole
+            must_not.append(documents_of(w.ctx.snap.segments[si].reader, not_pids))
+        n_passages = w.ctx.snap.segments[si].reader.n_passages
+        dense = sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages
+        if len(scored) > 1 and not must and not filters and dense:
+            floor = self._floor(plain, top_n) if not must_not else 0.0
+            return dense_combine(scored, must, must_not, n_passages, floor)
+        if not must_not and not filters and len(scored) == 1:
+            return scored[0]
+        if not must and not must_not and not filters and len(scored) < 8:
+            return sparse_sum(scored)
+        if must:
+            ids = must[0][0]
+            for p, _ in must[1:]:
+                ids = intersect_sorted(ids, p)
+        elif len(scored) == 1:
+            ids = scored[0][0]
+        else:
+            ids = union([p for p, _ in scored], n_passages)
+        for f in filters:
+            ids = intersect_sorted(ids, f)
+        for p, _ in must_not:
+            if ids.shape[0] and p.shape[0]:
+                ids = ids[~np.isin(ids, p, assume_unique=True)]
+        if ids.shape[0] == 0:
+            return EMPTY
+        if len(scored) == 1 and ids.shape[0] == scored[0][0].shape[0]:
+            return ids, scored[0][1]
+        acc = np.zeros(ids.shape[0], dtype=np.float64)
+        for p, s in scored:  # clause order: the same float sum whatever the segment layout
+            if p.shape[0] == 0:
+                continue
+            idx = np.searchsorted(p, ids)
+            idx_c = np.minimum(idx, p.shape[0] - 1)
+            hit = p[idx_c] == ids
+            acc[hit] += s[idx_c[hit]]
+        return ids, acc
+
+    def _not_matches(self, sc: Scorer, keys: tuple[str, ...]) -> list[np.ndarray]:
+        """Passages of this segment a NOT clause matches: under the weight's language, and for a plain
+        word under every other language of the index too (a document's passages can be detected as
+        different languages); only passage ids are read for the other languages."""
+        found = [sc.vec()[0]]
+        for key in keys:
+            found.append(sc.weight.ctx.postings(key)[self.si][0])
+        return found
+
+    def _floor(self, plain: list[TermScorer | None], top_n: int) -> float:
+        """A score every passage of this segment's ``top_n`` best reaches: the ``top_n``-th best score
+        of any single term (a passage's sum is at least each of its terms' scores). 0.0 when unknown.
+
+        Only for passage-level ranking: with one passage per document, or ``per_document=False``.
+        """
+        ctx = self.weight.ctx
+        reader = ctx.snap.segments[self.si].reader
+        if not top_n or top_n > TOP_SCORES or (ctx.per_document and reader.n_docs != reader.n_passages):
+            return 0.0
+        floor = 0.0
+        for t in plain:
+            if t is not None:
+                top = t.arrays()[2]
+                if top.shape[0] >= top_n:
+                    floor = max(floor, float(top[top_n - 1]))
+        return floor
+
+    def explain(self, pid: int) -> Explanation:
+        w = self.weight
+        matched = value_at(self.vec(), pid) is not None
+        parts: list[Explanation] = []
+        reader = w.ctx.snap.segments[self.si].reader
+        for (occ, sc), keys in zip(self.children, w.not_keys):
+            e = sc.explain(pid)
+            if occ == MUST_NOT:
+                if e.value > 0:
+                    parts.append(Explanation(0.0, "excluded: matches a NOT clause", [e]))
+                elif value_at(documents_of(reader, self._not_matches(sc, keys)), pid) is not None:
+                    parts.append(Explanation(0.0, "excluded: another passage of this document matches a NOT clause"))
+                continue
+            if occ == FILTER:
+                if value_at(sc.vec(), pid) is None:
+                    parts.append(Explanation(0.0, "excluded: does not pass a filter", [e]))
+                continue
+            if e.value > 0 or occ == MUST:
+                parts.append(e if occ == SHOULD else Explanation(e.value, f"{occ} clause, sum of:", [e]))
+        if not matched:
+            return Explanation(0.0, "no match", parts)
+        return Explanation(sum(p.value for p in parts), "sum of:", parts)
+
+
+# -- phrase matching -----------------------------------------------------------------------------------------
+
+
+def phrase_matches(ctx, prefix: str, terms: tuple[str, ...], offsets: tuple[int, ...], si: int) -> Vec:
+    """(passage ids, phrase counts) of a phrase in segment ``si``.
+
+    Candidates are the passages holding every term (rarest term first); then each term's positions
+    in those passages become sorted keys (passage << 32 | position - offset) and are intersected.
+    """
+    reader = ctx.snap.segments[si].reader
+    lists = []
+    for t, off in zip(terms, offsets):
+        pids, _ = ctx.postings(prefix + t)[si]
+        if pids.shape[0] == 0:
+            return EMPTY
+        lists.append((pids.shape[0], ctx.slot(prefix + t, si), off, pids))
+    lists.sort(key=lambda x: x[0])
+    cand = lists[0][3]
+    for *_, pids in lists[1:]:
+        cand = intersect_sorted(cand, pids)
+        if cand.shape[0] == 0:
+            return EMPTY
+    keys: np.ndarray | None = None
+    for _, slot, off, _ in lists:
+        starts = ctx.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]
+        ppid, ppos = reader.positions_of(slot, cand, starts)
+        k = (ppid.astype(np.int64) << 32) | (ppos.astype(np.int64) - off + (1 << 31))
+        keys = k if keys is None else intersect_sorted(keys, k)
+        if keys.shape[0] == 0:
+            return EMPTY
+        # later terms only need the passages still in the running
+        cand = np.unique(keys >> 32) if keys.shape[0] < cand.shape[0] else cand
+    owners = keys >> 32
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+    return owners[starts], np.diff(np.append(starts, owners.shape[0]))
+
+
+# -- sparse vector algebra -----------------------------------------------------------------------------------
+
+
+def documents_of(reader, pid_lists: list[np.ndarray]) -> Vec:
+    """Every passage of the documents the passages in ``pid_lists`` belong to, sorted: what NOT clauses
+    remove, because excluding a word means excluding the documents that contain it. One mask over the
+    segment's passages, however many clauses (a 10,000-word query must not concatenate them)."""
+    if not any(p.shape[0] for p in pid_lists):
+        return EMPTY
+    hit = np.zeros(reader.n_passages, dtype=bool)
+    for p in pid_lists:
+        hit[p] = True
+    p_doc = reader.p_doc
+    every = np.flatnonzero(np.isin(p_doc, np.unique(p_doc[hit])))
+    return every, np.zeros(every.shape[0], dtype=np.float64)
+
+
+def intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The common values of two sorted arrays of unique values, by binary search of the shorter one."""
+    if a.shape[0] > b.shape[0]:
+        a, b = b, a
+    if a.shape[0] == 0:
+        return a
+    idx = np.searchsorted(b, a)
+    np.minimum(idx, b.shape[0] - 1, out=idx)
+    return a[b[idx] == a]
+
+
+def sparse_sum(scored: list[Vec]) -> Vec:
+    """Union of a few short clauses with summed scores: one stable sort, then a segmented sum.
+
+    The stable sort keeps each passage's clause contributions in clause order, and with fewer than 8
+    clauses ``add.reduceat`` sums them one after another (numpy sums 8 or more pairwise), the same
+    float order as the dense path.
+    """
+    pids = np.concatenate([p for p, _ in scored])
+    if pids.shape[0] == 0:
+        return EMPTY
+    scores = np.concatenate([s for _, s in scored])
+    order = np.argsort(pids, kind="stable")
+    pids = pids[order]
+    starts = np.flatnonzero(np.concatenate(([True], pids[1:] != pids[:-1])))
+    return pids[starts], np.add.reduceat(scores[order], starts)
+
+
+def dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int, floor: float = 0.0) -> Vec:
+    """Combine clauses over a dense per-passage array: cheaper than set operations for long postings.
+
+    Scores are added clause by clause, so each passage's sum has the same order as the sparse path.
+    """
+    acc = np.zeros(n_passages, dtype=np.float64)
+    for p, s in scored:
+        acc[p] += s  # passage ids are unique within a clause
+    if must:
+        count = np.zeros(n_passages, dtype=np.int32)
+        for p, _ in must:
+            count[p] += 1
+        ok = count == len(must)
+    elif must_not:
+        ok = acc > 0.0  # every matching clause adds a positive score (idf > 0, tf >= 1)
+    else:
+        # with a floor, only passages that can still rank are returned (fewer to select from later)
+        ids = np.flatnonzero(acc >= floor) if floor > 0.0 else np.flatnonzero(acc)
+        return ids, acc[ids]
+    for p, _ in must_not:
+        ok[p] = False
+    ids = np.flatnonzero(ok)
+    return ids, acc[ids]
+
+
+def union(pid_lists: list[np.ndarray], n_passages: int) -> np.ndarray:
+    """The sorted union of sorted passage-id arrays (a mask when they are long)."""
+    total = sum(p.shape[0] for p in pid_lists)
+    if total * 8 > n_passages:
+        mask = np.zeros(n_passages, dtype=bool)
+        for p in pid_lists:
+            mask[p] = True
+        return np.flatnonzero(mask)
+    return np.unique(np.concatenate(pid_lists))
+
+
+def value_at(vec: Vec, pid: int) -> float | None:
+    """The value of ``vec`` at passage ``pid`` (None: absent)."""
+    p, s = vec
+    i = int(np.searchsorted(p, pid))
+    if i < p.shape[0] and int(p[i]) == pid:
+        return float(s[i])
+    return None
+
+
+def tf_at(postings: tuple[np.ndarray, np.ndarray], pid: int) -> int:
+    """The term frequency at passage ``pid`` of (passage ids, tfs) postings (0: absent)."""
+    p, tf = postings
+    i = int(np.searchsorted(p, pid))
+    if i < p.shape[0] and int(p[i]) == pid:
+        return int(tf[i])
+    return 0
