@@ -16,12 +16,13 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from search import Document
+from search import Document, InvalidDocument
 from search.documents import MAX_META_DEPTH
 
 SUFFIXES = (".txt", ".md", ".jsonl")
@@ -236,6 +237,63 @@ def _read(path: Path) -> bytes:
         raise SourceError(f"{path}: not a valid gzip file ({e}); decompress it or fix the file") from None
 
 
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped whole) and brackets
+
+
+def _skip_json_value(line: str, i: int) -> int:
+    """Where the JSON array or object starting at ``line[i]`` ends, by counting brackets: no recursion."""
+    depth = 0
+    for m in _JSON_NESTING.finditer(line, i):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if not depth:
+                return m.end()
+    return len(line)
+
+
+def _too_deep(line: str, where: str) -> Exception:
+    """The error for a JSONL line too deep for the JSON parser: ``InvalidDocument`` naming the line, the
+    document's id and the field nested too deep, as ``Document.validate`` names a deep ``meta``.
+
+    The line's top-level object is read one field at a time; a field that is itself too deep is
+    skipped by counting brackets, so the id is found wherever it stands. A line whose top level is not
+    an object stays a ``SourceError``, like any line that is no JSON object.
+    """
+    decoder = json.JSONDecoder()
+    fields: dict[str, object] = {}
+    deep: list[str] = []
+    i = _JSON_WS.match(line).end()
+    if line[i : i + 1] != "{":
+        return SourceError(f'{where}: expected a JSON object with "id" and "text" (this one is nested too deep)')
+    i = _JSON_WS.match(line, i + 1).end()
+    try:
+        while line[i : i + 1] == '"':
+            key, i = json.decoder.scanstring(line, i + 1)
+            i = _JSON_WS.match(line, i).end()
+            if line[i : i + 1] != ":":
+                break
+            i = _JSON_WS.match(line, i + 1).end()
+            try:
+                fields[key], i = decoder.raw_decode(line, i)
+            except RecursionError:
+                deep.append(key)
+                i = _skip_json_value(line, i)
+            i = _JSON_WS.match(line, i).end()
+            if line[i : i + 1] != ",":
+                break
+            i = _JSON_WS.match(line, i + 1).end()
+    except (ValueError, RecursionError):  # malformed around the deep part: name what was found so far
+        pass
+    doc_id = fields.get("id", fields.get("_id"))
+    name = f"document {doc_id!r}" if isinstance(doc_id, str) and doc_id else "the document"
+    field_name = deep[0] if deep else "a field"
+    return InvalidDocument(f"{where}: {name}: {field_name} is nested more than {MAX_META_DEPTH} deep")
+
+
 def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
     """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike)."""
     data = _read(source.path)
@@ -254,7 +312,7 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
         except json.JSONDecodeError as e:
             raise SourceError(f"{where}: malformed JSON ({e.msg}); each line must be one JSON object") from None
         except RecursionError:
-            raise SourceError(f"{where}: JSON nested too deep (meta may nest {MAX_META_DEPTH} levels)") from None
+            raise _too_deep(line, where) from None
         if not isinstance(obj, dict):
             raise SourceError(f'{where}: expected a JSON object with "id" and "text"')
         doc_id, body = obj.get("id", obj.get("_id")), obj.get("text")

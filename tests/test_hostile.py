@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import analyzers
 from analyzers.base import TOKEN_RE
+from cli import sources
 from search import (
     Document,
     Index,
@@ -397,12 +398,29 @@ def _index_cli(tmp_path: Path, *files: tuple[str, bytes]) -> subprocess.Complete
 def test_jsonl_meta_nested_100000_deep_is_one_error_line(tmp_path: Path) -> None:
     line = '{"id": "a", "text": "river", "meta": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}\n"
     proc = _index_cli(tmp_path, ("deep.jsonl", line.encode()))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: ") and "deep.jsonl:1" in proc.stderr and "nested too deep" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: ") and "deep.jsonl:1: document 'a': meta is nested more than" in proc.stderr
     shallow = '{"id": "b", "text": "river", "meta": ' + '{"a": ' * 100 + "1" + "}" * 100 + "}\n"
     proc = _index_cli(tmp_path, ("deep.jsonl", shallow.encode()))
     assert proc.returncode == 2 and f"nested more than {MAX_META_DEPTH} deep" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "idx").exists()  # nothing was written
+
+
+def test_jsonl_line_too_deep_to_parse_is_invalid_document_naming_its_field(tmp_path: Path) -> None:
+    # the deep field comes first (the id is found after it, strings holding brackets are skipped whole)
+    # or is not meta; only a line whose top level is no object stays a source error
+    deep = '["]\\"[", ' * 100_000 + "1" + "]" * 100_000
+    src = sources.SourceFile(tmp_path / "d.jsonl", "d.jsonl")
+    cases = [
+        ('{"meta": {"k": ' + deep + '}, "id": "z", "text": "t"}', InvalidDocument, "d.jsonl:1: document 'z': meta is"),
+        ('{"id": "q", "text": ' + deep + "}", InvalidDocument, "d.jsonl:1: document 'q': text is nested more than"),
+        ('{"text": "t", "meta": ' + deep, InvalidDocument, "d.jsonl:1: the document: meta is nested more than"),
+        (deep, sources.SourceError, "d.jsonl:1: expected a JSON object"),
+    ]
+    for line, error, message in cases:
+        src.path.write_text(line + "\n", encoding="utf-8")
+        with pytest.raises(error, match=re.escape(message)):
+            list(sources.read_documents(src))
 
 
 def test_utf8_bom_is_not_stored_and_utf16_is_decoded_or_refused(tmp_path: Path) -> None:
