@@ -43,7 +43,9 @@ def open_checked(path: Path, what: str, *, size: int | None = None, limit: int |
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise IndexCorrupt(f"{what} is not a regular file ({_kind(st.st_mode)}); refusing to read it", str(path))
+            raise IndexCorrupt(
+                f"{what} is not a regular file ({describe_kind(st.st_mode)}); refusing to read it", str(path)
+            )
         if size is not None and st.st_size != size:
             raise IndexCorrupt(f"{what} has {st.st_size} bytes; the commit recorded {size}", str(path))
         if limit is not None and st.st_size > limit:
@@ -65,7 +67,8 @@ def read_checked(path: Path, what: str, *, size: int | None = None, limit: int |
     return data
 
 
-def _kind(mode: int) -> str:
+def describe_kind(mode: int) -> str:
+    """What a file that is not regular is, for messages: "a FIFO", "a directory", ..."""
     for test, name in (
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISCHR, "a character device"),

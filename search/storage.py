@@ -12,16 +12,18 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 from .errors import IncompatibleIndex, IndexCorrupt, IndexLocked, IndexNotFound
-from .files import MAX_META_BYTES, read_checked
+from .files import MAX_META_BYTES, describe_kind, read_checked
 
 META = "meta.json"
 LOCK = "write.lock"
+MAX_LOCK_BYTES = 4096  # the lock file names its holder: "pid N on HOST"
 FORMAT = "telusur-index"
 FORMAT_VERSION = 2  # 2: compressed postings, block bounds, surface words, compressed stored fields
 OLD_VERSIONS = (1,)  # formats `search export` still reads, so their documents can be rebuilt
@@ -169,17 +171,24 @@ class WriteLock:
     def acquire(self, timeout: float = 0.0) -> None:
         """Take the lock, waiting up to ``timeout`` seconds; ``IndexLocked`` names the holder otherwise."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: truncating the lock file must never truncate what a link points to
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
             if not os.access(self.path.parent, os.W_OK):  # the lock file may exist in a read-only directory
                 os.close(fd)
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path.parent))
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise IndexCorrupt(f"{LOCK} is a symbolic link, not a lock file; remove it", str(self.path)) from None
             reason = e.strerror or str(e)
             raise OSError(
                 e.errno,
                 f"cannot open a writer on the index at {self.path.parent}: {reason} (reading still works)",
                 str(self.path),
             ) from e
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO or a device: locking and truncating it mean nothing
+            os.close(fd)
+            raise IndexCorrupt(f"{LOCK} is {describe_kind(mode)}, not a lock file; remove it", str(self.path))
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             try:
@@ -204,12 +213,16 @@ class WriteLock:
         self._fd = fd
 
     def holder(self) -> str | None:
-        """Who holds the lock, as its file says (best effort)."""
+        """Who holds the lock, as its file says (best effort: ``None`` when it cannot be told).
+
+        Read through ``files.read_checked`` like every index file: a lock file replaced by a FIFO or a
+        link to ``/dev/zero`` names no holder instead of hanging or filling memory.
+        """
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
+            data = read_checked(self.path, LOCK, limit=MAX_LOCK_BYTES)
+        except (OSError, IndexCorrupt):
             return None
-        return text or None
+        return data.decode("utf-8", errors="replace").strip() or None
 
     def release(self) -> None:
         """Release the lock (idempotent)."""

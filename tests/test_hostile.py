@@ -285,6 +285,52 @@ def test_special_index_files_are_refused_before_reading(tmp_path: Path, target: 
     assert victim.name in check.stderr
 
 
+_LOCK_CHILD = """
+import sys
+from search import Document, Index, IndexCorrupt
+from search.storage import WriteLock
+index = Index.open(sys.argv[1])
+print(repr(WriteLock(index.path).holder()))
+try:
+    with index.writer() as w:
+        w.add(Document(id="c", text="river"))
+except IndexCorrupt as e:
+    print("IndexCorrupt", e.path, e, sep="|")
+"""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "link", "oversized"])
+def test_write_lock_file_is_read_through_the_checked_reads(tmp_path: Path, kind: str) -> None:
+    index = _index_with_deletions(tmp_path / "idx")
+    lock = tmp_path / "idx" / storage.LOCK
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the index's\n")
+    lock.unlink()
+    if kind == "fifo":
+        os.mkfifo(lock)  # its holder used to be read with a plain read: blocked forever
+    elif kind == "devzero":
+        lock.symlink_to("/dev/zero")  # read until memory ran out
+    elif kind == "link":
+        lock.symlink_to(outside)  # the writer truncated what the link points to
+    else:
+        lock.write_bytes(b"pid 1 on host\n" + b"x" * storage.MAX_LOCK_BYTES)
+    args = [sys.executable, "-c", _LOCK_CHILD, str(tmp_path / "idx")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    if kind != "link":  # no holder named from a file that is not a small regular file
+        assert lines[0] == "None"
+    if kind == "oversized":  # a regular lock file is a lock file: the writer takes it and rewrites it
+        assert len(lines) == 1 and "c" in Index.open(tmp_path / "idx")
+        assert storage.WriteLock(tmp_path / "idx").holder() is None  # released: emptied
+        return
+    _, path, message = lines[1].split("|", 2)
+    assert path == str(lock) and message.startswith(f"{storage.LOCK} is ")
+    assert ("symbolic link" if kind in ("devzero", "link") else "a FIFO") in message
+    index.refresh()
+    assert outside.read_text() == "not the index's\n" and "c" not in index
+
+
 def test_index_file_larger_than_its_commit_is_refused(tmp_path: Path) -> None:
     _index_with_deletions(tmp_path / "idx")
     for victim in sorted((tmp_path / "idx").glob("seg_*")):
