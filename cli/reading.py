@@ -78,8 +78,12 @@ def run_query(
         if ray is not None:
             idx.close()
     missing = list(getattr(hits, "missing_shards", ()))
+    # "did you mean": only when some word of the query is unknown to the index (Index.suggest)
+    suggestion = idx.suggest(text) if hasattr(idx, "suggest") else None
     if json_out:
         payload: dict = {"query": text, "hits": hit_objects(hits, offset)}
+        if suggestion is not None:
+            payload["suggestion"] = suggestion
         if isinstance(idx, ShardedIndex):
             payload["shards"] = idx.n_shards
             payload["partial"] = bool(missing)
@@ -87,6 +91,8 @@ def run_query(
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
         output.print_hits(sys.stdout, text, hits, offset)
+        if suggestion is not None:
+            sys.stdout.write(f"Did you mean: {suggestion}\n")
     if missing:
         output.error(f"warning: partial result: shard(s) {', '.join(map(str, missing))} did not answer")
 

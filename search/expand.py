@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from collections.abc import Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
-from rapidfuzz.distance import OSA
 
 #: Expansions kept per fuzzy, prefix or wildcard word (Lucene's and Elasticsearch's default for fuzzy
 #: queries is 50): each one is a postings lookup and a scored clause.
@@ -143,6 +145,8 @@ class Lexicon:
         if k == 0:
             i = bisect.bisect_left(self.words, word)
             return [(i, 0)] if i < len(self.words) and self.words[i] == word else []
+        from rapidfuzz.distance import OSA  # 25-40 ms to import: only when a word is fuzzy
+
         found = []
         words = self.words
         for i in self.candidates(word, k).tolist():
@@ -151,6 +155,31 @@ class Lexicon:
                 found.append((d, i))
         found.sort()
         return [(i, d) for d, i in found[:limit]]
+
+
+_EMPTY_LEXICON: tuple[Lexicon, list[str]] = (Lexicon([]), [])
+# per segment reader: language -> (lexicon of its surface words, each word's term key); kept as long as
+# some snapshot holds the reader
+_LEXICONS: WeakKeyDictionary[Any, dict[str, tuple[Lexicon, list[str]]]] = WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def segment_lexicon(reader: Any, lang: str) -> tuple[Lexicon, list[str]]:
+    """The sorted surface words of ``lang`` in a segment (anything with ``surface_words()``, which lists
+    (``"<lang>:<word>"``, term key) in sorted order) and each word's term key; built once per reader."""
+    with _LOCK:
+        got = _LEXICONS.get(reader)
+    if got is None:
+        words: dict[str, tuple[list[str], list[str]]] = {}
+        for surface, key in reader.surface_words():
+            lg, _, word = surface.partition(":")
+            ws, ks = words.setdefault(lg, ([], []))
+            ws.append(word)
+            ks.append(key)
+        got = {lg: (Lexicon(ws), ks) for lg, (ws, ks) in words.items()}
+        with _LOCK:
+            _LEXICONS[reader] = got
+    return got.get(lang, _EMPTY_LEXICON)
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:

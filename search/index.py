@@ -23,6 +23,7 @@ from .segment import SegmentReader, file_checksum
 from .selection import Row, check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import FORMAT, FORMAT_VERSION, LOCK, META, WriteLock, check_no_orphans, read_meta, write_meta
+from .suggest import Suggester
 from .weights import QueryWeight, checked_query, highlight_terms, language_weights, query_languages
 from .writer import IndexWriter
 
@@ -405,6 +406,18 @@ class Index:
         weights = language_weights(parsed, sorted({f[0] for f in found}))
         rows = top_rows(snap, found, weights, offset + k, per_document)
         return self._hits(snap, ctx, parsed, rows[offset:])
+
+    def suggest(self, query: str) -> str | None:
+        """"Did you mean": ``query`` with the words the index does not know (or barely knows) replaced
+        by their likeliest neighbours of the index, or None when there is nothing to correct
+        (``search.suggest``: fewest edits, then co-occurrence with the query's other words, then
+        document frequency, under the language whose words the corrected query knows best)."""
+        if not isinstance(query, str):
+            raise InvalidArgument(f"query must be a string, got {type(query).__name__}")
+        snap = self._snapshot
+        probs = analyzers.language_probabilities(query)
+        order = sorted(snap.languages, key=lambda x: -probs.get(x, 0.0))
+        return Suggester(snap.segments, self.settings.analyzer, snap.languages).suggest(query, order)
 
     def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""

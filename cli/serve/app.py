@@ -169,6 +169,9 @@ class SearchResponse(BaseModel):
     shards: int | None = Field(None, description="A sharded index: how many shards answered the query.")
     partial: bool | None = Field(None, description="A sharded index: whether a shard did not answer.")
     missing_shards: list[int] | None = Field(None, description="A sharded index: the shards that did not answer.")
+    suggestion: str | None = Field(
+        None, description="Did you mean: the query with the words the index does not know corrected (absent if none)."
+    )
 
 
 class DocumentBody(BaseModel):
@@ -343,6 +346,9 @@ def create_app(config: ServeConfig) -> Guard:
                 obj["explanation"] = idx.explain(p.q, hit.doc_id, hit.passage).to_dict()
         took = (time.perf_counter() - start) * 1000.0
         body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}
+        suggestion = idx.suggest(p.q) if hasattr(idx, "suggest") else None
+        if suggestion is not None:
+            body["suggestion"] = suggestion
         if isinstance(idx, ShardedIndex):  # shards on Ray may fail to answer: say so, never rank silently
             missing = list(getattr(hits, "missing_shards", ()))
             body.update(shards=idx.n_shards, partial=bool(missing), missing_shards=missing)
