@@ -185,10 +185,25 @@ def index_cmd(
         int | None,
         typer.Option("--shards", min=1, max=1024, help="Build a new index as this many shards (see Scaling out)."),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="local|ADDRESS",
+            help="Build the new documents of a sharded index with one Ray actor per shard ('local' starts Ray here).",
+        ),
+    ] = None,
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
     lang = check_lang(lang)
+    if ray is not None:
+        if shards is None and not (path / "shards.json").exists():
+            raise UsageMistake("--ray builds the shards of a sharded index: give --shards N for a new one")
+        try:
+            import ray as _  # noqa: F401
+        except ImportError:
+            raise UsageMistake("--ray needs Ray: pip install 'telusur[ray]'") from None
     files = find_files(paths, glob, exclude=path, follow_symlinks=follow_symlinks)
     if files.skipped_links:
         n = len(files.skipped_links)
@@ -268,7 +283,10 @@ def index_cmd(
             for doc in to_update:
                 w.update(doc)
                 advance()
-            w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
+            if ray is not None:  # every shard at once, each in its own Ray actor
+                w.add_many(_counted(to_add, advance), ray_address=ray)
+            else:
+                w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
     output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 

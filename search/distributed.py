@@ -16,6 +16,7 @@ asks for Ray (``ShardedIndex.open(path, ray_address=...)``, ``--ray``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 from .bm25 import Explanation, FixedStatistics
 from .documents import Document
-from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
+from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, InvalidDocument, SearchError, WorkerFailed
 from .query import ParsedQuery
 from .selection import check_count
 from .sharded import (
@@ -485,3 +486,179 @@ class RayShardedIndex(ShardedIndex):
         if missing:
             raise SearchError(f"shard {i}, which owns {doc_id!r}, did not answer (its actor is down)")
         return answers[i]
+
+
+# -- building the shards on Ray ---------------------------------------------------------------------------
+
+#: batches sent to one shard's builder and not yet answered: one being analyzed, one waiting
+BUILD_IN_FLIGHT = 2
+_builds = itertools.count()
+
+
+class ShardBuilder:
+    """One shard's new documents analyzed in a Ray actor, in this process (no worker processes inside a
+    Ray worker): batches in, finished segment files out as bytes.
+
+    The actor never touches the index folder (on a cluster it may not even see it): it writes each
+    segment to a private temporary file and sends the bytes back; the coordinator, which holds the
+    write lock, stores them. A buffer is flushed once it holds ``buffer_tokens`` tokens, at a batch
+    boundary, so which documents land in which segment depends only on the input.
+    """
+
+    def __init__(self, settings_json: dict[str, Any], buffer_tokens: int) -> None:
+        from .settings import IndexSettings
+        from .writer import _Buffer
+
+        self._new = lambda: _Buffer(IndexSettings.from_json(settings_json))
+        self.buffer_tokens = int(buffer_tokens)
+        self.buf = self._new()
+        self.batches: list[int] = []
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def add(self, batch_no: int, batch: list[list[Any]]) -> dict[str, Any] | None:
+        """Analyze one batch (``[id, text, title, lang, meta_json]`` lists); a segment when the buffer is full."""
+        for fields in batch:
+            self.buf.add_fields(*fields)
+        self.batches.append(batch_no)
+        return self._flush() if self.buf.n_tokens >= self.buffer_tokens else None
+
+    def finish(self) -> dict[str, Any] | None:
+        """The last segment (what the buffer still holds), if any."""
+        return self._flush() if len(self.buf) else None
+
+    def _flush(self) -> dict[str, Any]:
+        import tempfile
+
+        from .segment import write_segment
+
+        data = self.buf.to_segment_data()
+        with tempfile.TemporaryDirectory(prefix="telusur-shard-") as tmp:
+            path = Path(tmp) / "segment.tls"
+            size, checksum = write_segment(path, data)
+            raw = path.read_bytes()
+        segment = {
+            "bytes": raw,
+            "size": size,
+            "checksum": checksum,
+            "docs": len(data.doc_ids),
+            "passages": int(len(data.p_doc)),
+            "batches": self.batches,
+        }
+        self.buf, self.batches = self._new(), []
+        return segment
+
+
+def _store(directory: Path, name: str, segment: dict[str, Any]) -> dict[str, Any]:
+    """Write a segment a builder sent under a temporary name in ``directory`` (fsynced; its size and
+    checksum checked against what the builder computed), as a worker process would have left it."""
+    raw = segment.pop("bytes")
+    import hashlib
+
+    if len(raw) != segment["size"] or hashlib.blake2b(raw, digest_size=16).hexdigest() != segment["checksum"]:
+        raise IndexCorrupt(f"a segment built on Ray for {directory} arrived damaged", str(directory))
+    with open(directory / name, "xb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    return dict(segment, tmp=name)
+
+
+def add_many_on_ray(writer: Any, docs: Any, *, ray_address: str = "local", num_cpus: int | None = None) -> int:
+    """``ShardedWriter.add_many`` with every shard built by its own Ray actor (``ShardBuilder``).
+
+    Documents are validated and routed here exactly as in process (``shard_of``; a duplicate id or a
+    bad document is ``InvalidDocument``), cut into batches by a token estimate (never by timing) and
+    sent to their shard's builder, at most ``BUILD_IN_FLIGHT`` unanswered per shard. Segments come
+    back as bytes and are stored under temporary names in the shard's folder, then named by the shard's
+    writer in batch order (byte-identical shards for the same input). Nothing is visible before the
+    sharded commit; any failure (a bad document, a builder that crashes or raises) stops every builder
+    and removes the files of this call, and the caller's rollback keeps the index as it was.
+    """
+    from collections import deque
+
+    from . import parallel
+
+    ray = connect(ray_address, num_cpus)
+    writers = writer._writers
+    n = len(writers)
+    folders = [w._dir for w in writers]
+    limit = parallel.batch_tokens(writer._buffer_tokens)
+    tag = f"{parallel.TMP_PREFIX}ray_{os.getpid()}_{next(_builds)}_"
+    # the builders live as long as the writer (a streaming build calls add_many once per chunk, and
+    # starting an actor costs seconds): started by the first call, stopped when the writer closes
+    actors: list[Any] = getattr(writer, "_ray_builders", None) or []
+    ok = False
+    try:
+        if not actors:
+            cpus = float(ray.cluster_resources().get("CPU", 1.0) or 1.0)
+            # every builder fits at once (a shard whose builder waited for a core would stall the routing)
+            builder = ray.remote(ShardBuilder).options(
+                num_cpus=min(1.0, cpus / n), max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
+            )
+            actors = [builder.remote(writer._sharded.settings.to_json(), writer._buffer_tokens) for _ in range(n)]
+            writer._ray_builders = actors
+            writer.on_close.append(lambda: _stop(ray, writer))
+        in_flight: list[deque[Any]] = [deque() for _ in range(n)]
+        batch_ids: list[list[list[str]]] = [[] for _ in range(n)]
+        segments: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        current: list[list[list[Any]]] = [[] for _ in range(n)]
+        tokens = [0] * n
+        seen: list[set[str]] = [set() for _ in range(n)]
+
+        def collect(i: int) -> None:
+            ref = in_flight[i].popleft()
+            try:
+                got = ray.get(ref)
+            except ray.exceptions.RayError as e:
+                cause = _cause(e)
+                detail = f"{type(cause).__name__}: {cause}".splitlines()[0]
+                raise WorkerFailed(f"building shard {i} on Ray failed: {detail}") from None
+            if got is not None:
+                segments[i].append(_store(folders[i], f"{tag}{i}_{len(segments[i])}.tls", got))
+
+        def send(i: int) -> None:
+            while len(in_flight[i]) >= BUILD_IN_FLIGHT:
+                collect(i)
+            batch_ids[i].append([f[0] for f in current[i]])
+            in_flight[i].append(actors[i].add.remote(len(batch_ids[i]) - 1, current[i]))
+            current[i], tokens[i] = [], 0
+
+        for doc in docs:
+            if not isinstance(doc, Document):
+                raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
+            i = shard_of(doc.id, n)
+            writers[i]._check_new(doc, seen[i])
+            seen[i].add(doc.id)
+            current[i].append([doc.id, doc.text, doc.title, doc.lang, doc.meta_json()])
+            tokens[i] += parallel.estimate_tokens(doc.text, doc.title)
+            if tokens[i] >= limit:
+                send(i)
+        for i in range(n):
+            if current[i]:
+                send(i)
+            in_flight[i].append(actors[i].finish.remote())
+        for i in range(n):
+            while in_flight[i]:
+                collect(i)
+        for i in range(n):
+            if segments[i]:
+                writers[i]._register(segments[i], batch_ids[i])
+        ok = True
+        return sum(len(s) for s in seen)
+    finally:
+        if not ok:  # builders may hold half a buffer or be dead: none of them is used again
+            _stop(ray, writer)
+            for folder in folders:
+                parallel.remove_temporary(folder, tag)
+
+
+def _stop(ray: Any, writer: Any) -> None:
+    """Stop the builder actors of ``writer`` (when it closes, or after a failed call)."""
+    actors, writer._ray_builders = getattr(writer, "_ray_builders", None) or [], None
+    for a in actors:
+        try:
+            ray.kill(a)
+        except Exception:  # already gone
+            pass

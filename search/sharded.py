@@ -27,7 +27,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -741,6 +741,7 @@ class ShardedWriter:
         self._lock.acquire(timeout)
         self._writers: list[IndexWriter] = []
         self._closed = False
+        self.on_close: list[Callable[[], None]] = []  # run when the writer releases its lock
         try:
             sharded.refresh()
             manifest = sharded._state[0]
@@ -762,6 +763,11 @@ class ShardedWriter:
 
     def _release(self) -> None:
         try:
+            for stop in self.on_close:  # e.g. the Ray actors that built shards for this writer
+                try:
+                    stop()
+                except Exception:  # stopping a helper must not hide the writer's own outcome
+                    pass
             for w in self._writers:
                 try:
                     w.close()
@@ -785,17 +791,32 @@ class ShardedWriter:
             raise InvalidDocument(f"expected a Document, got {type(doc).__name__}")
         self._owner(doc.id).add(doc)
 
-    def add_many(self, docs: Iterable[Document], *, workers: int | None = None) -> int:
+    def add_many(
+        self,
+        docs: Iterable[Document],
+        *,
+        workers: int | None = None,
+        ray_address: str | None = None,
+        num_cpus: int | None = None,
+    ) -> int:
         """Add every document of ``docs``, each to its shard; returns how many were added.
 
         Documents are routed into per-shard chunks of about ``workers`` writer buffers; each chunk is
         analyzed by the shard writer's worker processes (every core), so which documents land in which
         segment depends only on the input: the same input gives byte-identical shards. A bad document
         stops the call with ``InvalidDocument``; roll back to keep nothing of it.
+
+        ``ray_address`` (``"local"`` or a cluster's address; the ``ray`` extra) builds every shard at
+        once in its own Ray actor instead (``search.distributed.add_many_on_ray``; ``workers`` does not
+        apply, a builder analyzes in its own process); ``num_cpus`` bounds a Ray started here.
         """
         from . import parallel  # worker processes: imported by the writers that use them
 
         self._check_open()
+        if ray_address is not None:
+            from .distributed import add_many_on_ray  # Ray is imported only when asked for
+
+            return add_many_on_ray(self, docs, ray_address=ray_address, num_cpus=num_cpus)
         n_workers = parallel.default_workers() if workers is None else max(1, int(workers))
         chunk_tokens = self._buffer_tokens * max(2, n_workers)
         pending: list[list[Document]] = [[] for _ in self._writers]

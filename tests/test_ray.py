@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -276,3 +277,128 @@ def test_http_answers_from_ray_shards_carry_the_partial_flags(ray_local, built: 
     full = local.search("warga river", k=200)
     assert [h["doc_id"] for h in body["hits"]] == [h.doc_id for h in full if shard_of(h.doc_id, N_SHARDS) != 0][:6]
     on_ray.close()
+
+
+# -- building the shards on Ray (search index --shards N --ray) -------------------------------------------
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _our_processes(word: str) -> list[int]:
+    """Descendants of this process (the local Ray's workers) whose command line names ``word``."""
+    parents: dict[int, int] = {}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if word in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    me = os.getpid()
+
+    def ours(pid: int) -> bool:
+        for _ in range(64):
+            pid = parents.get(pid, 0)
+            if pid == me:
+                return True
+            if pid <= 1:
+                return False
+        return False
+
+    return [pid for pid in found if ours(pid)]
+
+
+def _ray_build(path: Path, docs: list[Document], **kwargs) -> ShardedIndex:
+    idx = ShardedIndex.create(path, shards=N_SHARDS, passage_words=8)
+    with idx.writer(buffer_tokens=300) as w:  # several batches and segments per shard
+        assert w.add_many(docs, ray_address="local", **kwargs) == len(docs)
+    return ShardedIndex.open(path)
+
+
+def test_a_ray_build_answers_as_the_in_process_build_and_is_reproducible(ray_local, built: Path, tmp_path) -> None:
+    local = ShardedIndex.open(built)
+    on_ray = _ray_build(tmp_path / "a", _corpus())
+    on_ray.verify()  # checksums, and every document in the shard its id routes to
+    assert len(on_ray) == 90
+    assert [len(s.index) for s in on_ray.shards] == [len(s.index) for s in local.shards]
+    assert sum(len(s.snapshot.segments) for s in on_ray.shards) > N_SHARDS  # flushed more than once
+    for q in QUERIES:
+        for kwargs in ({}, {"per_document": False, "k": 15}):
+            assert view(on_ray.search(q, **kwargs)) == view(local.search(q, **kwargs)), (q, kwargs)
+    # which documents land in which segment depends on the input only: a second build is byte-identical
+    _ray_build(tmp_path / "b", _corpus())
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    # an update on Ray goes on top of what is there, to the shard that owns each id
+    with on_ray.writer() as w:  # a streaming build: one set of builder actors for the writer's life
+        w.add_many([Document("new/1", "warga river mountain")], ray_address="local")
+        builders = list(w._ray_builders)
+        w.add_many([Document("new/2", "kota night")], ray_address="local")
+        assert w._ray_builders == builders
+    with pytest.raises(ray_local.exceptions.RayActorError):  # stopped when the writer closed
+        ray_local.get(builders[0].ping.remote(), timeout=60)
+    on_ray.refresh()
+    assert len(on_ray) == 92 and on_ray.get("new/2").text == "kota night"
+    assert on_ray.search('"warga river mountain"')[0].doc_id == "new/1"
+
+
+def test_a_failed_ray_build_leaves_the_index_as_it_was(ray_local, tmp_path) -> None:
+    from search import InvalidDocument, WorkerFailed
+
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=N_SHARDS, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(30), workers=1)
+    before = _files(path)
+    # a bad document (an id already in the index) stops the build in the coordinator
+    with pytest.raises(InvalidDocument, match="law/3"):
+        with idx.writer(buffer_tokens=300) as w:
+            w.add_many(_corpus(90)[30:] + [Document("law/3", "again")], ray_address="local")
+    assert _files(path) == before
+    # a builder process killed in the middle of the stream: WorkerFailed, nothing of it kept
+
+    def killing_stream():
+        for n, doc in enumerate(_corpus(90)[30:]):
+            if n == 20:
+                deadline = time.monotonic() + 60
+                while not (victims := _our_processes("ShardBuilder")) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert victims, "no ShardBuilder actor process found"
+                os.kill(victims[0], signal.SIGKILL)
+            yield doc
+
+    with pytest.raises(WorkerFailed, match="on Ray"):
+        with ShardedIndex.open(path).writer(buffer_tokens=300) as w:
+            w.add_many(killing_stream(), ray_address="local")
+    assert _files(path) == before
+    assert len(ShardedIndex.open(path)) == 30
+
+
+def test_cli_index_on_ray(ray_local, built: Path, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": d.id, "text": d.text, "title": d.title}) + "\n" for d in _corpus()))
+    out = tmp_path / "idx"
+    runner = CliRunner()
+    r = runner.invoke(app, ["index", str(src), "--index", str(out), "--shards", "2", "--ray", "local"])
+    assert r.exit_code == 0, r.output
+    inproc = tmp_path / "idx2"
+    r = runner.invoke(app, ["index", str(src), "--index", str(inproc), "--shards", "2"])
+    assert r.exit_code == 0, r.output
+    a, b = ShardedIndex.open(out), ShardedIndex.open(inproc)
+    assert len(a) == 90
+    for q in QUERIES[:5]:
+        assert view(a.search(q)) == view(b.search(q)), q
+    # --ray builds shards: a single index is a user's mistake (exit 2, one line, nothing written)
+    single = tmp_path / "one"
+    r = runner.invoke(app, ["index", str(src), "--index", str(single), "--ray", "local"])
+    assert r.exit_code == 2 and "--shards" in r.stderr and "Traceback" not in r.output
+    assert not single.exists()
