@@ -43,7 +43,7 @@ from .sharded import (
     read_manifest,
     shard_of,
 )
-from .weights import checked_query
+from .weights import checked_query, language_weights
 
 #: a page of at most this many rows over all shards (offset + k, times the shards) is searched and
 #: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
@@ -115,6 +115,14 @@ class ShardServer:
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
+
+    def search_matched(
+        self, plan: QueryPlan, stats: dict[str, Any], need: int, per_document: bool, fetch: bool
+    ) -> tuple[list[str], list[Row], list[dict[str, Any]] | None]:
+        """Where the query matches here and the best rows weighed for those languages (both phases in
+        one call: ``LocalShard.search_matched``), with their hits' state when ``fetch``."""
+        matched, rows = self.shard.search_matched(plan, FixedStatistics.from_json(stats), need, per_document)
+        return matched, rows, (self.fetch(plan, rows) if fetch and rows else None)
 
     def search_fetch(
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], need: int, per_document: bool
@@ -259,6 +267,12 @@ class RayShardedIndex(ShardedIndex):
         retried: set[int] = set()
         answers: dict[int, Any] = {}
         missing: list[int] = []
+        try:  # the common case in one call: every shard answers in time
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            got = ray.get(list(pending), timeout=wait)
+            return {i: x for i, x in zip(pending.values(), got)}, []
+        except Exception:  # a lost actor, a shard's error or the deadline: sorted out one by one below
+            pass
         while pending:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
@@ -392,17 +406,18 @@ class RayShardedIndex(ShardedIndex):
 
     # -- searching ------------------------------------------------------------------------------------
     def _phase_one(
-        self, parsed: ParsedQuery, lang: str | None, k1, b, deadline: float | None
-    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float], list[int]]:
-        plan = self._plan(parsed, lang, k1, b)
-        got = self._precomputed(plan)
+        self, plan: QueryPlan, deadline: float | None, got: tuple[FixedStatistics, dict[str, float]] | None = None
+    ) -> tuple[FixedStatistics, dict[str, float], list[int]]:
+        """The global statistics and language weights: ``got`` or the table's when they suffice (no
+        round), else a round of ``statistics`` to every shard."""
+        got = got or self._precomputed(plan)
         if got is not None:
-            return plan, got[0], got[1], []
+            return got[0], got[1], []
         answers, missing = self._fanout(
             {i: lambda a: a.statistics.remote(plan) for i in range(self.n_shards)}, deadline
         )
         stats, weights = self._combine(plan, (answers[i] for i in sorted(answers)))
-        return plan, stats, weights, missing
+        return stats, weights, missing
 
     def search(  # type: ignore[override]
         self,
@@ -420,45 +435,136 @@ class RayShardedIndex(ShardedIndex):
         default the index's) bounds the whole query; shards that do not answer in time, or whose actor
         is down after one retry, are named in ``missing_shards`` of a result flagged ``partial``.
 
-        With statistics computed at commit (plain queries), the hits of a partial answer are exactly
-        the other shards' hits of the full ranking, with the same scores; a query that needs a round
-        of statistics from the shards is scored with the statistics of the shards that answered.
+        With the document frequencies computed at commit every query takes one round (both phases in
+        one call per shard when the languages it matches in must be evaluated: ``_search_matched``).
+        The hits of a partial answer to a plain query (a ranked OR, or one language) are exactly the
+        other shards' hits of the full ranking, with the same scores; other queries are weighed by the
+        languages they match in on the shards that answered (and, without a table, scored with those
+        shards' statistics).
         """
         k, offset = check_count("k", k), check_count("offset", offset)
         parsed = checked_query(query)
         deadline = self._deadline(timeout)
-        plan, stats, weights, missing = self._phase_one(parsed, lang, k1, b, deadline)
+        need = offset + k
+        fetch = need * self.n_shards <= FETCH_WITH_SEARCH_ROWS  # rows and their hits in one call
+        plan = self._plan(parsed, lang, k1, b)
+        got = self._precomputed(plan)
+        if got is None and k:
+            table = self._table_statistics(plan)
+            if table is not None:  # statistics known, languages not: one round all the same
+                return self._search_matched(plan, table[0], offset, need, per_document, fetch, deadline)
+        stats, weights, missing = self._phase_one(plan, deadline, got)
         if not weights or k == 0:
             return SearchResult((), missing)
-        need = offset + k
         alive = [i for i in range(self.n_shards) if i not in missing]
-        stats_json = stats.to_json()
-        if need * self.n_shards <= FETCH_WITH_SEARCH_ROWS:
-            both, lost = self._fanout(
-                {i: lambda a: a.search_fetch.remote(plan, stats_json, weights, need, per_document) for i in alive},
-                deadline,
-            )
-            states = {(i, row[1], row[2]): state for i, got in both.items() for row, state in got}
-            page = merge_rows({i: [row for row, _ in got] for i, got in both.items()}, offset, need)
-            found = [DetachedHit(states[(i, row[1], row[2])], self.settings.analyzer(row[3])) for row, i in page]
-            return SearchResult(found, missing + lost)
-        rows, lost = self._fanout(
-            {i: lambda a: a.search.remote(plan, stats_json, weights, need, per_document) for i in alive}, deadline
+        rows, states, lost = self._search_rows(
+            plan, stats.to_json(), weights, alive, need, per_document, fetch, deadline
         )
-        missing = missing + lost
+        return self._page(plan, rows, states, offset, need, missing + lost, deadline)
+
+    def _search_rows(
+        self,
+        plan: QueryPlan,
+        stats_json: dict[str, Any],
+        weights: dict[str, float],
+        shards: list[int],
+        need: int,
+        per_document: bool,
+        fetch: bool,
+        deadline: float | None,
+    ) -> tuple[dict[int, list[Row]], dict[tuple[int, str, int], dict[str, Any]] | None, list[int]]:
+        """Phase two on ``shards``: their best rows (with their hits' state when ``fetch``) and the lost."""
+        if not fetch:
+            rows, lost = self._fanout(
+                {i: lambda a: a.search.remote(plan, stats_json, weights, need, per_document) for i in shards}, deadline
+            )
+            return rows, None, lost
+        both, lost = self._fanout(
+            {i: lambda a: a.search_fetch.remote(plan, stats_json, weights, need, per_document) for i in shards},
+            deadline,
+        )
+        states = {(i, row[1], row[2]): state for i, got in both.items() for row, state in got}
+        return {i: [row for row, _ in got] for i, got in both.items()}, states, lost
+
+    def _page(
+        self,
+        plan: QueryPlan,
+        rows: dict[int, list[Row]],
+        states: dict[tuple[int, str, int], dict[str, Any]] | None,
+        offset: int,
+        need: int,
+        missing: list[int],
+        deadline: float | None,
+    ) -> SearchResult:
+        """The merged page as hits: from the states sent with the rows, else fetched from its shards."""
         page = merge_rows(rows, offset, need)
+        if states is not None:
+            found = [DetachedHit(states[(i, row[1], row[2])], self.settings.analyzer(row[3])) for row, i in page]
+            return SearchResult(found, missing)
         by_shard: dict[int, list[int]] = {}
         for j, (_, i) in enumerate(page):
             by_shard.setdefault(i, []).append(j)
         fetched, lost = self._fanout(
             {i: (lambda a, i=i: a.fetch.remote(plan, [page[j][0] for j in by_shard[i]])) for i in by_shard}, deadline
         )
-        missing = missing + lost
         hits: list[DetachedHit | None] = [None] * len(page)
-        for i, states in fetched.items():
-            for j, state in zip(by_shard[i], states):
+        for i, got in fetched.items():
+            for j, state in zip(by_shard[i], got):
                 hits[j] = DetachedHit(state, self.settings.analyzer(state["lang"]))
-        return SearchResult((h for h in hits if h is not None), missing)
+        return SearchResult((h for h in hits if h is not None), missing + lost)
+
+    def _search_matched(
+        self,
+        plan: QueryPlan,
+        stats: FixedStatistics,
+        offset: int,
+        need: int,
+        per_document: bool,
+        fetch: bool,
+        deadline: float | None,
+    ) -> SearchResult:
+        """One round for a query whose global statistics are known (the table computed at commit) but
+        whose languages are not (a phrase or boolean query over two languages): every shard evaluates,
+        reports where the query matches and ranks its rows with the weights of those languages. The
+        weights of the whole index are those of the union; a shard whose rows are all of one language
+        is rescaled here (a positive factor, the multiplication a single index makes: the same scores
+        and order), and a shard that matched in several languages but not in all the index's is asked
+        again with the final weights (never with two languages, id and en)."""
+        stats_json = stats.to_json()
+        answers, missing = self._fanout(
+            {
+                i: lambda a: a.search_matched.remote(plan, stats_json, need, per_document, fetch)
+                for i in range(self.n_shards)
+            },
+            deadline,
+        )
+        matched = {lg for m, _, _ in answers.values() for lg in m}
+        weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
+        if not weights:
+            return SearchResult((), missing)
+        rows: dict[int, list[Row]] = {}
+        states: dict[tuple[int, str, int], dict[str, Any]] | None = {} if fetch else None
+        redo: list[int] = []
+        for i, (m, got, got_states) in answers.items():
+            if got and set(m) != matched and len(m) > 1:
+                redo.append(i)
+                continue
+            w = weights[m[0]] if got and set(m) != matched else 1.0
+            if w != 1.0:
+                got = [(row[0] * w, *row[1:]) for row in got]
+            rows[i] = got
+            if states is not None:
+                for row, state in zip(got, got_states or ()):
+                    states[(i, row[1], row[2])] = dict(state, score=row[0])
+        if redo:
+            more, more_states, lost = self._search_rows(
+                plan, stats_json, weights, redo, need, per_document, fetch, deadline
+            )
+            rows.update(more)
+            if states is not None and more_states is not None:
+                states.update(more_states)
+            missing = missing + lost
+        return self._page(plan, rows, states, offset, need, missing, deadline)
 
     def explain(
         self,
@@ -475,7 +581,8 @@ class RayShardedIndex(ShardedIndex):
             raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         if not self._one(doc_id, "has"):
             raise DocumentNotFound(f"no document {doc_id!r} in the index")
-        plan, stats, weights, missing = self._phase_one(parsed, None, k1, b, self._deadline(None))
+        plan = self._plan(parsed, None, k1, b)
+        stats, weights, missing = self._phase_one(plan, self._deadline(None))
         if missing:
             raise SearchError(f"shards {missing} did not answer; cannot explain with the global statistics")
         i = shard_of(doc_id, self.n_shards)

@@ -301,6 +301,22 @@ class LocalShard:
         found = QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(need)
         return top_rows(ctx.snap, found, weights, need, per_document)
 
+    def search_matched(
+        self, plan: QueryPlan, stats: FixedStatistics, need: int, per_document: bool
+    ) -> tuple[list[str], list[Row]]:
+        """Both phases in one call, for a query that must be evaluated to know the languages it matches
+        in (global ``stats`` known beforehand): the languages it matches here and this shard's best rows
+        weighed as if they were all (``language_weights`` of them). The coordinator, once it knows
+        every shard's languages, rescales the rows of a one-language shard (a positive factor keeps
+        their order) or asks again with the final weights."""
+        ctx = self._context(plan, stats)
+        ctx.per_document = per_document
+        found = QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(need)
+        matched = [lg for lg in plan.langs if any(f[0] == lg for f in found)]
+        if not found:
+            return matched, []
+        return matched, top_rows(ctx.snap, found, language_weights(plan.parsed, matched), need, per_document)
+
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[Hit]:
         """Hits for rows this shard returned (stored text and snippets are read lazily, for these only)."""
         ctx = self._context(plan)
@@ -605,22 +621,33 @@ class ShardedIndex:
     def _precomputed(self, plan: QueryPlan) -> tuple[FixedStatistics, dict[str, float]] | None:
         """Statistics and language weights from the document frequencies computed at commit, when the
         query needs no evaluation to know where it matches (one round); else None."""
-        table = self._dfs
-        if table is None or table.generation != self.generation or not self.one_round:
-            return None
         langs, parsed = list(plan.langs), plan.parsed
         if not (len(langs) < 2 or _plain_or(parsed.root)):
             return None
-        ctx = self._analysis(plan)
-        dfs = {key: table.df(key) for key in query_term_keys(parsed.root, langs, ctx.analyze)}
+        got = self._table_statistics(plan)
+        if got is None:
+            return None
+        stats, ctx = got
         hit = langs
         if len(langs) > 1:
             hit = [
                 lg
                 for lg in langs
-                if any(isinstance(c, AnalyzedTerm) and dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(parsed.root, lg))
+                if any(
+                    isinstance(c, AnalyzedTerm) and stats.dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(parsed.root, lg)
+                )
             ]
-        return FixedStatistics(self.global_statistics(), dfs), language_weights(parsed, hit)
+        return stats, language_weights(parsed, hit)
+
+    def _table_statistics(self, plan: QueryPlan) -> tuple[FixedStatistics, QueryContext] | None:
+        """The global statistics of every term key the query may score, from the document frequencies
+        computed at commit (any query; None without a current table), with the analysis context."""
+        table = self._dfs
+        if table is None or table.generation != self.generation or not self.one_round:
+            return None
+        ctx = self._analysis(plan)
+        dfs = {key: table.df(key) for key in query_term_keys(plan.parsed.root, list(plan.langs), ctx.analyze)}
+        return FixedStatistics(self.global_statistics(), dfs), ctx
 
     def _combine(
         self, plan: QueryPlan, answers: Iterable[tuple[dict[str, int], list[str]]]

@@ -402,3 +402,66 @@ def test_cli_index_on_ray(ray_local, built: Path, tmp_path) -> None:
     r = runner.invoke(app, ["index", str(src), "--index", str(single), "--ray", "local"])
     assert r.exit_code == 2 and "--shards" in r.stderr and "Traceback" not in r.output
     assert not single.exists()
+
+
+def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_path) -> None:
+    """A phrase or boolean query over an index of two languages needs to know where it matches (the
+    language weights); with the table computed at commit every shard answers in one call, and a shard
+    whose rows are all of one language is rescaled by the coordinator: the same hits and scores as a
+    single index of the documents."""
+    from search.distributed import RayShardedIndex
+    from search.index import _parsed
+
+    def ids(shard: int, n: int, prefix: str) -> list[str]:
+        out, j = [], 0
+        while len(out) < n:
+            if shard_of(f"{prefix}{j}", N_SHARDS) == shard:
+                out.append(f"{prefix}{j}")
+            j += 1
+        return out
+
+    docs = []  # shard 0: Indonesian only; shard 1: English only; shard 2: both
+    for j, doc_id in enumerate(ids(0, 6, "id/")):
+        docs.append(Document(doc_id, f"warga rusia melarikan diri ke kota {'perbatasan ' * j} yang jauh", lang="id"))
+    for j, doc_id in enumerate(ids(1, 6, "en/")):
+        docs.append(Document(doc_id, f"the border crossing at night {'river ' * j} with people", lang="en"))
+    for j, doc_id in enumerate(ids(2, 4, "both/")):
+        text = "warga rusia di kota" if j % 2 else "a border crossing queue"
+        docs.append(Document(doc_id, f"{text} {'antrean ' * j}", lang="id" if j % 2 else "en"))
+    single = Index.create(tmp_path / "single", passage_words=8)
+    with single.writer() as w:
+        w.add_many(docs, workers=1)
+    sharded = ShardedIndex.create(tmp_path / "sharded", shards=N_SHARDS, passage_words=8)
+    with sharded.writer() as w:
+        w.add_many(docs, workers=1)
+    on_ray = ShardedIndex.open(tmp_path / "sharded", ray_address="local")
+    rounds = 0
+    fanout = RayShardedIndex._fanout
+
+    def counted(self, calls, deadline):
+        nonlocal rounds
+        rounds += 1
+        return fanout(self, calls, deadline)
+
+    try:
+        on_ray._fanout = counted.__get__(on_ray)
+        weighed = 0
+        for q in ('"warga rusia" OR "border crossing"', '"warga rusia" kota', "+crossing night", '"rusia melarikan"'):
+            for kwargs in ({"k": 5}, {"k": 12, "per_document": False}):
+                rounds = 0
+                got = on_ray.search(q, **kwargs)
+                assert rounds == 1, (q, kwargs)
+                want = single.search(q, **kwargs)
+                assert [(h.doc_id, h.passage, h.score, h.text) for h in got] == [
+                    (h.doc_id, h.passage, h.score, h.text) for h in want
+                ], (q, kwargs)
+                assert got and not got.partial
+                weights = Index.language_weights(_parsed(q), ["en", "id"])
+                weighed += any(weights[h.lang] < 1 for h in want) and len({h.lang for h in want}) > 1
+        assert weighed  # some answers hold both languages, one weighed below 1 (rescaled rows among them)
+        rounds = 0
+        big = on_ray.search('"warga rusia" OR "border crossing"', k=80)  # 3 x 80 rows: fetched in a second call
+        want = single.search('"warga rusia" OR "border crossing"', k=80)
+        assert rounds == 2 and [(h.doc_id, h.score) for h in big] == [(h.doc_id, h.score) for h in want]
+    finally:
+        on_ray.close()
