@@ -1,18 +1,23 @@
-"""Group ``distributed``: what putting shards in Ray actors costs a query, and the per-shard figures the
-capacity plan (docs/scaling.md) extrapolates from.
+"""Group ``distributed``: what putting shards in Ray actors costs a query and a build, and the per-shard
+figures the capacity plan (docs/scaling.md) extrapolates from.
 
-One single index and one of ``SHARDS`` (2) shards hold the same passages of ``id-peraturan-bulk``
-(``BENCH_DISTRIBUTED_SIZE``, default 50,000; 300 in smoke mode). The shards are opened on a local Ray
-(``num_cpus=2``), one actor per shard. Every round runs, on the same query, the single index, then the
-sharded index on Ray, then the empty round trip to both actors (``ping``), so the machine's load weighs
-on all three alike; every round also checks the hits are the same with equal scores. ``extra_info``
-splits queries answered in one round (statistics computed at commit: ranked ORs of words) from those
-needing a round of statistics from the shards (phrases, boolean), each with the p50 of the per-query
-difference (Ray sharded - single) beside the p50 empty round trip: the goals are at most one round trip
-+ 0.5 ms and two round trips + 0.5 ms. ``test_distributed_shard_figures`` records shard size on disk,
-an actor's resident memory and the bytes a query sends and receives per shard.
+One single index and one of ``SHARDS`` (2) shards hold the same passages: half ``id-peraturan-bulk``,
+half ``enwiki-extract-bulk`` (``BENCH_DISTRIBUTED_SIZE`` in all, default 50,000; 300 in smoke mode), so
+queries run over two languages. The shards are opened on a local Ray (``num_cpus=2``), one actor per
+shard. Every round runs, on the same query, the single index, then the sharded index on Ray, then the
+empty round trip to both actors (``ping``), so the machine's load weighs on all three alike; every round
+also checks the hits are the same with equal scores. ``extra_info`` splits the queries by how they are
+answered: ``one_round`` (a ranked OR of words or a one-language query: statistics and language weights
+from the table computed at commit), ``matched`` (a phrase or boolean query over both languages: global
+statistics from the table, the languages it matches in learnt from the same call) and ``two_phase``
+(the same queries with the table ignored: a round of statistics, then the search), each with the p50 of
+the per-query difference (Ray sharded - single) beside the p50 empty round trip: the goals are at most
+one round trip + 0.5 ms (one round) and two round trips + 0.5 ms (two phases).
+``test_distributed_build`` builds the same 2 shards in process and on Ray (one builder actor per shard)
+side by side. ``test_distributed_shard_figures`` records shard size on disk, an actor's resident memory
+and the bytes a query sends and receives per shard.
 
-Skipped without Ray (the ``ray`` extra), or without the shared corpus.
+Skipped without Ray (the ``ray`` extra), or without the shared corpora.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from search import Document, Index, ShardedIndex
 from search.sharded import hit_state, merge_rows
 
 SHARDS = 2
+LANGS = ("id", "en")
 
 
 def _size() -> int:
@@ -55,13 +61,18 @@ def ray_local():
     ray.shutdown()
 
 
+def _docs() -> list[Document]:
+    half = _size() // 2
+    return [Document(p.id, p.text, title=p.title, lang=lang) for lang in LANGS for p in load_passages(lang, half)]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str], dict[str, float]]:
-    reason = missing_data_reason("id")
-    if reason:
-        pytest.skip(reason)
-    passages = load_passages("id", _size())
-    docs = [Document(p.id, p.text, title=p.title, lang="id") for p in passages]
+    for lang in LANGS:
+        reason = missing_data_reason(lang)
+        if reason:
+            pytest.skip(reason)
+    docs = _docs()
     root = tmp_path_factory.mktemp("distributed")
     builds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -74,8 +85,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[st
     with sharded.writer() as w:
         w.add_many(docs)
     builds["sharded_in_process_s"] = time.perf_counter() - t0
-    per_shape = 5 if smoke() else 40
-    queries = [q.render() for qs in make_queries("id", _size(), per_shape).values() for q in qs]
+    per_shape = 3 if smoke() else 20
+    queries = [q.render() for lang in LANGS for qs in make_queries(lang, _size() // 2, per_shape).values() for q in qs]
     return root / "single", root / "sharded", queries, builds
 
 
@@ -84,10 +95,11 @@ def _top(hits) -> list[tuple[str, int, float, str]]:
     return [(h.doc_id, h.passage, h.score, h.text) for h in hits]
 
 
-def _one_round(index: ShardedIndex, q: str) -> bool:
+def _kind(index: ShardedIndex, q: str) -> str:
     from search.index import _parsed
 
-    return index._precomputed(index._plan(_parsed(q), None, None, None)) is not None
+    plan = index._plan(_parsed(q), None, None, None)
+    return "one_round" if index._precomputed(plan) is not None else "matched"
 
 
 def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
@@ -95,21 +107,24 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
     single_path, sharded_path, queries, _ = built
     single = Index.open(single_path)
     on_ray = ShardedIndex.open(sharded_path, ray_address="local")
+    two_phase = ShardedIndex.open(sharded_path, ray_address="local")
+    two_phase.one_round = False  # the table ignored: a round of statistics before every search
     try:
         actors = on_ray.actors
         for q in queries:  # warm every side and check they agree
-            a, b = _top(single.search(q)), _top(on_ray.search(q))
-            assert [x[:2] for x in a] == [x[:2] for x in b], q
+            a, b, c = _top(single.search(q)), _top(on_ray.search(q)), _top(two_phase.search(q))
+            assert [x[:2] for x in a] == [x[:2] for x in b] == [x[:2] for x in c], q
             assert all(abs(x[2] - y[2]) <= 1e-9 for x, y in zip(a, b)), q
-        kinds = {q: "one_round" if _one_round(on_ray, q) else "two_phase" for q in queries}
-        diffs: dict[str, list[float]] = {"one_round": [], "two_phase": []}
+        kinds = {q: _kind(on_ray, q) for q in queries}
+        diffs: dict[str, list[float]] = {"one_round": [], "matched": [], "two_phase": []}
         t_single: list[float] = []
         t_ray: list[float] = []
         t_ping: list[float] = []
         it = iter(range(10**9))
 
-        def triple() -> None:
-            q = queries[next(it) % len(queries)]
+        def rounds() -> None:
+            n = next(it)
+            q = queries[n % len(queries)]
             t0 = time.perf_counter()
             a = _top(single.search(q))
             t1 = time.perf_counter()
@@ -123,11 +138,15 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
             t_ray.append(t2 - t1)
             t_ping.append(t3 - t2)
             diffs[kinds[q]].append((t2 - t1) - (t1 - t0))
+            if kinds[q] == "matched":  # the same query the old way, beside the same single-index time
+                t4 = time.perf_counter()
+                _top(two_phase.search(q))
+                diffs["two_phase"].append((time.perf_counter() - t4) - (t1 - t0))
 
-        benchmark.pedantic(triple, rounds=len(queries) * (1 if smoke() else 3), warmup_rounds=0)
+        benchmark.pedantic(rounds, rounds=len(queries) * (1 if smoke() else 3), warmup_rounds=0)
         rt = statistics.median(t_ping) * 1000
         benchmark.extra_info.update(
-            corpus="id",
+            corpus="+".join(LANGS),
             passages=_size(),
             shards=SHARDS,
             queries=len(queries),
@@ -139,15 +158,70 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
         for kind, ds in diffs.items():
             if ds:
                 over = statistics.median(ds) * 1000
-                rounds = 1 if kind == "one_round" else 2
+                rounds_goal = 2 if kind == "two_phase" else 1
                 benchmark.extra_info[kind] = {
                     "queries": len(ds),
                     "overhead_p50_ms": round(over, 3),
-                    "goal_ms": round(rounds * rt + 0.5, 3),
+                    "goal_ms": round(rounds_goal * rt + 0.5, 3),
                     "overhead_in_round_trips": round(over / rt, 2) if rt else None,
                 }
     finally:
         on_ray.close()
+        two_phase.close()
+
+
+def test_distributed_build(benchmark, ray_local, built, tmp_path: Path) -> None:
+    """The same 2 shards built in process (each shard's chunks on the writer's worker processes, one
+    shard after another) and on Ray (one builder actor per shard, both at once), alternately; the Ray
+    side split into starting the builder actors and the rest (analysis in the actors, segments sent
+    back and stored, commit)."""
+    from search.distributed import ShardBuilder
+
+    benchmark.group = "distributed"
+    single_path, sharded_path, queries, _ = built
+    docs = _docs()
+    t_local: list[float] = []
+    t_ray: list[float] = []
+    t_start: list[float] = []
+    it = iter(range(10**9))
+
+    def pair() -> None:
+        n = next(it)
+        t0 = time.perf_counter()
+        idx = ShardedIndex.create(tmp_path / f"local{n}", shards=SHARDS, passage_words=0)
+        with idx.writer() as w:
+            w.add_many(docs)
+        t1 = time.perf_counter()
+        idx = ShardedIndex.create(tmp_path / f"ray{n}", shards=SHARDS, passage_words=0)
+        with idx.writer() as w:
+            w.add_many(docs, ray_address="local")
+        t2 = time.perf_counter()
+        t_local.append(t1 - t0)
+        t_ray.append(t2 - t1)
+        # what starting the builders alone costs (an actor is a fresh process importing the analyzers)
+        t3 = time.perf_counter()
+        actors = [ray_local.remote(ShardBuilder).remote(idx.settings.to_json(), 1) for _ in range(SHARDS)]
+        ray_local.get([a.ping.remote() for a in actors])
+        t_start.append(time.perf_counter() - t3)
+        for a in actors:
+            ray_local.kill(a)
+
+    benchmark.pedantic(pair, rounds=1 if smoke() else 3, warmup_rounds=0)
+    local, on_ray = ShardedIndex.open(tmp_path / "local0"), ShardedIndex.open(tmp_path / "ray0")
+    for q in queries[:: max(1, len(queries) // 20)]:
+        assert [(h.doc_id, h.score) for h in local.search(q)] == [(h.doc_id, h.score) for h in on_ray.search(q)], q
+    seg_bytes = sum(s.index.stats()["size_bytes"] for s in on_ray.shards)
+    benchmark.extra_info.update(
+        corpus="+".join(LANGS),
+        passages=len(docs),
+        shards=SHARDS,
+        in_process_s=[round(x, 2) for x in t_local],
+        ray_s=[round(x, 2) for x in t_ray],
+        ray_actor_start_s=[round(x, 2) for x in t_start],
+        ratio_ray_over_in_process_median=round(statistics.median(t_ray) / statistics.median(t_local), 3),
+        bytes_sent_back=seg_bytes,
+        load=os.getloadavg()[0],
+    )
 
 
 def _rss_kb(pid: int) -> int:
