@@ -107,16 +107,26 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
     single_path, sharded_path, queries, _ = built
     single = Index.open(single_path)
     on_ray = ShardedIndex.open(sharded_path, ray_address="local")
+    fresh = ShardedIndex.open(sharded_path, ray_address="local")
+    fresh.plan_cache = 0  # every query planned as if seen for the first time
     two_phase = ShardedIndex.open(sharded_path, ray_address="local")
     two_phase.one_round = False  # the table ignored: a round of statistics before every search
+    two_phase.plan_cache = 0
     try:
         actors = on_ray.actors
         for q in queries:  # warm every side and check they agree
-            a, b, c = _top(single.search(q)), _top(on_ray.search(q)), _top(two_phase.search(q))
-            assert [x[:2] for x in a] == [x[:2] for x in b] == [x[:2] for x in c], q
+            a, b = _top(single.search(q)), _top(on_ray.search(q))
+            c, d = _top(fresh.search(q)), _top(two_phase.search(q))
+            assert [x[:2] for x in a] == [x[:2] for x in b] == [x[:2] for x in c] == [x[:2] for x in d], q
             assert all(abs(x[2] - y[2]) <= 1e-9 for x, y in zip(a, b)), q
         kinds = {q: _kind(on_ray, q) for q in queries}
-        diffs: dict[str, list[float]] = {"one_round": [], "matched": [], "two_phase": []}
+        diffs: dict[str, list[float]] = {
+            "one_round": [],
+            "matched": [],
+            "one_round_uncached": [],
+            "matched_uncached": [],
+            "two_phase": [],
+        }
         t_single: list[float] = []
         t_ray: list[float] = []
         t_ping: list[float] = []
@@ -138,7 +148,10 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
             t_ray.append(t2 - t1)
             t_ping.append(t3 - t2)
             diffs[kinds[q]].append((t2 - t1) - (t1 - t0))
-            if kinds[q] == "matched":  # the same query the old way, beside the same single-index time
+            t4 = time.perf_counter()  # the same query, not cached, beside the same single-index time
+            _top(fresh.search(q))
+            diffs[kinds[q] + "_uncached"].append((time.perf_counter() - t4) - (t1 - t0))
+            if kinds[q] == "matched":  # the same query the old way
                 t4 = time.perf_counter()
                 _top(two_phase.search(q))
                 diffs["two_phase"].append((time.perf_counter() - t4) - (t1 - t0))
@@ -166,8 +179,8 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
                     "overhead_in_round_trips": round(over / rt, 2) if rt else None,
                 }
     finally:
-        on_ray.close()
-        two_phase.close()
+        for index in (on_ray, fresh, two_phase):
+            index.close()
 
 
 def test_distributed_build(benchmark, ray_local, built, tmp_path: Path) -> None:

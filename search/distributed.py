@@ -49,6 +49,8 @@ from .weights import checked_query, language_weights
 #: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
 #: one in two (search, then fetch only the page's hits)
 FETCH_WITH_SEARCH_ROWS = 200
+#: query strings whose plan and global statistics are kept per commit (``RayShardedIndex._decided``)
+PLAN_CACHE = 4096
 #: seconds a query waits for its shards before answering without the missing ones (flagged partial)
 DEFAULT_TIMEOUT = 10.0
 #: times Ray restarts a crashed shard actor (-1: without limit)
@@ -175,6 +177,9 @@ class RayShardedIndex(ShardedIndex):
     starts actors at the new commit and stops the old ones.
     """
 
+    #: query strings whose plan and statistics are kept for the current commit (0: none)
+    plan_cache: int = PLAN_CACHE
+
     def __init__(
         self,
         path: Path,
@@ -204,6 +209,8 @@ class RayShardedIndex(ShardedIndex):
             num_cpus=actor_cpus,
         )
         self._refresh_lock = threading.Lock()
+        self._plans: dict[tuple[Any, ...], list[Any]] = {}
+        self._plans_lock = threading.Lock()
         self._actors: list[Any] = []
         self._start(manifest)
 
@@ -244,6 +251,8 @@ class RayShardedIndex(ShardedIndex):
         old = self._actors
         self._state = (manifest, [])
         self._dfs = _load_df_table(self.path, manifest)
+        with self._plans_lock:
+            self._plans.clear()  # decided for the previous commit
         self._actors = actors
         for a in old:
             ray.kill(a)
@@ -443,17 +452,16 @@ class RayShardedIndex(ShardedIndex):
         shards' statistics).
         """
         k, offset = check_count("k", k), check_count("offset", offset)
-        parsed = checked_query(query)
         deadline = self._deadline(timeout)
         need = offset + k
         fetch = need * self.n_shards <= FETCH_WITH_SEARCH_ROWS  # rows and their hits in one call
-        plan = self._plan(parsed, lang, k1, b)
-        got = self._precomputed(plan)
-        if got is None and k:
-            table = self._table_statistics(plan)
-            if table is not None:  # statistics known, languages not: one round all the same
-                return self._search_matched(plan, table[0], offset, need, per_document, fetch, deadline)
+        decided = self._decided(query, lang, k1, b)
+        plan, got, table = decided
+        if got is None and table is not None and k:  # statistics known, languages not: one round all the same
+            return self._search_matched(plan, table, offset, need, per_document, fetch, deadline)
         stats, weights, missing = self._phase_one(plan, deadline, got)
+        if got is None and not missing:
+            decided[1] = (stats, weights)  # a statistics round answered by every shard holds for this commit
         if not weights or k == 0:
             return SearchResult((), missing)
         alive = [i for i in range(self.n_shards) if i not in missing]
@@ -461,6 +469,27 @@ class RayShardedIndex(ShardedIndex):
             plan, stats.to_json(), weights, alive, need, per_document, fetch, deadline
         )
         return self._page(plan, rows, states, offset, need, missing + lost, deadline)
+
+    def _decided(self, query: str | ParsedQuery, lang: str | None, k1, b) -> list[Any]:
+        """``[plan, (statistics, weights) or None, table statistics or None]`` for a query, cached per
+        commit for query strings (``PLAN_CACHE`` of them): a repeated query skips parsing, planning,
+        the table lookups and, without a table, the statistics round (filled in by ``search``)."""
+        key = (self.generation, query, lang, k1, b) if isinstance(query, str) and self.plan_cache else None
+        if key is not None:
+            with self._plans_lock:
+                hit = self._plans.get(key)
+            if hit is not None:
+                return hit
+        plan = self._plan(checked_query(query), lang, k1, b)
+        got = self._precomputed(plan)
+        table = self._table_statistics(plan) if got is None else None
+        decided = [plan, got, None if table is None else table[0]]
+        if key is not None:
+            with self._plans_lock:
+                if len(self._plans) >= self.plan_cache:
+                    self._plans.pop(next(iter(self._plans)))  # the oldest entry
+                self._plans[key] = decided
+        return decided
 
     def _search_rows(
         self,

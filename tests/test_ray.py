@@ -465,3 +465,39 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
         assert rounds == 2 and [(h.doc_id, h.score) for h in big] == [(h.doc_id, h.score) for h in want]
     finally:
         on_ray.close()
+
+
+def test_plans_and_statistics_are_kept_per_commit(ray_local, tmp_path) -> None:
+    """A repeated query string skips planning and, without a table, the statistics round; a new commit
+    forgets them (answers follow the new statistics)."""
+    from search.distributed import RayShardedIndex
+
+    path = tmp_path / "s"
+    idx = ShardedIndex.create(path, shards=N_SHARDS, passage_words=8)
+    with idx.writer() as w:
+        w.add_many(_corpus(40), workers=1)
+    on_ray = ShardedIndex.open(path, ray_address="local")
+    on_ray.one_round = False  # as without a table: a statistics round first
+    rounds = 0
+    fanout = RayShardedIndex._fanout
+
+    def counted(self, calls, deadline):
+        nonlocal rounds
+        rounds += 1
+        return fanout(self, calls, deadline)
+
+    try:
+        on_ray._fanout = counted.__get__(on_ray)
+        q = '"warga rusia" kota'
+        first = view(on_ray.search(q, k=5))
+        assert rounds == 2
+        rounds = 0
+        assert view(on_ray.search(q, k=5)) == first and rounds == 1  # statistics kept for this commit
+        with idx.writer() as w:
+            w.add_many([Document(f"more/{i}", "warga rusia kota kota kota") for i in range(6)], workers=1)
+        assert on_ray.refresh()
+        rounds = 0
+        got = on_ray.search(q, k=5)
+        assert rounds == 2 and view(got) == view(ShardedIndex.open(path).search(q, k=5)) != first
+    finally:
+        on_ray.close()
