@@ -219,7 +219,7 @@ def test_distributed_build(benchmark, ray_local, built, tmp_path: Path) -> None:
         for a in actors:
             ray_local.kill(a)
 
-    benchmark.pedantic(pair, rounds=1 if smoke() else 3, warmup_rounds=0)
+    benchmark.pedantic(pair, rounds=1 if smoke() else 2, warmup_rounds=0)
     local, on_ray = ShardedIndex.open(tmp_path / "local0"), ShardedIndex.open(tmp_path / "ray0")
     for q in queries[:: max(1, len(queries) // 20)]:
         assert [(h.doc_id, h.score) for h in local.search(q)] == [(h.doc_id, h.score) for h in on_ray.search(q)], q
