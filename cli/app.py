@@ -26,6 +26,7 @@ from search import (
     Index,
     SearchError,
 )
+from search.columns import parse_field_option
 
 from . import errors, output
 from .command import DEBUG, Command, Group, debug_requested
@@ -144,6 +145,14 @@ def query(
     json_out: JsonOpt = False,
     index: IndexOpt = None,
     ray: RayOpt = None,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", help="Filters on declared fields, e.g. 'source:bps year:>=2020' (never scored)."),
+    ] = None,
+    facet: Annotated[
+        list[str] | None,
+        typer.Option("--facet", help="Count the matching documents per value of this declared field (repeatable)."),
+    ] = None,
 ) -> None:
     """Search the index and print the best passages.
 
@@ -151,7 +160,16 @@ def query(
     "-pajak tahunan"; put a query word that equals an option (`-k`) after `--`.
     """
     run_query(
-        words, k=k, offset=offset, lang=lang, all_passages=all_passages, json_out=json_out, index=index, ray=ray
+        words,
+        k=k,
+        offset=offset,
+        lang=lang,
+        all_passages=all_passages,
+        json_out=json_out,
+        index=index,
+        ray=ray,
+        filter=filter,
+        facet=facet,
     )
 
 
@@ -193,6 +211,14 @@ def index_cmd(
             help="Build the new documents of a sharded index with one Ray actor per shard ('local' starts Ray here).",
         ),
     ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            metavar="NAME:TYPE",
+            help="Declare a meta field of a new index for filters and facets: int, keyword, int[], keyword[].",
+        ),
+    ] = None,
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
@@ -204,6 +230,9 @@ def index_cmd(
             import ray as _  # noqa: F401
         except ImportError:
             raise UsageMistake("--ray needs Ray: pip install 'telusur[ray]'") from None
+    fields = dict(parse_field_option(f) for f in field or ())
+    if fields and shards is not None:
+        raise UsageMistake("--field is not supported with --shards yet; build an unsharded index")
     files = find_files(paths, glob, exclude=path, follow_symlinks=follow_symlinks)
     if files.skipped_links:
         n = len(files.skipped_links)
@@ -238,7 +267,9 @@ def index_cmd(
                     path, shards=shards, passage_words=120 if passage_words is None else passage_words
                 )
             else:
-                Index.create(path, passage_words=120 if passage_words is None else passage_words)
+                Index.create(
+                    path, passage_words=120 if passage_words is None else passage_words, fields=fields or None
+                )
         except SearchError:
             if not exists():
                 raise
@@ -249,6 +280,11 @@ def index_cmd(
         raise SourceError(
             f"{path} was built with --passage-words {built}, not {passage_words};"
             " to change it, build into a new --index folder"
+        )
+    if fields and fields != getattr(existing, "fields", None):
+        raise SourceError(
+            f"{path} declares the fields {getattr(existing, 'fields', {})}, not {fields}; fields are declared"
+            " when an index is created: build into a new --index folder"
         )
     has = existing.n_shards if isinstance(existing, search.ShardedIndex) else None
     if shards is not None and shards != has:

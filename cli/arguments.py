@@ -42,7 +42,7 @@ def split_arguments(args: list[str], takes_value: dict[str, bool]) -> list[str]:
 
 
 #: ``search query``'s options: name -> (parameter, type, minimum, maximum); type None is a flag.
-QUERY_OPTIONS: dict[str, tuple[str, type | None, int | None, int | None]] = {
+QUERY_OPTIONS: dict[str, tuple[str, Any, int | None, int | None]] = {
     "-k": ("k", int, 1, 10_000),
     "--offset": ("offset", int, 0, None),
     "--lang": ("lang", str, None, None),
@@ -52,6 +52,8 @@ QUERY_OPTIONS: dict[str, tuple[str, type | None, int | None, int | None]] = {
     "--index": ("index", Path, None, None),
     "-i": ("index", Path, None, None),
     "--ray": ("ray", str, None, None),
+    "--filter": ("filter", str, None, None),
+    "--facet": ("facet", list[str], None, None),  # repeatable: the values are collected
 }
 
 
@@ -97,6 +99,8 @@ def parse_query(args: list[str]) -> tuple[list[str], dict[str, Any], bool] | Non
             if (low is not None and number < low) or (high is not None and number > high):
                 return None
             values[param] = number
+        elif kind == list[str]:
+            values.setdefault(param, []).append(attached)
         else:
             values[param] = kind(attached)
     return words, values, debug

@@ -137,6 +137,15 @@ def print_hits(stream: TextIO, query: str, hits: list[Hit], offset: int) -> None
     stream.write("\n".join(out) + "\n")
 
 
+def print_facets(stream: TextIO, facets: dict[str, dict]) -> None:
+    """Facet counts for people: one line per field, its values most frequent first (``value (count)``)."""
+    out = []
+    for name, counts in facets.items():
+        values = ", ".join(f"{v} ({n})" for v, n in counts.items()) or "no values"
+        out.append(f"{name}: {values}")
+    stream.write("\n".join(out) + "\n")
+
+
 def _collapse_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Map offsets in ``text`` to offsets in ``" ".join(text.split())``."""
     mapping = [0] * (len(text) + 1)

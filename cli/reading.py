@@ -65,15 +65,26 @@ def run_query(
     json_out: bool = False,
     index: Path | None = None,
     ray: str | None = None,
+    filter: str | None = None,
+    facet: list[str] | None = None,
 ) -> None:
     """``search query``: the words joined as one query, searched, printed for people or as JSON.
 
-    ``ray``: "local" or a Ray address; the sharded index's shards answer from Ray actors."""
+    ``ray``: "local" or a Ray address; the sharded index's shards answer from Ray actors. ``filter``:
+    filters on declared fields (``Index.search(filter=...)``); ``facet``: fields whose values the
+    matching documents are counted by (``Index.facets``)."""
     text = argv_text(" ".join(words))
     lang = check_lang(lang)
     idx = open_for_reading(index) if ray is None else open_on_ray(index, ray)
+    extra: dict = {}
+    if filter is not None or facet:
+        if isinstance(idx, ShardedIndex):
+            idx.close()
+            raise UsageMistake("--filter and --facet need an index that is not sharded (for now)")
+        extra = {"filter": argv_text(filter)} if filter is not None else {}
     try:
-        hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages)
+        hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages, **extra)
+        facets = idx.facets(text, facet, lang=lang, **extra) if facet else None
     finally:
         if ray is not None:
             idx.close()
@@ -84,6 +95,8 @@ def run_query(
         payload: dict = {"query": text, "hits": hit_objects(hits, offset)}
         if suggestion is not None:
             payload["suggestion"] = suggestion
+        if facets is not None:
+            payload["facets"] = facets
         if isinstance(idx, ShardedIndex):
             payload["shards"] = idx.n_shards
             payload["partial"] = bool(missing)
@@ -93,6 +106,8 @@ def run_query(
         output.print_hits(sys.stdout, text, hits, offset)
         if suggestion is not None:
             sys.stdout.write(f"Did you mean: {suggestion}\n")
+        if facets is not None:
+            output.print_facets(sys.stdout, facets)
     if missing:
         output.error(f"warning: partial result: shard(s) {', '.join(map(str, missing))} did not answer")
 

@@ -12,19 +12,20 @@ import numpy as np
 
 import analyzers
 
-from . import bm25
+from . import bm25, filters
 from .bm25 import CollectionStatistics, Explanation
+from .columns import segment_columns
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
 from .highlight import make_snippet
-from .query import ParsedQuery
+from .query import MUST, BooleanQuery, ParsedQuery, parse_query
 from .searcher import QueryContext, Snapshot, open_segments
 from .segment import SegmentReader, file_checksum
 from .selection import Row, check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import FORMAT, FORMAT_VERSION, LOCK, META, WriteLock, check_no_orphans, read_meta, write_meta
 from .suggest import Suggester
-from .weights import QueryWeight, checked_query, highlight_terms, language_weights, query_languages
+from .weights import Found, QueryWeight, checked_query, highlight_terms, language_weights, query_languages
 from .writer import IndexWriter
 
 if TYPE_CHECKING:
@@ -347,6 +348,33 @@ class Index:
         """The declared metadata fields (name -> type) filters and facets can use."""
         return dict(self.settings.fields)
 
+    def parse(self, query: str | ParsedQuery, filter: str | None = None) -> ParsedQuery:
+        """``query`` parsed with this index's declared fields (a ``ParsedQuery`` checked), plus ``filter``:
+        filters only (``InvalidArgument`` for words in it), joined to the query's root as a must."""
+        fields = self.settings.fields
+        parsed = checked_query(parse_query(query, fields) if isinstance(query, str) else query)
+        filters.check_fields(parsed.root, fields)
+        if filter is None:
+            return parsed
+        return with_filter(parsed, filter, fields)
+
+    def facets(
+        self,
+        query: str | ParsedQuery,
+        fields: Iterable[str],
+        *,
+        filter: str | None = None,
+        lang: str | None = None,
+    ) -> dict[str, dict[str | int, int]]:
+        """How many documents matching ``query`` hold each value of each of ``fields`` (declared fields):
+        ``{"source": {"kemenkeu": 12, ...}, "year": {2020: 3, ...}}``, most frequent first (then by
+        value). Every match counts, not only the top k; a document counts once per value it holds."""
+        snap = self._snapshot
+        names = check_facet_fields(fields, self.settings.fields)
+        parsed = self.parse(query, filter)
+        ctx, langs = self._context(snap, parsed, lang, None, None)
+        return count_facets(snap, QueryWeight(ctx, parsed.root, langs).found(0), names)
+
     def _context(
         self, snap: Snapshot, parsed: ParsedQuery, lang: str | None, k1: float | None, b: float | None
     ) -> tuple[QueryContext, list[str]]:
@@ -389,21 +417,24 @@ class Index:
         per_document: bool = True,
         k1: float | None = None,
         b: float | None = None,
+        filter: str | None = None,
     ) -> list[Hit]:
         """The best passages for ``query``, best first: by score, then document id, then passage number.
 
         ``per_document=True`` keeps each document's best passage only. ``lang`` restricts results to
-        one language. ``k1``/``b`` override the index's BM25 parameters for this search.
+        one language. ``k1``/``b`` override the index's BM25 parameters for this search. ``filter``
+        is filters in the query syntax (``"source:setneg year:>=2020"``, ``"-lang:en"``), applied as
+        the query's own filters are: they drop passages and never change a score.
         """
         k, offset = _count("k", k), _count("offset", offset)
         snap = self._snapshot
-        parsed = _parsed(query)
+        parsed = self.parse(query, filter)
         ctx, langs = self._context(snap, parsed, lang, k1, b)
         ctx.per_document = per_document
         found = QueryWeight(ctx, parsed.root, langs).found(offset + k)
         if not found or k == 0:
             return []
-        weights = language_weights(parsed, sorted({f[0] for f in found}))
+        weights = language_weights(parsed, unfiltered_languages(ctx, parsed, langs, found))
         rows = top_rows(snap, found, weights, offset + k, per_document)
         return self._hits(snap, ctx, parsed, rows[offset:])
 
@@ -437,7 +468,7 @@ class Index:
         b: float | None = None,
     ) -> Explanation:
         """The score ``search`` gives passage ``passage`` of ``doc_id`` for ``query``, as a tree of its parts."""
-        parsed = _parsed(query)
+        parsed = self.parse(query)
         if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
             raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):
@@ -476,9 +507,90 @@ class Index:
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
         qw = QueryWeight(ctx, parsed.root, langs)
-        if weights is None:
-            weights = language_weights(parsed, qw.matching_languages()) if qw.by_lang[lang] is not None else {}
+        if weights is None and qw.by_lang[lang] is None:
+            weights = {}
+        elif weights is None:
+            weights = language_weights(parsed, unfiltered_languages(ctx, parsed, langs, None))
         return qw.explain(lang, si, pid, weights)
+
+
+def unfiltered_languages(ctx: QueryContext, parsed: ParsedQuery, langs: list[str], found: Found | None) -> list[str]:
+    """The languages the query's words match, its filters left out: the languages its scores are weighed
+    over, so that a filter removing every passage of a language changes no score. ``found``: what the
+    search found (those languages match; only the others are evaluated again, without the filters)."""
+    matched = set() if found is None else {f[0] for f in found}
+    if found is not None and not filters.has_filters(parsed.root):
+        return sorted(matched)
+    rest = [x for x in langs if x not in matched]
+    if rest:
+        matched.update(QueryWeight(ctx, filters.strip(parsed.root), rest).matching_languages())
+    return sorted(matched)
+
+
+def with_filter(parsed: ParsedQuery, text: str, fields: dict[str, str]) -> ParsedQuery:
+    """``parsed`` restricted by the filters in ``text`` (the ``filter=`` of a search): its field filters
+    as one more must clause of the root, its ``lang:`` restrictions joined to the query's."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"filter must be a string, got {type(text).__name__}")
+    f = parse_query(text, fields)
+    if any(not filters.is_filter(c) for _, c in f.root.clauses):
+        raise InvalidArgument(
+            f"filter {text!r} holds words; it takes filters only (declared fields: {sorted(fields)}, lang:, -lang:),"
+            " the words go in the query"
+        )
+    root = parsed.root
+    if f.root.clauses:
+        root = BooleanQuery(root.clauses + ((MUST, f.root),))
+    langs = parsed.langs
+    excluded = tuple(dict.fromkeys(parsed.exclude_langs + f.exclude_langs))
+    if f.langs is not None:
+        both = [x for x in f.langs if langs is None or x in langs]
+        langs = tuple(both) if both else f.langs
+        if not both:  # lang:id in the query, lang:en in the filter: nothing can match
+            excluded = tuple(analyzers.names())
+    return ParsedQuery(root, langs, parsed.text, parsed.words, excluded)
+
+
+def check_facet_fields(fields: object, declared: dict[str, str]) -> list[str]:
+    """The facet field names, each declared, or ``InvalidArgument`` naming the declared ones."""
+    if isinstance(fields, str) or not isinstance(fields, Iterable):
+        raise InvalidArgument(f"facet fields must be a list of field names, got {fields!r}")
+    names = list(dict.fromkeys(fields))
+    for name in names:
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none: declare fields with Index.create(fields=...)"
+            raise InvalidArgument(f"cannot count {name!r}: it is not a declared field (declared: {known})")
+    return names
+
+
+def count_facets(snap: Snapshot, found: Found, names: list[str]) -> dict[str, dict[str | int, int]]:
+    """Per field, how many documents of the matched passages ``found`` hold each value (from the columns)."""
+    by_segment: dict[int, np.ndarray] = {}
+    for _, si, pids, _ in found:
+        reader = snap.segments[si].reader
+        m = by_segment.get(si)
+        if m is None:
+            m = by_segment[si] = np.zeros(reader.n_docs, dtype=bool)
+        m[reader.p_doc[pids]] = True
+    out: dict[str, dict[str | int, int]] = {}
+    for name in names:
+        totals: dict[str | int, int] = {}
+        for si, docs in by_segment.items():
+            col = segment_columns(snap.segments[si].reader).get(name)
+            if col is None:
+                continue
+            picked = col.values[docs[col.owner]]
+            if col.dictionary is None:
+                vals, counts = np.unique(picked, return_counts=True)
+                keys: list = vals.tolist()
+            else:
+                counts = np.bincount(picked, minlength=len(col.dictionary))
+                nz = np.flatnonzero(counts)
+                keys, counts = [col.dictionary[i] for i in nz.tolist()], counts[nz]
+            for key, c in zip(keys, counts.tolist()):
+                totals[key] = totals.get(key, 0) + c
+        out[name] = dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out
 
 
 def _stored_meta(reader: SegmentReader, doc: int) -> dict[str, Any] | None:

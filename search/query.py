@@ -1,17 +1,25 @@
 """Query objects and the parser for what users type.
 
-Syntax: bare words (ranked OR), ``"exact phrase"``, ``+must``, ``-must_not``, ``AND`` / ``OR`` / ``NOT``
-(upper case), parentheses, ``title:word`` / ``title:"a phrase"``, and ``lang:id`` / ``lang:en`` filters.
+Syntax: bare words (ranked OR), ``"exact phrase"``, ``"a phrase"~N`` (words within N positions),
+``+must``, ``-must_not``, ``AND`` / ``OR`` / ``NOT`` (upper case), parentheses, ``title:word`` /
+``title:"a phrase"``, ``lang:id`` / ``lang:en`` (``-lang:en`` and ``NOT lang:en`` leave that language's
+passages out), and filters on the index's declared metadata fields: ``source:kemenkeu``,
+``source:"two words"``, ``year:2020``, ``year:>=2020`` (``>``, ``<``, ``<=``), ``year:[2015 TO 2020]``
+(``{}`` excludes the bounds, ``*`` leaves one open). Filters never score: they restrict the passages the
+words of the same group match (filters side by side: any of them; joined by ``AND`` or ``+``: all).
+A negated filter excludes the documents it matches. A field the index does not declare is plain text.
 
 The parser is lenient on purpose: questions pasted from real users must never fail. A ``+`` or ``-``
 that does not start a word, a stray parenthesis, a dangling ``AND`` or a ``word:`` that is not a known
-field are plain text. Only what cannot be read raises ``QuerySyntaxError``: an unbalanced quote, or
-an unknown value for ``lang:``; and a query past a limit: more than ``MAX_QUERY_TERMS`` distinct words,
+field are plain text. Only what cannot be read raises ``QuerySyntaxError``: an unbalanced quote, an
+unknown value for ``lang:``, a value a declared field cannot hold (``year:abc``); and a query past a
+limit: more than ``MAX_QUERY_TERMS`` distinct words,
 ``MAX_PHRASES`` phrases (``MAX_PHRASE_WORDS`` words each) or parentheses nested ``MAX_NESTING`` deep.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import analyzers
@@ -27,6 +35,7 @@ MAX_PHRASES = 256
 MAX_PHRASE_WORDS = 128
 MAX_QUERY_TERMS = 1024
 MAX_NESTING = 32
+MAX_SLOP = 64  # "a b"~N: positions a phrase's words may move; larger values are taken as this
 
 MUST, SHOULD, MUST_NOT = "must", "should", "must_not"
 # a clause that restricts the passages without scoring (Lucene's FILTER): filters and masks plug in here
@@ -43,10 +52,25 @@ class TermQuery:
 
 @dataclass(frozen=True)
 class PhraseQuery:
-    """Words that must appear at these relative positions (stopword gaps included)."""
+    """Words that must appear at these relative positions (stopword gaps included); with ``slop`` > 0,
+    within that many position moves of them (Lucene's sloppy phrase: ``"pajak daerah"~3``)."""
 
     text: str
     field: str | None = None
+    slop: int = 0
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """A test on a declared metadata field that never scores: the value equals ``value``, or (an int
+    field) lies between ``low`` and ``high`` (None: open), bounds included when ``include_*``."""
+
+    field: str
+    value: str | int | None = None
+    low: int | None = None
+    high: int | None = None
+    include_low: bool = True
+    include_high: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,22 +80,24 @@ class BooleanQuery:
     clauses: tuple[tuple[str, Query], ...] = ()
 
 
-Query = TermQuery | PhraseQuery | BooleanQuery
+Query = TermQuery | PhraseQuery | BooleanQuery | FieldFilter
 
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """A parsed query: the clause tree, the ``lang:`` filter (None: every language) and the plain words."""
+    """A parsed query: the clause tree, the ``lang:`` filter (None: every language), the languages left
+    out (``-lang:en``) and the plain words."""
 
     root: BooleanQuery
     langs: tuple[str, ...] | None = None
     text: str = ""
     words: tuple[str, ...] = field(default=())
+    exclude_langs: tuple[str, ...] = ()
 
 
 # -- lexer -------------------------------------------------------------------------------------------
 
-_WORD, _PHRASE, _LPAREN, _RPAREN, _PLUS, _MINUS, _AND, _OR, _NOT, _FIELD = (
+_WORD, _PHRASE, _LPAREN, _RPAREN, _PLUS, _MINUS, _AND, _OR, _NOT, _FIELD, _RANGE = (
     "WORD",
     "PHRASE",
     "(",
@@ -82,6 +108,7 @@ _WORD, _PHRASE, _LPAREN, _RPAREN, _PLUS, _MINUS, _AND, _OR, _NOT, _FIELD = (
     "OR",
     "NOT",
     "FIELD",
+    "RANGE",
 )
 _DELIMS = set('()"')
 
@@ -91,9 +118,11 @@ class _Lex:
     kind: str
     value: str
     pos: int
+    slop: int = 0
 
 
-def _lex(text: str) -> list[_Lex]:
+def _lex(text: str, fields: Mapping[str, str] | None = None) -> list[_Lex]:
+    known = set(FIELDS) | set(fields or ())
     out: list[_Lex] = []
     i, n = 0, len(text)
     while i < n:
@@ -105,6 +134,16 @@ def _lex(text: str) -> list[_Lex]:
             j = text.find('"', i + 1)
             if j < 0:
                 raise QuerySyntaxError('unbalanced quote: a phrase opened with " is never closed', i)
+            slop = 0
+            if text[j + 1 : j + 2] == "~":  # "a phrase"~N: its slop
+                k = j + 2
+                while k < n and text[k].isdigit():
+                    k += 1
+                if k > j + 2 and (k == n or text[k].isspace() or text[k] in _DELIMS):
+                    slop = MAX_SLOP if k - j - 2 > 4 else min(int(text[j + 2 : k]), MAX_SLOP)
+                    out.append(_Lex(_PHRASE, text[i + 1 : j], i, slop))
+                    i = k
+                    continue
             out.append(_Lex(_PHRASE, text[i + 1 : j], i))
             i = j + 1
             continue
@@ -112,7 +151,13 @@ def _lex(text: str) -> list[_Lex]:
             out.append(_Lex(c, c, i))
             i += 1
             continue
-        at_start = i == 0 or text[i - 1].isspace() or text[i - 1] == "("
+        # a word starts after a space, "(", or the "+"/"-" operator just read ("-lang:en" is a field)
+        at_start = (
+            i == 0
+            or text[i - 1].isspace()
+            or text[i - 1] == "("
+            or (bool(out) and out[-1].kind in (_PLUS, _MINUS) and out[-1].pos == i - 1)
+        )
         if c in "+-" and at_start and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in '"('):
             out.append(_Lex(c, c, i))
             i += 1
@@ -122,8 +167,17 @@ def _lex(text: str) -> list[_Lex]:
             j += 1
         word = text[i:j]
         name, colon, rest = word.partition(":")
-        if colon and name.lower() in FIELDS and at_start:
+        if colon and name.lower() in known and at_start:
             follows = rest or (j < n and text[j] in '"(')
+            if rest[:1] in ("[", "{") and name.lower() not in FIELDS:  # a range: up to its closing bracket
+                start = i + len(name) + 1
+                close = min((k for k in (text.find("]", start), text.find("}", start)) if k >= 0), default=-1)
+                if close < 0:
+                    raise QuerySyntaxError(f"the range after {name}: is never closed with ] or }}", start)
+                out.append(_Lex(_FIELD, name.lower(), i))
+                out.append(_Lex(_RANGE, text[start : close + 1], start))
+                i = close + 1
+                continue
             if follows:
                 out.append(_Lex(_FIELD, name.lower(), i))
                 if rest:
@@ -142,11 +196,13 @@ def _lex(text: str) -> list[_Lex]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Mapping[str, str] | None = None) -> None:
         self.text = text
-        self.toks = _lex(text)
+        self.fields = dict(fields or {})
+        self.toks = _lex(text, self.fields)
         self.i = 0
         self.langs: list[str] = []
+        self.exclude_langs: list[str] = []
         self.words: list[str] = []
         self.phrases = 0
         self.terms: set[tuple[str | None, str]] = set()
@@ -167,7 +223,8 @@ class _Parser:
             if self.peek() is not None and self.peek().kind == _RPAREN:  # stray ")" is plain text
                 self.take()
         langs = tuple(dict.fromkeys(self.langs)) or None
-        return ParsedQuery(BooleanQuery(tuple(clauses)), langs, self.text, tuple(self.words))
+        excluded = tuple(dict.fromkeys(self.exclude_langs))
+        return ParsedQuery(BooleanQuery(tuple(clauses)), langs, self.text, tuple(self.words), excluded)
 
     def sequence(self, fld: str | None, top: bool = False) -> list[tuple[str, Query]]:
         """Clauses up to a closing parenthesis (or the end)."""
@@ -205,6 +262,11 @@ class _Parser:
             if pending_and and occur == SHOULD:
                 occur = MUST
             pending_and = False
+            nxt = self.peek()
+            if occur == MUST_NOT and nxt is not None and nxt.kind == _FIELD and nxt.value == "lang":
+                self.take()
+                self.exclude_langs.append(self.lang_code(nxt))  # -lang:en: that language's passages left out
+                continue
             node = self.primary(fld)
             if node is not None:
                 clauses.append((occur, node))
@@ -217,7 +279,11 @@ class _Parser:
         if tok.kind == _FIELD:
             if tok.value == "lang":
                 return self.lang_filter(tok)
+            if tok.value in self.fields:
+                return self.field_filter(tok)
             return self.primary("title")
+        if fld in self.fields and tok.kind in (_WORD, _PHRASE):  # a word inside source:(a OR b)
+            return self.field_value(fld, tok.value, tok.pos)
         if tok.kind == _PHRASE:
             self.phrases += 1
             if self.phrases > MAX_PHRASES:
@@ -227,7 +293,7 @@ class _Parser:
                     f"a phrase of {len(tok.value.split())} words is too long (at most {MAX_PHRASE_WORDS})", tok.pos
                 )
             self.words.append(tok.value)
-            return PhraseQuery(tok.value, fld)
+            return PhraseQuery(tok.value, fld, tok.slop)
         if tok.kind == _LPAREN:
             if self.depth >= MAX_NESTING:
                 raise QuerySyntaxError(f"parentheses nested more than {MAX_NESTING} deep; remove some", tok.pos)
@@ -246,7 +312,7 @@ class _Parser:
         self.words.append(tok.value)
         return TermQuery(tok.value, fld)
 
-    def lang_filter(self, tok: _Lex) -> None:
+    def lang_code(self, tok: _Lex) -> str:
         nxt = self.peek()
         value = self.take().value if nxt is not None and nxt.kind in (_WORD, _PHRASE) else ""
         code = value.strip().lower()
@@ -254,15 +320,65 @@ class _Parser:
             raise QuerySyntaxError(
                 f"unknown language {value!r} in lang:{value}; use one of {', '.join(analyzers.names())}", tok.pos
             )
-        self.langs.append(code)
+        return code
+
+    def lang_filter(self, tok: _Lex) -> None:
+        self.langs.append(self.lang_code(tok))
         return None
 
+    def field_filter(self, tok: _Lex) -> Query | None:
+        """``source:x``, ``year:>=2020``, ``year:[2015 TO 2020]``, ``source:(a OR b)`` on a declared field."""
+        name = tok.value
+        nxt = self.peek()
+        if nxt is None:
+            return None
+        if nxt.kind == _LPAREN:
+            return self.primary(name)
+        self.take()
+        if nxt.kind == _RANGE:
+            return self.field_range(name, nxt.value, nxt.pos)
+        return self.field_value(name, nxt.value, nxt.pos)
 
-def parse_query(text: str) -> ParsedQuery:
-    """Parse user query syntax into a ``ParsedQuery``; raises ``QuerySyntaxError`` naming the position."""
+    def field_value(self, name: str, value: str, pos: int) -> FieldFilter:
+        kind = self.fields[name]
+        if not kind.startswith("int"):
+            return FieldFilter(name, value)
+        for op in (">=", "<=", ">", "<"):
+            if value.startswith(op):
+                bound = self.integer(name, value[len(op) :], pos)
+                if op[0] == ">":
+                    return FieldFilter(name, low=bound, include_low=op == ">=")
+                return FieldFilter(name, high=bound, include_high=op == "<=")
+        return FieldFilter(name, self.integer(name, value, pos))
+
+    def field_range(self, name: str, text: str, pos: int) -> FieldFilter:
+        if not self.fields[name].startswith("int"):
+            raise QuerySyntaxError(f"{name} is a keyword field; ranges like {name}:{text} need an int field", pos)
+        parts = text[1:-1].split()
+        if len(parts) != 3 or parts[1] != "TO":
+            raise QuerySyntaxError(f"a range is written {name}:[LOW TO HIGH], not {name}:{text}", pos)
+        low = None if parts[0] == "*" else self.integer(name, parts[0], pos)
+        high = None if parts[2] == "*" else self.integer(name, parts[2], pos)
+        return FieldFilter(name, low=low, high=high, include_low=text[0] == "[", include_high=text[-1] == "]")
+
+    def integer(self, name: str, text: str, pos: int) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise QuerySyntaxError(f"{name} is an int field; {text!r} is not an integer", pos) from None
+        if not -(1 << 63) <= value < 1 << 63:
+            raise QuerySyntaxError(f"{name} value {text} is out of range (64-bit integers)", pos)
+        return value
+
+
+def parse_query(text: str, fields: Mapping[str, str] | None = None) -> ParsedQuery:
+    """Parse user query syntax into a ``ParsedQuery``; raises ``QuerySyntaxError`` naming the position.
+
+    ``fields`` are the index's declared metadata fields (name -> type): ``name:value`` on one of them is
+    a ``FieldFilter``; on any other name it stays text."""
     if not isinstance(text, str):
         raise InvalidArgument(f"query must be a string, got {type(text).__name__}")
-    return _Parser(text).parse()
+    return _Parser(text, fields).parse()
 
 
 def plain_query(text: str) -> ParsedQuery:

@@ -17,6 +17,7 @@ import numpy as np
 from . import bm25
 from .bm25 import Explanation
 from .query import FILTER, MUST, MUST_NOT, SHOULD
+from .sloppy import sloppy_frequencies
 
 if TYPE_CHECKING:
     from .weights import BooleanWeight, PhraseWeight, TermWeight, Weight
@@ -116,10 +117,10 @@ class PhraseScorer(Scorer):
         the context (a shard's second phase reuses its first phase's)."""
         w = self.weight
         ctx = w.ctx
-        memo_key = (w.prefix, w.words, w.offsets, self.si)
+        memo_key = (w.prefix, w.words, w.offsets, self.si, w.slop)
         found = ctx._phrases.get(memo_key)
         if found is None:
-            found = ctx._phrases[memo_key] = phrase_matches(ctx, w.prefix, w.words, w.offsets, self.si)
+            found = ctx._phrases[memo_key] = phrase_matches(ctx, w.prefix, w.words, w.offsets, self.si, w.slop)
         return found
 
     def vec(self, top_n: int = 0) -> Vec:
@@ -180,14 +181,25 @@ class BooleanScorer(Scorer):
         must_not: list[Vec] = []
         not_pids: list[np.ndarray] = []
         filters: list[np.ndarray] = []
+        # FILTER clauses that are masks (search.filters): applied to each clause before combining, so
+        # fewer passages are added up and a ranked OR's floor can be taken among the kept passages
+        keep: np.ndarray | None = None
+        for occur, sc in self.children:
+            if occur == FILTER and (m := _bool_mask(sc)) is not None:
+                keep = m if keep is None else keep & m
         for (occur, sc), plain_term, keys in zip(self.children, w.plain, w.not_keys):
             if occur == MUST_NOT:
                 not_pids.extend(self._not_matches(sc, keys))
+                continue
+            if occur == FILTER and keep is not None and _bool_mask(sc) is not None:
                 continue
             vec = sc.vec()
             if occur == FILTER:
                 filters.append(vec[0])
                 continue
+            if keep is not None and vec[0].shape[0]:
+                hit = keep[vec[0]]
+                vec = (vec[0][hit], vec[1][hit])
             if occur == MUST:
                 must.append(vec)
             scored.append(vec)
@@ -199,7 +211,12 @@ class BooleanScorer(Scorer):
         n_passages = w.ctx.snap.segments[si].reader.n_passages
         dense = sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages
         if len(scored) > 1 and not must and not filters and dense:
-            floor = self._floor(plain, top_n) if not must_not else 0.0
+            if must_not:
+                floor = 0.0
+            elif keep is None:
+                floor = self._floor(plain, top_n)
+            else:
+                floor = self._masked_floor(scored, plain, top_n)
             return dense_combine(scored, must, must_not, n_passages, floor)
         if not must_not and not filters and len(scored) == 1:
             return scored[0]
@@ -259,6 +276,19 @@ class BooleanScorer(Scorer):
                     floor = max(floor, float(top[top_n - 1]))
         return floor
 
+    def _masked_floor(self, scored: list[Vec], plain: list[TermScorer | None], top_n: int) -> float:
+        """``_floor`` among the passages a filter keeps (``scored`` already masked): the ``top_n``-th best
+        of each plain term's kept scores, under the same conditions."""
+        ctx = self.weight.ctx
+        reader = ctx.snap.segments[self.si].reader
+        if not top_n or top_n > TOP_SCORES or (ctx.per_document and reader.n_docs != reader.n_passages):
+            return 0.0
+        floor = 0.0
+        for (_, s), t in zip(scored, plain):
+            if t is not None and s.shape[0] >= top_n:
+                floor = max(floor, float(np.partition(s, s.shape[0] - top_n)[s.shape[0] - top_n]))
+        return floor
+
     def explain(self, pid: int) -> Explanation:
         w = self.weight
         matched = value_at(self.vec(), pid) is not None
@@ -283,11 +313,20 @@ class BooleanScorer(Scorer):
         return Explanation(sum(p.value for p in parts), "sum of:", parts)
 
 
+def _bool_mask(sc: Scorer) -> np.ndarray | None:
+    """The bool-per-passage mask of a mask scorer (``weights.MaskWeight``), or None for any other scorer."""
+    get = getattr(sc, "passage_mask", None)
+    return get() if get is not None else None
+
+
 # -- phrase matching -----------------------------------------------------------------------------------------
 
 
-def phrase_matches(ctx, prefix: str, terms: tuple[str, ...], offsets: tuple[int, ...], si: int) -> Vec:
-    """(passage ids, phrase counts) of a phrase in segment ``si``.
+def phrase_matches(
+    ctx, prefix: str, terms: tuple[str, ...], offsets: tuple[int, ...], si: int, slop: int = 0
+) -> Vec:
+    """(passage ids, phrase counts) of a phrase in segment ``si``; with ``slop``, sloppy frequencies
+    (``search.sloppy``: each match within ``slop`` position moves counts 1 / (1 + its distance)).
 
     Candidates are the passages holding every term (rarest term first); then each term's positions
     in those passages become sorted keys (passage << 32 | position - offset) and are intersected.
@@ -305,6 +344,13 @@ def phrase_matches(ctx, prefix: str, terms: tuple[str, ...], offsets: tuple[int,
         cand = intersect_sorted(cand, pids)
         if cand.shape[0] == 0:
             return EMPTY
+    if slop:
+        positions = []
+        for t in terms:
+            slot = ctx.slot(prefix + t, si)
+            starts = ctx.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]
+            positions.append(reader.positions_of(slot, cand, starts))
+        return sloppy_frequencies(positions, list(offsets), cand, slop)
     keys: np.ndarray | None = None
     for _, slot, off, _ in lists:
         starts = ctx.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]

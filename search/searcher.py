@@ -26,11 +26,11 @@ import analyzers
 from analyzers import Analyzer, normalize_word
 from analyzers.base import FOREIGN, FUNCTION, QUESTION
 
-from . import bm25
+from . import bm25, filters
 from .bm25 import CollectionStatistics, LangStats
 from .errors import IndexCorrupt
 from .files import read_checked
-from .query import SHOULD, BooleanQuery, PhraseQuery, Query, TermQuery
+from .query import SHOULD, BooleanQuery, FieldFilter, PhraseQuery, Query, TermQuery
 from .scorers import Vec
 from .segment import SegmentReader, key_hash
 
@@ -317,6 +317,7 @@ class QueryContext:
         dropped when nothing else would be left to score (function words are indexed, so a query of
         function words only still finds them).
         """
+        node = filters.split(node)[0]  # filters are a mask clause (weights), never scored words
         kinds = [
             k
             for occur, child in node.clauses
@@ -357,6 +358,8 @@ def query_term_keys(
         if isinstance(node, BooleanQuery):
             for _, child in node.clauses:
                 walk(child)
+            return
+        if isinstance(node, FieldFilter):  # filters read columns, no term statistics
             return
         for lang in langs:
             for t in analyze(lang, node.text)[0]:

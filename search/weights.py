@@ -22,15 +22,17 @@ import numpy as np
 
 import analyzers
 
-from . import bm25
+from . import bm25, filters
 from .bm25 import Explanation, LangStats
 from .errors import InvalidArgument
 from .query import (
     FILTER,
     MAX_NESTING,
     MAX_QUERY_TERMS,
+    MUST,
     MUST_NOT,
     BooleanQuery,
+    FieldFilter,
     ParsedQuery,
     PhraseQuery,
     Query,
@@ -106,15 +108,22 @@ class TermWeight(Weight):
 class PhraseWeight(Weight):
     """Terms at relative ``offsets``: scored as one term whose idf is the sum of the terms' idf."""
 
-    __slots__ = ("words", "offsets", "field", "prefix", "_idf")
+    __slots__ = ("words", "offsets", "field", "prefix", "_idf", "slop")
 
     def __init__(
-        self, ctx: QueryContext, lang: str, terms: list[str], offsets: list[int], field: str | None = None
+        self,
+        ctx: QueryContext,
+        lang: str,
+        terms: list[str],
+        offsets: list[int],
+        field: str | None = None,
+        slop: int = 0,
     ) -> None:
         super().__init__(ctx, lang)
         self.words = tuple(terms)
         self.offsets = tuple(offsets)
         self.field = field
+        self.slop = slop  # > 0: a sloppy phrase (``search.sloppy``), its frequency a sum of 1/(1 + distance)
         self.prefix = f"{lang}:title:" if field == "title" else f"{lang}:"
         self._idf: float | None = None
 
@@ -165,6 +174,12 @@ class _MaskScorer(Scorer):
         pids = np.flatnonzero(m) if m.dtype == bool else m.astype(np.int64)
         return pids, np.zeros(pids.shape[0], dtype=np.float64)
 
+    def passage_mask(self) -> np.ndarray | None:
+        """The mask as a bool per passage (None when it is given as passage ids): ``BooleanScorer``
+        applies such masks to each clause before combining them."""
+        m = np.asarray(self.weight.mask(self.si))
+        return m if m.dtype == bool else None
+
     def explain(self, pid: int) -> Explanation:
         from .scorers import value_at
 
@@ -210,12 +225,13 @@ def _leaf_weight(ctx: QueryContext, lang: str, node: TermQuery | PhraseQuery) ->
         return None
     if len(terms) == 1:
         return TermWeight(ctx, lang, terms[0], node.field)
-    return PhraseWeight(ctx, lang, terms, offsets, node.field)
+    return PhraseWeight(ctx, lang, terms, offsets, node.field, getattr(node, "slop", 0))
 
 
 def _boolean_weight(ctx: QueryContext, lang: str, node: BooleanQuery) -> BooleanWeight | None:
     from .searcher import AnalyzedTerm
 
+    node, flt = filters.split(node)  # metadata filters: one non-scoring mask clause (search.filters)
     clauses: list[tuple[str, Weight]] = []
     plain: list[bool] = []
     not_keys: list[tuple[str, ...]] = []
@@ -234,6 +250,14 @@ def _boolean_weight(ctx: QueryContext, lang: str, node: BooleanQuery) -> Boolean
         clauses.append((occur, w))
         plain.append(isinstance(child, AnalyzedTerm) and child.field is None)
         not_keys.append(keys)
+    if flt is not None:
+        wants_words = any(o != MUST_NOT for o, _ in node.clauses)
+        if wants_words and all(o == MUST_NOT for o, _ in clauses):
+            return None  # the words have no terms in this language: the filter cannot match alone
+        # beside words a filter only drops passages; with none (filters alone) it lists what it keeps
+        clauses.append((FILTER if wants_words else MUST, filters.mask_weight(ctx, lang, flt)))
+        plain.append(False)
+        not_keys.append(())
     if not clauses:
         return None
     return BooleanWeight(ctx, lang, clauses, plain, not_keys)
@@ -244,6 +268,8 @@ WEIGHT_FACTORIES: dict[type, Callable[[Any, str, Any], Weight | None]] = {
     TermQuery: _leaf_weight,
     PhraseQuery: _leaf_weight,
     BooleanQuery: _boolean_weight,
+    # a filter alone (a group's filters are gathered by _boolean_weight): a mask of what it keeps
+    FieldFilter: lambda ctx, lang, node: filters.mask_weight(ctx, lang, BooleanQuery(((MUST, node),))),
 }
 
 
@@ -350,6 +376,8 @@ def query_languages(parsed: ParsedQuery, lang: str | None, held: list[str]) -> t
         langs = [x for x in langs if x == lang]
     if parsed.langs:
         langs = [x for x in langs if x in parsed.langs]
+    if parsed.exclude_langs:  # -lang:en / NOT lang:en: that language's passages are left out
+        langs = [x for x in langs if x not in parsed.exclude_langs]
     stop: str | None = None
     if len(langs) > 1:
         n_id, n_en = analyzers.stopword_evidence(analyzers.tokenize(" ".join(parsed.words)))
@@ -363,7 +391,7 @@ def _positive_leaves(node: BooleanQuery, negated: bool = False):
         neg = negated or occur in (MUST_NOT, FILTER)
         if isinstance(child, BooleanQuery):
             yield from _positive_leaves(child, neg)
-        elif not neg:
+        elif not neg and not isinstance(child, FieldFilter):
             yield child
 
 

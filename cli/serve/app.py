@@ -144,6 +144,12 @@ class SearchParams(BaseModel):
     per_document: bool = Field(True, description="Each document's best passage only.")
     snippets: bool = Field(True, description="Compute snippet, snippet_highlights and highlights.")
     explain: bool = Field(False, description="Add each hit's score explanation tree.")
+    filter: str | None = Field(
+        None, max_length=MAX_QUERY_CHARS, description="Filters on declared fields: 'source:bps year:>=2020'."
+    )
+    facets: list[str] | None = Field(
+        None, max_length=64, description="Declared fields to count the matching documents by (all matches)."
+    )
 
 
 class HitModel(BaseModel):
@@ -171,6 +177,9 @@ class SearchResponse(BaseModel):
     missing_shards: list[int] | None = Field(None, description="A sharded index: the shards that did not answer.")
     suggestion: str | None = Field(
         None, description="Did you mean: the query with the words the index does not know corrected (absent if none)."
+    )
+    facets: dict[str, dict[str, int]] | None = Field(
+        None, description="With facets: per field, how many matching documents hold each value."
     )
 
 
@@ -339,16 +348,25 @@ def create_app(config: ServeConfig) -> Guard:
     def run_search(s: ServedIndex, p: SearchParams) -> Response:
         start = time.perf_counter()
         idx = s.fresh()
-        hits = idx.search(p.q, k=p.k, offset=p.offset, lang=p.lang, per_document=p.per_document)
+        extra: dict[str, Any] = {}
+        if p.filter is not None or p.facets:
+            if isinstance(idx, ShardedIndex):
+                raise ApiError(400, "unsupported", "filter and facets need an index that is not sharded (for now)")
+            extra = {"filter": p.filter} if p.filter is not None else {}
+        hits = idx.search(p.q, k=p.k, offset=p.offset, lang=p.lang, per_document=p.per_document, **extra)
         objects = hit_objects(hits, p.offset, snippets=p.snippets)
         if p.explain:
+            query = idx.parse(p.q, p.filter) if extra else p.q
             for obj, hit in zip(objects, hits):
-                obj["explanation"] = idx.explain(p.q, hit.doc_id, hit.passage).to_dict()
+                obj["explanation"] = idx.explain(query, hit.doc_id, hit.passage).to_dict()
+        facets = idx.facets(p.q, p.facets, lang=p.lang, **extra) if p.facets else None
         took = (time.perf_counter() - start) * 1000.0
         body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}
         suggestion = idx.suggest(p.q) if hasattr(idx, "suggest") else None
         if suggestion is not None:
             body["suggestion"] = suggestion
+        if facets is not None:
+            body["facets"] = {name: {str(v): n for v, n in counts.items()} for name, counts in facets.items()}
         if isinstance(idx, ShardedIndex):  # shards on Ray may fail to answer: say so, never rank silently
             missing = list(getattr(hits, "missing_shards", ()))
             body.update(shards=idx.n_shards, partial=bool(missing), missing_shards=missing)
