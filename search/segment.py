@@ -173,36 +173,164 @@ def encode_column(strings: list[str]) -> tuple[np.ndarray, int]:
     return np.frombuffer(_compress(raw), dtype=np.uint8), len(raw)
 
 
+# A value longer than this (in characters) is encoded and compressed in slices of this size, never as
+# one UTF-8 copy: a huge document's text is not held twice more (encoded, then joined) while stored.
+STREAM_CHARS = 1 << 20
+
+
+def _utf8_length(value: str) -> int:
+    if value.isascii():  # constant time for str
+        return len(value)
+    return sum(len(value[i : i + STREAM_CHARS].encode("utf-8")) for i in range(0, len(value), STREAM_CHARS))
+
+
 def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Documents' block fields in zlib blocks: (data, block byte offsets, first doc of each block, largest
-    uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values."""
+    uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values.
+
+    A block holding a value longer than ``STREAM_CHARS`` is compressed as a stream fed slice by slice
+    (the same zlib stream as one call on the joined bytes), so storing a huge document costs its
+    compressed size, not two more copies of its text."""
     n = len(fields[0]) if fields else 0
-    chunks: list[bytes] = []
+    out = bytearray()
     offsets = [0]
     firsts = [0]
     largest = 0
     lengths: list[int] = []
-    body: list[bytes] = []
+    body: list[bytes | str] = []  # encoded values, or long values still as text
     size = 0
     for i in range(n):
         for f in fields:
-            e = f[i].encode("utf-8")
-            lengths.append(len(e))
-            body.append(e)
-            size += len(e)
+            value = f[i]
+            if len(value) > STREAM_CHARS:
+                length = _utf8_length(value)
+                body.append(value)
+            else:
+                e = value.encode("utf-8")
+                length = len(e)
+                body.append(e)
+            lengths.append(length)
+            size += length
         if size >= DOC_BLOCK_BYTES or i == n - 1:
-            raw = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-            largest = max(largest, len(raw))
-            chunks.append(_compress(raw))
-            offsets.append(offsets[-1] + len(chunks[-1]))
+            head = np.array(lengths, dtype="<u4").tobytes()
+            largest = max(largest, len(head) + size)
+            if all(isinstance(b, bytes) for b in body):
+                out += _compress(head + b"".join(body))  # type: ignore[arg-type]
+            else:
+                stream = zlib.compressobj(ZLIB_LEVEL)
+                out += stream.compress(head)
+                for b in body:
+                    if isinstance(b, bytes):
+                        out += stream.compress(b)
+                        continue
+                    for j in range(0, len(b), STREAM_CHARS):
+                        out += stream.compress(b[j : j + STREAM_CHARS].encode("utf-8"))
+                out += stream.flush()
+            offsets.append(len(out))
             firsts.append(i + 1)
             lengths, body, size = [], [], 0
     return (
-        np.frombuffer(b"".join(chunks), dtype=np.uint8),
+        np.frombuffer(out, dtype=np.uint8),
         np.array(offsets, dtype=np.uint64),
         np.array(firsts, dtype=np.uint32),
         largest,
     )
+
+
+# Tokens whose postings are sorted and packed at once: a flush of one huge document builds its postings
+# range of terms by range of terms, so the sort's temporaries (~80 bytes a token) stay bounded.
+POSTINGS_CHUNK_TOKENS = 1 << 20
+_POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "pos_width", "blk_last")
+
+
+def _postings_arrays(
+    tid: np.ndarray, slot_of: np.ndarray, pid: np.ndarray, pos: np.ndarray, p_len: np.ndarray
+) -> tuple[dict[str, np.ndarray], int]:
+    """The postings arrays of a token stream and its number of postings.
+
+    The stream is term ids (``slot_of`` gives each its dictionary slot), passage ids and positions,
+    ordered by passage and position. Out come df and ttf per slot, the packed passage-id gaps, tf - 1
+    and position deltas, and per block its last passage id, max tf and min passage length. They are
+    built for one range of slots at a time, each range about ``POSTINGS_CHUNK_TOKENS`` tokens (a term
+    is never split), and joined: blocks start on byte boundaries and a term's postings lie in one range,
+    so the bytes equal those of a single pass, while the sorted copies exist for one range only.
+    """
+    n_terms = slot_of.shape[0]
+    ttf = np.bincount(slot_of[tid], minlength=n_terms).astype(np.int64)
+    chunk_of_slot = (np.cumsum(ttf) - ttf) // POSTINGS_CHUNK_TOKENS
+    chunks = int(chunk_of_slot[-1]) + 1 if n_terms else 0
+    bounds = np.searchsorted(chunk_of_slot, np.arange(chunks + 1), side="left")
+    tok_chunk = None
+    if chunks > 1:  # each token's range, 2 bytes a token, selected from once per range
+        tok_chunk = chunk_of_slot.astype(np.uint16 if chunks <= 1 << 16 else np.uint32)[slot_of][tid]
+    df = np.zeros(n_terms, dtype=np.int64)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*_POSTINGS_PARTS, "blk_max_tf", "blk_min_len")}
+    n_postings = 0
+    for k in range(chunks):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        if lo == hi:
+            continue
+        if tok_chunk is None:  # one range: every token
+            sel = None
+            slot = slot_of[tid]
+        else:
+            sel = np.flatnonzero(tok_chunk == k)
+            slot = slot_of[tid[sel]] - np.uint32(lo)  # from 0 in the range: often one 16-bit radix pass
+        order = stable_argsort_u32(slot)  # tokens by slot, then passage, then position (stable)
+        slot_s = slot[order]
+        if sel is not None:
+            order = sel[order]
+        del slot, sel
+        pid_s, pos_s = pid[order].astype(np.int64), pos[order].astype(np.int64)
+        del order
+        n_tok = slot_s.shape[0]
+        change = np.flatnonzero((slot_s[1:] != slot_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
+        starts = np.concatenate(([0], change))
+        del change
+        post_slot = slot_s[starts]
+        post_pid = pid_s[starts]
+        del slot_s, pid_s
+        post_tf = np.diff(np.append(starts, n_tok)).astype(np.int64)
+        df_k = np.bincount(post_slot, minlength=hi - lo).astype(np.int64)  # slots from lo
+        df[lo:hi] = df_k
+        n_postings += post_pid.shape[0]
+        # passage-id gaps (the first of each term: the id itself), tf - 1, position deltas within a posting
+        gaps = post_pid.copy()
+        gaps[1:] -= post_pid[:-1]
+        first_post = (np.cumsum(df_k) - df_k)[df_k > 0]
+        gaps[first_post] = post_pid[first_post]
+        deltas = pos_s.copy()
+        deltas[1:] -= pos_s[:-1]
+        deltas[starts] = pos_s[starts]
+        del pos_s, starts
+        post_lens = codec.block_lengths(df_k)
+        for name, values, lens in (
+            ("pid", gaps, post_lens),
+            ("tf", post_tf - 1, post_lens),
+            ("pos", deltas, codec.block_lengths(ttf[lo:hi])),
+        ):
+            data, width = codec.pack(values, lens)
+            parts[f"{name}_data"].append(data[: data.shape[0] - codec.PAD])
+            parts[f"{name}_width"].append(width)
+        del gaps, deltas
+        blk_start = np.cumsum(post_lens) - post_lens
+        parts["blk_last"].append(post_pid[blk_start + post_lens - 1].astype(np.uint32))
+        parts["blk_max_tf"].append(np.maximum.reduceat(post_tf, blk_start))
+        parts["blk_min_len"].append(np.minimum.reduceat(p_len[post_pid].astype(np.int64), blk_start))
+
+    def joined(name: str, dtype: type) -> np.ndarray:
+        return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else np.zeros(0, dtype)
+
+    arrays = {
+        "term_df": df.astype(np.uint32),
+        "term_ttf": ttf.astype(np.uint32),
+        **{name: joined(name, np.uint32 if name == "blk_last" else np.uint8) for name in _POSTINGS_PARTS},
+        "blk_max_tf": np.minimum(joined("blk_max_tf", np.int64), SATURATE).astype(np.uint16),
+        "blk_min_len": np.minimum(joined("blk_min_len", np.int64), SATURATE).astype(np.uint16),
+    }
+    for name in ("pid_data", "tf_data", "pos_data"):  # one PAD after the joined stream, as ``codec.pack``
+        arrays[name] = np.concatenate((arrays[name], np.zeros(codec.PAD, dtype=np.uint8)))
+    return arrays, n_postings
 
 
 def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
@@ -237,41 +365,9 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
     hash_list = hashes.tolist()
     slot_of = np.zeros(n_terms, dtype=np.uint32)
     slot_of[np.asarray(order_t, dtype=np.int64)] = np.arange(n_terms, dtype=np.uint32)
-    slot = slot_of[tid] if n_terms else tid
-    order = stable_argsort_u32(slot)  # tokens by slot, then passage, then position (stable)
-    slot_s, pid_s, pos_s = slot[order], pid[order].astype(np.int64), pos[order].astype(np.int64)
-    n_tok = slot_s.shape[0]
-    if n_tok:
-        change = np.flatnonzero((slot_s[1:] != slot_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
-        starts = np.concatenate(([0], change))
-    else:
-        starts = np.zeros(0, dtype=np.int64)
-    post_slot = slot_s[starts]
-    post_pid = pid_s[starts]
-    post_tf = np.diff(np.append(starts, n_tok)).astype(np.int64)
-    df = np.bincount(post_slot, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
-    ttf = np.bincount(slot_s, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
-
-    # passage-id gaps (the first of each term: the id itself), tf - 1, position deltas within a posting
-    gaps = post_pid.copy()
-    gaps[1:] -= post_pid[:-1]
-    first_post = np.cumsum(df) - df
-    gaps[first_post[df > 0]] = post_pid[first_post[df > 0]]
-    deltas = pos_s.copy()
-    deltas[1:] -= pos_s[:-1]
-    deltas[starts] = pos_s[starts]
-    post_lens = codec.block_lengths(df)
-    pos_lens = codec.block_lengths(ttf)
-    pid_data, pid_width = codec.pack(gaps, post_lens)
-    tf_data, tf_width = codec.pack(post_tf - 1, post_lens)
-    pos_data, pos_width = codec.pack(deltas, pos_lens)
-    blk_start = np.cumsum(post_lens) - post_lens
-    blk_end = blk_start + post_lens - 1
-    if post_lens.shape[0]:
-        blk_max_tf = np.maximum.reduceat(post_tf, blk_start)
-        blk_min_len = np.minimum.reduceat(p_len[post_pid].astype(np.int64), blk_start)
-    else:
-        blk_max_tf = blk_min_len = np.zeros(0, dtype=np.int64)
+    postings, n_postings = _postings_arrays(tid, slot_of, pid, pos, p_len)
+    n_tok = int(tid.shape[0])
+    del tid, pid, pos  # (the caller's columns stay; a remapped copy goes now)
 
     term_blob, term_off = encode_blob([keys[i] for i in order_t], np.uint32)
     key_slot = {keys[i]: s for s, i in enumerate(order_t)}
@@ -282,17 +378,7 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
         "term_hash": np.asarray([hash_list[i] for i in order_t], dtype=np.uint32),
         "term_blob": term_blob,
         "term_off": term_off,
-        "term_df": df.astype(np.uint32),  # df and ttf are counted per slot already
-        "term_ttf": ttf.astype(np.uint32),
-        "pid_data": pid_data,
-        "pid_width": pid_width,
-        "tf_data": tf_data,
-        "tf_width": tf_width,
-        "pos_data": pos_data,
-        "pos_width": pos_width,
-        "blk_last": post_pid[blk_end].astype(np.uint32) if post_lens.shape[0] else np.zeros(0, np.uint32),
-        "blk_max_tf": np.minimum(blk_max_tf, SATURATE).astype(np.uint16),
-        "blk_min_len": np.minimum(blk_min_len, SATURATE).astype(np.uint16),
+        **postings,
         "surf_blob": surf_blob,
         "surf_off": surf_off,
         "surf_term": np.asarray([s for _, s in surface], dtype=np.uint32),
@@ -309,7 +395,7 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
     for name, strings in (("doc_id", data.doc_ids), ("doc_lang", data.doc_langs), ("doc_hash", data.doc_hashes)):
         arrays[f"{name}_z"], raw_sizes[name] = encode_column(strings)
     counts = {
-        "postings": int(post_pid.shape[0]),
+        "postings": n_postings,
         "positions": int(n_tok),
         "doc_block_max": largest,
         "column_sizes": raw_sizes,

@@ -420,6 +420,36 @@ def test_document_meta_nested_deep_is_invalid_document(tmp_path: Path) -> None:
     assert index.get("ok").meta == _nested(MAX_META_DEPTH) and "deep" not in index
 
 
+def test_a_flush_in_ranges_of_terms_writes_the_bytes_of_one_pass(tmp_path: Path, monkeypatch) -> None:
+    # a huge document's flush sorts and packs its postings range by range, and compresses its text slice
+    # by slice: the segment must not change by a byte (tiny ranges and slices here, many of each)
+    rng = random.Random(5)
+    vocab = [f"k{i}" for i in range(400)] + ["river", "sungai", "Ärger", "kota-kota"]
+    docs = [
+        Document(id=f"d{i}", text=" ".join(rng.choices(vocab, k=rng.randint(1, 300))) + ". Jalan.", title=t, lang=lang)
+        for i, (t, lang) in enumerate([("", "en"), ("River title", "en"), ("", None), ("Judul kota", "id")] * 10)
+    ]
+    docs.append(Document(id="huge", text="river mountain pass Ärger " * 3_000, lang="en"))
+
+    def build(path: Path) -> dict[str, bytes]:
+        index = Index.create(path, passage_words=30)
+        with index.writer(buffer_tokens=800) as w:  # many small segments: merged at commit
+            for doc in docs:
+                w.add(doc)
+        with index.writer() as w:  # merges drop the deleted document's terms (a remapped dictionary)
+            w.delete("d3")
+            w.add(Document(id="late", text="river sungai late", lang="en"))
+        return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.name != storage.LOCK}
+
+    one_pass = build(tmp_path / "one")
+    monkeypatch.setattr(segment, "POSTINGS_CHUNK_TOKENS", 64)
+    monkeypatch.setattr(segment, "STREAM_CHARS", 100)
+    ranges = build(tmp_path / "ranges")
+    assert ranges.keys() == one_pass.keys() and all(ranges[k] == one_pass[k] for k in one_pass)
+    index = Index.open(tmp_path / "ranges", verify=True)
+    assert index.get("huge").text == docs[-1].text and index.search("river", k=1)
+
+
 def test_document_text_title_and_meta_sizes_are_bounded(monkeypatch) -> None:
     monkeypatch.setattr(documents, "MAX_TEXT_CHARS", 1000)
     with pytest.raises(InvalidDocument, match="text has 1,001 characters; the limit is 1,000"):
