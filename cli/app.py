@@ -13,7 +13,7 @@ import functools
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -245,12 +245,14 @@ def index_cmd(
                 " stay inside the folder)"
             )
     docs: dict[str, Document] = {}
-    for f in files:
-        for doc in read_documents(f, lang):
-            doc.validate()
-            if doc.id in docs:
-                raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
-            docs[doc.id] = doc
+    with _progress(_total_bytes(files), "reading", unit="bytes") as bar:
+        for f in files:
+            for doc in read_documents(f, lang):
+                doc.validate()
+                if doc.id in docs:
+                    raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
+                docs[doc.id] = doc
+            bar.advance(_size(f.path))
     if path.exists() and not path.is_dir():
         raise SourceError(f"{path}: --index must be a folder, and this is a file")
     if check and not path.exists():
@@ -312,17 +314,20 @@ def index_cmd(
         # waiting for the lock would undo or collide with what the previous writer committed
         to_add, to_update, to_delete, unchanged, summary = plan()
         work = len(to_add) + len(to_update) + len(to_delete)
-        with _progress(work) as advance:
+        with _progress(work, "indexing") as bar:
             for doc_id in to_delete:
                 w.delete(doc_id)
-                advance()
+                bar.advance()
             for doc in to_update:
-                w.update(doc)
-                advance()
-            if ray is not None:  # every shard at once, each in its own Ray actor
-                w.add_many(_counted(to_add, advance), ray_address=ray)
+                w.update(doc)  # analyzed into the writer's buffer here
+                bar.advance()
+            if ray is not None:  # every shard at once, each in its own Ray actor (counted as handed out)
+                w.add_many(_counted(to_add, bar.advance), ray_address=ray)
             else:
-                w.add_many(_counted(to_add, advance))  # bulk path: both cores for large runs
+                # bulk path, both cores for large runs: counted as the workers report documents analyzed,
+                # not as they are handed out
+                w.add_many(to_add, progress=bar.advance)
+            bar.phase("committing")
     output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 
@@ -332,30 +337,61 @@ def _counted(docs: list[Document], advance: Callable[[], None]) -> Iterator[Docu
         advance()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _total_bytes(files: Iterable[Any]) -> int:
+    return sum(_size(f.path) for f in files)
+
+
 class _progress:
-    """A rich progress bar with rate and ETA on a terminal, for long runs; nothing otherwise."""
+    """A rich progress bar with rate and ETA on a terminal, for long runs; nothing otherwise.
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar = None
+    ``label`` names the phase ("reading", "indexing"); ``unit`` is "docs" (a count, with docs/s) or
+    "bytes" (file sizes, with MB/s). ``advance(n)`` moves it; ``phase(label)`` renames it (the commit
+    after the last document is indexed)."""
 
-    def __enter__(self) -> Callable[[], None]:
-        if self.total < 200 or not output.is_tty():
-            return lambda: None
+    MINIMUM = {"docs": 200, "bytes": 8 << 20}  # smaller runs finish before a bar helps
+
+    def __init__(self, total: int, label: str, *, unit: str = "docs") -> None:
+        self.total, self.label, self.unit = total, label, unit
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _progress:
+        if self.total < self.MINIMUM[self.unit] or not output.is_tty():
+            return self
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        if self.unit == "bytes":
+            from rich.progress import DownloadColumn, TransferSpeedColumn
+
+            counts: tuple[Any, ...] = (DownloadColumn(), TransferSpeedColumn())
+        else:
+            counts = (MofNCompleteColumn(), output.rate_column())
         self.bar = Progress(
-            TextColumn("indexing"),
+            TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            output.rate_column(),
+            *counts,
             TimeRemainingColumn(),
             console=output.error_console(),
             transient=True,
         )
         self.bar.start()
-        task = self.bar.add_task("index", total=self.total)
-        return lambda: self.bar.advance(task)
+        self.task = self.bar.add_task(self.label, total=self.total)
+        return self
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def phase(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=label)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:

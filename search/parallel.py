@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ def _worker(
                 batches.append(message["batch"])
                 if buf.n_tokens >= buffer_tokens:
                     flush()
-                _send(outbox, {"done": message["batch"]})
+                _send(outbox, {"done": message["batch"], "docs": len(message["docs"])})
             elif message.get("finish"):
                 if len(buf):
                     flush()
@@ -199,7 +199,15 @@ def _one_line(e: BaseException) -> str:
 class _Pool:
     """The worker processes of one ``add_many`` call and the parent's side of their pipes."""
 
-    def __init__(self, directory: Path, settings: IndexSettings, workers: int, buffer_tokens: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        settings: IndexSettings,
+        workers: int,
+        buffer_tokens: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.progress = progress
         method = start_method()
         if method is None:
             raise SearchError("no multiprocessing start method here; use workers=1")
@@ -253,6 +261,8 @@ class _Pool:
             raise failed
         if "done" in message:
             self.in_flight[w] -= 1
+            if self.progress is not None:  # the batch's documents are analyzed (in the worker's buffer)
+                self.progress(message.get("docs", 0))
         if "segment" in message:
             self.segments.append(message["segment"])
         if message.get("bye"):
@@ -329,14 +339,16 @@ def build_segments(
     *,
     workers: int,
     buffer_tokens: int,
+    progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Analyze ``batches`` (lists of ``[id, text, title, lang, meta_json]``) on ``workers`` processes.
 
     Returns one entry per segment file written, ordered by first batch: ``tmp`` (its temporary name in
     ``directory``), ``size``, ``checksum``, ``docs``, ``passages`` and ``batches`` (the batch numbers it
     holds, in order). The caller renames the files; on any exception none of them is left behind.
+    ``progress(n)`` is called in this process as a worker reports a batch of ``n`` documents analyzed.
     """
-    pool = _Pool(directory, settings, workers, buffer_tokens)
+    pool = _Pool(directory, settings, workers, buffer_tokens, progress)
     ok = False
     try:
         segments = pool.run(batches)

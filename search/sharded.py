@@ -825,6 +825,7 @@ class ShardedWriter:
         workers: int | None = None,
         ray_address: str | None = None,
         num_cpus: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         """Add every document of ``docs``, each to its shard; returns how many were added.
 
@@ -836,6 +837,8 @@ class ShardedWriter:
         ``ray_address`` (``"local"`` or a cluster's address; the ``ray`` extra) builds every shard at
         once in its own Ray actor instead (``search.distributed.add_many_on_ray``; ``workers`` does not
         apply, a builder analyzes in its own process); ``num_cpus`` bounds a Ray started here.
+        ``progress(n)`` is called as documents are indexed, as ``IndexWriter.add_many`` calls it (on
+        Ray: once, with the count, when every builder is done).
         """
         from . import parallel  # worker processes: imported by the writers that use them
 
@@ -843,7 +846,10 @@ class ShardedWriter:
         if ray_address is not None:
             from .distributed import add_many_on_ray  # Ray is imported only when asked for
 
-            return add_many_on_ray(self, docs, ray_address=ray_address, num_cpus=num_cpus)
+            n = add_many_on_ray(self, docs, ray_address=ray_address, num_cpus=num_cpus)
+            if progress is not None:
+                progress(n)
+            return n
         n_workers = parallel.default_workers() if workers is None else max(1, int(workers))
         chunk_tokens = self._buffer_tokens * max(2, n_workers)
         pending: list[list[Document]] = [[] for _ in self._writers]
@@ -856,11 +862,11 @@ class ShardedWriter:
             pending[i].append(doc)
             tokens[i] += parallel.estimate_tokens(doc.text, doc.title)
             if tokens[i] >= chunk_tokens:
-                n += self._writers[i].add_many(pending[i], workers=n_workers)
+                n += self._writers[i].add_many(pending[i], workers=n_workers, progress=progress)
                 pending[i], tokens[i] = [], 0
         for i, chunk in enumerate(pending):
             if chunk:
-                n += self._writers[i].add_many(chunk, workers=n_workers)
+                n += self._writers[i].add_many(chunk, workers=n_workers, progress=progress)
         return n
 
     def update(self, doc: Document) -> None:

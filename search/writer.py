@@ -13,7 +13,7 @@ import itertools
 import math
 import os
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -482,14 +482,22 @@ class IndexWriter:
         if self._buffer.n_tokens >= self._buffer_tokens:
             self.flush()
 
-    def add_many(self, docs: Iterable[Document], *, workers: int | None = None) -> int:
+    def add_many(
+        self,
+        docs: Iterable[Document],
+        *,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Add every document of ``docs`` (any iterable, read once); returns how many were added.
 
         ``workers`` processes analyze and write segments (None: ``min(2, cpu_count)``; 1: this process,
         like ``add`` in a loop). With several workers the documents are validated here first, and a bad
         one (``InvalidDocument``) or a failing worker (``WorkerFailed``) keeps nothing of this call. The
         result is the same index whatever the number of workers (equal search results and scores), and
-        byte-identical files for the same input and number of workers.
+        byte-identical files for the same input and number of workers. ``progress(n)`` is called as
+        documents are indexed (analyzed into this writer or by a worker), ``n`` at a time, adding up to
+        the result: what a progress bar counts, rather than documents handed out.
         """
         from . import parallel  # worker processes: imported by the writers that use them
 
@@ -502,6 +510,8 @@ class IndexWriter:
             for doc in docs:
                 self.add(doc)
                 n += 1
+                if progress is not None:
+                    progress(1)
             return n
         batch_ids: list[list[str]] = []
         batches = self._batches(docs, parallel.batch_tokens(self._buffer_tokens), batch_ids)
@@ -512,6 +522,8 @@ class IndexWriter:
                     self._buffer.add_fields(*fields)
                     if self._buffer.n_tokens >= self._buffer_tokens:
                         self.flush()
+                    if progress is not None:
+                        progress(1)
             return sum(map(len, batch_ids))
         segments = parallel.build_segments(
             self._dir,
@@ -519,6 +531,7 @@ class IndexWriter:
             itertools.chain(head, batches),
             workers=n_workers,
             buffer_tokens=self._buffer_tokens,
+            progress=progress,
         )
         self._register(segments, batch_ids)
         return sum(map(len, batch_ids))
