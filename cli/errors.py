@@ -23,6 +23,7 @@ from search import (
     SearchError,
     WorkerFailed,
 )
+from search.storage import LOCK
 
 from .sources import SourceError
 
@@ -70,6 +71,8 @@ def _classify(e: BaseException) -> tuple[int, str]:
     if isinstance(e, UsageMistake):
         return EXIT_USAGE, str(e)
     if isinstance(e, IndexCorrupt):
+        if e.path and os.path.basename(e.path) == LOCK:  # the lock file's own message says what to do
+            return EXIT_CORRUPT, str(e)
         return EXIT_CORRUPT, f"{e} (rebuild the index, or restore it from a copy)"
     if isinstance(e, IndexLocked):
         return EXIT_USAGE, f"{e}; here: retry with --wait SECONDS"

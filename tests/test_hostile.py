@@ -329,6 +329,9 @@ def test_write_lock_file_is_read_through_the_checked_reads(tmp_path: Path, kind:
     assert ("symbolic link" if kind in ("devzero", "link") else "a FIFO") in message
     index.refresh()
     assert outside.read_text() == "not the index's\n" and "c" not in index
+    proc = _cli("delete", "a", "--index", tmp_path / "idx")  # the CLI: exit 3, one line, no rebuild advice
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1 and "rebuild" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {storage.LOCK} is ") and "remove it" in proc.stderr
 
 
 def test_index_file_larger_than_its_commit_is_refused(tmp_path: Path) -> None:
