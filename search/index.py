@@ -26,7 +26,7 @@ from .settings import IndexSettings, analyzer_versions_match, check_bm25_paramet
 from .storage import FORMAT, FORMAT_VERSION, LOCK, META, WriteLock, check_no_orphans, read_meta, write_meta
 from .suggest import Suggester
 from .weights import Found, QueryWeight, checked_query, highlight_terms, language_weights, query_languages
-from .writer import IndexWriter
+from .writer import Committed, IndexWriter
 
 if TYPE_CHECKING:
     from .sharded import ShardedIndex
@@ -149,6 +149,37 @@ def _check_creatable(path: Path) -> None:
         raise SearchError(f"cannot create an index at {path}: the directory is not empty")
 
 
+def _committed(snap: Snapshot) -> Committed:
+    """A snapshot as the writer sees a commit: plain data, segment names instead of positions."""
+    names = [s.reader.name for s in snap.segments]
+
+    def live_ids() -> dict[str, tuple[str, int]]:
+        return {k: (names[si], di) for k, (si, di) in snap.id_map().items()}
+
+    return Committed(
+        meta=snap.meta,
+        readers={s.reader.name: s.reader for s in snap.segments},
+        deleted={s.reader.name: s.deleted_docs for s in snap.segments},
+        live_ids=live_ids,
+    )
+
+
+class _WriterLink:
+    """The ``CommitTarget`` an ``Index`` gives its writers: the latest commit, and publishing a new one."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+        self.path = index.path
+        self.settings = index.settings
+
+    def latest(self) -> Committed:
+        self._index.refresh()
+        return _committed(self._index._snapshot)
+
+    def publish(self, meta: dict, readers: dict[str, SegmentReader]) -> Committed:
+        return _committed(self._index._install(meta, readers))
+
+
 class Index:
     """A persistent, segment-based index of passages, searched with exact BM25 per language.
 
@@ -269,7 +300,7 @@ class Index:
     def writer(self, *, timeout: float = 0.0, buffer_tokens: int | None = None) -> IndexWriter:
         """The index's one writer; ``IndexLocked`` if another holds it after ``timeout`` seconds."""
         kwargs = {} if buffer_tokens is None else {"buffer_tokens": buffer_tokens}
-        return IndexWriter(self, timeout=timeout, **kwargs)
+        return IndexWriter(_WriterLink(self), timeout=timeout, **kwargs)
 
     def close(self) -> None:
         """Nothing to release explicitly: segment files are unmapped once no snapshot or ``Hit`` refers

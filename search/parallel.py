@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from .builder import SegmentBuilder
 from .errors import SearchError, WorkerFailed
 from .segment import write_segment
 from .settings import IndexSettings
@@ -115,7 +116,7 @@ def _worker(
     parent_pid: int | None,
     inherited: list[Connection] | None = None,
 ) -> None:
-    """A worker process: analyze batches into a ``_Buffer``, write a segment when it is full.
+    """A worker process: analyze batches into a ``SegmentBuilder``, write a segment when it is full.
 
     A reader thread drains the inbox, so the parent's sends return at once and flow control is the
     parent's ``IN_FLIGHT`` count; it also ends the worker when the parent has gone (no orphans): the
@@ -130,8 +131,6 @@ def _worker(
     ppid = os.getppid()
     if parent_pid is not None and ppid != parent_pid:
         return  # forked, and the parent died before the death signal was set: nothing to do
-    from .writer import _Buffer  # the writer imports this module
-
     pending: queue.Queue[bytes | None] = queue.Queue()
 
     def read() -> None:
@@ -148,7 +147,7 @@ def _worker(
     threading.Thread(target=read, daemon=True).start()
     try:
         settings = IndexSettings.from_json(json.loads(settings_json))
-        buf = _Buffer(settings)
+        buf = SegmentBuilder(settings)
         batches: list[int] = []
         written = 0
 
@@ -159,7 +158,7 @@ def _worker(
             size, checksum = write_segment(Path(directory) / name, data)
             entry = {"tmp": name, "size": size, "checksum": checksum, "docs": len(data.doc_ids)}
             _send(outbox, {"segment": dict(entry, passages=int(len(data.p_doc)), batches=batches)})
-            buf, batches, written = _Buffer(settings), [], written + 1
+            buf, batches, written = SegmentBuilder(settings), [], written + 1
 
         while True:
             raw = pending.get()
@@ -223,9 +222,9 @@ class _Pool:
         self.segments: list[dict[str, Any]] = []
         forked = method == "fork"
         if method == "forkserver":
-            # preload the writer instead of the caller's main module: workers start fast, and the
+            # preload the builder instead of the caller's main module: workers start fast, and the
             # forkserver itself never runs the caller's script (only effective before it first starts)
-            ctx.set_forkserver_preload(["search.writer"])
+            ctx.set_forkserver_preload(["search.builder"])
         gc.freeze()  # forked children share the parent's objects instead of copying pages the GC touches
         try:
             for w in range(workers):

@@ -767,6 +767,7 @@ class ShardedWriter:
         self._lock = WriteLock(sharded.path)
         self._lock.acquire(timeout)
         self._writers: list[IndexWriter] = []
+        self._shards: list[Index] = []  # each writer's index: its snapshot after a commit
         self._closed = False
         self.on_close: list[Callable[[], None]] = []  # run when the writer releases its lock
         try:
@@ -782,7 +783,8 @@ class ShardedWriter:
                     write_meta(shard_dir, commit)
                 index = Index(shard_dir, commit, sharded._state[1][len(self._writers)].snapshot)
                 kwargs = {} if buffer_tokens is None else {"buffer_tokens": buffer_tokens}
-                self._writers.append(IndexWriter(index, timeout=timeout, **kwargs))
+                self._writers.append(index.writer(timeout=timeout, **kwargs))
+                self._shards.append(index)
         except BaseException:
             self._release()
             raise
@@ -902,7 +904,7 @@ class ShardedWriter:
             for i, w in enumerate(self._writers):
                 w.commit()
                 committed.append(i)
-            snaps = [w._index._snapshot for w in self._writers]
+            snaps = [index._snapshot for index in self._shards]
             totals: dict[str, list[int]] = {}
             for snap in snaps:
                 for lang, st in snap.stats.items():

@@ -1,4 +1,5 @@
-"""The index directory: ``meta.json`` (the commit point, replaced atomically), file checksums, the write lock.
+"""The index directory: ``meta.json`` (the commit point, replaced atomically), deletions files, the
+removal of files no commit names, the write lock.
 
 A commit is visible once ``meta.json`` names it: new files are written and fsynced first, then
 ``meta.json.tmp`` is written, fsynced and renamed over ``meta.json``, then the directory is fsynced.
@@ -17,6 +18,8 @@ import time
 import weakref
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import IncompatibleIndex, IndexCorrupt, IndexLocked, IndexNotFound
 from .files import MAX_META_BYTES, describe_kind, read_checked
@@ -152,6 +155,82 @@ def check_no_orphans(directory: Path) -> None:
             f"{META} is missing from {directory}, which holds index files ({shown}): the index is damaged",
             str(Path(directory) / META),
         )
+
+
+def write_error(directory: Path, path: Path, e: OSError) -> OSError:
+    """``e`` with a message naming the file and saying the last commit stands (errno kept: ENOSPC...)."""
+    reason = e.strerror or str(e)
+    return OSError(
+        e.errno,
+        f"cannot write {path.name} to the index at {directory}: {reason} (the last commit is intact)",
+        str(path),
+    )
+
+
+def write_deletions(directory: Path, name: str, deleted: np.ndarray) -> dict[str, Any]:
+    """Write a segment's deleted local document numbers as ``name`` (fsynced); return its ``meta.json``
+    entry (name, size, count, checksum)."""
+    raw = np.asarray(deleted).astype("<u4").tobytes()
+    path = directory / name
+    try:
+        with open(path, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise write_error(directory, path, e) from e
+    return {
+        "name": name,
+        "size": len(raw),
+        "count": int(np.asarray(deleted).size),
+        "checksum": hashlib.blake2b(raw, digest_size=16).hexdigest(),
+    }
+
+
+def verify_deletions(directory: Path, entries: list[dict], seen: dict[str, np.ndarray]) -> None:
+    """Check every deletions file ``entries`` name against its checksum (and against ``seen``, what a
+    reader loaded from it), before a writer relies on them.
+
+    A writer carries deletions forward: a commit that deletes more of a segment writes the old set plus
+    the new into a new file with a fresh checksum, and a merge drops the deleted documents for good. A
+    damaged file read as it is would be laundered into a valid commit (a deleted document back, a live
+    one gone), so a mismatch is ``IndexCorrupt`` naming the file. The files are small (4 bytes per
+    deleted document), so they are all checked when a writer opens.
+    """
+    for e in entries:
+        dels = e.get("deletes")
+        if not dels:
+            continue
+        path = directory / dels["name"]
+        try:
+            raw = read_checked(path, f"deletions file {dels['name']}", size=dels["size"])
+        except FileNotFoundError:
+            raise IndexCorrupt(f"deletions file {dels['name']} is missing", str(path)) from None
+        if hashlib.blake2b(raw, digest_size=16).hexdigest() != dels["checksum"]:
+            raise IndexCorrupt(
+                f"deletions file {dels['name']} fails its checksum (damaged); nothing was written", str(path)
+            )
+        old = seen.get(e["name"])
+        if old is not None and not np.array_equal(old, np.frombuffer(raw, dtype="<u4")):
+            raise IndexCorrupt(f"deletions file {dels['name']} changed after it was read", str(path))
+
+
+def remove_unreferenced(directory: Path, meta: dict[str, Any], retain: set[str] = frozenset()) -> set[str]:
+    """Remove the segment and deletions files (and a stray ``meta.json.tmp``) that ``meta`` does not name
+    and ``retain`` does not keep: what a failed or killed writer, or a merge, left behind. Returns the
+    names kept."""
+    keep = {META, LOCK} | set(retain)
+    for e in meta["segments"]:
+        keep.add(e["name"])
+        if e.get("deletes"):
+            keep.add(e["deletes"]["name"])
+    for path in directory.iterdir():
+        if path.name not in keep and (path.name.startswith("seg_") or path.name == META + ".tmp"):
+            try:
+                path.unlink()
+            except OSError:
+                pass  # still open elsewhere (Windows): removed by a later commit
+    return keep
 
 
 class WriteLock:

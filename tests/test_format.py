@@ -277,7 +277,7 @@ def test_export_then_index_answers_identically(tmp_path, seeds_index):
 
 
 def test_surface_words_come_from_text_and_titles_and_survive_merges(tmp_path):
-    from search.writer import merge_segment_data
+    from search.merge import merge_segment_data
 
     index = Index.create(tmp_path / "idx")
     with index.writer() as w:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from search import Document, Index, InvalidDocument, WorkerFailed, parallel
-from search.writer import _Buffer, content_hash
+from search.builder import SegmentBuilder, content_hash
 
 EN = "the river border crossing people queue night car of mountain long wait guards said".split()
 ID = "warga rusia melarikan perbatasan antrean yang dan kota mobilisasi diri ke dari untuk".split()
@@ -184,7 +184,7 @@ def _dying_add_fields(self, doc_id, *fields):
     return _original_add_fields(self, doc_id, *fields)
 
 
-_original_add_fields = _Buffer.add_fields
+_original_add_fields = SegmentBuilder.add_fields
 
 
 @needs_fork
@@ -192,7 +192,7 @@ _original_add_fields = _Buffer.add_fields
     ("patch", "message"), [(_failing_add_fields, "analysis exploded"), (_dying_add_fields, "exited with code 3")]
 )
 def test_a_failing_worker_surfaces_and_leaves_nothing(tmp_path: Path, monkeypatch, patch, message) -> None:
-    monkeypatch.setattr(_Buffer, "add_fields", patch)  # forked workers inherit the patch
+    monkeypatch.setattr(SegmentBuilder, "add_fields", patch)  # forked workers inherit the patch
     index = Index.create(tmp_path / "i", passage_words=20)
     with pytest.raises(WorkerFailed, match=message):
         with index.writer(buffer_tokens=BUFFER) as w:

@@ -26,7 +26,6 @@ import pytest
 
 import search.segment as segment
 import search.storage as storage
-import search.writer as writer_module
 from search import (
     Document,
     IncompatibleIndex,
@@ -896,7 +895,7 @@ def snapshot_of(index: Index) -> list:
     [
         ("segment file, at once", segment, (".tls",), 0),
         ("segment file, half written", segment, (".tls",), 3000),
-        ("deletions file", writer_module, (".del",), 0),
+        ("deletions file", storage, (".del",), 0),
         ("meta.json", storage, ("meta.json",), 10),
     ],
     ids=["segment-at-once", "segment-half-written", "deletions", "meta-json"],
