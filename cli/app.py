@@ -219,6 +219,12 @@ def index_cmd(
             help="Declare a meta field of a new index for filters and facets: int, keyword, int[], keyword[].",
         ),
     ] = None,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize", help="Merge the index into one segment (per shard) at the end: for static indexes, as in CI."
+        ),
+    ] = False,
 ) -> None:
     """Build or update an index from files: adds new, updates changed, deletes removed, skips unchanged."""
     path = _require_index_path(index, "index")
@@ -328,6 +334,8 @@ def index_cmd(
                 # not as they are handed out
                 w.add_many(to_add, progress=bar.advance)
             bar.phase("committing")
+            if optimize:
+                w.force_merge(1)
     output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 

@@ -1,16 +1,44 @@
 """Merging segments: which segments to merge (the policy) and the merge itself.
 
+The policy is Lucene's ``TieredMergePolicy`` in small: segments are ranked by their live size (file
+bytes times the fraction of documents not deleted, tiny ones counted as ``floor_bytes``); an index may
+keep about ``segments_per_tier`` segments per size tier (tiers grow by ``max_merge_at_once``), and when it
+holds more, the cheapest window of at most ``max_merge_at_once`` segments of similar size is merged,
+never into more than ``max_merged_bytes``. A merge's score prefers even sizes (a small skew), small
+totals and many deleted documents (what it reclaims), so heavily deleted segments go first; a segment
+whose deleted share passes ``deletes_pct_allowed`` is rewritten, even when the count is within budget,
+once the index as a whole holds more than that share of deleted documents.
+
 A merge reads the live documents of several segments straight from their postings (nothing is
 analyzed again) and writes one segment; the writer decides when, and commits the result.
 """
 
 from __future__ import annotations
 
+import heapq
+import io
+import itertools
 import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .segment import SegmentData, SegmentReader
+from . import codec, columns
+from .segment import (
+    ARRAY_DTYPES,
+    BLOCK_FIELDS,
+    COLUMN_FIELDS,
+    DOC_BLOCK_BYTES,
+    ZLIB_LEVEL,
+    SegmentData,
+    SegmentReader,
+    encode_postings,
+    stable_argsort_u32,
+    write_spilled_segment,
+)
 
 
 def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> SegmentData:
@@ -85,14 +113,518 @@ def merge_segment_data(sources: list[tuple[SegmentReader, np.ndarray]]) -> Segme
     )
 
 
-MERGE_FACTOR = 8  # segments of one size tier merged together
+
+@dataclass(frozen=True)
+class SegmentSize:
+    """What the policy knows of a committed segment: its name, file bytes, documents and deleted ones."""
+
+    name: str
+    size: int
+    docs: int
+    deleted: int = 0
+
+    @property
+    def live_fraction(self) -> float:
+        return (self.docs - self.deleted) / self.docs if self.docs else 0.0
+
+    @property
+    def live_size(self) -> float:
+        return self.size * self.live_fraction
+
+    @classmethod
+    def of_entry(cls, entry: dict) -> SegmentSize:
+        """From a ``meta.json`` segment entry."""
+        dels = entry.get("deletes")
+        return cls(entry["name"], int(entry["size"]), int(entry["docs"]), int(dels["count"]) if dels else 0)
 
 
-def plan_merges(entries: list[dict]) -> list[list[dict]]:
-    """Groups of ``meta.json`` segment entries to merge: ``MERGE_FACTOR`` segments of one size tier
-    (live documents, in powers of the factor)."""
-    tiers: dict[int, list[dict]] = {}
-    for e in entries:
-        live = e["docs"] - (e["deletes"]["count"] if e.get("deletes") else 0)
-        tiers.setdefault(int(math.log(max(live, 1), MERGE_FACTOR)), []).append(e)
-    return [group for _, group in sorted(tiers.items()) if len(group) >= MERGE_FACTOR]
+@dataclass(frozen=True)
+class TieredMergePolicy:
+    """Which segments to merge, as Lucene's ``TieredMergePolicy`` picks them (see the module text)."""
+
+    segments_per_tier: int = 10
+    max_merge_at_once: int = 10
+    max_merged_bytes: int = 1 << 30
+    floor_bytes: int = 2 << 20
+    deletes_pct_allowed: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.max_merge_at_once < 2 or self.segments_per_tier < 2:
+            raise ValueError("max_merge_at_once and segments_per_tier must be at least 2")
+
+    def _floored(self, s: SegmentSize) -> float:
+        return max(s.live_size, float(self.floor_bytes))
+
+    def allowed_segments(self, segments: Sequence[SegmentSize]) -> int:
+        """How many segments an index of these sizes may hold before a merge is due."""
+        if not segments:
+            return 0
+        total = sum(s.live_size for s in segments)
+        level = max(min(s.live_size for s in segments), float(self.floor_bytes))
+        allowed = 0.0
+        while True:
+            count = total / level
+            if count < self.segments_per_tier or level >= self.max_merged_bytes:
+                allowed += math.ceil(count)
+                break
+            allowed += self.segments_per_tier
+            total -= self.segments_per_tier * level
+            level = min(float(self.max_merged_bytes), level * self.max_merge_at_once)
+        return max(int(allowed), self.segments_per_tier)
+
+    def _too_big(self, s: SegmentSize) -> bool:
+        return s.live_size > self.max_merged_bytes / 2
+
+    def _score(self, group: Sequence[SegmentSize], hit_too_large: bool) -> float:
+        """Lower is better: skew (largest over total), the total to a small power, the live fraction squared."""
+        total_before = sum(s.size for s in group)
+        total_after = sum(s.live_size for s in group)
+        floored = sum(self._floored(s) for s in group)
+        skew = 1.0 / self.max_merge_at_once if hit_too_large else max(self._floored(s) for s in group) / floored
+        live_ratio = total_after / total_before if total_before else 1.0
+        return skew * max(total_after, 1.0) ** 0.05 * live_ratio**2
+
+    def find_merges(self, segments: Sequence[SegmentSize]) -> list[list[str]]:
+        """Disjoint groups of segment names to merge now (each at most ``max_merge_at_once`` wide and at
+        most ``max_merged_bytes`` of live data); ``[]`` when the index is within its budget."""
+        many_deleted = self._reclaim(segments)
+        # too big to merge with others (unless most of it is deleted), and not counted against the budget
+        eligible = sorted(
+            (s for s in segments if not self._too_big(s) or s in many_deleted),
+            key=lambda s: (-s.live_size, s.name),
+        )
+        merges: list[list[str]] = []
+        budget = self.allowed_segments(eligible)
+        while len(eligible) > budget:
+            best: tuple[float, list[SegmentSize]] | None = None
+            for start in range(len(eligible) - 1):
+                group: list[SegmentSize] = []
+                total = 0.0
+                hit_too_large = False
+                for s in eligible[start:]:
+                    if len(group) >= self.max_merge_at_once:
+                        break
+                    if total + s.live_size > self.max_merged_bytes:
+                        hit_too_large = True
+                        continue  # a smaller one further down may still fit
+                    group.append(s)
+                    total += s.live_size
+                if len(group) < 2:
+                    continue
+                score = self._score(group, hit_too_large)
+                if best is None or score < best[0]:
+                    best = (score, group)
+            if best is None:
+                break
+            merges.append([s.name for s in best[1]])
+            chosen = {s.name for s in best[1]}
+            eligible = [s for s in eligible if s.name not in chosen]
+            budget -= 1  # the merged segment stays in the index
+        taken = {name for group in merges for name in group}
+        for s in many_deleted:
+            if s.name not in taken:  # reclaim the deleted documents: rewrite the segment alone
+                merges.append([s.name])
+                taken.add(s.name)
+        return merges
+
+    def _reclaim(self, segments: Sequence[SegmentSize]) -> list[SegmentSize]:
+        """Segments to rewrite for their deleted documents: none while the index as a whole holds at most
+        ``deletes_pct_allowed`` percent deleted documents (as Lucene counts); past that, the segments
+        with the largest deleted share (each over the limit itself) until the index is back under it."""
+        total = sum(s.docs for s in segments)
+        deleted = sum(s.deleted for s in segments)
+        allowed = total * self.deletes_pct_allowed / 100.0
+        out: list[SegmentSize] = []
+        for s in sorted(segments, key=lambda s: (-s.deleted / max(s.docs, 1), s.name)):
+            if deleted <= allowed or 100.0 * s.deleted / max(s.docs, 1) <= self.deletes_pct_allowed:
+                break
+            out.append(s)
+            deleted -= s.deleted
+            allowed -= s.deleted * self.deletes_pct_allowed / 100.0
+        return out
+
+    def find_forced_merges(self, segments: Sequence[SegmentSize], max_segments: int) -> list[list[str]]:
+        """One round of merges towards at most ``max_segments`` segments (``force_merge``): the smallest
+        segments first, at most ``max_merge_at_once`` per merge, with no size cap (the caller asked for
+        it). Call again with the result until it returns ``[]``; a segment with deletions is rewritten
+        even when the count is already reached, so a force-merged index holds no deleted documents."""
+        if max_segments < 1:
+            raise ValueError(f"max_segments must be at least 1, not {max_segments}")
+        order = sorted(segments, key=lambda s: (s.live_size, s.name))
+        merges: list[list[str]] = []
+        excess = len(order) - max_segments
+        while excess > 0 and len(order) > 1:
+            width = min(self.max_merge_at_once, excess + 1, len(order))
+            group, order = order[:width], order[width:]
+            merges.append([s.name for s in group])
+            excess -= width - 1
+        if not merges:
+            merges = [[s.name] for s in order if s.deleted]
+        return merges
+
+
+# -- the streaming merge ------------------------------------------------------------------------------
+
+CHUNK_TOKENS = 1 << 20  # positions decoded and re-encoded per step: with the largest term's, a merge's memory
+DICT_CHUNK_TERMS = 1 << 16  # dictionary entries per source read per step (a range of the 32-bit term hash)
+PASSAGE_CHUNK = 1 << 16  # passages (and documents' column values) copied per step
+SPILL_BYTES = 1 << 18  # an array of a merge in progress kept in memory up to this size, then in a file
+
+
+def _dtype(name: str) -> np.dtype:
+    got = ARRAY_DTYPES.get(name) or columns.array_dtype(name)
+    assert got is not None, name
+    return got
+
+
+class _Spill:
+    """The arrays of a segment being merged, each appended to its own buffer, moved to a file beside the
+    index once it passes ``SPILL_BYTES`` (named ``<segment>.<array>.spill``, so a crash leaves only
+    ``seg_*`` files the next writer removes): small merges touch no extra file, large ones hold no array."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._buffers: dict[str, io.BytesIO] = {}
+        self._files: dict[str, Path] = {}
+        self._open: dict[str, io.BufferedWriter] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, name: str, values: np.ndarray | bytes) -> None:
+        dtype = _dtype(name)
+        data = values if isinstance(values, bytes) else np.ascontiguousarray(values, dtype=dtype).tobytes()
+        self._counts[name] = self._counts.get(name, 0) + len(data) // dtype.itemsize
+        f = self._open.get(name)
+        if f is not None:
+            f.write(data)
+            return
+        buf = self._buffers.setdefault(name, io.BytesIO())
+        buf.write(data)
+        if buf.tell() > SPILL_BYTES:
+            file = self.path.parent / f"{self.path.name}.{name}.spill"
+            self._files[name] = file
+            f = self._open[name] = open(file, "wb")  # noqa: SIM115  (closed in close/discard)
+            f.write(buf.getbuffer())
+            del self._buffers[name]
+
+    @property
+    def arrays(self) -> dict[str, tuple[Path | bytes, np.dtype, int]]:
+        """Every array: its file or bytes, dtype and length (after ``close``)."""
+        out: dict[str, tuple[Path | bytes, np.dtype, int]] = {}
+        for name, n in self._counts.items():
+            where = self._files[name] if name in self._files else self._buffers[name].getvalue()
+            out[name] = (where, _dtype(name), n)
+        return out
+
+    def close(self) -> None:
+        for f in self._open.values():
+            f.close()
+        self._open.clear()
+
+    def discard(self) -> None:
+        self.close()
+        self._buffers.clear()
+        for file in self._files.values():
+            try:
+                file.unlink()
+            except OSError:
+                pass
+
+
+class _Source:
+    """One segment being merged: which of its documents and passages live, and where they go."""
+
+    def __init__(self, reader: SegmentReader, deleted: np.ndarray, doc_base: int, pid_base: int) -> None:
+        self.reader = reader
+        live_docs = np.ones(reader.n_docs, dtype=bool)
+        live_docs[np.asarray(deleted, dtype=np.int64)] = False
+        self.live_docs = live_docs
+        self.live_p = live_docs[reader.p_doc]
+        self.n_docs = int(live_docs.sum())
+        self.n_passages = int(self.live_p.sum())
+        self.doc_base, self.pid_base = doc_base, pid_base
+        if self.n_passages == reader.n_passages:
+            self.new_pid = None  # nothing deleted: passage ids shift by the base
+        else:
+            self.new_pid = (np.cumsum(self.live_p, dtype=np.int64) - 1 + pid_base).astype(np.uint32)
+        self.out_slot = np.full(reader.a["term_hash"].shape[0], -1, dtype=np.int64)
+
+    def pid_map(self, pids: np.ndarray) -> np.ndarray:
+        return pids + self.pid_base if self.new_pid is None else self.new_pid[pids].astype(np.int64)
+
+
+def merge_segments(
+    path: Path,
+    sources: list[tuple[SegmentReader, np.ndarray]],
+    *,
+    fields: dict[str, str] | None = None,
+    chunk_tokens: int = CHUNK_TOKENS,
+) -> tuple[int, str, int, int] | None:
+    """Write one segment at ``path`` from the live documents of ``sources`` (reader, deleted local doc
+    numbers), as ``write_segment(path, merge_segment_data(sources))`` would, byte for byte, but streaming:
+    the dictionaries are merged a hash range at a time, postings a range of terms (about
+    ``chunk_tokens`` positions) at a time, passages, stored fields and columns in chunks, every array
+    spilled to a file and the segment assembled from them. Memory is a constant plus the largest term's
+    postings (and, per source, a byte per passage and a slot map per term), not the merged corpus.
+    Declared metadata ``fields`` (``columns``) are rebuilt from the live documents' stored meta, held
+    whole for that (a few bytes per document, only when fields are declared).
+    Returns (size, checksum, documents, passages), or None when no document is live (nothing written)."""
+    srcs: list[_Source] = []
+    doc_base = pid_base = 0
+    for reader, deleted in sources:
+        src = _Source(reader, deleted, doc_base, pid_base)
+        srcs.append(src)
+        doc_base += src.n_docs
+        pid_base += src.n_passages
+    if doc_base == 0:
+        return None
+    spill = _Spill(path)
+    try:
+        postings, positions = _merge_postings(srcs, spill, chunk_tokens)
+        _merge_surface(srcs, spill)
+        langs = sorted({lang for s in srcs for lang in s.reader.langs})
+        _merge_passages(srcs, spill, langs)
+        metas: list[str] | None = [] if fields else None
+        largest = _merge_stored(srcs, spill, doc_base, metas)
+        column_sizes = {name: _merge_column(srcs, spill, name) for name in COLUMN_FIELDS}
+        header: dict = {}
+        if fields:  # declared metadata fields as columns, as ``build_arrays`` adds them
+            col_arrays, header["columns"] = columns.build(fields, metas or [])
+            for name, values in col_arrays.items():
+                spill.add(name, values)
+            del metas, col_arrays
+        spill.close()
+        header.update({
+            "langs": langs,
+            "docs": doc_base,
+            "passages": pid_base,
+            "postings": postings,
+            "positions": positions,
+            "doc_block_max": largest,
+            "column_sizes": column_sizes,
+        })
+        size, checksum = write_spilled_segment(path, spill.arrays, header)
+    finally:
+        spill.discard()
+    return size, checksum, doc_base, pid_base
+
+
+def _dictionary_ranges(srcs: list[_Source]):
+    """Every term of the merged dictionary in order, a 32-bit hash range at a time: lists of
+    ``(hash, key bytes, [(source, slot), ...])`` sorted by hash, then key (the segment's order)."""
+    n_terms = max((s.reader.a["term_hash"].shape[0] for s in srcs), default=0)
+    n_ranges = max(1, -(-n_terms // DICT_CHUNK_TERMS))
+    bounds = [(i << 32) // n_ranges for i in range(n_ranges + 1)]
+    for h0, h1 in zip(bounds, bounds[1:]):
+        entries: list[tuple[int, bytes, int, int]] = []
+        for si, src in enumerate(srcs):
+            a = src.reader.a
+            th = a["term_hash"]
+            lo = int(np.searchsorted(th, h0, side="left"))
+            hi = int(np.searchsorted(th, h1, side="left")) if h1 < 1 << 32 else th.shape[0]
+            if lo == hi:
+                continue
+            off = a["term_off"][lo : hi + 1].astype(np.int64)
+            blob = a["term_blob"][int(off[0]) : int(off[-1])].tobytes()
+            o = (off - off[0]).tolist()
+            keys = [blob[o[i] : o[i + 1]] for i in range(hi - lo)]
+            entries.extend(zip(th[lo:hi].tolist(), keys, itertools.repeat(si), range(lo, hi)))
+        entries.sort()  # runs already sorted per source: timsort merges them
+        terms: list[tuple[int, bytes, list[tuple[int, int]]]] = []
+        for h, key, si, slot in entries:
+            if terms and terms[-1][0] == h and terms[-1][1] == key:
+                terms[-1][2].append((si, slot))
+            else:
+                terms.append((h, key, [(si, slot)]))
+        yield terms
+
+
+def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tuple[int, int]:
+    out = 0  # terms written so far (the next output slot)
+    blob_end = 0
+    n_post = n_pos = 0
+    spill.add("term_off", np.zeros(1, np.uint32))
+    for terms in _dictionary_ranges(srcs):
+        i = 0
+        while i < len(terms):  # a run of terms holding about chunk_tokens positions (at least one term)
+            j, tokens = i, 0
+            while j < len(terms) and (j == i or tokens < chunk_tokens):
+                tokens += sum(int(srcs[si].reader.a["term_ttf"][slot]) for si, slot in terms[j][2])
+                j += 1
+            run = terms[i:j]
+            post = _merge_run(srcs, run)
+            df = post["term_df"]
+            keep = df > 0  # a term whose every occurrence was deleted leaves the dictionary
+            new_slot = out + np.cumsum(keep) - 1
+            for k, (_, _, where) in enumerate(run):
+                if keep[k]:
+                    for si, slot in where:
+                        srcs[si].out_slot[slot] = int(new_slot[k])
+            keys = [run[k][1] for k in np.flatnonzero(keep).tolist()]
+            spill.add("term_hash", np.array([run[k][0] for k in np.flatnonzero(keep).tolist()], dtype=np.uint32))
+            spill.add("term_blob", b"".join(keys))
+            ends = blob_end + np.cumsum([len(k) for k in keys], dtype=np.int64)
+            if ends.shape[0] and int(ends[-1]) > 0xFFFFFFFF:
+                raise ValueError("term dictionary too large for its offsets")
+            spill.add("term_off", ends.astype(np.uint32))
+            blob_end = int(ends[-1]) if ends.shape[0] else blob_end
+            spill.add("term_df", df[keep])
+            spill.add("term_ttf", post["term_ttf"][keep])
+            for name in ("pid", "tf", "pos"):
+                spill.add(f"{name}_data", post[f"{name}_data"][: -codec.PAD].tobytes())
+                spill.add(f"{name}_width", post[f"{name}_width"])
+            for name in ("blk_last", "blk_max_tf", "blk_min_len"):
+                spill.add(name, post[name])
+            out += int(keep.sum())
+            n_post += int(df.sum(dtype=np.int64))
+            n_pos += int(post["term_ttf"].sum(dtype=np.int64))
+            del post
+            i = j
+    for name in ("pid", "tf", "pos"):
+        spill.add(f"{name}_data", bytes(codec.PAD))
+        spill.add(f"{name}_width", np.zeros(0, np.uint8))
+    for name in ("term_hash", "term_blob", "term_df", "term_ttf", "blk_last", "blk_max_tf", "blk_min_len"):
+        spill.add(name, np.zeros(0, ARRAY_DTYPES[name]))  # every array exists, even with no terms
+    return n_post, n_pos
+
+
+def _merge_run(srcs: list[_Source], run: list[tuple[int, bytes, list[tuple[int, int]]]]):
+    """The postings arrays of a run of merged terms (``encode_postings``), from each source's slot range."""
+    by_src: dict[int, list[tuple[int, int]]] = {}
+    for k, (_, _, where) in enumerate(run):
+        for si, slot in where:
+            by_src.setdefault(si, []).append((slot, k))
+    parts: dict[str, list[np.ndarray]] = {"rel": [], "pid": [], "pos": [], "len": []}
+    for si in sorted(by_src):
+        src = srcs[si]
+        pairs = by_src[si]
+        lo, hi = pairs[0][0], pairs[-1][0] + 1  # a source's slots in a run are consecutive
+        assert hi - lo == len(pairs), "merged dictionary out of order"
+        rel_of = np.empty(hi - lo, dtype=np.int64)
+        rel_of[[p[0] - lo for p in pairs]] = [p[1] for p in pairs]
+        slots, pids, tfs, pos = src.reader.postings_range(lo, hi)
+        live = src.live_p[pids]
+        tok_live = np.repeat(live, tfs)
+        parts["rel"].append(np.repeat(rel_of[slots - lo], tfs)[tok_live])
+        parts["pid"].append(np.repeat(src.pid_map(pids), tfs)[tok_live])
+        parts["pos"].append(pos[tok_live])
+        parts["len"].append(np.repeat(np.asarray(src.reader.a["p_len"])[pids], tfs)[tok_live])
+    rel = np.concatenate(parts["rel"]) if parts["rel"] else np.zeros(0, np.int64)
+    order = stable_argsort_u32(rel.astype(np.uint32))  # by term; sources in order keep passages ascending
+    pid_s = np.concatenate(parts["pid"])[order] if parts["pid"] else np.zeros(0, np.int64)
+    pos_s = np.concatenate(parts["pos"])[order] if parts["pos"] else np.zeros(0, np.int64)
+    len_s = np.concatenate(parts["len"])[order] if parts["len"] else np.zeros(0, np.int64)
+    rel_s = rel[order]
+    del parts, rel, order
+    return encode_postings(rel_s, pid_s, pos_s, len(run), lambda starts: len_s[starts])
+
+
+def _merge_surface(srcs: list[_Source], spill: _Spill) -> None:
+    """The surface words of every source, merged by word (UTF-8 order), each naming its term's new slot."""
+
+    def words(src: _Source):
+        a = src.reader.a
+        off = a["surf_off"].astype(np.int64).tolist()
+        blob = a["surf_blob"].tobytes()
+        terms = src.out_slot[a["surf_term"].astype(np.int64)].tolist()
+        for i, t in enumerate(terms):
+            if t >= 0:
+                yield blob[off[i] : off[i + 1]], t
+
+    last = None
+    end = 0
+    offs, blobs, slots = [], [], []
+    spill.add("surf_off", np.zeros(1, np.uint32))
+    for word, slot in heapq.merge(*(words(s) for s in srcs)):
+        if word == last:
+            continue
+        last = word
+        blobs.append(word)
+        end += len(word)
+        offs.append(end)
+        slots.append(slot)
+        if len(slots) >= PASSAGE_CHUNK:
+            spill.add("surf_blob", b"".join(blobs))
+            spill.add("surf_off", np.array(offs, dtype=np.uint32))
+            spill.add("surf_term", np.array(slots, dtype=np.uint32))
+            offs, blobs, slots = [], [], []
+    spill.add("surf_blob", b"".join(blobs))
+    spill.add("surf_off", np.array(offs, dtype=np.uint32))
+    spill.add("surf_term", np.array(slots, dtype=np.uint32))
+
+
+def _merge_passages(srcs: list[_Source], spill: _Spill, langs: list[str]) -> None:
+    code = {lang: i for i, lang in enumerate(langs)}
+    for src in srcs:
+        r = src.reader
+        new_doc = np.cumsum(src.live_docs, dtype=np.int64) - 1 + src.doc_base
+        remap = np.array([code[x] for x in r.langs], dtype=np.uint8)
+        for lo in range(0, r.n_passages, PASSAGE_CHUNK):
+            hi = min(lo + PASSAGE_CHUNK, r.n_passages)
+            live = src.live_p[lo:hi]
+            spill.add("p_doc", new_doc[np.asarray(r.p_doc[lo:hi], dtype=np.int64)[live]])
+            for name in ("p_no", "p_start", "p_end", "p_len"):
+                spill.add(name, np.asarray(r.a[name][lo:hi])[live])
+            spill.add("p_lang", remap[np.asarray(r.p_lang[lo:hi])[live]] if len(remap) else np.zeros(0, np.uint8))
+    for name in ("p_doc", "p_no", "p_start", "p_end", "p_len", "p_lang"):
+        spill.add(name, np.zeros(0, ARRAY_DTYPES[name]))  # every array exists, even with no passages
+
+
+def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[str] | None) -> int:
+    """Stored fields re-blocked as ``encode_doc_blocks`` blocks them; returns the largest raw block.
+    ``metas``, when given, gets every live document's stored meta JSON."""
+    nf = len(BLOCK_FIELDS)
+    lengths: list[int] = []
+    body: list[bytes] = []
+    size = 0
+    done = 0
+    largest = 0
+    offsets, firsts = [0], [0]
+    for src in srcs:
+        live = src.live_docs
+        for first, offs, raw in src.reader.stored_blocks():
+            m = (len(offs) - 1) // nf
+            for j in range(m):
+                if not live[first + j]:
+                    continue
+                for f in range(nf):
+                    k = j * nf + f
+                    value = raw[offs[k] : offs[k + 1]]
+                    lengths.append(len(value))
+                    body.append(value)
+                    size += len(value)
+                if metas is not None:
+                    metas.append(body[-1].decode("utf-8"))  # the last field is the meta JSON
+                done += 1
+                if size >= DOC_BLOCK_BYTES or done == n_docs:
+                    block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
+                    largest = max(largest, len(block))
+                    packed = zlib.compress(block, ZLIB_LEVEL)
+                    spill.add("doc_data", packed)
+                    offsets.append(offsets[-1] + len(packed))
+                    firsts.append(done)
+                    lengths, body, size = [], [], 0
+    spill.add("doc_block_off", np.array(offsets, dtype=np.uint64))
+    spill.add("doc_block_first", np.array(firsts, dtype=np.uint32))
+    return largest
+
+
+def _merge_column(srcs: list[_Source], spill: _Spill, name: str) -> int:
+    """A column as ``encode_column`` writes it (all lengths, then all values: two passes over the
+    sources, one source inflated at a time); returns its uncompressed size."""
+    z = zlib.compressobj(ZLIB_LEVEL)
+    total = 0
+    for pass_ in ("lengths", "values"):
+        for src in srcs:
+            raw = src.reader.column_raw(name)
+            n = src.reader.n_docs
+            lens = np.frombuffer(raw, dtype="<u4", count=n)
+            if pass_ == "lengths":
+                chunk = lens[src.live_docs].tobytes()
+            else:
+                values = np.frombuffer(raw, dtype=np.uint8, offset=4 * n)
+                chunk = values[np.repeat(src.live_docs, lens.astype(np.int64))].tobytes()
+            total += len(chunk)
+            spill.add(f"{name}_z", z.compress(chunk))
+            del raw, chunk
+    spill.add(f"{name}_z", z.flush())
+    return total

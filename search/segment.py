@@ -36,6 +36,7 @@ import os
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,6 +334,65 @@ def _postings_arrays(
     return arrays, n_postings
 
 
+def encode_postings(
+    slot_s: np.ndarray,
+    pid_s: np.ndarray,
+    pos_s: np.ndarray,
+    n_terms: int,
+    length_at: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The postings arrays of ``n_terms`` terms from their tokens, ordered by slot, passage, position:
+    ``term_df``/``term_ttf``, the packed streams (each ending with ``codec.PAD`` zeros) and the per-block
+    skip data and bounds. ``length_at(i)`` is the passage length of the tokens at indices ``i``. The
+    streaming merge's encoder, a run of terms at a time (``_postings_arrays`` is the flush's; both give
+    the bytes of one pass over the whole stream)."""
+    n_tok = slot_s.shape[0]
+    if n_tok:
+        change = np.flatnonzero((slot_s[1:] != slot_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
+        starts = np.concatenate(([0], change))
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    post_slot = slot_s[starts]
+    post_pid = pid_s[starts]
+    post_tf = np.diff(np.append(starts, n_tok)).astype(np.int64)
+    df = np.bincount(post_slot, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
+    ttf = np.bincount(slot_s, minlength=n_terms).astype(np.int64) if n_terms else np.zeros(0, np.int64)
+
+    # passage-id gaps (the first of each term: the id itself), tf - 1, position deltas within a posting
+    gaps = post_pid.copy()
+    gaps[1:] -= post_pid[:-1]
+    first_post = np.cumsum(df) - df
+    gaps[first_post[df > 0]] = post_pid[first_post[df > 0]]
+    deltas = pos_s.copy()
+    deltas[1:] -= pos_s[:-1]
+    deltas[starts] = pos_s[starts]
+    post_lens = codec.block_lengths(df)
+    pos_lens = codec.block_lengths(ttf)
+    pid_data, pid_width = codec.pack(gaps, post_lens)
+    tf_data, tf_width = codec.pack(post_tf - 1, post_lens)
+    pos_data, pos_width = codec.pack(deltas, pos_lens)
+    blk_start = np.cumsum(post_lens) - post_lens
+    blk_end = blk_start + post_lens - 1
+    if post_lens.shape[0]:
+        blk_max_tf = np.maximum.reduceat(post_tf, blk_start)
+        blk_min_len = np.minimum.reduceat(length_at(starts).astype(np.int64), blk_start)
+    else:
+        blk_max_tf = blk_min_len = np.zeros(0, dtype=np.int64)
+    return {
+        "term_df": df.astype(np.uint32),  # df and ttf are counted per slot already
+        "term_ttf": ttf.astype(np.uint32),
+        "pid_data": pid_data,
+        "pid_width": pid_width,
+        "tf_data": tf_data,
+        "tf_width": tf_width,
+        "pos_data": pos_data,
+        "pos_width": pos_width,
+        "blk_last": post_pid[blk_end].astype(np.uint32) if post_lens.shape[0] else np.zeros(0, np.uint32),
+        "blk_max_tf": np.minimum(blk_max_tf, SATURATE).astype(np.uint16),
+        "blk_min_len": np.minimum(blk_min_len, SATURATE).astype(np.uint16),
+    }
+
+
 def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
     """The on-disk arrays of a segment and the header counts they agree with."""
     tid = np.asarray(data.tok_tid, dtype=np.uint32)
@@ -445,6 +505,67 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
             if start > size:
                 put(b"\0" * (start - size))
             put(memoryview(np.ascontiguousarray(arrays[name])).cast("B"))
+        f.flush()
+        os.fsync(f.fileno())
+    return size, digest.hexdigest()
+
+
+def write_spilled_segment(
+    path: Path, spilled: dict[str, tuple[Path | bytes, np.dtype, int]], fields: dict
+) -> tuple[int, str]:
+    """Write a segment whose arrays were spilled to files (``name -> (file or bytes, dtype, length)``), as
+    ``write_segment`` writes one from memory, byte for byte: the streaming merge's way out, so a merged
+    segment never has to fit in memory. ``fields`` are the header's other entries (``langs``, ``docs``,
+    ``passages``, ``postings``, ``positions``, ``doc_block_max``, ``column_sizes``). Fsynced; returns
+    the size and BLAKE2b checksum."""
+    chunk = 1 << 20
+
+    def chunks(name: str):
+        where = spilled[name][0]
+        if isinstance(where, bytes):
+            yield where
+            return
+        with where.open("rb") as f:  # not this module's ``open``, which tests wrap for writes
+            while True:
+                got = f.read(chunk)
+                if not got:
+                    return
+                yield got
+
+    crc = {}
+    for section, names in SECTIONS.items():
+        c = 0
+        for name in names:
+            for got in chunks(name):
+                c = zlib.crc32(got, c)
+        crc[section] = c
+    layout: dict[str, list] = {}
+    offset = 0
+    for name in sorted(spilled):
+        _, dtype, length = spilled[name]
+        offset = -(-offset // ALIGN) * ALIGN
+        layout[name] = [offset, np.dtype(dtype).str, int(length)]
+        offset += int(length) * np.dtype(dtype).itemsize
+    header = json.dumps({"arrays": layout, **fields, "crc": crc}, sort_keys=True).encode("utf-8")
+    base = -(-(16 + len(header)) // ALIGN) * ALIGN
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    with open(path, "xb") as f:
+
+        def put(data: bytes | memoryview) -> None:
+            nonlocal size
+            f.write(data)
+            digest.update(data)
+            size += len(data)
+
+        put(MAGIC + len(header).to_bytes(8, "little") + header)
+        put(b"\0" * (base - size))
+        for name in sorted(spilled):
+            start = base + layout[name][0]
+            if start > size:
+                put(b"\0" * (start - size))
+            for got in chunks(name):
+                put(got)
         f.flush()
         os.fsync(f.fileno())
     return size, digest.hexdigest()
@@ -845,13 +966,22 @@ class SegmentReader:
 
     def all_postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every posting in dictionary order: (slot, passage id, tf) and every position (merges, checks)."""
+        return self.postings_range(0, self._layout.df.shape[0])
+
+    def postings_range(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The postings of slots ``lo`` to ``hi`` (exclusive) in dictionary order: (slot, passage id, tf)
+        per posting and every position, checked against the skip data and the term statistics. A merge
+        reads a segment a range at a time, so its memory is a range's, not the segment's."""
         for section in SECTIONS:
             self.check_section(section)
         lay, a, w = self._layout, self.a, self._words
-        gaps = codec.unpack_all(w["pid"], a["pid_width"], lay.pid_off, lay.post_lens).view(np.int64)
-        tfs = codec.unpack_all(w["tf"], a["tf_width"], lay.tf_off, lay.post_lens).view(np.int64) + 1
-        slots = np.repeat(np.arange(lay.df.shape[0], dtype=np.int64), lay.df)
-        first = np.cumsum(lay.df) - lay.df
+        df = lay.df[lo:hi]
+        b0, b1 = int(lay.term_blk[lo]), int(lay.term_blk[hi])
+        lens = lay.post_lens[b0:b1]
+        gaps = _unpack_blocks(w["pid"], a["pid_width"], lay.pid_off, b0, lens).view(np.int64)
+        tfs = _unpack_blocks(w["tf"], a["tf_width"], lay.tf_off, b0, lens).view(np.int64) + 1
+        slots = np.repeat(np.arange(lo, hi, dtype=np.int64), df)
+        first = np.cumsum(df) - df
         # passage ids: a cumulative sum of gaps restarted at each term's first posting
         restart = np.zeros(gaps.shape[0], dtype=np.int64)
         cs = np.cumsum(gaps)
@@ -861,18 +991,17 @@ class SegmentReader:
             int(pids.min()) >= 0
             and int(pids.max()) < self.n_passages
             and (np.diff(pids)[np.diff(slots) == 0] > 0).all()
-            and int(tfs.sum()) == int(lay.ttf.sum())
-            and np.array_equal(pids[np.cumsum(lay.post_lens) - 1], self.a["blk_last"])
+            and int(tfs.sum()) == int(lay.ttf[lo:hi].sum())
+            and np.array_equal(pids[np.cumsum(lens) - 1], self.a["blk_last"][b0:b1])
         )
         if not ok:
             raise self._corrupt("postings")
         starts = np.cumsum(tfs) - tfs
-        pos = self._positions_at_all(starts, tfs)
-        return slots, pids, tfs, pos
+        pb0, pb1 = int(lay.term_pblk[lo]), int(lay.term_pblk[hi])
+        d = _unpack_blocks(w["pos"], a["pos_width"], lay.pos_off, pb0, lay.pos_lens[pb0:pb1]).view(np.int64)
+        return slots, pids, tfs, self._positions_from_deltas(d, starts, tfs)
 
-    def _positions_at_all(self, starts: np.ndarray, tfs: np.ndarray) -> np.ndarray:
-        lay = self._layout
-        d = codec.unpack_all(self._words["pos"], self.a["pos_width"], lay.pos_off, lay.pos_lens).view(np.int64)
+    def _positions_from_deltas(self, d: np.ndarray, starts: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         if d.shape[0] == 0:
             return d
         later = np.ones(d.shape[0], dtype=bool)
@@ -907,8 +1036,26 @@ class SegmentReader:
             raise self._corrupt(what) from None
         return raw
 
-    def _doc_block(self, b: int) -> tuple[list[int], bytes]:
-        got = DECODED.get((self._uid, "d", b))
+    def stored_blocks(self):
+        """Every block of stored fields in order, inflated and not cached (a merge reads each once):
+        ``(first document, byte offsets, raw)``; document ``first + j``'s field ``f`` (``BLOCK_FIELDS``
+        order) is ``raw[offs[k]:offs[k + 1]]`` with ``k = j * len(BLOCK_FIELDS) + f``."""
+        first = self.a["doc_block_first"]
+        for b in range(first.shape[0] - 1):
+            offs, raw = self._doc_block(b, cache=False)
+            yield int(first[b]), offs, raw
+
+    def column_raw(self, name: str) -> bytes:
+        """A stored column (``COLUMN_FIELDS``) inflated and not cached: ``n_docs`` u32 byte lengths, then
+        the UTF-8 values (what ``encode_column`` compressed)."""
+        raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._layout.column_sizes[name], f"stored {name}")
+        n = self.n_docs
+        if len(raw) < 4 * n or int(np.frombuffer(raw, dtype="<u4", count=n).sum(dtype=np.int64)) != len(raw) - 4 * n:
+            raise self._corrupt(f"stored {name} lengths")
+        return raw
+
+    def _doc_block(self, b: int, cache: bool = True) -> tuple[list[int], bytes]:
+        got = DECODED.get((self._uid, "d", b)) if cache else None
         if got is not None:
             return got  # type: ignore[return-value]
         a = self.a
@@ -925,7 +1072,8 @@ class SegmentReader:
         if int(offs[-1]) != len(raw) - head:
             raise self._corrupt("stored text lengths")
         got = ((offs + head).tolist(), raw)
-        DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
+        if cache:
+            DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
         return got
 
     def _column(self, name: str) -> list[str]:
@@ -992,6 +1140,15 @@ class SegmentReader:
         self.a = {}
         self._words = {}
         DECODED.drop(self._uid)
+
+
+def _unpack_blocks(
+    view: np.ndarray, widths: np.ndarray, offsets: np.ndarray, first: int, lens: np.ndarray
+) -> np.ndarray:
+    """Every value of the consecutive blocks from ``first`` with ``lens`` values each."""
+    blocks = np.repeat(np.arange(first, first + lens.shape[0], dtype=np.int64), lens)
+    k = np.arange(blocks.shape[0], dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    return codec.unpack(view, widths, offsets, blocks, k)
 
 
 def _decode_all(blob: np.ndarray, off: np.ndarray) -> list[str]:

@@ -889,11 +889,12 @@ class ShardedWriter:
             w.flush()
 
     # -- commit ---------------------------------------------------------------------------------------
-    def commit(self) -> None:
+    def commit(self, *, max_segments: int | None = None) -> None:
         """Commit every shard, then the manifest (the commit point of the whole), then remove old files.
 
         Until the manifest is replaced, each shard keeps the files of the commit the manifest names, so
         readers of the previous commit lose nothing; a failure before it leaves the previous commit.
+        ``max_segments``: merge each shard down to that many segments (``IndexWriter.force_merge``).
         """
         self._check_open()
         old = self._manifest
@@ -902,7 +903,7 @@ class ShardedWriter:
         committed: list[int] = []
         try:
             for i, w in enumerate(self._writers):
-                w.commit()
+                w.commit(max_segments=max_segments)
                 committed.append(i)
             snaps = [index._snapshot for index in self._shards]
             totals: dict[str, list[int]] = {}
@@ -936,6 +937,10 @@ class ShardedWriter:
             w.retain = set()
             w._remove_unreferenced(w._meta)
         _remove_old_tables(self._sharded.path, manifest)
+
+    def force_merge(self, max_segments: int = 1) -> None:
+        """Commit, merging every shard down to at most ``max_segments`` segments (``IndexWriter.force_merge``)."""
+        self.commit(max_segments=max_segments)
 
     def rollback(self) -> None:
         """Forget every change since the last commit in every shard."""

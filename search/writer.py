@@ -22,8 +22,8 @@ import numpy as np
 from .builder import SegmentBuilder
 from .columns import document_values
 from .documents import Document
-from .errors import IndexCorrupt, InvalidDocument, SearchError
-from .merge import merge_segment_data, plan_merges
+from .errors import IndexCorrupt, InvalidArgument, InvalidDocument, SearchError
+from .merge import SegmentSize, TieredMergePolicy, merge_segments
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
 from .storage import (
@@ -87,6 +87,7 @@ class IndexWriter:
             self._lock.release()
             raise
         self._buffer_tokens = buffer_tokens
+        self.merge_policy = TieredMergePolicy()  # which segments each commit merges (replaceable)
         self._closed = False
 
     def _start(self, start: Committed) -> None:
@@ -288,28 +289,56 @@ class IndexWriter:
             merged.update(old.tolist())
         return np.array(sorted(merged), dtype=np.int64)
 
+    def _sizes(self, entries: list[dict]) -> list[SegmentSize]:
+        return [SegmentSize.of_entry(e) for e in entries]
+
     def _merge(self, entries: list[dict], gen: int) -> dict | None:
         for e in entries:  # never merge damaged data into a new segment
             path = self._dir / e["name"]
             if file_checksum(path, e["size"]) != e["checksum"]:
                 raise IndexCorrupt(f"segment file {e['name']} fails its checksum; run `search check`", str(path))
-        data = merge_segment_data([(self._readers[e["name"]], self._deleted_of(e["name"])) for e in entries])
-        data.fields = self._settings.fields  # columns rebuilt from the stored meta of the live documents
-        if not data.doc_ids:
+        name = f"seg_{self._next:06d}.tls"
+        self._next += 1
+        path = self._dir / name
+        sources = [(self._readers[e["name"]], self._deleted_of(e["name"])) for e in entries]
+        self._new_files.append(path)
+        try:
+            merged = merge_segments(path, sources, fields=self._settings.fields)
+        except OSError as e:
+            raise write_error(self._dir, path, e) from e
+        if merged is None:
             return None
-        return self._write(data)
+        size, checksum, docs, passages = merged
+        self._readers[name] = SegmentReader(path)
+        return {"name": name, "size": size, "checksum": checksum, "docs": docs, "passages": passages, "deletes": None}
 
     # -- commit ---------------------------------------------------------------------------------------
-    def commit(self) -> None:
+    def commit(self, *, max_segments: int | None = None) -> None:
         """Make every change since the last commit visible, atomically (``meta.json`` is replaced last).
 
         With no change since the last commit this does nothing: the generation stays, so an unchanged
-        re-index (``search index`` in CI) leaves every file of the index as it was."""
+        re-index (``search index`` in CI) leaves every file of the index as it was. ``max_segments``:
+        see ``force_merge``."""
+        if max_segments is not None and (
+            isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1
+        ):
+            raise InvalidArgument(f"max_segments must be a whole number of at least 1, not {max_segments!r}")
+        self._commit(max_segments)
+
+    def force_merge(self, max_segments: int = 1) -> None:
+        """Commit, merging the index down to at most ``max_segments`` segments with no deleted documents
+        left (for static indexes built once, as in CI: fewer segments open and search faster). Merges
+        stay at most ``merge_policy.max_merge_at_once`` wide, in rounds, so memory stays a merge's."""
+        self.commit(max_segments=max_segments)
+
+    def _commit(self, force: int | None) -> None:
         self._check_open()
         self.flush()
-        if not any(self._deleted.values()) and [e["name"] for e in self._entries] == [
-            e["name"] for e in self._meta["segments"]
-        ]:
+        if (
+            not any(self._deleted.values())
+            and [e["name"] for e in self._entries] == [e["name"] for e in self._meta["segments"]]
+            and (force is None or not self.merge_policy.find_forced_merges(self._sizes(self._entries), force))
+        ):
             return  # nothing changed: no new generation, so not one byte of the index is rewritten
         gen = int(self._meta["generation"]) + 1
         entries: list[dict] = []
@@ -325,18 +354,21 @@ class IndexWriter:
             entries.append(e)
         # self._deleted and self._old_deleted stay as they are until meta.json is replaced (``_start``
         # resets them): a commit that fails (disk full) can be retried with every change still pending
+        policy = self.merge_policy
         while True:
-            groups = plan_merges(entries)
+            sizes = self._sizes(entries)
+            groups = policy.find_merges(sizes) if force is None else policy.find_forced_merges(sizes, force)
             if not groups:
                 break
-            group = groups[0]
-            names = {e["name"] for e in group}
-            merged = self._merge(group, gen)
-            first = next(i for i, e in enumerate(entries) if e["name"] in names)
-            rest = [e for e in entries if e["name"] not in names]
-            if merged is not None:
-                rest.insert(min(first, len(rest)), merged)
-            entries = rest
+            for group_names in groups:
+                names = set(group_names)
+                group = [e for e in entries if e["name"] in names]  # index order: documents keep theirs
+                merged = self._merge(group, gen)
+                first = next(i for i, e in enumerate(entries) if e["name"] in names)
+                rest = [e for e in entries if e["name"] not in names]
+                if merged is not None:
+                    rest.insert(min(first, len(rest)), merged)
+                entries = rest
         meta = dict(self._meta)
         meta.update(generation=gen, next_segment=self._next, segments=entries)
         write_meta(self._dir, meta)

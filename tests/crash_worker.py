@@ -199,7 +199,7 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
     wrap(os, "unlink", "remove file")
     wrap(storage, "fsync_dir", "fsync directory")
     wrap(writer, "write_segment", "segment write")
-    wrap(writer, "merge_segment_data", "merge")
+    wrap(writer, "merge_segments", "merge")
     wrap(parallel, "_send", "send batch")
     wrap(parallel._Pool, "_handle", "worker message")
 

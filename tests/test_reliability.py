@@ -182,7 +182,7 @@ def test_sigkill_at_each_write_path_event(tmp_path, only, hits):
 
 
 BULK_DOCS = 400
-BULK_BUFFER = 3000  # tokens: about 8 worker segments, so the commit merges them
+BULK_BUFFER = 2000  # tokens: about 12 worker segments, so the commit merges them
 
 
 def process_gone(pid: int) -> bool:
@@ -523,18 +523,19 @@ def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
     """Checksums run before every merge: damaged data is never merged into a new, valid-looking segment."""
     path = tmp_path / "idx"
     index = Index.create(path, passage_words=0)
-    for i in range(7):  # seven small segments: the eighth commit merges them
+    for i in range(10):  # ten small segments: the eleventh commit merges ten of them
         with index.writer() as w:
             w.add(Document(id=f"d{i}", text=f"{COMMON} rumah nomor {i}", lang="id"))
-    victim = path / json.loads((path / "meta.json").read_text())["segments"][0]["name"]
-    flip(victim, array_offset(victim, "doc_data") + 2)
+    victims = [path / e["name"] for e in json.loads((path / "meta.json").read_text())["segments"]]
+    for victim in victims:
+        flip(victim, array_offset(victim, "doc_data") + 2)
     before = (path / "meta.json").read_bytes()
     with pytest.raises(IndexCorrupt) as info:
         with index.writer() as w:
             w.add(Document(id="d7", text=f"{COMMON} rumah nomor 7", lang="id"))
-    assert Path(info.value.path) == victim
+    assert Path(info.value.path) in victims
     assert (path / "meta.json").read_bytes() == before
-    assert len(Index.open(path)) == 7
+    assert len(Index.open(path)) == 10
     assert sorted(p.name for p in path.iterdir() if p.name.startswith("seg_")) == sorted(
         e["name"] for e in json.loads(before)["segments"]
     ), "the failed commit's new segment was not removed"

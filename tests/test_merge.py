@@ -1,0 +1,260 @@
+"""The merge policy (tables of segment sizes -> merges) and force_merge through the writer."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import search.merge as merge
+from search import Document, Index
+from search.errors import InvalidArgument
+from search.merge import SegmentSize, TieredMergePolicy, merge_segment_data, merge_segments
+from search.segment import SegmentReader, write_segment
+
+MB = 1 << 20
+
+
+def sizes(*mbs: float, deleted: dict[int, float] | None = None) -> list[SegmentSize]:
+    """Segments s0, s1, ... of the given sizes in MB, 1000 documents each; ``deleted``: index -> fraction."""
+    deleted = deleted or {}
+    return [SegmentSize(f"s{i}", int(mb * MB), 1000, int(1000 * deleted.get(i, 0.0))) for i, mb in enumerate(mbs)]
+
+
+POLICY = TieredMergePolicy(segments_per_tier=10, max_merge_at_once=10, max_merged_bytes=100 * MB, floor_bytes=2 * MB)
+
+
+@pytest.mark.parametrize(
+    "segments, expected",
+    [
+        ([], []),
+        (sizes(*[0.01] * 10), []),  # ten tiny segments: within one tier's budget
+        # the eleventh: the ten smallest merged at once, not eleven
+        (sizes(*[0.01 * (i + 1) for i in range(11)]), [[f"s{i}" for i in range(10)]]),
+        # twenty-five: two merges of the ten smallest, leaving seven segments
+        (sizes(*[1 + i / 100 for i in range(25)]), [[f"s{i}" for i in range(0, 10)], [f"s{i}" for i in range(10, 20)]]),
+        # one big segment and twenty small ones: small ones merge together, not into the big one
+        (sizes(50, *[1 + i / 100 for i in range(20)]), [[f"s{i}" for i in range(1, 11)]]),
+        # ten segments of 1 MB and one of 20 MB below them in count: within budget
+        (sizes(20, 1, 1, 1, 1, 1, 1, 1, 1, 1), []),
+    ],
+    ids=["empty", "ten-tiny", "eleven-tiny", "twenty-five", "big-and-small", "within-budget"],
+)
+def test_find_merges_table(segments, expected) -> None:
+    assert [sorted(g, key=lambda n: int(n[1:])) for g in POLICY.find_merges(segments)] == expected
+
+
+def test_width_and_size_caps_hold() -> None:
+    segments = sizes(*[30] * 40)  # 40 segments of 30 MB: any merge of more than three passes 100 MB
+    merges = POLICY.find_merges(segments)
+    assert merges, "forty segments are over budget"
+    by_name = {s.name: s for s in segments}
+    for group in merges:
+        assert 2 <= len(group) <= POLICY.max_merge_at_once
+        assert sum(by_name[n].live_size for n in group) <= POLICY.max_merged_bytes
+    wide = TieredMergePolicy(max_merge_at_once=4, segments_per_tier=4, max_merged_bytes=1 << 40)
+    assert all(len(g) <= 4 for g in wide.find_merges(sizes(*[0.01] * 30)))
+    names = [n for g in merges for n in g]
+    assert len(names) == len(set(names)), "a segment in two merges"
+
+
+def test_too_big_segments_are_left_alone_unless_mostly_deleted() -> None:
+    big = sizes(60, 60, 60, *[0.01] * 11)  # three over half the maximum merged size
+    merges = POLICY.find_merges(big)
+    assert merges and all(not {"s0", "s1", "s2"} & set(g) for g in merges)
+    mostly_deleted = sizes(60, 60, 60, deleted={1: 0.8})
+    assert POLICY.find_merges(mostly_deleted) == [["s1"]]
+
+
+def test_many_deletions_trigger_a_merge_and_go_first() -> None:
+    assert POLICY.find_merges(sizes(5, 5, 5)) == []
+    # the index over 20 % deleted (700 of 3000): the segment holding them is rewritten alone
+    assert POLICY.find_merges(sizes(5, 5, 5, deleted={2: 0.7})) == [["s2"]]
+    # 30 % of one segment but 10 % of the index: left for later
+    assert POLICY.find_merges(sizes(5, 5, 5, deleted={2: 0.3})) == []
+    # the worst first, only as many as bring the index back under the limit
+    assert POLICY.find_merges(sizes(5, 5, 5, 5, deleted={0: 0.3, 1: 0.9, 2: 0.25})) == [["s1"]]
+    assert POLICY.find_merges(sizes(5, 5, 5, 5, deleted={0: 0.5, 1: 0.9, 2: 0.3})) == [["s1"], ["s0"]]
+    # over budget with equal sizes: the window holding the deleted documents scores best
+    segments = sizes(*[1] * 11, deleted={0: 0.15})
+    (group,) = POLICY.find_merges(segments)
+    assert "s0" in group and len(group) == 10
+
+
+@pytest.mark.parametrize(
+    "n_segments, target, rounds",
+    [(1, 1, 0), (5, 1, 1), (10, 1, 1), (11, 1, 2), (25, 1, 2), (101, 1, 3), (30, 5, 1), (4, 10, 0)],
+)
+def test_forced_merges_reach_the_target_in_capped_rounds(n_segments, target, rounds) -> None:
+    segments = sizes(*[1 + i % 3 for i in range(n_segments)])
+    done = 0
+    while True:
+        merges = POLICY.find_forced_merges(segments, target)
+        if not merges:
+            break
+        done += 1
+        assert all(len(g) <= POLICY.max_merge_at_once for g in merges)
+        chosen = {n for g in merges for n in g}
+        merged = [SegmentSize(f"m{done}_{i}", sum(1 for _ in g) * MB, 1000) for i, g in enumerate(merges)]
+        segments = [s for s in segments if s.name not in chosen] + merged
+        assert done < 10
+    assert len(segments) == min(n_segments, max(target, len(segments))) and len(segments) <= max(target, 1)
+    assert done == rounds
+
+
+def test_forced_merge_rewrites_segments_with_deletions() -> None:
+    assert POLICY.find_forced_merges(sizes(5, 5, deleted={1: 0.01}), 2) == [["s1"]]
+    with pytest.raises(ValueError):
+        POLICY.find_forced_merges(sizes(5), 0)
+
+
+def _docs(start: int, n: int) -> list[Document]:
+    text = "kota warga pasar nomor {} hari ini"
+    return [Document(id=f"d{i}", text=text.format(i), lang="id") for i in range(start, start + n)]
+
+
+def test_commits_keep_segment_count_bounded_and_force_merge_reaches_one(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx", passage_words=0)
+    for c in range(40):  # forty one-document commits: the policy keeps about one tier's worth
+        with index.writer() as w:
+            w.add(_docs(c, 1)[0])
+        assert index.stats()["segments"] <= 10
+    with index.writer() as w:
+        w.delete("d3")
+    before = [(h.doc_id, h.passage, h.score) for h in index.search("warga pasar", k=100)]
+    with index.writer() as w:
+        w.force_merge(1)
+    assert index.stats()["segments"] == 1
+    assert [(h.doc_id, h.passage, h.score) for h in index.search("warga pasar", k=100)] == before
+    reopened = Index.open(tmp_path / "idx", verify=True)
+    assert len(reopened) == 39 and reopened.stats()["segments"] == 1
+    gen = reopened._snapshot.generation
+    with reopened.writer() as w:
+        w.force_merge(1)  # already one segment, no deletions: nothing to write
+    assert Index.open(tmp_path / "idx")._snapshot.generation == gen
+
+
+def test_force_merge_refuses_a_bad_count(tmp_path: Path) -> None:
+    index = Index.create(tmp_path / "idx")
+    with index.writer() as w:
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(InvalidArgument):
+                w.force_merge(bad)  # type: ignore[arg-type]
+
+
+def test_search_index_optimize_leaves_one_segment(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    docs.mkdir()
+    runner = CliRunner()
+    for batch in range(3):  # three runs, three commits: three segments
+        for i in range(4):
+            (docs / f"b{batch}_{i}.txt").write_text(f"warga kota pasar nomor {batch} {i}\n", encoding="utf-8")
+        result = runner.invoke(app, ["index", str(docs), "--index", str(idx)])
+        assert result.exit_code == 0, result.output
+    (docs / "b0_0.txt").unlink()
+    assert Index.open(idx).stats()["segments"] == 3
+    result = runner.invoke(app, ["index", str(docs), "--index", str(idx), "--optimize"])
+    assert result.exit_code == 0, result.output
+    index = Index.open(idx, verify=True)
+    assert index.stats()["segments"] == 1 and len(index) == 11
+    meta = (idx / "meta.json").read_text()
+    assert ".del" not in meta  # the deleted document is gone for good, not marked
+
+
+# -- the streaming merge ------------------------------------------------------------------------------
+WORDS = "rumah makan kota jalan orang besar kecil sungai gunung pasar river mountain pass border the of".split()
+
+
+def _segments(
+    path: Path, n_segments: int, docs_per: int, *, seed: int = 3, deletes: int = 0, fields: dict | None = None
+) -> Index:
+    """An index of ``n_segments`` segments (one commit each) of random two-language documents, with every
+    ``deletes``-th document then deleted (0: none)."""
+    rng = random.Random(seed)
+    index = Index.create(path, passage_words=12, fields=fields)
+    index_writer = index.writer
+    for c in range(n_segments):
+        with index_writer() as w:
+            w.merge_policy = TieredMergePolicy(segments_per_tier=1000)  # keep every segment
+            for i in range(docs_per):
+                words = [rng.choice(WORDS) + str(rng.randint(0, 40)) for _ in range(rng.randint(1, 60))]
+                w.add(
+                    Document(
+                        id=f"c{c}d{i}",
+                        text=" ".join(words),
+                        title=rng.choice(["", "judul kota", "Big river"]),
+                        lang=rng.choice(["id", "en", None]),
+                        meta={"i": i, "tag": rng.choice(["a", "b", "c"])},
+                    )
+                )
+    if deletes:
+        with index_writer() as w:
+            w.merge_policy = TieredMergePolicy(segments_per_tier=1000)
+            for c in range(n_segments):
+                for i in range(0, docs_per, deletes):
+                    w.delete(f"c{c}d{i}")
+    return index
+
+
+@pytest.mark.parametrize("chunk_tokens, dict_terms, passages", [(1 << 20, 1 << 16, 1 << 16), (7, 5, 3), (1, 1, 1)])
+def test_streaming_merge_writes_the_rebuild_byte_for_byte(tmp_path, monkeypatch, chunk_tokens, dict_terms, passages):
+    """Term by term, range by range, chunk by chunk: the same file as building the merged data in memory."""
+    monkeypatch.setattr(merge, "DICT_CHUNK_TERMS", dict_terms)
+    monkeypatch.setattr(merge, "PASSAGE_CHUNK", passages)
+    fields = {"i": "int", "tag": "keyword"}
+    index = _segments(tmp_path / "idx", 4, 40, deletes=5, fields=fields)
+    sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
+    assert len(sources) == 4 and all(d.size for _, d in sources)
+    data = merge_segment_data(sources)
+    data.fields = fields
+    write_segment(tmp_path / "memory.tls", data)
+    got = merge_segments(tmp_path / "streamed.tls", sources, fields=fields, chunk_tokens=chunk_tokens)
+    assert got is not None and got[2] == 4 * 40 - 4 * 8
+    assert (tmp_path / "streamed.tls").read_bytes() == (tmp_path / "memory.tls").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "memory.tls", "streamed.tls"]  # no spill left
+    SegmentReader(tmp_path / "streamed.tls").check_section("postings")
+
+
+def test_streaming_merge_of_nothing_live_writes_nothing(tmp_path) -> None:
+    index = _segments(tmp_path / "idx", 2, 3, deletes=1)
+    sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
+    assert merge_segments(tmp_path / "x.tls", sources) is None
+    assert not (tmp_path / "x.tls").exists()
+
+
+def _merge_peak(sources, path: Path, fn) -> int:
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn(path, sources)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        path.unlink()
+
+
+def test_merge_peak_memory_does_not_grow_with_the_merged_documents(tmp_path) -> None:
+    """tracemalloc (numpy reports its buffers to it) around a merge of 4 segments, 4x the documents: the
+    streaming merge's peak stays (a chunk of postings plus a few bytes per document); the in-memory
+    merge's, measured the same way, grows with them (so this test can tell the two apart)."""
+
+    def streamed(path, sources):
+        merge_segments(path, sources, chunk_tokens=10_000)
+
+    def in_memory(path, sources):
+        write_segment(path, merge_segment_data(sources))
+
+    peaks = {}
+    for n in (200, 800):
+        index = _segments(tmp_path / str(n), 4, n, seed=n)
+        sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
+        peaks[n] = {f.__name__: _merge_peak(sources, tmp_path / "m.tls", f) for f in (streamed, in_memory)}
+    assert peaks[800]["streamed"] < 1.3 * peaks[200]["streamed"], peaks
+    assert peaks[800]["in_memory"] > 2.5 * peaks[200]["in_memory"], peaks
+    print(peaks)
