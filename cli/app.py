@@ -33,7 +33,7 @@ from .command import DEBUG, Command, Group, debug_requested
 from .default_index import open_default_index
 from .errors import EXIT_STALE, EXIT_USAGE, UsageMistake
 from .reading import argv_text, check_lang, index_path, open_for_reading, run_query
-from .sources import SourceError, find_files, read_documents
+from .sources import SourceError, SourceFile, find_files, read_documents
 
 app = typer.Typer(
     name="search",
@@ -250,19 +250,22 @@ def index_cmd(
                 f"note: skipped {links}, e.g. {files.skipped_links[0]} (--follow-symlinks follows links that"
                 " stay inside the folder)"
             )
-    docs: dict[str, Document] = {}
+    # first pass: every source read and checked before the index is touched, keeping only what the plan
+    # needs (each id's content hash), so memory does not grow with the text; the second pass reads the
+    # sources again for the documents the plan adds or updates
+    hashes: dict[str, str] = {}
     with _progress(_total_bytes(files), "reading", unit="bytes") as bar:
         for f in files:
             for doc in read_documents(f, lang):
                 doc.validate()
-                if doc.id in docs:
+                if doc.id in hashes:
                     raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
-                docs[doc.id] = doc
+                hashes[doc.id] = doc.content_hash()
             bar.advance(_size(f.path))
     if path.exists() and not path.is_dir():
         raise SourceError(f"{path}: --index must be a folder, and this is a file")
     if check and not path.exists():
-        output.error(f"stale: no index at {path} yet ({len(docs)} documents to index)")
+        output.error(f"stale: no index at {path} yet ({len(hashes)} documents to index)")
         raise typer.Exit(EXIT_STALE)
 
     def exists() -> bool:
@@ -299,12 +302,12 @@ def index_cmd(
         built_as = f"{has} shards" if has else "one index, not sharded"
         raise SourceError(f"{path} was built as {built_as}; to change it, build into a new --index folder")
 
-    def plan() -> tuple[list[Document], list[Document], list[str], int, str]:
+    def plan() -> tuple[set[str], set[str], list[str], int, str]:
         current = existing.content_hashes()
-        to_add = [d for i, d in docs.items() if i not in current]
-        to_update = [d for i, d in docs.items() if i in current and current[i] != d.content_hash()]
-        to_delete = sorted(set(current) - set(docs))
-        unchanged = len(docs) - len(to_add) - len(to_update)
+        to_add = {i for i in hashes if i not in current}
+        to_update = {i for i, h in hashes.items() if i in current and current[i] != h}
+        to_delete = sorted(set(current) - set(hashes))
+        unchanged = len(hashes) - len(to_add) - len(to_update)
         summary = f"{len(to_add)} new, {len(to_update)} changed, {len(to_delete)} removed, {unchanged} unchanged"
         return to_add, to_update, to_delete, unchanged, summary
 
@@ -324,22 +327,37 @@ def index_cmd(
             for doc_id in to_delete:
                 w.delete(doc_id)
                 bar.advance()
-            for doc in to_update:
-                w.update(doc)  # analyzed into the writer's buffer here
-                bar.advance()
+            if to_update:
+                for doc in _read_again(files, lang, to_update):
+                    w.update(doc)  # analyzed into the writer's buffer here
+                    bar.advance()
+            to_read = _read_again(files, lang, to_add)
             if ray is not None:  # every shard at once, each in its own Ray actor (counted as handed out)
-                w.add_many(_counted(to_add, bar.advance), ray_address=ray)
+                w.add_many(_counted(to_read, bar.advance), ray_address=ray)
             else:
                 # bulk path, both cores for large runs: counted as the workers report documents analyzed,
                 # not as they are handed out
-                w.add_many(to_add, progress=bar.advance)
+                w.add_many(to_read, progress=bar.advance)
             bar.phase("committing")
             if optimize:
                 w.force_merge(1)
     output.error(f"indexed: {summary}; {len(existing)} documents in {path}")
 
 
-def _counted(docs: list[Document], advance: Callable[[], None]) -> Iterator[Document]:
+def _read_again(files: Iterable[SourceFile], lang: str | None, wanted: set[str]) -> Iterator[Document]:
+    """The second pass: the documents of ``wanted`` ids, read again from the sources in their order
+    (each at most once, should a source have changed since the first pass)."""
+    wanted = set(wanted)
+    for f in files:
+        if not wanted:
+            return
+        for doc in read_documents(f, lang):
+            if doc.id in wanted:
+                wanted.discard(doc.id)
+                yield doc
+
+
+def _counted(docs: Iterable[Document], advance: Callable[[], None]) -> Iterator[Document]:
     for doc in docs:
         yield doc
         advance()

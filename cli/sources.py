@@ -294,16 +294,67 @@ def _too_deep(line: str, where: str) -> Exception:
     return InvalidDocument(f"{where}: {name}: {field_name} is nested more than {MAX_META_DEPTH} deep")
 
 
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line of a JSONL file, read a line at a time (``.gz`` decompressed as
+    it goes); the checks and messages of ``_decode`` (UTF-8 after an optional BOM, binary, UTF-16)."""
+    compressed = path.name.lower().endswith(COMPRESSED)
+    import gzip
+    import zlib
+
+    def broken(e: BaseException) -> SourceError:
+        return SourceError(f"{path}: not a valid gzip file ({e}); decompress it or fix the file")
+
+    try:
+        f = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115  (closed below)
+    except OSError as e:
+        raise _unreadable(path, e) from None
+    with f:
+        try:
+            head = f.read(8192)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+            raise broken(e) from None
+        except OSError as e:
+            raise (broken(e) if compressed else _unreadable(path, e)) from None
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in head:
+            yield from enumerate(_decode(path, _read(path)).splitlines(), start=1)  # UTF-16, or the error
+            return
+        f.seek(0)
+        offset = 0
+        n = 0
+        while True:
+            try:
+                raw = f.readline()
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+                raise broken(e) from None
+            except OSError as e:
+                raise (broken(e) if compressed else _unreadable(path, e)) from None
+            if not raw:
+                return
+            n += 1
+            skip = 3 if n == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+            try:
+                line = raw[skip:].decode("utf-8")
+            except UnicodeDecodeError as e:
+                at = offset + skip + e.start
+                raise SourceError(f"{path}: not valid UTF-8 (byte {at}); convert it to UTF-8 first") from None
+            offset += len(raw)
+            yield n, line.rstrip("\r\n")
+
+
 def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
-    """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike)."""
-    data = _read(source.path)
-    text = _decode(source.path, data)
+    """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike).
+
+    A JSONL file is read a line at a time (so a large one never sits in memory whole), unless it is
+    UTF-16 or binary, which the whole-file path reports or decodes."""
     kind = kind_of(source.path)
-    if kind != ".jsonl":
+    if kind == ".jsonl":
+        lines = _jsonl_lines(source.path)
+    else:
+        text = _decode(source.path, _read(source.path))
         title = _markdown_title(text) if kind == ".md" else ""
         yield Document(id=source.rel, text=text, title=title, lang=lang)
         return
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in lines:
         if not line.strip():
             continue
         where = f"{source.path}:{n}"

@@ -249,6 +249,8 @@ def _index_with_deletions(path: Path) -> Index:
     with index.writer() as w:
         w.add(Document(id="a", text="The river mountain pass."))
         w.add(Document(id="b", text="Warga kota makan di rumah."))
+        for i in range(4):  # one deleted of six: under the share that makes the merge policy rewrite it
+            w.add(Document(id=f"c{i}", text=f"Pasar kota nomor {i}."))
     with index.writer() as w:
         w.delete("b")
     return index
