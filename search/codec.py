@@ -21,7 +21,7 @@ SHIFT = 7  # log2(BLOCK)
 PAD = 8
 MAX_WIDTH = 32
 _MASKS = np.array([(1 << w) - 1 for w in range(MAX_WIDTH + 1)], dtype=np.uint64)
-_CHUNK = 1 << 20  # values per encoding step (bounds the temporary bit matrix)
+_CHUNK = 1 << 16  # values per encoding step: bounds the temporaries (a dozen 8-byte arrays of this length)
 
 
 def block_counts(counts: np.ndarray) -> np.ndarray:
@@ -53,11 +53,13 @@ def block_offsets(widths: np.ndarray, lens: np.ndarray) -> np.ndarray:
 
 
 def pack(values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pack ``values`` (each < 2**32) in blocks of ``lens`` values: (bytes with ``PAD`` zeros, widths)."""
+    """Pack ``values`` (each < 2**32) in blocks of ``lens`` values: (bytes with ``PAD`` zeros, widths).
+
+    Works ``_CHUNK`` values at a time, so its temporaries stay small whatever the stream's length (a
+    segment flush packs millions of positions)."""
     values = np.asarray(values)
     if values.shape[0] and (int(values.min()) < 0 or int(values.max()) > 0xFFFFFFFF):
         raise ValueError("packed values must fit in 32 bits")
-    values = values.astype(np.uint64)
     lens = np.asarray(lens, dtype=np.int64)
     if int(lens.sum()) != values.shape[0]:
         raise ValueError("block lengths do not add up to the values")
@@ -70,16 +72,17 @@ def pack(values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total = int(off[-1])
     n_words = (total + 7) // 8 + 1
     acc = np.zeros(n_words, dtype=np.uint64)
+    ends = starts + lens
     # bit offset of every value: its block's first bit plus its index in the block times the width.
     # Offsets grow with the value index and never overlap, so each 64-bit word is the OR of the runs
     # of values that start (low part) or end (high part) in it: two ``reduceat`` calls, no scatter.
-    blk = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
     for lo in range(0, values.shape[0], _CHUNK):
-        b = blk[lo : lo + _CHUNK]
-        k = np.arange(lo, lo + b.shape[0], dtype=np.int64) - starts[b]
+        idx = np.arange(lo, min(lo + _CHUNK, values.shape[0]), dtype=np.int64)
+        b = np.searchsorted(ends, idx, side="right")  # the block of each value
+        k = idx - starts[b]
         w = widths[b].astype(np.int64)
         bit = off[b] * 8 + k * w
-        v = values[lo : lo + b.shape[0]]
+        v = values[lo : lo + idx.shape[0]].astype(np.uint64)
         q = bit >> 6
         r = (bit & 63).astype(np.uint64)
         _or_runs(acc, q, v << r)

@@ -341,7 +341,8 @@ def encode_postings(
     n_terms: int,
     length_at: Callable[[np.ndarray], np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """The postings arrays of ``n_terms`` terms from their tokens, ordered by slot, passage, position:
+    """The postings arrays of ``n_terms`` terms from their tokens, ordered by slot, passage, position
+    (unsigned or signed: differences that wrap are overwritten where a term or a posting starts):
     ``term_df``/``term_ttf``, the packed streams (each ending with ``codec.PAD`` zeros) and the per-block
     skip data and bounds. ``length_at(i)`` is the passage length of the tokens at indices ``i``. The
     streaming merge's encoder, a run of terms at a time (``_postings_arrays`` is the flush's; both give
