@@ -903,7 +903,10 @@ class ShardedWriter:
         committed: list[int] = []
         try:
             for i, w in enumerate(self._writers):
-                w.commit(max_segments=max_segments)
+                if max_segments is None:
+                    w.commit()
+                else:
+                    w.commit(max_segments=max_segments)
                 committed.append(i)
             snaps = [index._snapshot for index in self._shards]
             totals: dict[str, list[int]] = {}
