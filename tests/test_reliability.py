@@ -532,7 +532,7 @@ def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
     before = (path / "meta.json").read_bytes()
     with pytest.raises(IndexCorrupt) as info:
         with index.writer() as w:
-            w.add(Document(id="d7", text=f"{COMMON} rumah nomor 7", lang="id"))
+            w.add(Document(id="d10", text=f"{COMMON} rumah nomor 10", lang="id"))
     assert Path(info.value.path) in victims
     assert (path / "meta.json").read_bytes() == before
     assert len(Index.open(path)) == 10
