@@ -642,10 +642,10 @@ class ShardBuilder:
     """
 
     def __init__(self, settings_json: dict[str, Any], buffer_tokens: int) -> None:
+        from .builder import SegmentBuilder
         from .settings import IndexSettings
-        from .writer import _Buffer
 
-        self._new = lambda: _Buffer(IndexSettings.from_json(settings_json))
+        self._new = lambda: SegmentBuilder(IndexSettings.from_json(settings_json))
         self.buffer_tokens = int(buffer_tokens)
         self.buf = self._new()
         self.batches: list[int] = []
