@@ -12,8 +12,7 @@ them) of the subprocess and every descendant (indexing workers, merges) every 0.
 build: the tree's peak PSS, the wall time, passages per second, the 1-minute load average at start and
 end, and the samples (seconds, MB) for a plot. Results go to ``benchmarks/results/scale.json``.
 
-Not in the default test run (minutes per size); ``benchmarks/test_scale.py`` runs it when
-``BENCH_SCALE=1``.
+Not in the default test run (minutes per size): run it by hand, as above.
 """
 
 from __future__ import annotations
