@@ -100,12 +100,14 @@ class Snapshot:
         self._scores_bytes = 0
         self._scores_lock = threading.Lock()
 
-    def cached_arrays(self, key: tuple, compute: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    def cached_arrays(
+        self, key: tuple, compute: Callable[[], tuple[np.ndarray, ...]], min_rows: int = SCORE_CACHE_MIN_POSTINGS
+    ) -> tuple[np.ndarray, ...]:
         """Arrays derived from one term's postings in one segment, kept in a small LRU cache.
 
         Frequent terms recur across queries: their scores change only with a new snapshot (N, df, avgdl)
-        or other k1/b, both part of the key; their position offsets never change. Long postings only; at
-        most ``SCORE_CACHE_BYTES`` in all.
+        or other k1/b, both part of the key; their position offsets and a phrase's matches never change.
+        Arrays of at least ``min_rows`` rows only; at most ``SCORE_CACHE_BYTES`` in all.
         """
         with self._scores_lock:
             got = self._scores.get(key)
@@ -113,15 +115,15 @@ class Snapshot:
                 self._scores.move_to_end(key)
                 return got
         got = compute()
-        if got[0].shape[0] >= SCORE_CACHE_MIN_POSTINGS:
-            size = sum(a.nbytes for a in got)
+        if got[0].shape[0] >= min_rows:
+            size = sum(a.nbytes for a in got) + 200
             with self._scores_lock:
                 if key not in self._scores:
                     self._scores[key] = got
                     self._scores_bytes += size
                     while self._scores_bytes > SCORE_CACHE_BYTES and self._scores:
                         _, old = self._scores.popitem(last=False)
-                        self._scores_bytes -= sum(a.nbytes for a in old)
+                        self._scores_bytes -= sum(a.nbytes for a in old) + 200
         return got
 
     def norms(self, si: int, avgdl: float, k1: float, b: float) -> np.ndarray:
@@ -178,9 +180,10 @@ class QueryContext:
         # index scores with the statistics of every shard)
         self.statistics = statistics
         self.per_document = True
-        # block-max evaluation of ranked ORs: 1 above ``scorers.BLOCK_MAX_MIN_POSTINGS`` postings in a
-        # segment, 0 always (tests), a large number never
-        self.block_max = 1
+        # how a ranked OR skips what cannot reach the top n: "auto" (block-max above
+        # ``scorers.BLOCK_MAX_MIN_POSTINGS`` postings in a segment), "blockmax", or "none" (exhaustive);
+        # every mode returns the same top n with the same scores
+        self.pruning = "auto"
         self._term_memo: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = {}
         self.analyzer = analyzer
         # stopwords of the query's likeliest language, dropped under every language's analysis: an

@@ -56,20 +56,34 @@ def top_rows(
     """
     if not found:
         return []
-    scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
-    part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
-    pids = np.concatenate([f[2] for f in found])
+    if len(found) == 1:
+        lg, si, pids, scores = found[0]
+        if weights[lg] != 1.0:
+            scores = scores * weights[lg]
+        part = None
+    else:
+        scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
+        part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
+        pids = np.concatenate([f[2] for f in found])
     m = need
     while True:
         picked = top_k_indices(scores, m)
         order = picked[np.argsort(-scores[picked], kind="stable")]
+        sel_pids = pids[order]
+        sel_part = np.zeros(order.shape[0], dtype=np.int64) if part is None else part[order]
+        docs = np.empty(order.shape[0], dtype=np.int64)
+        p_no = np.empty(order.shape[0], dtype=np.int64)
+        for i in np.unique(sel_part).tolist():  # a few (language, segment) parts: vectorized per part
+            at = sel_part == i
+            r = snap.segments[found[i][1]].reader
+            docs[at] = r.p_doc[sel_pids[at]]
+            p_no[at] = r.a["p_no"][sel_pids[at]]
         rows = []
-        for i in order.tolist():
-            lg, si = found[int(part[i])][:2]
-            pid = int(pids[i])
-            r = snap.segments[si].reader
-            doc = int(r.p_doc[pid])
-            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
+        for sc, i, pid, doc, no in zip(
+            scores[order].tolist(), sel_part.tolist(), sel_pids.tolist(), docs.tolist(), p_no.tolist()
+        ):
+            lg, si = found[i][:2]
+            rows.append((sc, snap.segments[si].reader.string("doc_id", doc), no, lg, si, pid))
         rows.sort(key=lambda row: (-row[0], row[1], row[2]))
         if per_document:
             seen: set[str] = set()

@@ -31,6 +31,7 @@ from .query import (
     MAX_QUERY_TERMS,
     MUST,
     MUST_NOT,
+    SHOULD,
     BooleanQuery,
     FieldFilter,
     ParsedQuery,
@@ -40,9 +41,10 @@ from .query import (
     parse_query,
 )
 from .scorers import BooleanScorer, PhraseScorer, Scorer, TermScorer, Vec
+from .searcher import AnalyzedTerm
 
 if TYPE_CHECKING:
-    from .searcher import AnalyzedTerm, QueryContext
+    from .searcher import QueryContext
 
 MIN_LANGUAGE_WEIGHT = 1e-3
 
@@ -195,7 +197,7 @@ class BooleanWeight(Weight):
     excluded whichever language its passage was detected as).
     """
 
-    __slots__ = ("clauses", "plain", "not_keys")
+    __slots__ = ("clauses", "plain", "not_keys", "ranked_or")
 
     def __init__(
         self,
@@ -209,6 +211,10 @@ class BooleanWeight(Weight):
         self.clauses = clauses
         self.plain = plain if plain is not None else [False] * len(clauses)
         self.not_keys = not_keys if not_keys is not None else [()] * len(clauses)
+        # only plain words, all SHOULD: a ranked OR (block-max evaluation applies)
+        self.ranked_or = all(
+            p and occ == SHOULD and isinstance(c, TermWeight) for (occ, c), p in zip(clauses, self.plain)
+        )
 
     def scorer(self, si: int) -> BooleanScorer:
         return BooleanScorer(self, si)
@@ -229,8 +235,6 @@ def _leaf_weight(ctx: QueryContext, lang: str, node: TermQuery | PhraseQuery) ->
 
 
 def _boolean_weight(ctx: QueryContext, lang: str, node: BooleanQuery) -> BooleanWeight | None:
-    from .searcher import AnalyzedTerm
-
     node, flt = filters.split(node)  # metadata filters: one non-scoring mask clause (search.filters)
     clauses: list[tuple[str, Weight]] = []
     plain: list[bool] = []
@@ -282,8 +286,6 @@ def create_weight(ctx: QueryContext, lang: str, node: Query | AnalyzedTerm | Wei
         return node
     factory = WEIGHT_FACTORIES.get(type(node))
     if factory is None:
-        from .searcher import AnalyzedTerm
-
         if isinstance(node, AnalyzedTerm):
             return TermWeight(ctx, lang, node.term, node.field)
         raise InvalidArgument(f"query clause must be a query object, got {type(node).__name__}")

@@ -220,19 +220,22 @@ def test_block_max_returns_exactly_the_top_k_of_exhaustive_evaluation(
     snap = idx._snapshot
     parsed = parse_query(" ".join(query))
 
-    def ranking(block_max: int):
+    def ranking(pruning: str):
         ctx = idx.query_context(snap, None, None, None)
-        ctx.block_max = block_max
+        ctx.pruning = pruning
         ctx.per_document = per_document
         qw = QueryWeight(ctx, parsed.root, ["en"])
         return qw.found(k), top_rows(snap, qw.found(k), {"en": 1.0}, k, per_document)
 
-    exhaustive_found, exhaustive = ranking(10**9)
-    blocked_found, blocked = ranking(0)
-    assert blocked == exhaustive  # same passages, same order, the same float scores
-    # every passage block-max returns has its exhaustive score, bit for bit
-    full = QueryWeight(idx.query_context(snap, None, None, None), parsed.root, ["en"])
-    for (_, si, pids, scores), (_, si2, epids, escores) in zip(blocked_found, full.found()):
-        assert si == si2
-        at = np.searchsorted(epids, pids)
-        assert np.array_equal(epids[at], pids) and np.array_equal(escores[at], scores)
+    _, exhaustive = ranking("none")
+    ctx = idx.query_context(snap, None, None, None)
+    ctx.pruning = "none"
+    full = {si: (p, s) for _, si, p, s in QueryWeight(ctx, parsed.root, ["en"]).found()}
+    for mode in ("blockmax", "auto"):
+        pruned_found, pruned = ranking(mode)
+        assert pruned == exhaustive, mode  # same passages, same order, the same float scores
+        # every passage a pruned evaluation returns has its exhaustive score, bit for bit
+        for _, si, pids, scores in pruned_found:
+            epids, escores = full[si]
+            at = np.searchsorted(epids, pids)
+            assert np.array_equal(epids[at], pids) and np.array_equal(escores[at], scores), mode
