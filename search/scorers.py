@@ -167,20 +167,22 @@ class BooleanScorer(Scorer):
     def vec(self, top_n: int = 0) -> Vec:
         w = self.weight
         si = self.si
-        if top_n and w.ranked_or:  # a ranked OR of plain words: block by block when its postings are long
+        if top_n and w.ranked_or and w.ctx.pruning != "none":
+            # a ranked OR of plain words: block by block when its postings are long (a segment too small
+            # to hold that many is not even looked at: its terms' scores may all be cached)
             ctx = w.ctx
             reader = ctx.snap.segments[si].reader
             terms: list[TermScorer] = [sc for _, sc in self.children]  # type: ignore[misc]
-            postings = 0
-            for sc in terms:
-                slot = ctx.slot(sc.weight.key, si)
-                if slot >= 0:
-                    postings += reader.df(slot)
-            mode = ctx.pruning
-            if mode == "blockmax" or (mode == "auto" and postings >= BLOCK_MAX_MIN_POSTINGS):
-                from .blockmax import block_max_or
+            if ctx.pruning == "blockmax" or reader.n_passages * len(terms) >= BLOCK_MAX_MIN_POSTINGS:
+                postings = 0
+                for sc in terms:
+                    slot = ctx.slot(sc.weight.key, si)
+                    if slot >= 0:
+                        postings += reader.df(slot)
+                if ctx.pruning == "blockmax" or postings >= BLOCK_MAX_MIN_POSTINGS:
+                    from .blockmax import block_max_or
 
-                return block_max_or(terms, top_n, ctx.per_document)
+                    return block_max_or(terms, top_n, ctx.per_document)
         must: list[Vec] = []
         scored: list[Vec] = []
         plain: list[TermScorer | None] = []

@@ -69,21 +69,13 @@ def top_rows(
     while True:
         picked = top_k_indices(scores, m)
         order = picked[np.argsort(-scores[picked], kind="stable")]
-        sel_pids = pids[order]
-        sel_part = np.zeros(order.shape[0], dtype=np.int64) if part is None else part[order]
-        docs = np.empty(order.shape[0], dtype=np.int64)
-        p_no = np.empty(order.shape[0], dtype=np.int64)
-        for i in np.unique(sel_part).tolist():  # a few (language, segment) parts: vectorized per part
-            at = sel_part == i
-            r = snap.segments[found[i][1]].reader
-            docs[at] = r.p_doc[sel_pids[at]]
-            p_no[at] = r.a["p_no"][sel_pids[at]]
         rows = []
-        for sc, i, pid, doc, no in zip(
-            scores[order].tolist(), sel_part.tolist(), sel_pids.tolist(), docs.tolist(), p_no.tolist()
-        ):
-            lg, si = found[i][:2]
-            rows.append((sc, snap.segments[si].reader.string("doc_id", doc), no, lg, si, pid))
+        for i in order.tolist():  # a few rows: numpy scalar reads are cheaper than per-part array calls
+            lg, si = (found[0] if part is None else found[int(part[i])])[:2]
+            pid = int(pids[i])
+            r = snap.segments[si].reader
+            doc = int(r.p_doc[pid])
+            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
         rows.sort(key=lambda row: (-row[0], row[1], row[2]))
         if per_document:
             seen: set[str] = set()
