@@ -133,9 +133,19 @@ def test_indonesian_indexes_every_word_and_marks_query_word_kinds() -> None:
         [0, 1, 2, 3, 4],
         [QUESTION, FUNCTION, CONTENT, FUNCTION, CONTENT],
     )
-    assert ID.question_words <= analyzers.id.STOPWORDS
-    assert {"apa", "siapa", "kapan", "berapa"} <= ID.question_words
+    # Tala stopwords, or their one-word interrogative spellings that TyDi questions use ("di mana")
+    tala = analyzers.id.STOPWORDS
+    for w in ID.question_words:
+        assert w in tala or any(w == p + t + s for p in ("", "di", "dari", "ke") for t in tala for s in ("", "kah"))
+    assert {"apa", "siapa", "kapan", "berapa", "dimana", "dimanakah", "darimana"} <= ID.question_words
     assert not ({"yang", "tersebut", "sama", "dalam"} & ID.question_words)
+    # framing words are function words at query time (dropped from questions), never question words
+    assert ID.query_columns("berapa jumlah penduduk")[2] == [QUESTION, FUNCTION, CONTENT]
+    assert ID.query_columns("dimanakah candi Borobudur")[2] == [QUESTION, CONTENT, CONTENT]
+    assert {"dimaksud", "jumlah", "pengertian"} <= analyzers.id.FRAMING_WORDS <= ID.query_stopwords
+    assert not (analyzers.id.FRAMING_WORDS & tala)
+    # query side only: a framing word is indexed and stemmed as before
+    assert [t.term for t in ID.analyze("jumlah yang dimaksud")] == ["jumlah", "yang", "maksud"]
 
 
 def test_stopword_lists_name_their_source() -> None:

@@ -469,6 +469,17 @@ def test_keyword_query_scores_function_words_a_question_drops_them(tmp_path: Pat
     assert "tersebut" not in [question[0].text[s:e].lower() for s, e in question[0].highlights]
 
 
+def test_framing_words_scored_in_keyword_queries_dropped_from_questions(tmp_path: Path) -> None:
+    index = build(tmp_path / "i", _LAW)
+    keyword = index.search("dimaksud pajak")  # "dimaksud" frames questions; a keyword query scores it
+    assert {h.doc_id for h in keyword} == {"p1", "p2", "p3"}
+    assert keyword[0].score > index.search("pajak")[0].score
+    question = index.search("apa yang dimaksud pajak")  # "Apa yang dimaksud dengan ...?": only "pajak"
+    assert {h.doc_id: h.score for h in question} == {h.doc_id: h.score for h in index.search("pajak")}
+    where = index.search("dimanakah wajib pajak membayar")  # a one-word "di mana" makes it a question
+    assert {h.doc_id: h.score for h in where} == {h.doc_id: h.score for h in index.search("wajib pajak membayar")}
+
+
 def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_path: Path) -> None:
     from search.settings import IndexSettings
     from search.storage import FORMAT, FORMAT_VERSION

@@ -17,8 +17,12 @@ VERSIONS = ("2", "3", "4")
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 
-#: Function words: indexed (since version 3), scored in keyword queries, dropped from questions.
-QUERY_STOPWORDS = STOPWORDS
+#: Question-framing words ("dimaksud", "jumlah", "pengertian"): measured on TyDi train, see the file's header.
+FRAMING_WORDS = load_wordlist(Path(__file__).with_name("framing_words.txt"))
+
+#: Function words: indexed (since version 3), scored in keyword queries, dropped from questions. The
+#: framing words join them at query time only (the index is the same, so the version is too).
+QUERY_STOPWORDS = STOPWORDS | FRAMING_WORDS
 
 #: Words Snowball must not stem (it would merge unrelated roots or mangle a root); see the file's header.
 PROTECTED_WORDS = load_wordlist(Path(__file__).with_name("protected_words.txt"))
