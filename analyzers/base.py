@@ -166,6 +166,7 @@ class Analyzer:
         query_stopwords: Iterable[str] = (),
         question_words: Iterable[str] = (),
         protected: Iterable[str] = (),
+        compounds: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -177,6 +178,9 @@ class Analyzer:
             stemmer = _protecting(stemmer, self.protected)
         self.stemmer = stemmer
         self.reduplication = reduplication
+        # a closed compound written as one word -> the words of its usual open spelling ("ibukota" ->
+        # ("ibu", "kota")), each its own token and position, so both spellings meet
+        self.compounds = {normalize_word(w): tuple(parts) for w, parts in (compounds or {}).items()}
         # raw word run -> its terms in order, "" for a stopword (a run usually holds one word); bounded
         self._cache: dict[str, tuple[str, ...]] = {}
         self.cache_limit = _CACHE_LIMIT
@@ -199,7 +203,34 @@ class Analyzer:
             for piece in raw.split("-"):
                 parts.append((normalize_word(piece), start, start + len(piece)))
                 start += len(piece) + 1
+        if self.compounds and any(self._compound(p[0]) for p in parts):
+            parts = [q for p in parts for q in self._open(*p)]
         return parts
+
+    def _compound(self, word: str) -> tuple[str, ...] | None:
+        """The open spelling of a closed compound, also with a suffix ("ibukotanya" -> "ibu", "kotanya")."""
+        pieces = self.compounds.get(word)
+        if pieces is None and self.stemmer is not None:
+            base = self.stemmer(word)
+            pieces = self.compounds.get(base)
+            if pieces is not None:
+                if base == word or not word.startswith(base):
+                    return None
+                pieces = (*pieces[:-1], pieces[-1] + word[len(base) :])
+        return pieces
+
+    def _open(self, word: str, start: int, end: int) -> list[tuple[str, int, int]]:
+        """A closed compound's words with their spans in the text (all of it when the lengths differ)."""
+        pieces = self._compound(word)
+        if pieces is None:
+            return [(word, start, end)]
+        if sum(map(len, pieces)) != end - start:
+            return [(p, start, end) for p in pieces]
+        out = []
+        for p in pieces:
+            out.append((p, start, start + len(p)))
+            start += len(p)
+        return out
 
     def _compute(self, run: str) -> tuple[str, ...]:
         return tuple(self.term(word) for m in TOKEN_RE.finditer(run) for word, _, _ in self._parts(m.group()))
@@ -235,6 +266,11 @@ class Analyzer:
             stems = words if self.stemmer is None else list(map(self.stemmer, words))
             terms = ["" if w in stopwords or not w else t for w, t in zip(words, stems)]
             new.update(zip(plain, zip(terms)))  # zip(terms) gives the 1-tuples
+            compounds = self.compounds
+            if compounds:  # a closed compound (or one with a suffix: its stem is one) is two words
+                for run, w, t in zip(plain, words, stems):
+                    if (w in compounds or t in compounds) and self._compound(w):
+                        new[run] = self._compute(run)
         if len(cache) + len(new) > self.cache_limit:
             cache.clear()  # a long-lived process sees unboundedly many words: start over, never grow
         cache.update(new)
@@ -337,7 +373,8 @@ class Analyzer:
         """The normalized surface word of each slot of a raw word run (see ``run_terms``; stopwords too):
         what the index's surface-word dictionary keeps, for prefix and fuzzy expansion."""
         if run.isalnum():
-            return (run.lower() if run.isascii() else normalize_word(run),)
+            word = run.lower() if run.isascii() else normalize_word(run)
+            return (self._compound(word) or (word,)) if self.compounds else (word,)
         return tuple(word for m in TOKEN_RE.finditer(run) for word, _, _ in self._parts(m.group()))
 
     def query_terms(self, text: str) -> list[str]:

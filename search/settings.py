@@ -17,7 +17,7 @@ from . import bm25
 from .columns import check_fields
 from .errors import IncompatibleIndex, InvalidArgument
 
-ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords")
+ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords", "compounds")
 
 
 def check_bm25_parameters(k1: object, b: object) -> tuple[float, float]:
@@ -59,9 +59,7 @@ class IndexSettings:
             raise InvalidArgument(f"passage_words must be an integer >= 0, got {self.passage_words!r}")
         check_bm25_parameters(self.k1, self.b)
         if self.default_language not in analyzers.names():
-            raise InvalidArgument(
-                f"default_language must be one of {analyzers.names()}, got {self.default_language!r}"
-            )
+            raise InvalidArgument(f"default_language must be one of {analyzers.names()}, got {self.default_language!r}")
         unknown = set(self.analyzer_options) - set(ANALYZER_OPTIONS)
         if unknown:
             raise InvalidArgument(f"unknown analyzer options {sorted(unknown)}; valid: {list(ANALYZER_OPTIONS)}")

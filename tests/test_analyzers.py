@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import analyzers
 from analyzers import Token
-from analyzers.base import TOKEN_RE
+from analyzers.base import TOKEN_RE, tokenize
 
 ID = analyzers.get("id")
 EN = analyzers.get("en")
@@ -185,7 +185,7 @@ def test_registry() -> None:
     assert (analyzers.get("id").version, analyzers.get("en").version) == (analyzers.id.VERSION, analyzers.en.VERSION)
     with pytest.raises(ValueError, match="unknown analyzer 'fr'; choose one of: en, id"):
         analyzers.get("fr")
-    assert analyzers.versions("id") == ("2", "3", "4") and analyzers.get("id", version="2").version == "2"
+    assert analyzers.versions("id") == ("2", "3", "4", "5") and analyzers.get("id", version="2").version == "2"
     with pytest.raises(ValueError, match="unknown Indonesian analyzer version '9'"):
         analyzers.get("id", version="9")
 
@@ -373,3 +373,32 @@ def test_protected_words_keep_roots_apart_and_families_together() -> None:
     # indexes built with version 3 protect nothing
     assert analyzers.get("id", version="3").term("lembaran") == "lembar"
     assert analyzers.get("id", protected_words=()).term("lembaran") == "lembar"
+
+
+def test_closed_compounds_meet_their_open_spelling() -> None:
+    # "ibukota" is written both ways; version 5 indexes and searches the joined word as its two words
+    text = "Ibukota Jepang; ibu kota Jepang; ibukotanya"
+    assert terms(ID, text) == ["ibu", "kota", "jepang", "ibu", "kota", "jepang", "ibu", "kota"]
+    tokens = ID.analyze("Ibukota")
+    assert [(t.term, t.position) for t in tokens] == [("ibu", 0), ("kota", 1)]
+    assert surfaces("Ibukota", tokens) == ["Ibu", "kota"]  # each word highlights its own letters
+    # a phrase of the open spelling matches the joined one: consecutive positions
+    assert ID.query_columns("dimanakah ibukota Jepang")[:2] == (["mana", "ibu", "kota", "jepang"], [0, 1, 2, 3])
+    # the indexer's path, the surface words and the highlighting spans agree with analyze
+    for sample in (text, "walikota Bandung, Walikota-walikota", "tatacara pemeriksaan ibukota"):
+        assert ID.analyze_columns(sample) == (
+            [t.term for t in ID.analyze(sample)],
+            [t.position for t in ID.analyze(sample)],
+        )
+        runs = tokenize(sample)
+        assert sum(len(ID.run_words(r)) for r in runs) == sum(len(t) for t in ID.run_terms(runs))
+    assert [(t, text[s:e]) for t, s, e in ID.match_spans(text, ["kota"])] == [
+        ("kota", "kota"),
+        ("kota", "kota"),
+        ("kota", "kotanya"),
+    ]
+    # not a compound: a word whose halves only look like words, and older versions and the option off
+    assert terms(ID, "barbar tonton") == ["barbar", "tonton"]
+    assert terms(analyzers.get("id", version="4"), "ibukota") == ["ibukota"]
+    assert terms(analyzers.get("id", compounds=False), "ibukota") == ["ibukota"]
+    assert {"ibukota", "walikota", "tandatangan"} <= set(analyzers.id.COMPOUNDS)

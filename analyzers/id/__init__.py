@@ -1,11 +1,21 @@
 """Indonesian analysis: `stemmer` (pure), `analyzer` (the chain), `stopwords.txt` (the resource), plus
-`question_words.txt`, `framing_words.txt` and `protected_words.txt` (measured lists; each file's header
-says how)."""
+`question_words.txt`, `framing_words.txt`, `protected_words.txt` and `compounds.txt` (measured lists;
+each file's header says how)."""
 
-from .analyzer import FRAMING_WORDS, PROTECTED_WORDS, QUESTION_WORDS, STOPWORDS, VERSION, VERSIONS, make_analyzer
+from .analyzer import (
+    COMPOUNDS,
+    FRAMING_WORDS,
+    PROTECTED_WORDS,
+    QUESTION_WORDS,
+    STOPWORDS,
+    VERSION,
+    VERSIONS,
+    make_analyzer,
+)
 from .stemmer import stem
 
 __all__ = [
+    "COMPOUNDS",
     "FRAMING_WORDS",
     "PROTECTED_WORDS",
     "QUESTION_WORDS",

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from analyzers.base import Analyzer, load_wordlist
+from analyzers.base import Analyzer, load_wordlist, normalize_word
 
 from .stemmer import stem
 
 #: Bump when the terms produced for some input change (tokenizer, stopwords, stemmer options).
+#: "5": closed compounds whose open spelling is in use are opened (compounds.txt: "ibukota" -> "ibu kota").
 #: "4": protected words (protected_words.txt) are not stemmed. "3": every word is indexed (stopwords are
 #: dropped at query time only). "2": Tala stopwords not indexed.
-VERSION = "4"
-VERSIONS = ("2", "3", "4")
+VERSION = "5"
+VERSIONS = ("2", "3", "4", "5")
 
 STOPWORDS = load_wordlist(Path(__file__).with_name("stopwords.txt"))
 
@@ -27,6 +28,20 @@ QUERY_STOPWORDS = STOPWORDS | FRAMING_WORDS
 #: Words Snowball must not stem (it would merge unrelated roots or mangle a root); see the file's header.
 PROTECTED_WORDS = load_wordlist(Path(__file__).with_name("protected_words.txt"))
 
+
+def _load_compounds(path: Path) -> dict[str, tuple[str, ...]]:
+    """``joined part part ...`` per line; ``#`` starts a comment."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = [normalize_word(w) for w in line.split("#", 1)[0].split()]
+        if len(words) >= 3:
+            out[words[0]] = tuple(words[1:])
+    return out
+
+
+#: Closed compounds -> the words of their open spelling (indexed and searched as those words); see the file.
+COMPOUNDS = _load_compounds(Path(__file__).with_name("compounds.txt"))
+
 #: Question words: they mark a query as a question and are never scored in a ranked query.
 QUESTION_WORDS = load_wordlist(Path(__file__).with_name("question_words.txt"))
 
@@ -38,6 +53,7 @@ def make_analyzer(
     reduplication: bool = True,
     index_stopwords: bool = True,
     protected_words: Iterable[str] | None = None,
+    compounds: bool = True,
     version: str = VERSION,
 ) -> Analyzer:
     """A new Indonesian analyzer; the options exist for ablations (see docs/quality.md).
@@ -45,7 +61,8 @@ def make_analyzer(
     ``stopwords=False`` scores every word; ``index_stopwords=False`` leaves the Tala stopwords out of
     the index (what version "2" did, which ``version="2"`` rebuilds for indexes made with it).
     ``protected_words`` replaces the shipped list of words never stemmed (``()``: stem every word);
-    versions before "4" protect nothing.
+    versions before "4" protect nothing. ``compounds=False`` keeps closed compounds whole, as versions
+    before "5" did.
     """
     if version not in VERSIONS:
         raise ValueError(f"unknown Indonesian analyzer version {version!r}; this telusur has {VERSIONS}")
@@ -60,4 +77,5 @@ def make_analyzer(
         stemmer=stem if stem_words else None,
         reduplication=reduplication,
         protected=() if version in ("2", "3") else PROTECTED_WORDS if protected_words is None else protected_words,
+        compounds=COMPOUNDS if compounds and version not in ("2", "3", "4") else None,
     )
