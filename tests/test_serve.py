@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cli.app import app as cli_app
 from cli.hitjson import PLAIN_FIELDS, SNIPPET_FIELDS, hit_objects
 from cli.serve import ServeConfig, parse_index_specs
-from cli.serve.app import MAX_QUERY_CHARS, create_app
+from cli.serve.app import MAX_QUERY_CHARS, Guard, create_app
 from search import Document, Index
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2 for its test client; httpx works the same
@@ -187,6 +187,62 @@ def test_the_page_is_served_self_contained(client: TestClient) -> None:
     assert "script-src 'sha256-" in page.headers["content-security-policy"]
     assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
     assert "innerHTML" not in page.text
+
+
+FAST_PATH_QUERIES = [
+    "q=Upper+Lars",
+    "q=kopi&k=3&offset=2",
+    "q=kopi&k=100&lang=id&per_document=false",
+    "q=kopi&snippets=false",
+    "q=kopi+number&explain=true&k=2",
+    "q=kopi&k=2&k=5",  # a repeated single-valued parameter: the last one counts
+    "q=%22mobilisasi+parsial%22&k=0",
+    "q=kopi+-nomor&snippets=0",
+    "q=border+%22Upper+Lars",  # 400 with the position
+    "q=kopi&k=-1",
+    "q=kopi&k=ten",
+    "q=kopi&k=",
+    "q=kopi&offset=100001",
+    "q=kopi&lang=fr",
+    "q=kopi&per_document=maybe",
+    "q=kopi&colour=blue",
+    "",
+    "q=" + "k" * (MAX_QUERY_CHARS + 1),
+    "q=caf%C3%A9&q=kopi",
+]
+
+
+@pytest.mark.parametrize("query_string", FAST_PATH_QUERIES, ids=range(len(FAST_PATH_QUERIES)))
+def test_the_search_fast_path_answers_as_the_fastapi_route(index_path: Path, query_string: str) -> None:
+    """GET searches skip FastAPI's per-request machinery (``FastSearch``); every answer and error must be
+    the one the documented FastAPI route gives, and the fast path must really take those requests."""
+    config = ServeConfig(indexes={"main": str(index_path)}, quiet=True)
+    guard = create_app(config)
+    fastapi_app = guard.app.app
+    calls: list[str] = []
+
+    async def spy(scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        await fastapi_app(scope, receive, send)
+
+    guard.app.app = spy
+    fast = TestClient(guard).get(f"/v1/indexes/main/search?{query_string}")
+    reference = TestClient(Guard(fastapi_app, config)).get(f"/v1/indexes/main/search?{query_string}")
+    assert calls == []  # the fast path answered it alone
+    assert fast.status_code == reference.status_code
+    assert fast.headers["content-type"] == reference.headers["content-type"]
+    a, b = fast.json(), reference.json()
+    a.pop("took_ms", None), b.pop("took_ms", None)
+    assert a == b
+    if fast.status_code == 200:
+        assert a["hits"] or "k=0" in query_string
+
+
+def test_the_fast_path_leaves_other_requests_to_fastapi(client: TestClient) -> None:
+    assert_error(client.get("/v1/indexes/other/search", params={"q": "x"}), 404, "index_not_found")
+    assert_error(client.put("/v1/indexes/main/search"), 405, "method_not_allowed")
+    assert_error(client.get("/v1/indexes/main/search/more", params={"q": "x"}), 404, "not_found")
 
 
 # -- errors ------------------------------------------------------------------------------------------------------
