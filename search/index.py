@@ -373,6 +373,14 @@ class Index:
                 if actual != checksum:
                     raise IndexCorrupt(f"index file {name} fails its checksum (damaged)", str(path))
 
+    def warm(self) -> None:
+        """Load now what the first query of this process would otherwise load on its way: each segment's
+        section checksums and id column, and the query language model (for a long-lived process: its first
+        query then costs what later ones do)."""
+        analyzers.language.preload_language_model()
+        for seg in self._snapshot.segments:
+            seg.reader.warm()
+
     # -- searching ------------------------------------------------------------------------------------
     @property
     def fields(self) -> dict[str, str]:

@@ -799,6 +799,13 @@ class SegmentReader:
         self._checked.add(section)
         self._columns: dict[str, list[str]] = {}
 
+    def warm(self) -> None:
+        """Do now the once-per-process work a first query would pay here: every section's checksum (the
+        positions' too, which only a phrase reads) and the stored id column. A server calls it at start."""
+        for section in SECTIONS:
+            self.check_section(section)
+        self._column("doc_id")
+
     def _corrupt(self, what: str) -> IndexCorrupt:
         return IndexCorrupt(f"segment file {self.name} is damaged ({what})", str(self.path))
 

@@ -580,6 +580,11 @@ class ShardedIndex:
             "shards": len(shards),
         }
 
+    def warm(self) -> None:
+        """``Index.warm`` on every local shard (shards held by Ray actors warm in their own processes)."""
+        for shard in self._state[1]:
+            shard.index.warm()
+
     def verify(self) -> None:
         """Check every shard file's full checksum and that each document sits in the shard that owns it."""
         manifest, shards = self._state

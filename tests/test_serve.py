@@ -245,6 +245,90 @@ def test_the_fast_path_leaves_other_requests_to_fastapi(client: TestClient) -> N
     assert_error(client.get("/v1/indexes/main/search/more", params={"q": "x"}), 404, "not_found")
 
 
+# What a process does once, on its first query: checksums of the sections a query reads, a segment's
+# stored id column, the query language model, the thread pool's first thread. Counted in a fresh process.
+FIRST_QUERY_PROBE = r"""
+import json, sys, threading, warnings
+import analyzers.language as language
+import search.segment as segment
+counts = {"checksums": 0, "columns": 0, "model_loads": 0, "threads": 0}
+real_crc, real_column, real_load = segment.section_crc, segment.SegmentReader._column, language._load_model
+def crc(arrays, section):
+    counts["checksums"] += 1
+    return real_crc(arrays, section)
+def column(self, name):
+    counts["columns"] += name not in self._columns
+    return real_column(self, name)
+def load():
+    counts["model_loads"] += 1
+    return real_load()
+segment.section_crc, segment.SegmentReader._column, language._load_model = crc, column, load
+path, mode, query = sys.argv[1:4]
+if mode == "library":
+    from search import Index
+    index = Index.open(path)
+    before = dict(counts)
+    hits = [h.to_dict() for h in index.search(query)]
+else:
+    from cli.serve import ServeConfig
+    from cli.serve.app import create_app
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    client = TestClient(create_app(ServeConfig(indexes={"main": path}, quiet=True)))
+    if mode == "server":  # started as uvicorn starts it (the lifespan runs first)
+        with client:
+            before, threads = dict(counts), threading.active_count()
+            hits = client.get("/v1/indexes/main/search", params={"q": query}).json()["hits"]
+            counts["threads"] = threading.active_count() - threads
+    else:  # the same app called on an event loop without its start: the control for the thread count
+        import asyncio
+        from urllib.parse import urlencode
+        async def first():
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                     "scheme": "http", "path": "/v1/indexes/main/search", "root_path": "", "headers": [],
+                     "query_string": urlencode({"q": query}).encode(), "client": None, "server": None}
+            body = []
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+            async def send(message):
+                body.append(message.get("body", b""))
+            threads = threading.active_count()
+            await client.app(scope, receive, send)
+            counts["threads"] = threading.active_count() - threads
+            return json.loads(b"".join(body))["hits"]
+        before = dict(counts)
+        hits = asyncio.run(first())
+print(json.dumps({"work": {k: counts[k] - before[k] for k in counts}, "langs": sorted({h["lang"] for h in hits})}))
+"""
+
+
+def first_query_work(index_path: Path, mode: str) -> dict:
+    query = '"Upper Lars" kopi'  # a phrase (positions), hits in both languages (the language model)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_QUERY_PROBE, str(index_path), mode, query],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["langs"] == ["en", "id"]
+    return got["work"]
+
+
+def test_a_server_does_its_once_per_process_work_at_start(index_path: Path) -> None:
+    """No first-query stall, shown by the work the first query does rather than by a clock: in a fresh
+    server process the first search computes no checksum, inflates no stored column, loads no language
+    model and starts no thread. The same first search through the library alone does all but the last
+    (so the counters do see that work), and the app without its start-up starts a thread."""
+    served = first_query_work(index_path, "server")
+    assert served == {"checksums": 0, "columns": 0, "model_loads": 0, "threads": 0}
+    library = first_query_work(index_path, "library")
+    assert library["checksums"] > 0 and library["columns"] > 0 and library["model_loads"] == 1
+    assert first_query_work(index_path, "no-lifespan")["threads"] > 0
+
+
 # -- errors ------------------------------------------------------------------------------------------------------
 
 

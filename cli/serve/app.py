@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -121,14 +123,52 @@ class ServedIndex:
 
 def preload(served: dict[str, ServedIndex]) -> None:
     """Load whatever a query needs now, so the first query is as fast as the hundredth: every analyzer,
-    the query language model, and one search with snippets per index (pages in the hot arrays)."""
+    the query language model, each segment's checksums and id column (``Index.warm``), and searches with
+    snippets per index (pages in the hot arrays, BM25 length norms). The first request through the HTTP
+    stack is made at start too (``warm_http``)."""
     for name in analyzers.names():
         analyzers.get(name).cache_limit = ANALYZER_CACHE_ENTRIES
     analyzers.language_probabilities("warm up the language model")
     for s in served.values():
+        s.index.warm()
         for q in WARMUP_QUERIES:
             for hit in s.index.search(q, k=3):
                 hit.to_dict()
+
+
+#: A request made by the server itself at start (``warm_http``): answered as any other, never logged.
+WARMUP_SCOPE_KEY = "telusur.warmup"
+
+
+async def warm_http(app: Any, served: dict[str, ServedIndex]) -> None:
+    """One GET search per index and a ``/health`` through the whole ASGI stack, on the serving event loop
+    before the first connection: the thread pool's first thread and every first-call path of the stack
+    are paid here rather than by the first client."""
+    targets = [(f"/v1/indexes/{name}/search", f"q={WARMUP_QUERIES[0].replace(' ', '+')}") for name in served]
+    for path, query in [*targets, ("/health", "")]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 0),
+            "server": ("127.0.0.1", 0),
+            WARMUP_SCOPE_KEY: True,
+        }
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            pass
+
+        await app(scope, receive, send)
 
 
 # -- request and response models (they make /openapi.json) ---------------------------------------------------
@@ -244,7 +284,15 @@ def create_app(config: ServeConfig) -> Guard:
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     page_headers = {"Content-Security-Policy": _page_policy(page), "X-Content-Type-Options": "nosniff"}
 
+    outer: list[Guard] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await warm_http(outer[0], served)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="telusur",
         version=search.__version__,
         description="Full-text search for Indonesian and English text: BM25 passages with snippets.",
@@ -434,7 +482,8 @@ def create_app(config: ServeConfig) -> Guard:
         body = await request.body()  # bounded by the body limit
         return await run_in_threadpool(_bulk, s, body, config.write_wait)
 
-    return Guard(FastSearch(app, served, run_search), config)
+    outer.append(Guard(FastSearch(app, served, run_search), config))
+    return outer[0]
 
 
 def _bulk(s: ServedIndex, body: bytes, write_wait: float) -> Response:
@@ -647,7 +696,7 @@ class Guard:
         self._log(scope, state["status"], start)
 
     def _log(self, scope: dict, status: int, start: float) -> None:
-        if self.config.quiet:
+        if self.config.quiet or scope.get(WARMUP_SCOPE_KEY):
             return
         ms = (time.perf_counter() - start) * 1000.0
         client = scope.get("client") or ("-", 0)
