@@ -136,7 +136,7 @@ def query(
             show_default=False,
         ),
     ],
-    k: Annotated[int, typer.Option("-k", min=1, max=10_000, help="How many hits.")] = 10,
+    k: Annotated[int, typer.Option("-k", min=0, max=10_000, help="How many hits (0: none).")] = 10,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many hits (paging).")] = 0,
     lang: LangOpt = None,
     all_passages: Annotated[

@@ -43,7 +43,7 @@ def split_arguments(args: list[str], takes_value: dict[str, bool]) -> list[str]:
 
 #: ``search query``'s options: name -> (parameter, type, minimum, maximum); type None is a flag.
 QUERY_OPTIONS: dict[str, tuple[str, Any, int | None, int | None]] = {
-    "-k": ("k", int, 1, 10_000),
+    "-k": ("k", int, 0, 10_000),  # 0: no hits, as Index.search and the HTTP API take it (README)
     "--offset": ("offset", int, 0, None),
     "--lang": ("lang", str, None, None),
     "-l": ("lang", str, None, None),

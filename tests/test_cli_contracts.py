@@ -52,7 +52,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- usage mistakes: one line with the --help hint, exit 2 ---------------------------------------------------
 
 USAGE = [
-    (["query", "pajak", "-k", "0"], "'-k': 0 is out of range (1 to 10000)"),
+    (["query", "pajak", "-k", "-1"], "'-k': -1 is out of range (0 to 10000)"),
     (["query", "pajak", "-k", "x"], "'x' is not a whole number"),
     (["query", "pajak", "--offset", "-3"], "-3 is out of range (at least 0)"),
     (["query", "pajak", "--jsno"], "no such option: --jsno"),

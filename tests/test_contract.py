@@ -73,3 +73,34 @@ def test_len_contains_get(index: Index) -> None:
     )
     assert index.get("gone") is None and index.get("nope") is None
     assert index.get("ru-1").lang == "id"
+
+
+def test_k_zero_is_one_rule_for_library_command_and_http(index: Index) -> None:
+    """k = 0 asks for no hits everywhere (an empty page is a valid answer: the HTTP API took it from the
+    start, so the rule widened the command rather than narrowing the API); k < 0 is refused everywhere."""
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from cli.app import app
+    from cli.serve import ServeConfig
+    from cli.serve.app import create_app
+    from search import InvalidArgument
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    http = TestClient(create_app(ServeConfig(indexes={"c": str(index.path)}, quiet=True)))
+
+    assert index.search("Upper Lars", k=0) == [] and index.search("Upper Lars", k=1)
+    cli = CliRunner().invoke(app, ["query", "Upper", "Lars", "-k", "0", "--json", "--index", str(index.path)])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["hits"] == []
+    answer = http.get("/v1/indexes/c/search", params={"q": "Upper Lars", "k": 0})
+    assert answer.status_code == 200 and answer.json()["hits"] == []
+
+    with pytest.raises(InvalidArgument):
+        index.search("Upper Lars", k=-1)
+    refused = CliRunner().invoke(app, ["query", "Upper", "Lars", "-k", "-1", "--index", str(index.path)])
+    assert refused.exit_code == 2
+    assert http.get("/v1/indexes/c/search", params={"q": "Upper Lars", "k": -1}).status_code == 422
