@@ -615,6 +615,9 @@ def serve(
     * 1024
     * 1024,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No access log.")] = False,
+    cache_mb: Annotated[
+        int, typer.Option("--cache-mb", min=0, help="Decoded postings and score caches per worker process, in MB.")
+    ] = 128,
     ray: RayOpt = None,
 ) -> None:
     """Serve indexes over HTTP: the /v1 JSON API and a search page at / (read-only unless --allow-writes)."""
@@ -633,6 +636,7 @@ def serve(
             max_body=max_body,
             quiet=quiet,
             ray=ray,
+            cache_mb=cache_mb,
         )
         if ray is not None:
             if allow_writes:

@@ -45,6 +45,14 @@ class AnalyzedTerm:
 
 _NO_STATS = LangStats(0, 0)
 SCORE_CACHE_BYTES = 256 << 20
+
+
+def set_score_cache_bytes(budget: int) -> None:
+    """Bound every snapshot's score cache in this process (read at each insert): a server sizes it for
+    long-lived worker processes (``search serve --cache-mb``)."""
+    global SCORE_CACHE_BYTES
+    SCORE_CACHE_BYTES = max(0, int(budget))
+
 SCORE_CACHE_MIN_POSTINGS = 128
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 

@@ -86,6 +86,14 @@ class _DecodedCache:
                 _, (_, old) = self._items.popitem(last=False)
                 self._bytes -= old
 
+    def resize(self, budget: int) -> None:
+        """A new byte budget, the least recently used entries dropped at once to meet it (a server's size)."""
+        with self._lock:
+            self.budget = max(0, int(budget))
+            while self._bytes > self.budget and self._items:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+
     def drop(self, owner: int) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == owner]:

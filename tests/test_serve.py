@@ -329,6 +329,35 @@ def test_a_server_does_its_once_per_process_work_at_start(index_path: Path) -> N
     assert first_query_work(index_path, "no-lifespan")["threads"] > 0
 
 
+def test_the_server_sizes_the_library_caches(tmp_path: Path) -> None:
+    """--cache-mb bounds the decoded-postings and score caches of the process (3/4 and 1/4 of it): with 0
+    nothing is kept, with the default the same searches keep both kinds (so the bound is what empties
+    them). Process-wide settings: restored afterwards."""
+    from search import searcher, segment
+
+    index = Index.create(tmp_path / "many")
+    with index.writer() as w:  # "kopi" in 400 passages: long enough for the score cache
+        w.add_many(Document(id=f"d{i}", text=f"Kopi dan teh nomor {i} dari kebun.", lang="id") for i in range(400))
+    budgets = segment.DECODED.budget, searcher.SCORE_CACHE_BYTES
+    try:
+        kept = {}
+        for mb in (0, 128):
+            segment.DECODED.resize(0)  # empty, then back to the library's size: the server sets its own
+            segment.DECODED.resize(budgets[0])
+            app = create_app(ServeConfig(indexes={"m": str(tmp_path / "many")}, cache_mb=mb, quiet=True))
+            assert (segment.DECODED.budget, searcher.SCORE_CACHE_BYTES) == ((mb << 20) * 3 // 4, (mb << 20) // 4)
+            client = TestClient(app)
+            for q in ("kopi", "kopi teh", "kebun nomor"):
+                assert client.get("/v1/indexes/m/search", params={"q": q}).json()["hits"]
+            snapshot = app.app.served["m"].index._snapshot
+            kept[mb] = (segment.DECODED._bytes, snapshot._scores_bytes)
+        assert kept[0] == (0, 0)
+        assert kept[128][0] > 0 and kept[128][1] > 0
+    finally:
+        segment.DECODED.resize(budgets[0])
+        searcher.set_score_cache_bytes(budgets[1])
+
+
 # -- errors ------------------------------------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ class ServeConfig:
     write_wait: float = 2.0  # seconds a write waits for the index's writer lock before 409
     quiet: bool = False  # no access log
     ray: str | None = None  # "local" or a Ray address: sharded indexes answer from shard actors (issue #23)
+    cache_mb: int = 128  # per process: decoded postings and text blocks (3/4) and BM25 score arrays (1/4)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

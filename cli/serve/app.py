@@ -47,6 +47,8 @@ from search import (
     InvalidDocument,
     QuerySyntaxError,
     SearchError,
+    searcher,
+    segment,
 )
 from search.index import Index
 from search.sharded import ShardedIndex
@@ -119,6 +121,16 @@ class ServedIndex:
                     self.index.refresh()  # reads meta.json itself: a commit after our stat is not missed
                     self._stamp = stamp
         return self.index
+
+
+def size_caches(cache_mb: int) -> None:
+    """The library's caches sized for a server: one budget per worker process, three quarters for decoded
+    postings and inflated text blocks, a quarter for BM25 score arrays of frequent terms. The library's
+    own sizes (96 MiB and 256 MiB) suit one process searching alone; a server runs one process per core
+    for weeks, and a cache that keeps filling for hours reads as a leak."""
+    total = max(0, cache_mb) << 20
+    segment.DECODED.resize(total * 3 // 4)
+    searcher.set_score_cache_bytes(total // 4)
 
 
 def preload(served: dict[str, ServedIndex]) -> None:
@@ -274,6 +286,7 @@ def check_token(token: str | None, credentials: HTTPAuthorizationCredentials | N
 
 def create_app(config: ServeConfig) -> Guard:
     """The application for ``config``: indexes opened and models loaded before it returns."""
+    size_caches(config.cache_mb)
     served = {name: ServedIndex(name, path, config.ray) for name, path in config.indexes.items()}
     preload(served)
     token = config.token() if config.allow_writes else None
