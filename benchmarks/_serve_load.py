@@ -27,8 +27,16 @@ def run(port: int, paths: list[str], connections: int, seconds: float, max_reque
     budget = [max_requests]
     lock = threading.Lock()
 
-    def worker(n: int) -> None:
+    workers: dict[int, int] = {}  # server process id -> requests its connections carried
+
+    def attach() -> tuple[http.client.HTTPConnection, int]:
+        """A keep-alive connection and the server process that accepted it (``/health`` names it)."""
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/health")
+        return conn, int(json.loads(conn.getresponse().read())["pid"])
+
+    def worker(n: int) -> None:
+        conn, pid = attach()
         i = n
         while time.perf_counter() < stop:
             with lock:
@@ -44,8 +52,10 @@ def run(port: int, paths: list[str], connections: int, seconds: float, max_reque
             except (OSError, http.client.HTTPException) as e:
                 errors.append(repr(e))
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn, pid = attach()
             counts[n] += 1
+            with lock:
+                workers[pid] = workers.get(pid, 0) + 1
             i += connections
         conn.close()
 
@@ -56,7 +66,13 @@ def run(port: int, paths: list[str], connections: int, seconds: float, max_reque
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
-    return {"requests": sum(counts), "seconds": elapsed, "qps": sum(counts) / elapsed, "errors": errors[:5]}
+    return {
+        "requests": sum(counts),
+        "seconds": elapsed,
+        "qps": sum(counts) / elapsed,
+        "errors": errors[:5],
+        "per_worker": sorted(workers.values(), reverse=True),  # how the kernel spread the connections
+    }
 
 
 def main() -> None:
