@@ -166,7 +166,7 @@ def test_fast_path_prints_what_typer_prints(
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["x", "-k", "0"], ["x", "--jsno"], [], ["x", "-k"], ["x", "--json=1"], ["--", "-k"]]
+    "args", [["--help"], ["x", "-k", "-1"], ["x", "--jsno"], [], ["x", "-k"], ["x", "--json=1"], ["--", "-k"]]
 )
 def test_fast_path_leaves_help_and_mistakes_to_typer(args: list[str]) -> None:
     parsed = arguments.parse_query(args)
