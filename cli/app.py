@@ -143,6 +143,12 @@ def query(
         bool, typer.Option("--all-passages", help="Every matching passage, not only each document's best.")
     ] = False,
     json_out: JsonOpt = False,
+    fuzzy: Annotated[
+        bool, typer.Option("--fuzzy", help="Every word also finds words a typo or two away (exact ones first).")
+    ] = False,
+    prefix_last: Annotated[
+        bool, typer.Option("--prefix-last", help="The last word is a prefix (search as you type).")
+    ] = False,
     index: IndexOpt = None,
     ray: RayOpt = None,
     filter: Annotated[
@@ -166,6 +172,8 @@ def query(
         lang=lang,
         all_passages=all_passages,
         json_out=json_out,
+        fuzzy=fuzzy,
+        prefix_last=prefix_last,
         index=index,
         ray=ray,
         filter=filter,

@@ -49,6 +49,8 @@ QUERY_OPTIONS: dict[str, tuple[str, Any, int | None, int | None]] = {
     "-l": ("lang", str, None, None),
     "--all-passages": ("all_passages", None, None, None),
     "--json": ("json_out", None, None, None),
+    "--fuzzy": ("fuzzy", None, None, None),
+    "--prefix-last": ("prefix_last", None, None, None),
     "--index": ("index", Path, None, None),
     "-i": ("index", Path, None, None),
     "--ray": ("ray", str, None, None),

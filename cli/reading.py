@@ -63,6 +63,8 @@ def run_query(
     lang: str | None = None,
     all_passages: bool = False,
     json_out: bool = False,
+    fuzzy: bool = False,
+    prefix_last: bool = False,
     index: Path | None = None,
     ray: str | None = None,
     filter: str | None = None,
@@ -82,8 +84,16 @@ def run_query(
             idx.close()
             raise UsageMistake("--filter and --facet need an index that is not sharded (for now)")
         extra = {"filter": argv_text(filter)} if filter is not None else {}
+    if (fuzzy or prefix_last) and isinstance(idx, ShardedIndex):
+        idx.close()
+        raise UsageMistake("--fuzzy and --prefix-last search one index; a sharded index does not offer them yet")
+    words_extra = {"fuzzy": True} if fuzzy else {}
+    if prefix_last:
+        words_extra["prefix_last"] = True
     try:
-        hits = idx.search(text, k=k, offset=offset, lang=lang, per_document=not all_passages, **extra)
+        hits = idx.search(
+            text, k=k, offset=offset, lang=lang, per_document=not all_passages, **extra, **words_extra
+        )
         facets = idx.facets(text, facet, lang=lang, **extra) if facet else None
     finally:
         if ray is not None:

@@ -12,7 +12,7 @@ import numpy as np
 
 import analyzers
 
-from . import bm25, filters
+from . import bm25, filters, multiterm
 from .bm25 import CollectionStatistics, Explanation
 from .columns import segment_columns
 from .documents import Document
@@ -457,6 +457,8 @@ class Index:
         k1: float | None = None,
         b: float | None = None,
         filter: str | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
     ) -> list[Hit]:
         """The best passages for ``query``, best first: by score, then document id, then passage number.
 
@@ -464,11 +466,15 @@ class Index:
         one language. ``k1``/``b`` override the index's BM25 parameters for this search. ``filter``
         is filters in the query syntax (``"source:setneg year:>=2020"``, ``"-lang:en"``), applied as
         the query's own filters are: they drop passages and never change a score.
+        ``fuzzy=True`` makes every bare word fuzzy with the automatic distance (``word~``; exact
+        matches rank first); ``prefix_last=True`` makes the last word a prefix (``word*``: search as
+        you type; not when the text ends with a space).
         """
         k, offset = _count("k", k), _count("offset", offset)
         snap = self._snapshot
         parsed = self.parse(query, filter)
         ctx, langs = self._context(snap, parsed, lang, k1, b)
+        parsed = multiterm.rewrite(parsed, ctx, fuzzy=fuzzy, prefix_last=prefix_last)
         ctx.per_document = per_document
         found = QueryWeight(ctx, parsed.root, langs).found(offset + k)
         if not found or k == 0:
@@ -505,9 +511,14 @@ class Index:
         *,
         k1: float | None = None,
         b: float | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
     ) -> Explanation:
         """The score ``search`` gives passage ``passage`` of ``doc_id`` for ``query``, as a tree of its parts."""
         parsed = self.parse(query)
+        if fuzzy or prefix_last:
+            ctx = self._context(self._snapshot, parsed, None, k1, b)[0] if fuzzy else None
+            parsed = multiterm.rewrite(parsed, ctx, fuzzy=fuzzy, prefix_last=prefix_last)
         if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
             raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):

@@ -8,11 +8,14 @@ passages out), and filters on the index's declared metadata fields: ``source:kem
 (``{}`` excludes the bounds, ``*`` leaves one open). Filters never score: they restrict the passages the
 words of the same group match (filters side by side: any of them; joined by ``AND`` or ``+``: all).
 A negated filter excludes the documents it matches. A field the index does not declare is plain text.
+Fuzzy words (``kebijakn~``: the distance follows the word's length; ``~1``, ``~2``: that many edits),
+prefixes (``pajak*``) and wildcards (``peng*an``) stand for the index's words they expand to.
 
 The parser is lenient on purpose: questions pasted from real users must never fail. A ``+`` or ``-``
 that does not start a word, a stray parenthesis, a dangling ``AND`` or a ``word:`` that is not a known
 field are plain text. Only what cannot be read raises ``QuerySyntaxError``: an unbalanced quote, an
-unknown value for ``lang:``, a value a declared field cannot hold (``year:abc``); and a query past a
+unknown value for ``lang:``, a value a declared field cannot hold (``year:abc``), a word of wildcards only
+(``*``) or a fuzzy distance past 2 (``word~3``); and a query past a
 limit: more than ``MAX_QUERY_TERMS`` distinct words,
 ``MAX_PHRASES`` phrases (``MAX_PHRASE_WORDS`` words each) or parentheses nested ``MAX_NESTING`` deep.
 """
@@ -80,7 +83,39 @@ class BooleanQuery:
     clauses: tuple[tuple[str, Query], ...] = ()
 
 
-Query = TermQuery | PhraseQuery | BooleanQuery | FieldFilter
+@dataclass(frozen=True)
+class FuzzyQuery:
+    """A word and the words of the index within ``distance`` edits of it (None: by its length, as
+    Elasticsearch's ``AUTO``); matched against the surface words the index saw, not their stems."""
+
+    text: str
+    distance: int | None = None
+    field: str | None = None
+    typed: bool = True  # False: made fuzzy by ``search(fuzzy=True)``, so a function word stays exact
+
+
+@dataclass(frozen=True)
+class PrefixQuery:
+    """The words of the index starting with ``text`` (``pajak*``)."""
+
+    text: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class WildcardQuery:
+    """The words of the index matching ``text``, where ``*`` is any run of letters (``peng*an``)."""
+
+    text: str
+    field: str | None = None
+
+
+#: word nodes that stand for the index words they expand to (``search.multiterm`` evaluates them)
+ExpandedQuery = FuzzyQuery | PrefixQuery | WildcardQuery
+EXPANDED_QUERIES = (FuzzyQuery, PrefixQuery, WildcardQuery)
+MAX_FUZZY_EDITS = 2
+
+Query = TermQuery | PhraseQuery | BooleanQuery | FieldFilter | FuzzyQuery | PrefixQuery | WildcardQuery
 
 
 @dataclass(frozen=True)
@@ -309,8 +344,9 @@ class _Parser:
             raise QuerySyntaxError(
                 f"too many distinct words (more than {MAX_QUERY_TERMS}); shorten the query", tok.pos
             )
-        self.words.append(tok.value)
-        return TermQuery(tok.value, fld)
+        node = word_query(tok.value, fld, tok.pos)
+        self.words.append(node.text.replace("*", " ").strip() if isinstance(node, WildcardQuery) else node.text)
+        return node
 
     def lang_code(self, tok: _Lex) -> str:
         nxt = self.peek()
@@ -369,6 +405,27 @@ class _Parser:
         if not -(1 << 63) <= value < 1 << 63:
             raise QuerySyntaxError(f"{name} value {text} is out of range (64-bit integers)", pos)
         return value
+
+
+def word_query(word: str, fld: str | None = None, pos: int = 0) -> TermQuery | ExpandedQuery:
+    """One typed word as its node: ``word~`` / ``word~N`` fuzzy, ``word*`` prefix, ``w*d`` wildcard."""
+    base, tilde, edits = word.rpartition("~")
+    if tilde and base and not base.endswith("~") and (edits == "" or edits.isdigit()):
+        if edits and int(edits) > MAX_FUZZY_EDITS:
+            raise QuerySyntaxError(
+                f"{word!r} asks for {edits} edits; a fuzzy word allows 0 to {MAX_FUZZY_EDITS} (or ~ alone)", pos
+            )
+        return FuzzyQuery(base, int(edits) if edits else None, fld)
+    if "*" not in word:
+        return TermQuery(word, fld)
+    stem = word.strip("*")
+    if not stem:
+        raise QuerySyntaxError(f"{word!r} has no letters: a wildcard needs some (pajak*, peng*an)", pos)
+    if "*" not in stem and not word.startswith("*"):
+        return PrefixQuery(stem, fld)
+    while "**" in word:
+        word = word.replace("**", "*")
+    return WildcardQuery(word, fld)
 
 
 def parse_query(text: str, fields: Mapping[str, str] | None = None) -> ParsedQuery:

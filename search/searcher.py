@@ -30,7 +30,7 @@ from . import bm25, filters
 from .bm25 import CollectionStatistics, LangStats
 from .errors import IndexCorrupt
 from .files import read_checked
-from .query import SHOULD, BooleanQuery, FieldFilter, PhraseQuery, Query, TermQuery
+from .query import SHOULD, BooleanQuery, FieldFilter, FuzzyQuery, PhraseQuery, Query, TermQuery
 from .scorers import Vec
 from .segment import SegmentReader, key_hash
 
@@ -332,17 +332,23 @@ class QueryContext:
         kinds = [
             k
             for occur, child in node.clauses
-            if occur == SHOULD and isinstance(child, TermQuery)
+            if occur == SHOULD and _is_word(child)
             for k in self.analyze_query(lang, child.text)[2]
         ]
         cut = FUNCTION if QUESTION in kinds else QUESTION  # drop kinds >= cut
-        only_words = all(occur == SHOULD and isinstance(child, TermQuery) for occur, child in node.clauses)
+        only_words = all(occur == SHOULD and _is_word(child) for occur, child in node.clauses)
         if only_words and all(k >= cut for k in kinds):
             cut = FOREIGN
         out: list[tuple[str, Query | AnalyzedTerm]] = []
         seen: set[tuple[str, str | None]] = set()
         for occur, child in node.clauses:
-            if occur == SHOULD and isinstance(child, TermQuery):
+            if occur == SHOULD and isinstance(child, FuzzyQuery) and not child.typed:
+                # a word search(fuzzy=True) made fuzzy is dropped as the plain word would be
+                terms, _, kind = self.analyze_query(lang, child.text)
+                if kind and all(k >= cut for k in kind):
+                    self.dropped.update((lang, t) for t in terms)
+                    continue
+            elif occur == SHOULD and isinstance(child, TermQuery):
                 terms, _, kind = self.analyze_query(lang, child.text)
                 if any(k >= cut for k in kind):
                     self.dropped.update((lang, t) for t, k in zip(terms, kind) if k >= cut)
@@ -355,6 +361,11 @@ class QueryContext:
                 continue
             out.append((occur, child))
         return out
+
+
+def _is_word(node: object) -> bool:
+    """A bare word as the ranked-OR rules see it: a term, or a term made fuzzy by ``fuzzy=True``."""
+    return isinstance(node, TermQuery) or (isinstance(node, FuzzyQuery) and not node.typed)
 
 
 def query_term_keys(

@@ -204,6 +204,8 @@ class SearchParams(BaseModel):
     facets: list[str] | None = Field(
         None, max_length=64, description="Declared fields to count the matching documents by (all matches)."
     )
+    fuzzy: bool = Field(False, description="Every word also finds words a typo or two away (exact ones first).")
+    prefix_last: bool = Field(False, description="The last word is a prefix (search as you type).")
 
 
 class HitModel(BaseModel):
@@ -411,12 +413,19 @@ def create_app(config: ServeConfig) -> Guard:
             if isinstance(idx, ShardedIndex):
                 raise ApiError(400, "unsupported", "filter and facets need an index that is not sharded (for now)")
             extra = {"filter": p.filter} if p.filter is not None else {}
-        hits = idx.search(p.q, k=p.k, offset=p.offset, lang=p.lang, per_document=p.per_document, **extra)
+        words_extra = {"fuzzy": True} if p.fuzzy else {}
+        if p.prefix_last:
+            words_extra["prefix_last"] = True
+        if words_extra and isinstance(idx, ShardedIndex):
+            raise ApiError(400, "unsupported", "fuzzy and prefix_last search one index; a sharded index cannot yet")
+        hits = idx.search(
+            p.q, k=p.k, offset=p.offset, lang=p.lang, per_document=p.per_document, **extra, **words_extra
+        )
         objects = hit_objects(hits, p.offset, snippets=p.snippets)
         if p.explain:
             query = idx.parse(p.q, p.filter) if extra else p.q
             for obj, hit in zip(objects, hits):
-                obj["explanation"] = idx.explain(query, hit.doc_id, hit.passage).to_dict()
+                obj["explanation"] = idx.explain(query, hit.doc_id, hit.passage, **words_extra).to_dict()
         facets = idx.facets(p.q, p.facets, lang=p.lang, **extra) if p.facets else None
         took = (time.perf_counter() - start) * 1000.0
         body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}

@@ -1,0 +1,275 @@
+"""Fuzzy, prefix and wildcard words bound to an index: expanded, then scored as Lucene scores them.
+
+A ``FuzzyQuery``, ``PrefixQuery`` or ``WildcardQuery`` (``search.query``) is expanded over the surface
+words of every segment of the snapshot under one language (``search.expand`` over each segment's
+sorted surface-word dictionary, so "pemerintahn~" finds "pemerintahan" although the index keeps only
+the stem "perintah"), at most ``MAX_EXPANSIONS`` words over the whole snapshot (nearest first, then in
+dictionary order: the same set whatever the segment layout), each word mapped to its analyzed term.
+
+Scoring follows Lucene's ``TopTermsBlendedFreqScoringRewrite``: every expanded term scores BM25 with
+one blended document frequency, the largest df among the expansions (a rare misspelling must not
+outrank the common word it is a misspelling of), times a boost that shrinks with the distance,
+``1 - edits / min(len(query word), len(word))`` (an exact word keeps 1, so exact matches rank
+first); a passage's score is the sum over the terms it holds. Prefix and wildcard expansions have
+boost 1.
+
+Registers the three node types in ``weights.WEIGHT_FACTORIES``; highlighting asks the weights for
+their terms, so snippets mark the expanded words.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+from analyzers import normalize_word
+from analyzers.base import CONTENT, TOKEN_RE, split_word
+
+from .bm25 import Explanation
+from .expand import MAX_EXPANSIONS, auto_distance, fuzzy_boost, segment_lexicon
+from .query import MUST_NOT, SHOULD, BooleanQuery, FuzzyQuery, ParsedQuery, PrefixQuery, TermQuery, WildcardQuery
+from .scorers import TermScorer
+from .weights import WEIGHT_FACTORIES, BooleanWeight, TermWeight, Weight, create_weight
+
+#: fuzzy=True: a word the index does not know expands to its nearest neighbours only
+NEAREST_ONLY = False
+
+
+def _known(ctx: QueryContext, text: str) -> bool:
+    """Whether some segment saw ``text`` as a word, in any language (a word of the index is no typo,
+    even where another language's passages lack it)."""
+    word = query_word(text)
+    for seg in ctx.snap.segments:
+        for lang in ctx.snap.languages:
+            words = segment_lexicon(seg.reader, lang)[0].words
+            i = bisect.bisect_left(words, word)
+            if i < len(words) and words[i] == word:
+                return True
+    return False
+
+if TYPE_CHECKING:
+    from .searcher import QueryContext
+
+@dataclass(frozen=True)
+class Expansion:
+    """One expanded term: the nearest surface word that gave it, its distance and its boost."""
+
+    term: str
+    word: str
+    distance: int
+    boost: float
+
+
+def query_word(text: str) -> str:
+    """The word a fuzzy query matches, tokenized and normalized as the indexer makes surface words
+    ("Cells." -> "cells"); "" unless the text is exactly one word."""
+    words = [w for m in TOKEN_RE.finditer(text) for w, _, _ in split_word(m.group())]
+    return words[0] if len(words) == 1 else ""
+
+
+def _pattern(text: str) -> str:
+    """A prefix or wildcard normalized as words are (case, NFKC); the ``*`` stay."""
+    return normalize_word(text.strip())
+
+
+def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> list[Expansion]:
+    """The terms ``node`` stands for under ``lang`` over the whole snapshot (memoized per search)."""
+    memo = _memo(ctx)
+    got = memo.get((lang, node))
+    if got is not None:
+        return got
+    word = query_word(node.text) if isinstance(node, FuzzyQuery) else _pattern(node.text)
+    found: dict[str, tuple[int, str]] = {}  # surface word -> (distance, term key)
+    if word:
+        k = (auto_distance(word) if node.distance is None else node.distance) if isinstance(node, FuzzyQuery) else 0
+        for seg in ctx.snap.segments:
+            lex, keys = segment_lexicon(seg.reader, lang)
+            if isinstance(node, FuzzyQuery):
+                hits = lex.fuzzy(word, k, MAX_EXPANSIONS)
+            elif isinstance(node, PrefixQuery):
+                hits = [(i, 0) for i in lex.prefix(word, MAX_EXPANSIONS)]
+            else:
+                hits = [(i, 0) for i in lex.wildcard(word, MAX_EXPANSIONS)]
+            for i, d in hits:
+                w = lex.words[i]
+                if w not in found or d < found[w][0]:
+                    found[w] = (d, keys[i])
+    # the best MAX_EXPANSIONS over all segments: each segment's best MAX_EXPANSIONS hold them all
+    best = sorted(found.items(), key=lambda item: (item[1][0], item[0]))[:MAX_EXPANSIONS]
+    prefix = f"{lang}:"
+    by_term: dict[str, Expansion] = {}
+    if isinstance(node, FuzzyQuery) and word:
+        # the word's own term, where the index has it although it never saw this surface form
+        # ("kebijakannya~" still matches "kebijakan" through the stem): distance 0, as Lucene's
+        # fuzzy query matches its own term
+        terms = ctx.analyze(lang, node.text)[0]
+        if len(terms) == 1 and ctx.df(prefix + terms[0]) > 0:
+            by_term[terms[0]] = Expansion(terms[0], word, 0, 1.0)
+    for w, (d, key) in best:
+        if not key.startswith(prefix):
+            continue
+        term = key[len(prefix) :]
+        boost = fuzzy_boost(d, word, w)
+        old = by_term.get(term)
+        if boost > 0 and (old is None or boost > old.boost):
+            by_term[term] = Expansion(term, w, d, boost)
+    got = list(by_term.values())
+    memo[(lang, node)] = got
+    return got
+
+
+_MEMOS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _memo(ctx: QueryContext) -> dict:
+    got = _MEMOS.get(ctx)
+    if got is None:
+        got = _MEMOS[ctx] = {}
+    return got
+
+
+class BlendedTermWeight(TermWeight):
+    """An expanded term: BM25 with the expansions' blended df, times the expansion's boost."""
+
+    __slots__ = ("boost", "blended_df", "word", "distance")
+
+    def __init__(
+        self, ctx: QueryContext, lang: str, exp: Expansion, blended_df: int, field: str | None = None
+    ) -> None:
+        super().__init__(ctx, lang, exp.term, field)
+        self.boost = exp.boost
+        self.blended_df = blended_df
+        self.word = exp.word
+        self.distance = exp.distance
+
+    @property
+    def df(self) -> int:
+        return self.blended_df
+
+    def scorer(self, si: int) -> BlendedTermScorer:
+        return BlendedTermScorer(self, si)
+
+
+class BlendedTermScorer(TermScorer):
+    """A ``TermScorer`` whose scores are boosted and use the blended df (kept apart from plain terms'
+    cached scores, which have the term's own df)."""
+
+    __slots__ = ()
+    weight: BlendedTermWeight
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = self.weight
+        memo = w.ctx._term_memo
+        memo_key = ("blended", w.lang, w.term, w.boost, w.blended_df, self.si)
+        got = memo.get(memo_key)  # type: ignore[call-overload]
+        if got is None:
+            pids, scores, top = self._compute()
+            got = (pids, scores * w.boost, top * w.boost)
+            memo[memo_key] = got  # type: ignore[index]
+        return got
+
+    def explain(self, pid: int) -> Explanation:
+        e = super().explain(pid)
+        w = self.weight
+        if e.value == 0.0:
+            return e
+        e.description = f"{e.description} (df blended over the expansions: the largest)"
+        if w.boost == 1.0:
+            return e
+        return Explanation(
+            w.boost * e.value,
+            f"expansion {w.word!r} x BM25, product of:",
+            [Explanation(w.boost, f"boost, 1 - {w.distance} edits / min(query length, word length)"), e],
+        )
+
+
+class ExpandedWeight(BooleanWeight):
+    """The expanded terms of one word, summed (Lucene's blended boolean rewrite)."""
+
+    __slots__ = ()
+
+    def terms(self) -> Iterator[str]:
+        for _, w in self.clauses:
+            yield from w.terms()
+
+
+def _expanded_weight(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> Weight | None:
+    if isinstance(node, FuzzyQuery) and not node.typed:
+        # fuzzy=True makes every bare word fuzzy, but a function word stays exact ("yang~" would
+        # otherwise add "uang" and "sang"); the word's analysis decides under this language
+        kinds = ctx.analyze_query(lang, node.text)[2]
+        if kinds and any(k != CONTENT for k in kinds) or not query_word(node.text):
+            return create_weight(ctx, lang, TermQuery(node.text, node.field))
+    exps = expand(ctx, lang, node)
+    if not exps:
+        return None
+    if isinstance(node, FuzzyQuery) and not node.typed and NEAREST_ONLY:
+        # fuzzy=True: an unknown word's nearest neighbours only (a typo is most often one edit)
+        nearest = min(e.distance for e in exps)
+        exps = [e for e in exps if e.distance == nearest]
+    blended = max(ctx.df(f"{lang}:{e.term}") for e in exps)
+    clauses: list[tuple[str, Weight]] = [(SHOULD, BlendedTermWeight(ctx, lang, e, blended, node.field)) for e in exps]
+    return ExpandedWeight(ctx, lang, clauses)
+
+
+for _node in (FuzzyQuery, PrefixQuery, WildcardQuery):
+    WEIGHT_FACTORIES[_node] = _expanded_weight
+
+
+def rewrite(
+    parsed: ParsedQuery, ctx: QueryContext | None = None, *, fuzzy: bool = False, prefix_last: bool = False
+) -> ParsedQuery:
+    """``parsed`` with its bare words fuzzy (``fuzzy``, which needs the search's ``ctx``) and its last
+    word a prefix (``prefix_last``: search as you type, unless the text ends with a space, which says
+    the word is complete).
+
+    ``fuzzy`` makes a bare word fuzzy with the automatic distance only where the index cannot match it
+    as typed: a word some segment saw, or whose term has passages, is no typo and stays exact (so exact
+    matches rank first and a correct query keeps its ranking); so do words a clause excludes and what
+    is not one word ("e-mail" keeps its parts). A repeated unknown word counts once.
+    """
+    if not fuzzy and not prefix_last:
+        return parsed
+    root = parsed.root
+    if prefix_last and parsed.text and not parsed.text[-1].isspace() and root.clauses:
+        occur, last = root.clauses[-1]
+        if type(last) is TermQuery and occur != MUST_NOT and parsed.text.rstrip().endswith(last.text):
+            root = BooleanQuery(root.clauses[:-1] + ((occur, PrefixQuery(last.text, last.field)),))
+    if fuzzy:
+        if ctx is None:
+            raise ValueError("fuzzy rewriting needs the search's QueryContext")
+        root = _fuzzy_words(root, ctx)
+    return dataclasses.replace(parsed, root=root)
+
+
+def _typo_candidate(ctx: QueryContext, text: str) -> bool:
+    """Whether ``text`` is one word that the index cannot match as typed, in any language."""
+    if not query_word(text) or _known(ctx, text):
+        return False
+    for lang in ctx.snap.languages:
+        terms = ctx.analyze(lang, text)[0]
+        if len(terms) != 1 or ctx.df(f"{lang}:{terms[0]}") > 0:
+            return False
+    return True
+
+
+def _fuzzy_words(node: BooleanQuery, ctx: QueryContext) -> BooleanQuery:
+    out = []
+    seen: set[tuple[str, str | None]] = set()
+    for occur, child in node.clauses:
+        if type(child) is TermQuery and occur != MUST_NOT and _typo_candidate(ctx, child.text):
+            sig = (query_word(child.text), child.field)
+            if occur == SHOULD and sig in seen:
+                continue
+            seen.add(sig)
+            child = FuzzyQuery(child.text, None, child.field, typed=False)
+        elif isinstance(child, BooleanQuery) and occur != MUST_NOT:
+            child = _fuzzy_words(child, ctx)
+        out.append((occur, child))
+    return BooleanQuery(tuple(out))
