@@ -37,8 +37,10 @@ from .query import MUST_NOT, SHOULD, BooleanQuery, FuzzyQuery, ParsedQuery, Pref
 from .scorers import TermScorer
 from .weights import WEIGHT_FACTORIES, BooleanWeight, TermWeight, Weight, create_weight
 
-#: fuzzy=True: a word the index does not know expands to its nearest neighbours only
-NEAREST_ONLY = False
+#: fuzzy=True: a word the index does not know expands to its nearest neighbours only (measured in
+#: docs/quality.md: typo recovery 112% / 100% of the loss on SciFact / TyDi-id, against 94% / 95% with
+#: every neighbour within the distance)
+NEAREST_ONLY = True
 
 
 def _known(ctx: QueryContext, text: str) -> bool:
