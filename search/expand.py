@@ -106,7 +106,7 @@ class Lexicon:
             keys = ((codes[:-1] << np.uint64(21)) | codes[1:])[keep]
             ids = wid[:-1][keep]
             pos = (np.arange(codes.shape[0] - 1, dtype=np.int64) - first[wid[:-1]])[keep].astype(np.int32)
-            order = np.argsort(keys, kind="stable")
+            order = np.lexsort((pos, keys))  # by bigram, then position: a window is one slice
             keys, ids, pos = keys[order], ids[order], pos[order]
             uniq, starts = np.unique(keys, return_index=True)
             ends = np.append(starts[1:], keys.shape[0]).astype(np.int64)
@@ -128,8 +128,12 @@ class Lexicon:
             j = int(np.searchsorted(uniq, key))
             if j < uniq.shape[0] and int(uniq[j]) == key:
                 s, e = int(starts[j]), int(ends[j])
-                near = np.abs(pos[s:e] - i) <= k
-                parts.append(np.unique(ids[s:e][near]))  # one count per query bigram and word
+                # the words holding this bigram within k places of i; a word holding it twice there
+                # counts twice, which only adds candidates (the bound stays a necessary condition)
+                window = pos[s:e]
+                lo = s + int(np.searchsorted(window, i - k, "left"))
+                hi = s + int(np.searchsorted(window, i + k, "right"))
+                parts.append(ids[lo:hi])
         if len(parts) < need:
             return np.empty(0, dtype=np.int64)
         counts = np.bincount(np.concatenate(parts), minlength=len(self.words))
