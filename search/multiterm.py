@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -83,7 +85,9 @@ def _pattern(text: str) -> str:
 def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> list[Expansion]:
     """The terms ``node`` stands for under ``lang`` over the whole snapshot (memoized per search)."""
     memo = _memo(ctx)
-    got = memo.get((lang, node))
+    # the word's own term is read through the context's analysis (its query stopwords) and df
+    memo_key = (lang, node, ctx.query_lang, ctx.statistics is None)
+    got = memo.get(memo_key)
     if got is not None:
         return got
     word = query_word(node.text) if isinstance(node, FuzzyQuery) else _pattern(node.text)
@@ -122,18 +126,28 @@ def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | Wildca
         if boost > 0 and (old is None or boost > old.boost):
             by_term[term] = Expansion(term, w, d, boost)
     got = list(by_term.values())
-    memo[(lang, node)] = got
+    if ctx.statistics is None:  # given statistics (a shard) may change with every query
+        with _MEMO_LOCK:
+            memo[memo_key] = got
+            while len(memo) > EXPANSION_CACHE:
+                memo.popitem(last=False)
     return got
 
 
 _MEMOS: WeakKeyDictionary = WeakKeyDictionary()
+_MEMO_LOCK = threading.Lock()
 
 
-def _memo(ctx: QueryContext) -> dict:
-    got = _MEMOS.get(ctx)
-    if got is None:
-        got = _MEMOS[ctx] = {}
-    return got
+EXPANSION_CACHE = 4096  # expansions kept per snapshot (a repeated query expands nothing again)
+
+
+def _memo(ctx: QueryContext) -> OrderedDict:
+    """Expansions by (language, node), per snapshot: they depend on its segments only."""
+    with _MEMO_LOCK:
+        got = _MEMOS.get(ctx.snap)
+        if got is None:
+            got = _MEMOS[ctx.snap] = OrderedDict()
+        return got
 
 
 class BlendedTermWeight(TermWeight):
@@ -171,10 +185,20 @@ class BlendedTermScorer(TermScorer):
         memo_key = ("blended", w.lang, w.term, w.boost, w.blended_df, self.si)
         got = memo.get(memo_key)  # type: ignore[call-overload]
         if got is None:
-            pids, scores, top = self._compute()
-            got = (pids, scores * w.boost, top * w.boost)
+            ctx = w.ctx
+            # kept in the snapshot's score cache as plain terms are (a repeated query costs a lookup)
+            cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b, "blended", w.blended_df, w.boost)
+            if ctx.statistics is not None:
+                st = ctx.statistics.lang_stats(w.lang)
+                cache_key += (st.n_passages, st.total_length)
+
+            def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                pids, scores, top = self._compute()
+                return pids, scores * w.boost, top * w.boost
+
+            got = ctx.snap.cached_arrays(cache_key, compute)
             memo[memo_key] = got  # type: ignore[index]
-        return got
+        return got  # type: ignore[return-value]
 
     def explain(self, pid: int) -> Explanation:
         e = super().explain(pid)
