@@ -90,6 +90,10 @@ class Lexicon:
         return out
 
     # -- fuzzy --------------------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Build the bigram index now (a server's start) rather than at the first fuzzy word."""
+        self._index()
+
     def _index(self) -> tuple[np.ndarray, ...]:
         """Positional bigram index: sorted bigram keys, each key's [start, end) into word ids and positions."""
         if self._bigrams is None:

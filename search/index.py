@@ -17,6 +17,7 @@ from .bm25 import CollectionStatistics, Explanation
 from .columns import segment_columns
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, SearchError
+from .expand import segment_lexicon
 from .highlight import make_snippet
 from .query import MUST, BooleanQuery, ParsedQuery, parse_query
 from .searcher import QueryContext, Snapshot, open_segments
@@ -375,11 +376,14 @@ class Index:
 
     def warm(self) -> None:
         """Load now what the first query of this process would otherwise load on its way: each segment's
-        section checksums and id column, and the query language model (for a long-lived process: its first
-        query then costs what later ones do)."""
+        section checksums and id column, the query language model, and the surface-word lexicons that
+        fuzzy words and "did you mean" walk (for a long-lived process: its first query then costs what
+        later ones do; the server asks ``suggest`` on every search, whose first lexicon build took ~1 s)."""
         analyzers.language.preload_language_model()
         for seg in self._snapshot.segments:
             seg.reader.warm()
+            for lang in self._snapshot.languages:
+                segment_lexicon(seg.reader, lang)[0].warm()
 
     # -- searching ------------------------------------------------------------------------------------
     @property

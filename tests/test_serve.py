@@ -635,3 +635,27 @@ def test_bulk_through_the_server_uses_worker_processes_without_forking_threads(
     assert len(hits) == 60
     assert Index.open(path).stats()["documents"] == 3 + 23 + 2 + 60
     assert not [w for w in recwarn if "fork" in str(w.message)]
+
+
+def test_warm_builds_the_lexicons_that_suggest_walks(index_path: Path, monkeypatch) -> None:
+    """The server asks for a suggestion on every search: ``Index.warm`` (run at its start) builds each
+    segment's surface-word lexicons and their bigram index, so a first typo costs no build; an index opened
+    without warm builds them at its first suggestion (the control that the counter sees the work)."""
+    from search import expand
+
+    builds = []
+    real = expand.Lexicon._index
+
+    def counted(self):
+        builds.append(self._bigrams is None)
+        return real(self)
+
+    monkeypatch.setattr(expand.Lexicon, "_index", counted)
+    cold = Index.open(index_path)
+    assert cold.suggest("warga rusai kabur") is not None
+    assert any(builds)
+    warm = Index.open(index_path)
+    warm.warm()
+    builds.clear()
+    assert warm.suggest("warga rusai kabur") == cold.suggest("warga rusai kabur")
+    assert builds and not any(builds)
