@@ -211,11 +211,24 @@ def test_answers_while_a_shard_is_down_are_flagged_partial_and_exact_for_the_res
         on_ray.close()
 
 
+def wait_until_down(ray, actor, limit: float = 60.0) -> None:
+    """Return once ``actor`` no longer answers a ping at once (killed, not yet restarted)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            ray.get(actor.ping.remote(), timeout=0.5)
+        except Exception:  # died, unavailable while restarting, or too slow: down for this test
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed actor kept answering")
+
+
 def test_a_query_timeout_leaves_out_the_late_shards(ray_local, built: Path) -> None:
     on_ray = ShardedIndex.open(built, ray_address="local")
     try:
         victim = on_ray.actors[0]
         ray_local.kill(victim, no_restart=False)
+        wait_until_down(ray_local, victim)  # the kill is asynchronous: a loaded machine may answer first
         start = time.monotonic()
         got = on_ray.search("warga river", k=5, timeout=0.05)  # far less than a restart takes
         took = time.monotonic() - start
