@@ -60,6 +60,10 @@ DEFAULT_MAX_RESTARTS = -1
 DEFAULT_MAX_TASK_RETRIES = 1
 
 
+#: the default per-query timeout in seconds for indexes opened without ``timeout`` (``search query --ray``
+#: and ``search serve --ray`` read it from here; "none" waits without limit)
+TIMEOUT_ENV = "TELUSUR_RAY_TIMEOUT"
+
 #: CPUs each shard actor reserves when ``actor_cpus`` is not given (default 0: actors only hold a
 #: shard; on a cluster, 1 keeps one shard per core and none on a head started with --num-cpus 0)
 ACTOR_CPUS_ENV = "TELUSUR_RAY_ACTOR_CPUS"
@@ -95,6 +99,22 @@ def connect(address: str, num_cpus: int | None = None) -> Any:
             raise InvalidArgument(f"ray_address must be 'local' or a Ray address, not {address!r}")
         ray.init(address=address, **kwargs)
     return ray
+
+
+def _env_timeout() -> float | None:
+    """The per-query timeout from ``TELUSUR_RAY_TIMEOUT`` (default ``DEFAULT_TIMEOUT``)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    if raw.lower() == "none":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InvalidArgument(f"{TIMEOUT_ENV} must be a positive number of seconds or 'none', not {raw!r}")
+    return value
 
 
 class ShardServer:
@@ -185,7 +205,7 @@ class RayShardedIndex(ShardedIndex):
         path: Path,
         manifest: dict[str, Any],
         *,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None | str = "env",
         max_restarts: int = DEFAULT_MAX_RESTARTS,
         max_task_retries: int = DEFAULT_MAX_TASK_RETRIES,
         actor_cpus: float | None = None,
@@ -196,7 +216,9 @@ class RayShardedIndex(ShardedIndex):
         from .settings import IndexSettings
 
         self.settings = IndexSettings.from_json(manifest["settings"])
-        if timeout is not None and not timeout > 0:
+        if timeout == "env":
+            timeout = _env_timeout()
+        if timeout is not None and (isinstance(timeout, (str, bool)) or not timeout > 0):
             raise InvalidArgument(f"timeout must be a positive number of seconds or None, not {timeout!r}")
         self.timeout = timeout
         if actor_cpus is None:  # the command line's way to reserve cores per shard on a cluster

@@ -224,7 +224,12 @@ def wait_until_down(ray, actor, limit: float = 60.0) -> None:
 
 
 def test_a_query_timeout_leaves_out_the_late_shards(ray_local, built: Path) -> None:
-    on_ray = ShardedIndex.open(built, ray_address="local")
+    os.environ["TELUSUR_RAY_TIMEOUT"] = "7.5"  # how the command line and the server set it
+    try:
+        on_ray = ShardedIndex.open(built, ray_address="local")
+    finally:
+        del os.environ["TELUSUR_RAY_TIMEOUT"]
+    assert on_ray.timeout == 7.5
     try:
         victim = on_ray.actors[0]
         ray_local.kill(victim, no_restart=False)
@@ -514,3 +519,19 @@ def test_plans_and_statistics_are_kept_per_commit(ray_local, tmp_path) -> None:
         assert rounds == 2 and view(got) == view(ShardedIndex.open(path).search(q, k=5)) != first
     finally:
         on_ray.close()
+
+
+def test_the_query_timeout_of_the_command_line_and_server_comes_from_the_environment(monkeypatch) -> None:
+    from search import InvalidArgument
+    from search.distributed import DEFAULT_TIMEOUT, TIMEOUT_ENV, _env_timeout
+
+    monkeypatch.delenv(TIMEOUT_ENV, raising=False)
+    assert _env_timeout() == DEFAULT_TIMEOUT
+    monkeypatch.setenv(TIMEOUT_ENV, "2.5")
+    assert _env_timeout() == 2.5
+    monkeypatch.setenv(TIMEOUT_ENV, "none")
+    assert _env_timeout() is None
+    for bad in ("0", "-1", "soon"):
+        monkeypatch.setenv(TIMEOUT_ENV, bad)
+        with pytest.raises(InvalidArgument, match=TIMEOUT_ENV):
+            _env_timeout()
