@@ -356,7 +356,9 @@ def phrase_matches(
         cand = intersect_sorted(cand, pids)
         if cand.shape[0] == 0:
             return EMPTY
-    if slop:
+    # a word twice in a phrase would let one occurrence stand for both in a sloppy window (Lucene
+    # tracks repeats apart); such a phrase is matched exactly instead
+    if slop and len(set(terms)) == len(terms):
         positions = []
         for t in terms:
             slot = ctx.slot(prefix + t, si)

@@ -46,6 +46,18 @@ def test_slop_zero_is_the_exact_phrase(index):
     assert a == b and a
 
 
+def test_a_phrase_with_a_repeated_word_is_matched_exactly(tmp_path):
+    idx = Index.create(tmp_path / "idx", analyzer_options={"stem_words": False})
+    with idx.writer() as w:
+        w.add(Document("once", "pajak naik tajam", lang="id"))
+        w.add(Document("twice", "pajak pajak naik", lang="id"))
+    # one occurrence must not stand for both words of the phrase inside a sloppy window
+    assert [h.doc_id for h in idx.search('"pajak pajak"~3', k=10)] == ["twice"]
+    assert [(h.doc_id, h.score) for h in idx.search('"pajak pajak"~3')] == [
+        (h.doc_id, h.score) for h in idx.search('"pajak pajak"')
+    ]
+
+
 def test_scores_are_bm25_of_the_sloppy_frequency(index):
     hits = {h.doc_id: h for h in index.search('"pajak daerah"~5', k=20)}
     st = index.stats()["languages"]["id"]
