@@ -99,8 +99,8 @@ def run_query(
         if ray is not None:
             idx.close()
     missing = list(getattr(hits, "missing_shards", ()))
-    # "did you mean": only when some word of the query is unknown to the index (Index.suggest)
-    suggestion = idx.suggest(text) if hasattr(idx, "suggest") else None
+    # "did you mean": for a word the index does not know, or a rare one when nothing matched
+    suggestion = idx.suggest(text, rare_words=not hits) if hasattr(idx, "suggest") else None
     if json_out:
         payload: dict = {"query": text, "hits": hit_objects(hits, offset)}
         if suggestion is not None:

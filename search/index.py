@@ -487,17 +487,19 @@ class Index:
         rows = top_rows(snap, found, weights, offset + k, per_document)
         return self._hits(snap, ctx, parsed, rows[offset:])
 
-    def suggest(self, query: str) -> str | None:
+    def suggest(self, query: str, *, rare_words: bool = True) -> str | None:
         """"Did you mean": ``query`` with the words the index does not know (or barely knows) replaced
         by their likeliest neighbours of the index, or None when there is nothing to correct
         (``search.suggest``: fewest edits, then co-occurrence with the query's other words, then
-        document frequency, under the language whose words the corrected query knows best)."""
+        document frequency, under the language whose words the corrected query knows best).
+        ``rare_words=False`` corrects only words the index does not know at all: the front ends ask so
+        when the query found something, since a rare word that matched is a word the user meant."""
         if not isinstance(query, str):
             raise InvalidArgument(f"query must be a string, got {type(query).__name__}")
         snap = self._snapshot
         probs = analyzers.language_probabilities(query)
         order = sorted(snap.languages, key=lambda x: -probs.get(x, 0.0))
-        return Suggester(snap.segments, self.settings.analyzer, snap.languages).suggest(query, order)
+        return Suggester(snap.segments, self.settings.analyzer, snap.languages).suggest(query, order, rare_words)
 
     def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""

@@ -96,8 +96,9 @@ class Suggester:
         return found
 
     # -- the query ----------------------------------------------------------------------------------
-    def correct(self, lang: str, words: list[_Word]) -> tuple[int, int, list[str]]:
-        """(words known after correction, edits made, the words) under ``lang``."""
+    def correct(self, lang: str, words: list[_Word], rare: bool = True) -> tuple[int, int, list[str]]:
+        """(words known after correction, edits made, the words) under ``lang``; with ``rare`` False only
+        the words the index does not know at all are corrected."""
         keys = [self.term_key(lang, w.word) for w in words]
         dfs = [self.df(k) for k in keys]
         out = [w.word for w in words]
@@ -105,6 +106,8 @@ class Suggester:
         edits = 0
         for i, w in enumerate(words):
             if keys[i] is None or len(w.word) < MIN_LETTERS or not w.word.isalpha() or dfs[i] > RARE_DF:
+                continue
+            if dfs[i] and not rare:
                 continue
             near = self.neighbours(lang, w.word)
             if not near:
@@ -131,6 +134,11 @@ class Suggester:
             known += 0 if dfs[i] else 1
         return known, edits, out
 
+    def _knows_all(self, lang: str, words: list[_Word]) -> bool:
+        """Every word that ``correct`` could replace is in the index under ``lang``."""
+        keys = (self.term_key(lang, w.word) for w in words)
+        return all(key is None or self.df(key) for key in keys)
+
     def _together(self, key: str, context: list[str]) -> int:
         """Passages holding ``key`` and at least one of the ``context`` terms."""
         if not context:
@@ -146,9 +154,10 @@ class Suggester:
                 total += int(np.isin(mine[si], np.concatenate(others)).sum())
         return total
 
-    def suggest(self, text: str, order: list[str]) -> str | None:
+    def suggest(self, text: str, order: list[str], rare: bool = True) -> str | None:
         """The corrected ``text`` (unchanged apart from the replaced words), or None when nothing is
-        corrected; ``order`` ranks the languages when their corrections know as many words."""
+        corrected; ``order`` ranks the languages when their corrections know as many words; ``rare``
+        False leaves the words the index knows (however rarely) as they are."""
         words: list[_Word] = []
         for m in TOKEN_RE.finditer(text):
             for w, s, e in split_word(m.group()):
@@ -156,11 +165,13 @@ class Suggester:
                     words.append(_Word(m.start() + s, m.start() + e, w))
         if not words:
             return None
+        if not rare and any(lang in self.langs and self._knows_all(lang, words) for lang in order):
+            return None  # a language knows every word: nothing to correct, no lexicon walked
         best: tuple | None = None
         for rank, lang in enumerate(order):
             if lang not in self.langs:
                 continue
-            known, edits, out = self.correct(lang, words)
+            known, edits, out = self.correct(lang, words, rare)
             score = (known, -edits, -rank)
             if best is None or score > best[0]:
                 best = (score, out)

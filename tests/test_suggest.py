@@ -49,6 +49,19 @@ def test_nothing_to_correct_is_none(index, query):
     assert index.suggest(query) is None
 
 
+def test_rare_words_are_corrected_only_when_asked(tmp_path):
+    """A word the index holds once, one edit from a word it holds often, is corrected by default; with
+    ``rare_words=False`` (the front ends' choice once a query matched) only unknown words are."""
+    idx = Index.create(tmp_path / "rare")
+    with idx.writer() as w:
+        w.add(Document(id="r", text="kebijakn", lang="id"))
+        for i in range(150):  # a rare word gives way only to one far more common (search.suggest.RARE_RATIO)
+            w.add(Document(id=f"k{i}", text=f"kebijakan fiskal nomor {i}", lang="id"))
+    assert idx.suggest("kebijakn fiskal") == "kebijakan fiskal"
+    assert idx.suggest("kebijakn fiskal", rare_words=False) is None
+    assert idx.suggest("kebijakn fiskl", rare_words=False) == "kebijakn fiskal"
+
+
 def test_suggest_follows_deletions(index, tmp_path):
     idx = Index.create(tmp_path / "idx")
     with idx.writer() as w:

@@ -429,7 +429,8 @@ def create_app(config: ServeConfig) -> Guard:
         facets = idx.facets(p.q, p.facets, lang=p.lang, **extra) if p.facets else None
         took = (time.perf_counter() - start) * 1000.0
         body: dict[str, Any] = {"took_ms": round(took, 3), "hits": objects}
-        suggestion = idx.suggest(p.q) if hasattr(idx, "suggest") else None
+        # "did you mean": for a word the index does not know, or a rare one when nothing matched
+        suggestion = idx.suggest(p.q, rare_words=not hits) if hasattr(idx, "suggest") else None
         if suggestion is not None:
             body["suggestion"] = suggestion
         if facets is not None:
