@@ -264,12 +264,18 @@ def index_cmd(
     hashes: dict[str, str] = {}
     with _progress(_total_bytes(files), "reading", unit="bytes") as bar:
         for f in files:
+            size, shown, pending = _size(f.path), 0, 0
             for doc in read_documents(f, lang):
                 doc.validate()
                 if doc.id in hashes:
                     raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
                 hashes[doc.id] = doc.content_hash()
-            bar.advance(_size(f.path))
+                pending += len(doc.text)  # ~ its bytes: one big JSONL file moves as it is read, not at its end
+                if pending >= READ_STEP and shown < size:
+                    step = min(pending, size - shown)
+                    bar.advance(step)
+                    shown, pending = shown + step, 0
+            bar.advance(size - shown)
     if path.exists() and not path.is_dir():
         raise SourceError(f"{path}: --index must be a folder, and this is a file")
     if check and not path.exists():
@@ -380,6 +386,10 @@ def _size(path: Path) -> int:
 
 def _total_bytes(files: Iterable[Any]) -> int:
     return sum(_size(f.path) for f in files)
+
+
+#: characters read between two moves of the reading bar (a move per document would cost more than it shows)
+READ_STEP = 1 << 20
 
 
 class _progress:

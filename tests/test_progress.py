@@ -91,3 +91,39 @@ def test_index_command_shows_reading_then_indexing_then_commit(tmp_path: Path, m
     indexing = [c for p, c, _ in phases if p == "indexing"]
     assert indexing == sorted(indexing) and indexing[-1] == 250  # counted up to every document indexed
     assert "docs/s" in screen.getvalue()
+
+
+def test_reading_one_big_jsonl_file_moves_the_bar_before_its_end(tmp_path: Path, monkeypatch) -> None:
+    """The reading phase counts a file's bytes as its documents are read (roughly, by their text), so a
+    single large JSONL source does not sit at 0% until it is read through; it ends at the file's size."""
+    import json
+
+    src = tmp_path / "big.jsonl"
+    with src.open("w", encoding="utf-8") as f:
+        for i in range(300):
+            f.write(json.dumps({"id": f"d{i}", "text": f"river mountain {i} " * 20, "lang": "en"}) + "\n")
+    moves: list[int] = []
+
+    class Bar:
+        def __init__(self, total, label, unit="docs"):
+            self.total, self.label = total, label
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def advance(self, n=1):
+            if self.label == "reading":
+                moves.append(n)
+
+        def phase(self, label):
+            pass
+
+    monkeypatch.setattr(cli_app, "_progress", Bar)
+    monkeypatch.setattr(cli_app, "READ_STEP", 4096)
+    result = CliRunner().invoke(cli_app.app, ["index", str(src), "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    assert len(moves) > 5 and all(n >= 0 for n in moves)  # many moves inside the one file
+    assert sum(moves) == src.stat().st_size
