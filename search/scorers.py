@@ -27,9 +27,6 @@ Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 score
 # combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
 DENSE_RATIO = 4
 TOP_SCORES = 64  # best scores kept per cached term: floors for ranked ORs
-# a ranked OR whose postings in a segment reach this many is evaluated block by block (block-max); below
-# it, dense numpy over the (cached) scored postings is faster (measured at 10k and 50k passages)
-BLOCK_MAX_MIN_POSTINGS = 1 << 17
 EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -167,22 +164,14 @@ class BooleanScorer(Scorer):
     def vec(self, top_n: int = 0) -> Vec:
         w = self.weight
         si = self.si
-        if top_n and w.ranked_or and w.ctx.pruning != "none":
-            # a ranked OR of plain words: block by block when its postings are long (a segment too small
-            # to hold that many is not even looked at: its terms' scores may all be cached)
-            ctx = w.ctx
-            reader = ctx.snap.segments[si].reader
-            terms: list[TermScorer] = [sc for _, sc in self.children]  # type: ignore[misc]
-            if ctx.pruning == "blockmax" or reader.n_passages * len(terms) >= BLOCK_MAX_MIN_POSTINGS:
-                postings = 0
-                for sc in terms:
-                    slot = ctx.slot(sc.weight.key, si)
-                    if slot >= 0:
-                        postings += reader.df(slot)
-                if ctx.pruning == "blockmax" or postings >= BLOCK_MAX_MIN_POSTINGS:
-                    from .blockmax import block_max_or
+        if top_n and w.ranked_or and w.ctx.pruning == "blockmax":
+            # a ranked OR of plain words, block by block, only when asked for: on 50k Indonesian passages
+            # block-max was 7-40x slower than the exhaustive path below on 2- and 3-word queries (RESULTS.md,
+            # "Block-max against exhaustive"), so "auto" does not choose it until a benchmark shows it winning
+            from .blockmax import block_max_or
 
-                    return block_max_or(terms, top_n, ctx.per_document)
+            terms: list[TermScorer] = [sc for _, sc in self.children]  # type: ignore[misc]
+            return block_max_or(terms, top_n, w.ctx.per_document)
         must: list[Vec] = []
         scored: list[Vec] = []
         plain: list[TermScorer | None] = []

@@ -188,9 +188,9 @@ class QueryContext:
         # index scores with the statistics of every shard)
         self.statistics = statistics
         self.per_document = True
-        # how a ranked OR skips what cannot reach the top n: "auto" (block-max above
-        # ``scorers.BLOCK_MAX_MIN_POSTINGS`` postings in a segment), "blockmax", or "none" (exhaustive);
-        # every mode returns the same top n with the same scores
+        # how a ranked OR skips what cannot reach the top n: "auto" (today: exhaustive, since block-max
+        # lost to it in every measurement so far), "blockmax" (forced), or "none" (exhaustive); every
+        # mode returns the same top n with the same scores
         self.pruning = "auto"
         self._term_memo: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = {}
         self.analyzer = analyzer

@@ -239,3 +239,29 @@ def test_block_max_returns_exactly_the_top_k_of_exhaustive_evaluation(
             epids, escores = full[si]
             at = np.searchsorted(epids, pids)
             assert np.array_equal(epids[at], pids) and np.array_equal(escores[at], scores), mode
+
+
+@pytest.mark.parametrize(("pruning", "calls"), [("blockmax", True), ("auto", False), ("none", False)])
+def test_only_a_forced_blockmax_takes_the_block_max_path(index: Index, monkeypatch, pruning: str, calls: bool) -> None:
+    """"auto" evaluates ranked ORs exhaustively (block-max lost to it on 50k Indonesian passages):
+    the block-max evaluator is entered only when a caller asks for it, and the answer is the same."""
+    import search.blockmax
+
+    entered = []
+    real = search.blockmax.block_max_or
+
+    def counting(*args, **kwargs):
+        entered.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search.blockmax, "block_max_or", counting)
+    snap = index._snapshot
+    parsed = parse_query("river city road")
+    ctx = index.query_context(snap, None, None, None)
+    ctx.pruning = pruning
+    got = top_rows(snap, QueryWeight(ctx, parsed.root, ["en"]).found(3), {"en": 1.0}, 3, True)
+    ctx = index.query_context(snap, None, None, None)
+    ctx.pruning = "none"
+    assert got == top_rows(snap, QueryWeight(ctx, parsed.root, ["en"]).found(3), {"en": 1.0}, 3, True)
+    assert got  # the query matches: the path question is not vacuous
+    assert bool(entered) is calls
