@@ -380,24 +380,8 @@ class RayShardedIndex(ShardedIndex):
             out.update(part)
         return out
 
-    def stats(self) -> dict[str, Any]:
-        from .settings import analyzer_versions_match
-
-        manifest = self._state[0]
-        parts = self._all("stats")
-        langs = self.global_statistics()
-        return {
-            "path": str(self.path),
-            "documents": sum(p["documents"] for p in parts),
-            "passages": sum(p["passages"] for p in parts),
-            "segments": sum(p["segments"] for p in parts),
-            "generation": int(manifest["generation"]),
-            "languages": {lang: {"passages": s.n_passages, "avgdl": s.avgdl} for lang, s in langs.items()},
-            "settings": self.settings.to_json(),
-            "analyzers_current": analyzer_versions_match(manifest["settings"]),
-            "size_bytes": (self.path / "shards.json").stat().st_size + sum(p["size_bytes"] for p in parts),
-            "shards": self.n_shards,
-        }
+    def _shard_stats(self) -> list[dict[str, Any]]:
+        return self._all("stats")
 
     def verify(self) -> None:
         import hashlib

@@ -564,8 +564,8 @@ class ShardedIndex:
 
     def stats(self) -> dict[str, Any]:
         """As ``Index.stats``, over every shard (languages with global avgdl), plus ``shards``."""
-        manifest, shards = self._state
-        parts = [s.index.stats() for s in shards]
+        manifest = self._state[0]
+        parts = self._shard_stats()
         langs = self.global_statistics()
         return {
             "path": str(self.path),
@@ -577,8 +577,12 @@ class ShardedIndex:
             "settings": self.settings.to_json(),
             "analyzers_current": analyzer_versions_match(manifest["settings"]),
             "size_bytes": (self.path / MANIFEST).stat().st_size + sum(p["size_bytes"] for p in parts),
-            "shards": len(shards),
+            "shards": self.n_shards,
         }
+
+    def _shard_stats(self) -> list[dict[str, Any]]:
+        """Each shard's ``Index.stats`` (a Ray index asks its actors)."""
+        return [s.index.stats() for s in self._state[1]]
 
     def warm(self) -> None:
         """``Index.warm`` on every local shard (shards held by Ray actors warm in their own processes)."""
