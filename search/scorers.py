@@ -88,6 +88,8 @@ class TermScorer(Scorer):
             tpids, _ = w.ctx.postings(f"{w.lang}:title:{w.term}")[self.si]
             keep = np.isin(pids, tpids, assume_unique=True)
             pids, scores = pids[keep], scores[keep]
+        if w.count != 1:  # a keyword query repeats the word: its score counts that many times
+            scores = scores * w.count
         return pids, scores
 
     def explain(self, pid: int) -> Explanation:
@@ -98,7 +100,14 @@ class TermScorer(Scorer):
         tf = tf_at(w.ctx.postings(w.key)[self.si], pid)
         st = w.stats
         dl = int(w.ctx.snap.segments[self.si].reader.p_len[pid])
-        return bm25.explain_term(label, st.n_passages, w.df, tf, dl, st.avgdl, w.ctx.k1, w.ctx.b)
+        e = bm25.explain_term(label, st.n_passages, w.df, tf, dl, st.avgdl, w.ctx.k1, w.ctx.b)
+        if w.count == 1:
+            return e
+        return Explanation(
+            w.count * e.value,
+            f"{label} repeated in the query, product of:",
+            [Explanation(float(w.count), "times the keyword query has the word"), e],
+        )
 
 
 class PhraseScorer(Scorer):

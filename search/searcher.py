@@ -37,10 +37,12 @@ from .segment import SegmentReader, key_hash
 
 @dataclass(frozen=True)
 class AnalyzedTerm:
-    """One term already analyzed for a language (never analyzed again: stems are not idempotent)."""
+    """One term already analyzed for a language (never analyzed again: stems are not idempotent);
+    ``count``: how many times a keyword query repeats it (its score counts that many times)."""
 
     term: str
     field: str | None = None
+    count: int = 1
 
 
 _NO_STATS = LangStats(0, 0)
@@ -322,11 +324,14 @@ class QueryContext:
         """The clauses of ``node`` under ``lang``'s analysis.
 
         A SHOULD word becomes its analyzed terms (a bare "e-mail" or "anti-mobilisasi" is a ranked OR of
-        its parts; as +must or -must_not it stays a phrase), and a repeated SHOULD term counts once.
-        Among the SHOULD words, question words are dropped, and so are function words when the query
-        is a question (holds a question word): a keyword query scores every word it has. Nothing is
-        dropped when nothing else would be left to score (function words are indexed, so a query of
-        function words only still finds them).
+        its parts; as +must or -must_not it stays a phrase). Among the SHOULD words, question words are
+        dropped, and so are function words when the query is a question (holds a question word): a
+        keyword query scores every word it has. Nothing is dropped when nothing else would be left to
+        score (function words are indexed, so a query of function words only still finds them). A
+        repeated SHOULD term is one clause; in a keyword query its score counts once per repetition
+        (``AnalyzedTerm.count``, as Lucene and bm25s count a repeated query word), in a question once
+        (questions repeat words that do not find the answer: docs/quality.md, issue 16). Only languages
+        with question words (Indonesian) tell the two apart; elsewhere a repeated term counts once.
         """
         node = filters.split(node)[0]  # filters are a mask clause (weights), never scored words
         kinds = [
@@ -340,7 +345,10 @@ class QueryContext:
         if only_words and all(k >= cut for k in kinds):
             cut = FOREIGN
         out: list[tuple[str, Query | AnalyzedTerm]] = []
-        seen: set[tuple[str, str | None]] = set()
+        seen: dict[tuple[str, str | None], int] = {}  # a SHOULD term -> its clause's index in ``out``
+        # a keyword query counts a repeated word each time, where the language tells questions apart
+        # (English has no question words: its claims and questions would count too, which cost SciFact)
+        keyword = QUESTION not in kinds and bool(self.analyzer(lang).question_words)
         for occur, child in node.clauses:
             if occur == SHOULD and isinstance(child, FuzzyQuery) and not child.typed:
                 # a word search(fuzzy=True) made fuzzy is dropped as the plain word would be
@@ -355,9 +363,13 @@ class QueryContext:
                     terms = [t for t, k in zip(terms, kind) if k < cut]
                 for t in terms:
                     sig = (t, child.field)
-                    if sig not in seen:
-                        seen.add(sig)
+                    at = seen.get(sig)
+                    if at is None:
+                        seen[sig] = len(out)
                         out.append((SHOULD, AnalyzedTerm(t, child.field)))
+                    elif keyword:
+                        term = out[at][1]
+                        out[at] = (SHOULD, AnalyzedTerm(t, child.field, term.count + 1))  # type: ignore[union-attr]
                 continue
             out.append((occur, child))
         return out

@@ -78,16 +78,18 @@ class Weight:
 
 
 class TermWeight(Weight):
-    """One analyzed term; ``field="title"`` scores the text's term on passages whose title has it."""
+    """One analyzed term; ``field="title"`` scores the text's term on passages whose title has it;
+    ``count`` multiplies its scores (a keyword query that repeats the word: ``QueryContext.clauses``)."""
 
-    __slots__ = ("term", "field", "key", "_idf")
+    __slots__ = ("term", "field", "key", "_idf", "count")
 
-    def __init__(self, ctx: QueryContext, lang: str, term: str, field: str | None = None) -> None:
+    def __init__(self, ctx: QueryContext, lang: str, term: str, field: str | None = None, count: int = 1) -> None:
         super().__init__(ctx, lang)
         self.term = term
         self.field = field
         self.key = f"{lang}:{term}"
         self._idf: float | None = None
+        self.count = count
 
     @property
     def df(self) -> int:
@@ -211,9 +213,10 @@ class BooleanWeight(Weight):
         self.clauses = clauses
         self.plain = plain if plain is not None else [False] * len(clauses)
         self.not_keys = not_keys if not_keys is not None else [()] * len(clauses)
-        # only plain words, all SHOULD: a ranked OR (block-max evaluation applies)
+        # only plain words, all SHOULD, each counted once: a ranked OR (block-max evaluation applies)
         self.ranked_or = all(
-            p and occ == SHOULD and isinstance(c, TermWeight) for (occ, c), p in zip(clauses, self.plain)
+            p and occ == SHOULD and isinstance(c, TermWeight) and c.count == 1
+            for (occ, c), p in zip(clauses, self.plain)
         )
 
     def scorer(self, si: int) -> BooleanScorer:
@@ -287,7 +290,7 @@ def create_weight(ctx: QueryContext, lang: str, node: Query | AnalyzedTerm | Wei
     factory = WEIGHT_FACTORIES.get(type(node))
     if factory is None:
         if isinstance(node, AnalyzedTerm):
-            return TermWeight(ctx, lang, node.term, node.field)
+            return TermWeight(ctx, lang, node.term, node.field, node.count)
         raise InvalidArgument(f"query clause must be a query object, got {type(node).__name__}")
     return factory(ctx, lang, node)
 

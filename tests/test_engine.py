@@ -45,6 +45,7 @@ QUERIES = [
     "what is the river crossing",
     "apa sungai itu",
     "river river city",
+    "sungai sungai kota",
 ]
 
 

@@ -59,7 +59,7 @@ HAND_TABLE = [
     (
         "apple apple cherry",
         [("d2", 0.29375226827858475 + 0.21363801329351617), ("d3", 0.26857350242613465), ("d1", 0.24737033118196614)],
-    ),  # a repeated query term counts once
+    ),  # a repeated query term counts once (English cannot tell a keyword query from a question)
 ]
 
 
@@ -92,6 +92,31 @@ def test_explain_shows_the_same_parts(hand_index: Index) -> None:
         "avgdl": 3.0,
     }
     assert hand_index.explain("date", "d1").value == 0.0
+
+
+def test_a_repeated_word_counts_each_time_in_a_keyword_query_and_once_in_a_question(tmp_path: Path) -> None:
+    docs = [
+        ("a", "pajak daerah dipungut oleh pemerintah daerah"),
+        ("b", "retribusi daerah dan pajak pusat"),
+        ("c", "pajak penghasilan dipotong tiap bulan"),
+    ]
+    index = build(tmp_path / "idx", [Document(i, t, lang="id") for i, t in docs], passage_words=0)
+
+    def scores(q: str) -> dict[str, float]:
+        return {h.doc_id: h.score for h in index.search(q, k=10)}
+
+    once, daerah = scores("pajak"), scores("daerah")
+    twice = scores("pajak pajak daerah")
+    for d in "abc":
+        assert twice[d] == pytest.approx(2 * once[d] + daerah.get(d, 0.0), rel=1e-12)
+    e = index.explain("pajak pajak daerah", "c")
+    assert e.value == twice["c"]
+    assert e.details[0].description.startswith("pajak [id] repeated in the query")
+    assert e.details[0].details[0].value == 2.0
+    # "apa" makes it a question: questions repeat words that do not find the answer, so once
+    question = scores("apa pajak pajak daerah")
+    for d in "abc":
+        assert question[d] == pytest.approx(once[d] + daerah.get(d, 0.0), rel=1e-12)
 
 
 def test_search_k1_b_override(hand_index: Index) -> None:
