@@ -131,6 +131,7 @@ class Hit:
 
 
 CREATE_LOCK_SECONDS = 10.0
+PARSE_CACHE_QUERIES = 4096  # query strings (and query texts per language) an index keeps parsed (analyzed)
 
 
 def _check_creatable(path: Path) -> None:
@@ -194,6 +195,10 @@ class Index:
         self._snapshot = snapshot
         self._snapshot_lock = threading.Lock()  # install (a commit here) and refresh (others' commits)
         self._query_stopwords: dict[str, frozenset[str]] = {}  # per query language: what it drops
+        # what does not change with the snapshot, kept across searches (bounded, emptied when full): a
+        # query string's parse (immutable objects), and a query text's analysis per language
+        self._parsed: dict[tuple[str, str | None], ParsedQuery] = {}
+        self._analyses: dict[tuple, tuple[list[str], list[int], list[int]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -395,11 +400,19 @@ class Index:
         """``query`` parsed with this index's declared fields (a ``ParsedQuery`` checked), plus ``filter``:
         filters only (``InvalidArgument`` for words in it), joined to the query's root as a must."""
         fields = self.settings.fields
+        if isinstance(query, str) and (filter is None or isinstance(filter, str)):
+            got = self._parsed.get((query, filter))
+            if got is not None:
+                return got
         parsed = checked_query(parse_query(query, fields) if isinstance(query, str) else query)
         filters.check_fields(parsed.root, fields)
-        if filter is None:
-            return parsed
-        return with_filter(parsed, filter, fields)
+        if filter is not None:
+            parsed = with_filter(parsed, filter, fields)
+        if isinstance(query, str):
+            if len(self._parsed) >= PARSE_CACHE_QUERIES:
+                self._parsed.clear()
+            self._parsed[(query, filter)] = parsed  # only what parsed without an error
+        return parsed
 
     def facets(
         self,
@@ -443,7 +456,11 @@ class Index:
                 an = s.analyzer(stop)
                 stopwords = self._query_stopwords[stop] = an.stopwords | an.query_stopwords | an.question_words
         k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
-        return QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
+        ctx = QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
+        if len(self._analyses) >= PARSE_CACHE_QUERIES:
+            self._analyses.clear()
+        ctx.analyses = self._analyses
+        return ctx
 
     @staticmethod
     def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:

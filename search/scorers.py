@@ -82,8 +82,10 @@ class TermScorer(Scorer):
         return pids.astype(np.int64), scores, np.sort(top)[::-1].copy()
 
     def vec(self, top_n: int = 0) -> Vec:
-        pids, scores = self.arrays()[:2]
         w = self.weight
+        if w.ctx.slots(w.key)[self.si] < 0:
+            return EMPTY  # not in this segment's dictionary: nothing to look up or score
+        pids, scores = self.arrays()[:2]
         if pids.shape[0] and w.field == "title":
             tpids, _ = w.ctx.postings(f"{w.lang}:title:{w.term}")[self.si]
             keep = np.isin(pids, tpids, assume_unique=True)
@@ -181,6 +183,8 @@ class BooleanScorer(Scorer):
 
             terms: list[TermScorer] = [sc for _, sc in self.children]  # type: ignore[misc]
             return block_max_or(terms, top_n, w.ctx.per_document)
+        if w.ranked_or:
+            return self._ranked_or(top_n)
         must: list[Vec] = []
         scored: list[Vec] = []
         plain: list[TermScorer | None] = []
@@ -249,15 +253,32 @@ class BooleanScorer(Scorer):
             return EMPTY
         if len(scored) == 1 and ids.shape[0] == scored[0][0].shape[0]:
             return ids, scored[0][1]
-        acc = np.zeros(ids.shape[0], dtype=np.float64)
-        for p, s in scored:  # clause order: the same float sum whatever the segment layout
-            if p.shape[0] == 0:
-                continue
-            idx = np.searchsorted(p, ids)
-            idx_c = np.minimum(idx, p.shape[0] - 1)
-            hit = p[idx_c] == ids
-            acc[hit] += s[idx_c[hit]]
-        return ids, acc
+        return ids, _sum_at(ids, scored)
+
+    def _ranked_or(self, top_n: int) -> Vec:
+        """The general path below for a ranked OR of plain words (every clause a SHOULD term, no mask):
+        the same decisions and the same float sums, without the bookkeeping other clauses need (most
+        queries are such ORs, and at 10k passages that bookkeeping was a sizeable share of a query)."""
+        plain: list[TermScorer] = [sc for _, sc in self.children]  # type: ignore[misc]
+        scored = [sc.vec() for sc in plain]
+        if len(scored) == 1:
+            p, s = scored[0]
+            if top_n and p.shape[0] > top_n and (floor := self._floor(plain, top_n)) > 0.0:
+                ranks = s >= floor  # only the passages that can still rank (fewer to select from later)
+                return p[ranks], s[ranks]
+            return scored[0]
+        n_passages = self.weight.ctx.snap.segments[self.si].reader.n_passages
+        total = 0
+        for p, _ in scored:
+            total += p.shape[0]
+        if total * DENSE_RATIO > n_passages:
+            return dense_combine(scored, [], [], n_passages, self._floor(plain, top_n))
+        if len(scored) < 8:
+            return sparse_sum(scored)
+        ids = union([p for p, _ in scored], n_passages)
+        if ids.shape[0] == 0:
+            return EMPTY
+        return ids, _sum_at(ids, scored)
 
     def _not_matches(self, sc: Scorer, keys: tuple[str, ...]) -> list[np.ndarray]:
         """Passages of this segment a NOT clause matches: under the weight's language, and for a plain
@@ -321,6 +342,20 @@ class BooleanScorer(Scorer):
         if not matched:
             return Explanation(0.0, "no match", parts)
         return Explanation(sum(p.value for p in parts), "sum of:", parts)
+
+
+def _sum_at(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
+    """Each of ``ids``' sum of its scores in ``scored``, clause by clause (the same float order whatever
+    the segment layout)."""
+    acc = np.zeros(ids.shape[0], dtype=np.float64)
+    for p, s in scored:
+        if p.shape[0] == 0:
+            continue
+        idx = np.searchsorted(p, ids)
+        idx_c = np.minimum(idx, p.shape[0] - 1)
+        hit = p[idx_c] == ids
+        acc[hit] += s[idx_c[hit]]
+    return acc
 
 
 def _bool_mask(sc: Scorer) -> np.ndarray | None:

@@ -56,6 +56,7 @@ def set_score_cache_bytes(budget: int) -> None:
     SCORE_CACHE_BYTES = max(0, int(budget))
 
 SCORE_CACHE_MIN_POSTINGS = 128
+SNAPSHOT_MEMO_KEYS = 1 << 16  # term keys whose slots (and df) a snapshot remembers; emptied when full
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -109,6 +110,10 @@ class Snapshot:
         self._scores: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
         self._scores_bytes = 0
         self._scores_lock = threading.Lock()
+        # term key -> its dictionary slot in every segment, and its df when no segment has deletions:
+        # both fixed for the snapshot's life, so a word seen by an earlier query is not looked up again
+        self.slot_cache: dict[str, list[int]] = {}
+        self.df_cache: dict[str, int] = {}
 
     def cached_arrays(
         self, key: tuple, compute: Callable[[], tuple[np.ndarray, ...]], min_rows: int = SCORE_CACHE_MIN_POSTINGS
@@ -208,6 +213,9 @@ class QueryContext:
         self._slots: dict[str, list[int]] = {}
         self._phrases: dict[tuple, Vec] = {}  # (prefix, terms, offsets, segment) -> (passage ids, counts)
         self._terms: dict[tuple[str, str], tuple[list[str], list[int], list[int]]] = {}
+        # analyses kept across searches by the caller (``Index``: same analyzers), keyed by language, text
+        # and the query language whose stopwords are dropped; None: this search's own memo only
+        self.analyses: dict[tuple, tuple[list[str], list[int], list[int]]] | None = None
         # (lang, term) of query stopwords a ranked OR left out (not highlighted either)
         self.dropped: set[tuple[str, str]] = set()
 
@@ -243,6 +251,10 @@ class QueryContext:
         passages."""
         key = (lang, text)
         got = self._terms.get(key)
+        if got is None and self.analyses is not None:
+            got = self.analyses.get((lang, text, self.query_lang))
+            if got is not None:
+                self._terms[key] = got
         if got is None:
             an = self.analyzer(lang)
             if self.query_stopwords and lang != self.query_lang and not self.query_stopwords <= an.stopwords:
@@ -258,6 +270,8 @@ class QueryContext:
             else:
                 got = an.query_columns(text)
             self._terms[key] = got
+            if self.analyses is not None:
+                self.analyses[(lang, text, self.query_lang)] = got
         return got
 
     # -- postings ---------------------------------------------------------------------------------------
@@ -265,8 +279,15 @@ class QueryContext:
         """The dictionary slot of ``key`` in every segment (-1: absent), looked up once per query."""
         got = self._slots.get(key)
         if got is None:
-            h = key_hash(key)
-            got = self._slots[key] = [seg.reader.find(key, h) for seg in self.snap.segments]
+            shared = self.snap.slot_cache
+            got = shared.get(key)
+            if got is None:
+                h = key_hash(key)
+                got = [seg.reader.find(key, h) for seg in self.snap.segments]
+                if len(shared) >= SNAPSHOT_MEMO_KEYS:
+                    shared.clear()
+                shared[key] = got
+            self._slots[key] = got
         return got
 
     def postings(self, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -301,9 +322,14 @@ class QueryContext:
             if any(seg.live_passages is not None for seg in self.snap.segments):
                 self.postings(key)
                 return self._df[key]
-            got = self._df[key] = sum(
-                seg.reader.df(slot) for seg, slot in zip(self.snap.segments, self.slots(key)) if slot >= 0
-            )
+            shared = self.snap.df_cache
+            got = shared.get(key)
+            if got is None:
+                got = sum(seg.reader.df(slot) for seg, slot in zip(self.snap.segments, self.slots(key)) if slot >= 0)
+                if len(shared) >= SNAPSHOT_MEMO_KEYS:
+                    shared.clear()
+                shared[key] = got
+            self._df[key] = got
         return got
 
     def stats(self, lang: str) -> LangStats:

@@ -3,6 +3,8 @@ collection of a search's rows over every (language, segment) into one ranking.""
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +39,7 @@ def check_count(name: str, value: object) -> int:
 
 
 Row = tuple[float, str, int, str, int, int]  # (score, doc id, passage no, lang, segment, pid)
+SORT_ALL = 256  # up to this many candidate rows, top_rows sorts them all instead of partitioning
 
 
 def top_rows(
@@ -60,26 +63,37 @@ def top_rows(
         lg, si, pids, scores = found[0]
         if weights[lg] != 1.0:
             scores = scores * weights[lg]
-        part = None
+        bounds = [0]
     else:
         scores = np.concatenate([f[3] * weights[f[0]] if weights[f[0]] != 1.0 else f[3] for f in found])
-        part = np.concatenate([np.full(f[2].shape[0], i, dtype=np.int64) for i, f in enumerate(found)])
         pids = np.concatenate([f[2] for f in found])
+        # where each part begins in the joined arrays: a picked row's part by bisection (no per-row array)
+        bounds = list(itertools.accumulate((f[2].shape[0] for f in found[:-1]), initial=0))
+    segments = snap.segments
     m = need
+    n = scores.shape[0]
     while True:
-        picked = top_k_indices(scores, m)
-        order = picked[np.argsort(-scores[picked], kind="stable")]
+        if n <= SORT_ALL:  # few rows: one sort beats a partition, a mask and a sort of the winners
+            order = np.argsort(-scores, kind="stable")
+            if m < n:
+                order = order[: int(np.count_nonzero(scores >= scores[order[m - 1]]))]
+        else:
+            picked = top_k_indices(scores, m)
+            order = picked[np.argsort(-scores[picked], kind="stable")]
         rows = []
-        for i in order.tolist():  # a few rows: numpy scalar reads are cheaper than per-part array calls
-            lg, si = (found[0] if part is None else found[int(part[i])])[:2]
-            pid = int(pids[i])
-            r = snap.segments[si].reader
-            doc = int(r.p_doc[pid])
-            rows.append((float(scores[i]), r.string("doc_id", doc), int(r.a["p_no"][pid]), lg, si, pid))
-        rows.sort(key=lambda row: (-row[0], row[1], row[2]))
+        # a few rows: Python ints and floats read once, cheaper than numpy scalar reads row by row
+        for i, pid, score in zip(order.tolist(), pids[order].tolist(), scores[order].tolist()):
+            lg, si = found[bisect_right(bounds, i) - 1][:2]
+            r = segments[si].reader
+            rows.append((score, r.string("doc_id", int(r.p_doc[pid])), int(r.a["p_no"][pid]), lg, si, pid))
+        rows.sort(key=_row_order)
         if per_document:
             seen: set[str] = set()
             rows = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
-        if len(rows) >= need or len(picked) >= scores.shape[0]:
+        if len(rows) >= need or order.shape[0] >= n:
             return rows[:need]
         m = max(m * 4, need + (need - len(rows)) * 8)
+
+
+def _row_order(row: Row) -> tuple[float, str, int]:
+    return (-row[0], row[1], row[2])
