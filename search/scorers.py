@@ -67,7 +67,9 @@ class TermScorer(Scorer):
             if ctx.statistics is not None:  # scores depend on the given N, avgdl and df
                 st = ctx.statistics.lang_stats(w.lang)
                 cache_key += (st.n_passages, st.total_length, ctx.statistics.df(w.key))
-            got = ctx.snap.cached_arrays(cache_key, self._compute)
+            # every term, however rare: recomputing a short list costs ~10 numpy calls a query, more
+            # than keeping it (at 10k passages most query terms have fewer than 128 postings a segment)
+            got = ctx.snap.cached_arrays(cache_key, self._compute, 1)
             ctx._term_memo[memo_key] = got
         return got  # type: ignore[return-value]
 
