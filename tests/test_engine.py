@@ -266,3 +266,75 @@ def test_only_a_forced_blockmax_takes_the_block_max_path(index: Index, monkeypat
     assert got == top_rows(snap, QueryWeight(ctx, parsed.root, ["en"]).found(3), {"en": 1.0}, 3, True)
     assert got  # the query matches: the path question is not vacuous
     assert bool(entered) is calls
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    corpus=corpora(),
+    query=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=9),
+    k=st.integers(1, 40),
+    split=st.integers(0, 3),
+)
+def test_the_ranked_or_path_equals_the_general_path_and_small_sets_rank_as_large_ones(
+    tmp_path_factory, corpus, query, k, split
+) -> None:
+    """A ranked OR of plain words takes a direct path (``BooleanScorer._ranked_or``): it returns what the
+    general boolean path returns, bit for bit; and ``top_rows`` ranks a small candidate set (one sort)
+    exactly as a large one (partition, then sort), ties at the boundary included."""
+    import search.selection
+
+    docs, _ = corpus
+    idx = Index.create(tmp_path_factory.mktemp("or") / "idx", passage_words=8)
+    cut = len(docs) * split // 4
+    for lo, hi in ((0, cut), (cut, len(docs))):
+        if hi > lo:
+            with idx.writer() as w:
+                for i in range(lo, hi):
+                    w.add(Document(f"d{i:04d}", docs[i], lang="en"))
+    snap = idx._snapshot
+    parsed = parse_query(" ".join(query))
+    ctx = idx.query_context(snap, None, None, None)
+    qw = QueryWeight(ctx, parsed.root, ["en"])
+    assert isinstance(qw.by_lang["en"], BooleanWeight) and qw.by_lang["en"].ranked_or
+    direct = qw.found(k)
+    ctx = idx.query_context(snap, None, None, None)
+    qw = QueryWeight(ctx, parsed.root, ["en"])
+    qw.by_lang["en"].ranked_or = False  # the general path
+    general = qw.found(k)
+    assert [(a[:2]) for a in direct] == [(b[:2]) for b in general]
+    for a, b in zip(direct, general):
+        assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
+    ranked = top_rows(snap, direct, {"en": 1.0}, k, True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(search.selection, "SORT_ALL", 0)  # always partition first
+        assert top_rows(snap, direct, {"en": 1.0}, k, True) == ranked
+    assert top_rows(snap, direct, {"en": 1.0}, k, False) == top_rows(snap, general, {"en": 1.0}, k, False)
+
+
+def test_what_an_index_keeps_across_searches_follows_its_commits(tmp_path) -> None:
+    """Parses, analyses, term slots and df are kept across searches (per index, per snapshot): a word a
+    later commit adds is found with the scores a fresh index gives, a deleted one is gone, and a query
+    that fails to parse fails every time."""
+    from search.errors import InvalidArgument, QuerySyntaxError
+
+    idx = Index.create(tmp_path / "a")
+    with idx.writer() as w:
+        w.add(Document("a", "the river and the city", lang="en"))
+    assert idx.search("bridge river") and [h.doc_id for h in idx.search("bridge")] == []
+    with idx.writer() as w:
+        w.add(Document("b", "a bridge over the river", lang="en"))
+    fresh = Index.create(tmp_path / "b")
+    with fresh.writer() as w:
+        w.add(Document("a", "the river and the city", lang="en"))
+        w.add(Document("b", "a bridge over the river", lang="en"))
+    for q in ("bridge", "bridge river", "river"):
+        got = [(h.doc_id, h.score) for h in idx.search(q)]
+        assert got == [(h.doc_id, h.score) for h in fresh.search(q)] and got
+    with idx.writer() as w:
+        w.delete("b")
+    assert [h.doc_id for h in idx.search("bridge")] == []
+    for _ in range(2):
+        with pytest.raises(QuerySyntaxError):
+            idx.search('"unclosed')
+        with pytest.raises(InvalidArgument):
+            idx.search("river", filter=["not", "a", "string"])  # type: ignore[arg-type]
