@@ -23,7 +23,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- report.py: generated from benchmarks/results/*.json; edit outside these markers -->"
 END = "<!-- report.py: end of generated part -->"
-SHAPES = ("1-term", "2-term", "3-term", "phrase", "boolean")
+SHAPES = ("1-term", "2-term", "3-term", "phrase", "boolean", "phrase-cold")
 ENGINE_ORDER = ("telusur", "telusur-add", "baseline", "tantivy-en_stem", "tantivy-fed", "bm25s", "whoosh")
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 

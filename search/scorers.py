@@ -27,6 +27,9 @@ Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 score
 # combine clauses over a dense array once their postings reach 1/DENSE_RATIO of a segment's passages
 DENSE_RATIO = 4
 TOP_SCORES = 64  # best scores kept per cached term: floors for ranked ORs
+# a phrase reads (and the snapshot keeps) a term's whole decoded positions once its candidates are at
+# least 1/FULL_POSITIONS_RATIO of the term's postings; fewer candidates decode their own positions only
+FULL_POSITIONS_RATIO = 4
 EMPTY: Vec = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
@@ -378,7 +381,6 @@ def phrase_matches(
     Candidates are the passages holding every term (rarest term first); then each term's positions
     in those passages become sorted keys (passage << 32 | position - offset) and are intersected.
     """
-    reader = ctx.snap.segments[si].reader
     lists = []
     for t, off in zip(terms, offsets):
         pids, _ = ctx.postings(prefix + t)[si]
@@ -394,25 +396,49 @@ def phrase_matches(
     # a word twice in a phrase would let one occurrence stand for both in a sloppy window (Lucene
     # tracks repeats apart); such a phrase is matched exactly instead
     if slop and len(set(terms)) == len(terms):
-        positions = []
-        for t in terms:
-            slot = ctx.slot(prefix + t, si)
-            starts = ctx.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]
-            positions.append(reader.positions_of(slot, cand, starts))
+        positions = [term_positions(ctx, si, prefix, ctx.slot(prefix + t, si), cand) for t in terms]
         return sloppy_frequencies(positions, list(offsets), cand, slop)
     keys: np.ndarray | None = None
-    for _, slot, off, _ in lists:
-        starts = ctx.snap.cached_arrays((si, "pos", prefix, slot), lambda s=slot: (reader.position_starts(s),))[0]
-        ppid, ppos = reader.positions_of(slot, cand, starts)
-        k = (ppid.astype(np.int64) << 32) | (ppos.astype(np.int64) - off + (1 << 31))
+    last = len(lists) - 1
+    for i, (_, slot, off, _) in enumerate(lists):
+        ppid, ppos = term_positions(ctx, si, prefix, slot, cand)
+        k = (ppid << 32) | (ppos - off + (1 << 31))
         keys = k if keys is None else intersect_sorted(keys, k)
         if keys.shape[0] == 0:
             return EMPTY
         # later terms only need the passages still in the running
-        cand = np.unique(keys >> 32) if keys.shape[0] < cand.shape[0] else cand
+        if i < last and keys.shape[0] < cand.shape[0]:
+            cand = np.unique(keys >> 32)
+    assert keys is not None
     owners = keys >> 32
     starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
     return owners[starts], np.diff(np.append(starts, owners.shape[0]))
+
+
+def term_positions(ctx, si: int, prefix: str, slot: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(passage id, position), int64, of a term's occurrences in the passages ``cand`` of segment ``si``.
+
+    Candidates that cover a good part of the term's postings (phrases of common words: at Indonesian 50k
+    most phrases pair words found in most passages) read the term's whole decoded positions, which
+    the snapshot keeps (common words recur across phrases); a few candidates decode their own alone.
+    """
+    reader = ctx.snap.segments[si].reader
+    snap = ctx.snap
+    pids, tfs = reader.postings(slot)
+    full_key = (si, "positions", prefix, slot)
+    full = snap.peek_arrays(full_key)
+    if full is None and cand.shape[0] * FULL_POSITIONS_RATIO >= pids.shape[0]:
+        full = snap.cached_arrays(full_key, lambda: reader.positions(slot), 0)
+    if full is not None and cand.shape[0] == pids.shape[0]:
+        return full[0], full[1]  # every posting is a candidate
+    starts = snap.cached_arrays((si, "pos", prefix, slot), lambda: (reader.position_starts(slot),))[0]
+    if full is None:
+        return reader.positions_of(slot, cand, starts)
+    idx = np.searchsorted(pids, cand)
+    lens = tfs[idx]
+    run_start = np.cumsum(lens) - lens
+    at = np.repeat(starts[idx] - run_start, lens) + np.arange(int(run_start[-1] + lens[-1]) if lens.shape[0] else 0)
+    return np.repeat(cand, lens), full[1][at]
 
 
 # -- sparse vector algebra -----------------------------------------------------------------------------------

@@ -141,6 +141,14 @@ class Snapshot:
                         self._scores_bytes -= sum(a.nbytes for a in old) + 200
         return got
 
+    def peek_arrays(self, key: tuple) -> tuple[np.ndarray, ...] | None:
+        """What ``cached_arrays`` keeps under ``key``, or None (nothing is computed)."""
+        with self._scores_lock:
+            got = self._scores.get(key)
+            if got is not None:
+                self._scores.move_to_end(key)
+            return got
+
     def norms(self, si: int, avgdl: float, k1: float, b: float) -> np.ndarray:
         """BM25 length norms of every passage of segment ``si`` under ``avgdl`` (memoized)."""
         key = (si, avgdl, k1, b)
