@@ -146,6 +146,7 @@ _WORD, _PHRASE, _LPAREN, _RPAREN, _PLUS, _MINUS, _AND, _OR, _NOT, _FIELD, _RANGE
     "RANGE",
 )
 _DELIMS = set('()"')
+_OPERATORS = frozenset((_AND, _OR, _NOT))
 
 
 @dataclass
@@ -435,6 +436,11 @@ def parse_query(text: str, fields: Mapping[str, str] | None = None) -> ParsedQue
     a ``FieldFilter``; on any other name it stays text."""
     if not isinstance(text, str):
         raise InvalidArgument(f"query must be a string, got {type(text).__name__}")
+    words = text.split()
+    # the common case, plain words (letters and digits only, no operator word): what the parser gives
+    # them, without lexing character by character (a third of a small query's fixed cost)
+    if words and len(words) <= MAX_QUERY_TERMS and all(w.isalnum() and w not in _OPERATORS for w in words):
+        return ParsedQuery(BooleanQuery(tuple((SHOULD, TermQuery(w)) for w in words)), None, text, tuple(words))
     return _Parser(text, fields).parse()
 
 

@@ -338,3 +338,25 @@ def test_what_an_index_keeps_across_searches_follows_its_commits(tmp_path) -> No
             idx.search('"unclosed')
         with pytest.raises(InvalidArgument):
             idx.search("river", filter=["not", "a", "string"])  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.sampled_from(["AND", "OR", "NOT", "and", "river", "Rumah", "2020", "naïve", "ß", "北京", "²"]),
+                st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=6),
+            ),
+            st.sampled_from([" ", "  ", "\t", "\u00a0", "\u2003", "\n", "\x1c"]),
+        ),
+        max_size=8,
+    )
+)
+def test_plain_words_parse_as_the_parser_parses_them(parts) -> None:
+    """``parse_query`` skips the character lexer for plain words (letters and digits, no operator word):
+    it must give what the full parser gives, operator words and Unicode spaces included."""
+    from search.query import _Parser
+
+    text = "".join(w + s for w, s in parts)
+    assert parse_query(text, {"year": "int"}) == _Parser(text, {"year": "int"}).parse()
