@@ -18,7 +18,10 @@ from __future__ import annotations
 import heapq
 import io
 import itertools
+import json
 import math
+import multiprocessing
+import signal
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from .segment import (
     SegmentData,
     SegmentReader,
     encode_postings,
+    file_checksum,
     stable_argsort_u32,
     write_spilled_segment,
 )
@@ -628,3 +632,99 @@ def _merge_column(srcs: list[_Source], spill: _Spill, name: str) -> int:
             del raw, chunk
     spill.add(f"{name}_z", z.flush())
     return total
+
+
+# -- merges off the commit path ---------------------------------------------------------------------
+
+
+class BackgroundMerge:
+    """One merge running in a child process while the writer goes on committing.
+
+    The child verifies every source file's checksum (damage is never merged into a fresh, valid-looking
+    segment), writes the merged segment at ``path`` with ``merge_segments`` and reports on a pipe; the
+    writer applies the result at a later commit (``IndexWriter``), carrying over the documents deleted
+    meanwhile. The child never holds the write lock, dies with its parent (a crash loses nothing: its
+    files are named by no commit and the next writer removes them), and is a process, not a thread, so
+    searches in the writer's process never wait for the GIL while it runs.
+    """
+
+    def __init__(self, path: Path, entries: list[dict], deleted: list[np.ndarray], fields: dict[str, str]) -> None:
+        from . import parallel  # the start method and the parent-death signal, as for indexing workers
+
+        self.path = path
+        self.entries = [dict(e) for e in entries]
+        self.names = [e["name"] for e in entries]
+        self.deleted = [np.asarray(d, dtype=np.int64) for d in deleted]
+        method = parallel.start_method()
+        if method is None:
+            raise RuntimeError("no multiprocessing start method")
+        ctx = multiprocessing.get_context(method)
+        recv, send = ctx.Pipe(duplex=False)
+        spec = [
+            (str(path.parent / e["name"]), int(e["size"]), e["checksum"], d.tolist())
+            for e, d in zip(self.entries, self.deleted)
+        ]
+        self.proc = ctx.Process(
+            target=_merge_child, args=(send, str(path), spec, dict(fields)), name="telusur-merge", daemon=True
+        )
+        self.proc.start()
+        send.close()
+        self._conn = recv
+        self._message: dict | None = None
+
+    def poll(self, wait: bool = False) -> dict | None:
+        """The child's report once it is done (``{"done": ...}``, ``{"corrupt": ...}``, ``{"error": ...}``,
+        or ``{"died": exit code}``), else None while it runs (``wait``: block until it is done)."""
+        if self._message is not None:
+            return self._message
+        if not wait and not self._conn.poll() and self.proc.is_alive():
+            return None
+        try:
+            self._message = json.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self.proc.join()
+            self._message = {"died": self.proc.exitcode}
+        self.proc.join()
+        self._conn.close()
+        return self._message
+
+    def abort(self) -> None:
+        """Stop the child (if it still runs) and remove what it wrote."""
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(10.0)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join()
+        self._conn.close()
+        self.remove_files()
+
+    def remove_files(self) -> None:
+        for p in self.path.parent.glob(self.path.name + "*"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def _merge_child(conn, path: str, spec: list, fields: dict[str, str]) -> None:
+    """The body of a background merge's process (see ``BackgroundMerge``)."""
+    from .parallel import _die_with_parent, _one_line
+
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the writer, which stops the merge
+    try:
+        sources = []
+        for file, size, checksum, deleted in spec:
+            if file_checksum(Path(file), size) != checksum:
+                message: dict = {"corrupt": Path(file).name, "path": file}
+                break
+            sources.append((SegmentReader(Path(file), size), np.asarray(deleted, dtype=np.int64)))
+        else:
+            message = {"done": merge_segments(Path(path), sources, fields=fields)}
+    except BaseException as e:  # everything, MemoryError included, is reported
+        message = {"error": _one_line(e)}
+    try:
+        conn.send_bytes(json.dumps(message).encode("utf-8"))
+    finally:
+        conn.close()

@@ -792,7 +792,9 @@ class ShardedWriter:
                     write_meta(shard_dir, commit)
                 index = Index(shard_dir, commit, sharded._state[1][len(self._writers)].snapshot)
                 kwargs = {} if buffer_tokens is None else {"buffer_tokens": buffer_tokens}
-                self._writers.append(index.writer(timeout=timeout, **kwargs))
+                shard_writer = index.writer(timeout=timeout, **kwargs)
+                shard_writer.background_merges = False  # a shard commits only what the manifest will name
+                self._writers.append(shard_writer)
                 self._shards.append(index)
         except BaseException:
             self._release()

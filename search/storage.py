@@ -215,17 +215,21 @@ def verify_deletions(directory: Path, entries: list[dict], seen: dict[str, np.nd
             raise IndexCorrupt(f"deletions file {dels['name']} changed after it was read", str(path))
 
 
-def remove_unreferenced(directory: Path, meta: dict[str, Any], retain: set[str] = frozenset()) -> set[str]:
+def remove_unreferenced(
+    directory: Path, meta: dict[str, Any], retain: set[str] = frozenset(), keep_prefixes: tuple[str, ...] = ()
+) -> set[str]:
     """Remove the segment and deletions files (and a stray ``meta.json.tmp``) that ``meta`` does not name
-    and ``retain`` does not keep: what a failed or killed writer, or a merge, left behind. Returns the
-    names kept."""
+    and ``retain`` does not keep, nor start with one of ``keep_prefixes`` (a merge in progress): what a
+    failed or killed writer, or a merge, left behind. Returns the names kept."""
     keep = {META, LOCK} | set(retain)
     for e in meta["segments"]:
         keep.add(e["name"])
         if e.get("deletes"):
             keep.add(e["deletes"]["name"])
     for path in directory.iterdir():
-        if path.name not in keep and (path.name.startswith("seg_") or path.name == META + ".tmp"):
+        if path.name in keep or (keep_prefixes and path.name.startswith(keep_prefixes)):
+            continue
+        if path.name.startswith("seg_") or path.name == META + ".tmp":
             try:
                 path.unlink()
             except OSError:

@@ -23,7 +23,7 @@ from .builder import SegmentBuilder
 from .columns import document_values
 from .documents import Document
 from .errors import IndexCorrupt, InvalidArgument, InvalidDocument, SearchError
-from .merge import SegmentSize, TieredMergePolicy, merge_segments
+from .merge import BackgroundMerge, SegmentSize, TieredMergePolicy, merge_segments
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
 from .storage import (
@@ -76,6 +76,11 @@ class IndexWriter:
         # files never removed as unreferenced: a sharded index keeps its previous commit's files here
         # until its manifest has moved past them
         self.retain: set[str] = set()
+        # merges run in a child process while commits go on (False: inside commit, as a sharded index's
+        # shards need: their commits must name exactly what the manifest names)
+        self.background_merges = True
+        self._merging: BackgroundMerge | None = None
+        self._merge_at_close = False  # the last thing done was a commit: close finishes its merges
         self._lock = WriteLock(self._dir)
         self._lock.acquire(timeout)
         try:
@@ -334,6 +339,8 @@ class IndexWriter:
     def _commit(self, force: int | None) -> None:
         self._check_open()
         self.flush()
+        if self._merging is not None:  # a finished background merge joins this commit; a forced one waits
+            self._collect(wait=force is not None)
         if (
             not any(self._deleted.values())
             and [e["name"] for e in self._entries] == [e["name"] for e in self._meta["segments"]]
@@ -355,7 +362,7 @@ class IndexWriter:
         # self._deleted and self._old_deleted stay as they are until meta.json is replaced (``_start``
         # resets them): a commit that fails (disk full) can be retried with every change still pending
         policy = self.merge_policy
-        while True:
+        while force is not None or not self.background_merges:
             sizes = self._sizes(entries)
             groups = policy.find_merges(sizes) if force is None else policy.find_forced_merges(sizes, force)
             if not groups:
@@ -376,15 +383,133 @@ class IndexWriter:
         snap = self._target.publish(meta, self._readers)
         self._remove_unreferenced(meta)
         self._start(snap)
+        self._merge_at_close = True
+        if self.background_merges and self._merging is None:
+            self._start_merge()
+
+    # -- background merges ------------------------------------------------------------------------------
+    def _start_merge(self) -> bool:
+        """Start the first merge the policy picks over the committed segments in a child process."""
+        groups = self.merge_policy.find_merges(self._sizes(self._entries))
+        if not groups:
+            return False
+        names = set(groups[0])
+        group = [e for e in self._entries if e["name"] in names]  # index order: documents keep theirs
+        name = f"seg_{self._next:06d}.tls"
+        self._next += 1
+        deleted = [self._deleted_of(e["name"]) for e in group]
+        try:
+            self._merging = BackgroundMerge(self._dir / name, group, deleted, self._settings.fields)
+        except (OSError, RuntimeError):
+            self._merging = None  # no process to run it in: the merge waits for a later commit
+            return False
+        return True
+
+    def _collect(self, wait: bool) -> bool:
+        """Take in a finished background merge (``wait``: wait for it); whether one was applied. Damage
+        found in a source is ``IndexCorrupt``; a merge that failed otherwise is dropped (its sources stay,
+        and a later commit merges them again) unless it failed with an error worth reporting."""
+        m = self._merging
+        if m is None:
+            return False
+        message = m.poll(wait)
+        if message is None:
+            return False
+        self._merging = None
+        if "done" in message and message["done"] is not None and self._apply_merge(m, message["done"]):
+            return True
+        m.remove_files()
+        if "corrupt" in message:
+            raise IndexCorrupt(
+                f"segment file {message['corrupt']} fails its checksum; run `search check` (nothing was merged)",
+                message["path"],
+            )
+        if "error" in message:
+            from .errors import WorkerFailed
+
+            raise WorkerFailed(f"a background merge failed: {message['error']} (no commit was affected)")
+        return False
+
+    def _apply_merge(self, m: BackgroundMerge, done: list) -> bool:
+        """Replace a finished merge's sources by its segment in the pending state, carrying over the
+        documents deleted since it started; False (nothing changed) if a source is no longer there."""
+        size, checksum, docs, passages = done
+        where = {e["name"]: i for i, e in enumerate(self._entries)}
+        if any(n not in where or self._entries[where[n]]["docs"] != e["docs"] for n, e in zip(m.names, m.entries)):
+            return False
+        name = m.path.name
+        new_deleted: list[np.ndarray] = []
+        remap: dict[str, np.ndarray] = {}
+        base = 0
+        for source, e, start in zip(m.names, m.entries, m.deleted):
+            live = np.ones(int(e["docs"]), dtype=bool)
+            live[start] = False
+            new_doc = np.cumsum(live, dtype=np.int64) - 1 + base
+            new_doc[~live] = -1
+            remap[source] = new_doc
+            later = np.setdiff1d(self._deleted_of(source), start)
+            new_deleted.append(new_doc[later])
+            base += int(live.sum())
+        if base != docs:
+            return False
+        self._readers[name] = SegmentReader(self._dir / name)
+        self._new_files.append(self._dir / name)
+        first = min(where[n] for n in m.names)
+        rest = [e for e in self._entries if e["name"] not in remap]
+        rest.insert(
+            min(first, len(rest)),
+            {"name": name, "size": size, "checksum": checksum, "docs": docs, "passages": passages, "deletes": None},
+        )
+        self._entries = rest
+        for source in m.names:
+            self._deleted.pop(source, None)
+            self._old_deleted.pop(source, None)
+        gone = np.concatenate(new_deleted) if new_deleted else np.zeros(0, np.int64)
+        if gone.size:
+            self._deleted[name] = set(gone.tolist())
+        if self._ids is not None:  # pending adds and deletes keep pointing at the right documents
+            for doc_id, (seg, di) in list(self._ids.items()):
+                if seg in remap:
+                    self._ids[doc_id] = (name, int(remap[seg][di]))
+        else:
+            self._ids = {
+                k: (name, int(remap[seg][di])) if seg in remap else (seg, di)
+                for k, (seg, di) in self._snap.live_ids().items()
+            }
+        return True
+
+    def _finish_merges(self) -> None:
+        """Run the merges the policy wants, one after another, each committed as it ends (at close)."""
+        failures = 0
+        while failures < 2:
+            if self._merging is None and not self._start_merge():
+                return
+            assert self._merging is not None
+            self._merging.poll(wait=True)
+            gen = int(self._meta["generation"])
+            self._commit(None)
+            if int(self._meta["generation"]) == gen:
+                failures += 1  # the merge failed or was dropped: try once more, then leave it for later
+
+    def _abort_merge(self) -> None:
+        if self._merging is not None:
+            m, self._merging = self._merging, None
+            m.abort()
 
     def _remove_unreferenced(self, meta: dict) -> None:
-        keep = remove_unreferenced(self._dir, meta, self.retain)
+        # a merge in progress: its file, its spills, and its sources (it may not have opened them yet)
+        m = self._merging
+        merging = (m.path.name, *m.names) if m is not None else ()
+        keep = remove_unreferenced(self._dir, meta, self.retain, keep_prefixes=merging)
         for name in list(self._readers):
             if name not in keep:
                 del self._readers[name]
 
     def rollback(self) -> None:
-        """Forget every change since the last commit and remove the files written for them."""
+        """Forget every change since the last commit and remove the files written for them (a background
+        merge in progress is stopped)."""
+        self._abort_merge()
+        self._merge_at_close = False
         for path in self._new_files:
             self._readers.pop(path.name, None)
             try:
@@ -394,12 +519,16 @@ class IndexWriter:
         self._start(self._snap)
 
     def close(self) -> None:
-        """Release the write lock (uncommitted changes are rolled back)."""
+        """Release the write lock (uncommitted changes are rolled back). Merges the last commit started
+        in the background are waited for and committed first, so a closed writer leaves them done."""
         if not self._closed:
             try:
                 if self._new_files or len(self._buffer):
                     self.rollback()
+                elif self._merge_at_close and self.background_merges:
+                    self._finish_merges()  # the merges the last commit left: done and committed now
             finally:
+                self._abort_merge()
                 self._closed = True
                 self._lock.release()
 

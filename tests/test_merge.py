@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import signal
 import tracemalloc
 from pathlib import Path
 
@@ -258,3 +261,89 @@ def test_merge_peak_memory_does_not_grow_with_the_merged_documents(tmp_path) -> 
     assert peaks[800]["streamed"] < 1.3 * peaks[200]["streamed"], peaks
     assert peaks[800]["in_memory"] > 2.5 * peaks[200]["in_memory"], peaks
     print(peaks)
+
+
+# -- merges off the commit path -----------------------------------------------------------------------
+needs_fork = pytest.mark.skipif(
+    __import__("search.parallel", fromlist=["start_method"]).start_method() != "fork",
+    reason="the gated merge is patched in this process: only a forked merge process sees the patch",
+)
+
+
+def _gated_merge(monkeypatch, gate: Path) -> None:
+    """Merge processes forked from now on wait for ``gate`` to exist before merging."""
+    real = merge.merge_segments
+
+    def gated(*args, **kwargs):
+        import time
+
+        while not gate.exists():
+            time.sleep(0.02)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "merge_segments", gated)
+
+
+def _ten_segments(path: Path) -> Index:
+    """Ten segments of three documents each (d0-d29)."""
+    index = Index.create(path, passage_words=0)
+    for i in range(10):
+        with index.writer() as w:
+            for doc in _docs(3 * i, 3):
+                w.add(doc)
+    assert index.stats()["segments"] == 10
+    return index
+
+
+@needs_fork
+def test_commits_go_on_while_a_merge_runs_and_deletions_carry_over(tmp_path, monkeypatch) -> None:
+    gate = tmp_path / "gate"
+    _gated_merge(monkeypatch, gate)
+    index = _ten_segments(tmp_path / "idx")
+    w = index.writer()
+    w.add(_docs(30, 1)[0])
+    w.commit()  # eleven segments: a merge of ten starts in its own process, and waits at the gate
+    assert w._merging is not None and w._merging.proc.is_alive()
+    sources = set(w._merging.names)
+    w.delete("d3")  # in a segment being merged
+    w.update(Document(id="d5", text="teks yang diperbarui sama sekali", lang="id"))
+    w.add(_docs(31, 1)[0])
+    w.commit()  # a small commit does not wait for the merge
+    assert w._merging is not None and w._merging.proc.is_alive(), "the commit waited for the merge"
+    assert len(index) == 31 and "d3" not in index and "d31" in index
+    gate.touch()
+    w.close()  # waits for the merge, then commits it with the deletions made meanwhile
+    index.refresh()
+    names = {e["name"] for e in json.loads((tmp_path / "idx" / "meta.json").read_text())["segments"]}
+    assert not names & sources, "the merge was not committed"
+    assert len(index) == 31 and "d3" not in index and index.get("d5").text == "teks yang diperbarui sama sekali"
+    fresh = Index.create(tmp_path / "fresh", passage_words=0)
+    with fresh.writer() as f:
+        for doc_id in sorted(index.content_hashes()):
+            f.add(index.get(doc_id))
+    want = [(h.doc_id, round(h.score, 9)) for h in fresh.search("warga pasar diperbarui", k=50)]
+    assert [(h.doc_id, round(h.score, 9)) for h in index.search("warga pasar diperbarui", k=50)] == want
+    Index.open(tmp_path / "idx", verify=True)
+    assert not list((tmp_path / "idx").glob("*.spill"))
+
+
+@needs_fork
+def test_a_killed_merge_loses_nothing_and_is_done_again(tmp_path, monkeypatch) -> None:
+    gate = tmp_path / "gate"
+    _gated_merge(monkeypatch, gate)
+    index = _ten_segments(tmp_path / "idx")
+    w = index.writer()
+    w.add(_docs(30, 1)[0])
+    w.commit()
+    m = w._merging
+    assert m is not None
+    os.kill(m.proc.pid, signal.SIGKILL)
+    m.proc.join()
+    w.add(_docs(31, 1)[0])
+    w.commit()  # the dead merge is dropped quietly: its sources stay, and a new merge starts
+    assert len(index) == 32
+    gate.touch()
+    w.close()
+    assert index.stats()["segments"] <= 3 and len(Index.open(tmp_path / "idx", verify=True)) == 32
+    leftovers = [p.name for p in (tmp_path / "idx").iterdir() if p.name.endswith(".spill")]
+    assert not leftovers
