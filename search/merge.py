@@ -20,7 +20,6 @@ import io
 import itertools
 import json
 import math
-import multiprocessing
 import signal
 import zlib
 from collections.abc import Sequence
@@ -649,6 +648,8 @@ class BackgroundMerge:
     """
 
     def __init__(self, path: Path, entries: list[dict], deleted: list[np.ndarray], fields: dict[str, str]) -> None:
+        import multiprocessing  # here: `search query` never imports it
+
         from . import parallel  # the start method and the parent-death signal, as for indexing workers
 
         self.path = path

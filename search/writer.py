@@ -421,7 +421,8 @@ class IndexWriter:
         m.remove_files()
         if "corrupt" in message:
             raise IndexCorrupt(
-                f"segment file {message['corrupt']} fails its checksum; run `search check` (nothing was merged)",
+                f"segment file {message['corrupt']} fails its checksum; run `search check` (nothing was merged;"
+                " the commits before stand)",
                 message["path"],
             )
         if "error" in message:

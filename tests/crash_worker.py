@@ -157,7 +157,9 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
 
     Events: a chunk written to a segment file, an fsync, a rename, a file removed, a segment written,
     a merge, the directory fsync after the rename of ``meta.json``; in bulk builds also a batch sent to a
-    worker ("send batch") and a message from one ("worker message").
+    worker ("send batch") and a message from one ("worker message"). ``only="merge write"`` counts the
+    chunks a background merge's process writes (each merge from 0) and kills the writer in the middle of
+    that merge's output.
     """
     import search.parallel as parallel
     import search.segment as segment
@@ -169,7 +171,11 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
     me = os.getpid()
 
     def event(name: str) -> None:
-        if (only and name != only) or os.getpid() != me:
+        if os.getpid() != me:
+            if only == "merge write" and name == "segment chunk" and in_merge_process():
+                merge_write()
+            return
+        if only and name != only:
             return
         count[0] += 1
         if count[0] >= n:
@@ -184,6 +190,26 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
             if sig != signal.SIGKILL:
                 time.sleep(5)  # the signal's default action ends the process here
                 os._exit(99)
+
+    def in_merge_process() -> bool:
+        import multiprocessing
+
+        return multiprocessing.current_process().name == "telusur-merge"
+
+    def merge_write() -> None:
+        """In a background merge's process (forked from the writer, so it has these wrappers): at its
+        ``n``-th chunk written, kill the writer, which takes the merge down with it (parent-death signal)
+        with its output half written."""
+        count[0] += 1
+        if count[0] < n:
+            return
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b"merge write")
+        fsync(fd)
+        os.close(fd)
+        os.kill(me, sig)
+        time.sleep(30)  # the parent-death signal ends this process here
+        os._exit(98)
 
     def wrap(owner: object, attr: str, name: str) -> None:
         original = getattr(owner, attr)

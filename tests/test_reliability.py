@@ -162,7 +162,8 @@ def test_sigkill_at_random_moments_never_loses_a_commit(tmp_path):
         ("rename meta.json", [1, 2]),  # just before the atomic step
         ("fsync directory", [1, 2]),  # just after it
         ("remove file", [1, 3]),  # while removing files the new commit no longer names
-        ("merge", [1, 2]),  # inside a merge
+        ("merge", [1, 2]),  # a merge starting, a finished merge taken into a commit
+        ("merge write", [1, 3, 6]),  # a background merge half written: its writer (and so it) killed
     ],
 )
 def test_sigkill_at_each_write_path_event(tmp_path, only, hits):
@@ -179,6 +180,7 @@ def test_sigkill_at_each_write_path_event(tmp_path, only, hits):
     assert only is None or events[only] == len(hits)
     assert run_worker(path, log, err, kill_after=None, max_steps=step + 2) == 0
     assert check_committed(path, read_log(log)) == step + 2
+    assert not uncommitted_files(path), "a finished writer left files no commit names"
 
 
 BULK_DOCS = 400
@@ -206,7 +208,7 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="ne
         ("worker message", 1, signal.SIGKILL),
         ("worker message", 40, signal.SIGTERM),  # segments written by workers, not yet renamed
         ("rename meta.json", 2, signal.SIGKILL),  # the parent renaming worker segments
-        ("merge", 1, signal.SIGKILL),  # the commit merging them
+        ("merge", 1, signal.SIGKILL),  # the merge started once the build committed (its process dies too)
         ("fsync directory", 1, signal.SIGTERM),  # just after the commit
     ],
 )
@@ -240,7 +242,7 @@ def test_killed_bulk_build_frees_the_lock_and_its_workers_at_once(tmp_path, only
     ids = set(index.content_hashes())
     built = {d.id for d in crash_worker.bulk_documents(BULK_DOCS)}
     assert ids in (before, before | built), "the index holds part of a build"
-    if only == "fsync directory":
+    if only in ("fsync directory", "merge"):  # merges start in their own process once the build committed
         assert ids == before | built
     else:
         assert ids == before
@@ -519,8 +521,17 @@ def test_not_an_index_is_index_not_found(tmp_path):
             Index.open(tmp_path / path)
 
 
+def _segment_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name.startswith("seg_"))
+
+
 def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
-    """Checksums run before every merge: damaged data is never merged into a new, valid-looking segment."""
+    """Checksums run before every merge: damaged data is never merged into a new, valid-looking segment.
+
+    The eleventh commit is durable before its merge starts (merges run in a child process after the
+    commit); the merge finds the damage and ``close()`` reports it, with that commit kept and nothing
+    merged. The writer's merges inside commit (``background_merges = False``, as a shard's) refuse it
+    too, and that commit fails with meta.json untouched."""
     path = tmp_path / "idx"
     index = Index.create(path, passage_words=0)
     for i in range(10):  # ten small segments: the eleventh commit merges ten of them
@@ -530,15 +541,30 @@ def test_merge_refuses_damaged_segment_and_keeps_the_commit(tmp_path):
     for victim in victims:
         flip(victim, array_offset(victim, "doc_data") + 2)
     before = (path / "meta.json").read_bytes()
+
+    # inside commit: the commit fails and changes nothing
     with pytest.raises(IndexCorrupt) as info:
         with index.writer() as w:
+            w.background_merges = False
             w.add(Document(id="d10", text=f"{COMMON} rumah nomor 10", lang="id"))
     assert Path(info.value.path) in victims
     assert (path / "meta.json").read_bytes() == before
     assert len(Index.open(path)) == 10
-    assert sorted(p.name for p in path.iterdir() if p.name.startswith("seg_")) == sorted(
-        e["name"] for e in json.loads(before)["segments"]
-    ), "the failed commit's new segment was not removed"
+    assert _segment_files(path) == sorted(e["name"] for e in json.loads(before)["segments"]), (
+        "the failed commit's new segment was not removed"
+    )
+
+    # in the background: the commit stands, the merge is refused, close() says so
+    with pytest.raises(IndexCorrupt, match="nothing was merged") as info:
+        with index.writer() as w:
+            w.add(Document(id="d10", text=f"{COMMON} rumah nomor 10", lang="id"))
+    assert Path(info.value.path) in victims
+    after = json.loads((path / "meta.json").read_text())
+    assert after["generation"] == json.loads(before)["generation"] + 1  # the add, and no merge commit
+    names = [e["name"] for e in after["segments"]]
+    assert names[:10] == [e["name"] for e in json.loads(before)["segments"]] and len(names) == 11
+    assert _segment_files(path) == sorted(names), "the refused merge's output was not removed"
+    assert len(Index.open(path)) == 11 and "d10" in Index.open(path).content_hashes()
 
 
 def test_random_damage_never_crashes_or_misleads(damaged_base, tmp_path):
