@@ -248,20 +248,24 @@ def commits(index_path: Path, n: int = 100, docs: int = 10) -> dict:
     with gzip.open(CORPORA["id"].path, "rt", encoding="utf-8") as f:
         for line in itertools.islice(f, n * docs):
             lines.append(json.loads(line))
+    run = int(time.time())  # ids new to the index however often this runs
     times: list[float] = []
+    adds: list[float] = []
     merges_started = merges_taken = busy = 0
     load_start = load_average()
     fsync = fsync_cost(index_path)
     w = index.writer()
     try:
         for c in range(n):
+            t_add = time.perf_counter()
             for rec in lines[c * docs : (c + 1) * docs]:
-                w.add(Document(id=f"commit{c}-{rec['_id']}", text=f"{rec['text']} c{c}", lang="id"))
+                w.add(Document(id=f"commit{run}-{c}-{rec['_id']}", text=f"{rec['text']} c{c}", lang="id"))
             running = w._merging
             before = len(w._entries)
             t = time.perf_counter()
             w.commit()
             times.append(time.perf_counter() - t)
+            adds.append(t - t_add)  # the adds before it (the first add after a commit loads the live ids)
             merges_taken += int(len(w._entries) < before + 1)  # fewer segments than one more: merged
             merges_started += int(w._merging is not None and w._merging is not running)
             busy += int(w._merging is not None)
@@ -277,6 +281,7 @@ def commits(index_path: Path, n: int = 100, docs: int = 10) -> dict:
         "docs_per_commit": docs,
         "commit": _quantiles(times),
         "commit_s": [round(x, 5) for x in times],
+        "adds_before_each_commit": _quantiles(adds),
         "fsync": _quantiles(fsync),
         "merges_started": merges_started,
         "merges_taken_in": merges_taken,
