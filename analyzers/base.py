@@ -277,6 +277,27 @@ class Analyzer:
         known.update(new)
         return known
 
+    def run_terms_of(self, run: str) -> tuple[str, ...]:
+        """The terms of one raw word run (``run_terms([run])[0]``, through the same cache): for callers
+        that meet new runs one at a time (the index writer, on a miss in its own run cache)."""
+        cache = self._cache
+        got = cache.get(run)
+        if got is not None:
+            return got
+        if run.isalnum():  # as ``_resolve``'s plain path, for one run
+            word = run.lower() if run.isascii() else normalize_word(run)
+            stem = word if self.stemmer is None else self.stemmer(word)
+            got = ("" if word in self.stopwords or not word else stem,)
+            compounds = self.compounds
+            if compounds and (word in compounds or stem in compounds) and self._compound(word):
+                got = self._compute(run)
+        else:
+            got = self._compute(run)
+        if len(cache) >= self.cache_limit:
+            cache.clear()  # bounded as in ``_resolve``
+        cache[run] = got
+        return got
+
     # -- whole texts ------------------------------------------------------------------------------
     def analyze(self, text: str) -> list[Token]:
         """Tokens with positions and character offsets into ``text``, in order; stopwords leave gaps."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from itertools import chain
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -21,6 +22,22 @@ from .segment import SegmentData
 from .settings import IndexSettings
 
 TITLE_GAP = 100  # position gap between a passage's text and its title, so phrases never span both
+# A run cache value at or above this stands for a word run of several slots ("e-mail", "3.5kg": about 1%
+# of runs), whose term ids are ``SegmentBuilder._multi[value - MULTI]``; below it, the one slot's term id.
+MULTI = 1 << 31
+
+
+class _RunIds(dict):
+    """Word run -> its slot's term id (0: a stopword) or ``MULTI + i`` (several slots), for one language.
+
+    A run seen for the first time is analyzed on lookup (``__missing__``), so mapping a passage's runs
+    is one C-level ``map(runs.__getitem__, raw)`` into an array, with Python only for the new ones."""
+
+    __slots__ = ("new",)
+    new: Callable[[str], int]  # analyzes, caches and returns a new run's value (``SegmentBuilder._new_run``)
+
+    def __missing__(self, run: str) -> int:
+        return self.new(run)
 
 
 def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) -> str:
@@ -60,8 +77,14 @@ class SegmentBuilder:
         self.doc_langs: list[str] = []
         self.doc_hashes: list[str] = []
         self.ids: set[str] = set()
-        self._titles: dict[str, tuple[str, list[int], list[int], list[int]]] = {}
-        self._runs: dict[str, dict[str, tuple[int, ...]]] = {}  # lang -> word run -> term id per slot
+        self._titles: dict[str, tuple[str, list[int], list[int]]] = {}
+        self._runs: dict[str, _RunIds] = {}  # lang -> word run -> term id (see ``_RunIds``)
+        self._multi: list[tuple[int, ...]] = []  # the term ids of each run of several slots
+        self._multi_indexed: list[int] = []  # and how many of them are not stopwords
+        # runs whose surface word is the run lowercased (one indexed slot, ASCII letters and digits:
+        # most of them, listed in C at flush), and the others (a Python loop at flush)
+        self._plain_runs: dict[str, list[str]] = {}
+        self._other_runs: dict[str, list[str]] = {}
         self._title_texts: set[tuple[str, str]] = set()  # (lang, title) seen, for the surface words
 
     def __len__(self) -> int:
@@ -88,43 +111,66 @@ class SegmentBuilder:
                     ids[i] = tid
         return ids  # type: ignore[return-value]
 
-    def _flat(self, lang: str, raw: list[str]) -> list[int]:
-        """The term id of every slot of a passage's word runs (0: a stopword), through a per-buffer cache
-        from word run to its slots' term ids: ``columns_from_raw`` and the vocabulary in one step."""
+    def _run_ids(self, lang: str) -> _RunIds:
         runs = self._runs.get(lang)
         if runs is None:
-            runs = self._runs[lang] = {}
-        try:
-            return list(chain.from_iterable(map(runs.__getitem__, raw)))
-        except KeyError:
-            self._fill_runs(lang, runs, raw)
-            return list(chain.from_iterable(map(runs.__getitem__, raw)))
+            an = self.settings.analyzer(lang)
+            vocab = self.vocab.setdefault(f"{lang}:", {})
+            plain = self._plain_runs.setdefault(lang, [])
+            other = self._other_runs.setdefault(lang, [])
+            runs = self._runs[lang] = _RunIds()
+            runs.new = partial(self._new_run, runs, an.run_terms_of, vocab, f"{lang}:", plain, other)
+        return runs
 
-    def _fill_runs(self, lang: str, runs: dict[str, tuple[int, ...]], raw: list[str]) -> None:
-        """Cache the term ids of each slot of the new runs of ``raw``, assigning ids in first-seen order (as
-        ``_ids`` would on the passage's terms, so segments are identical). The new runs are found and
-        ordered by C-level passes (a set difference, then a filter over ``raw``): most passages of real
-        text bring a few never seen before, and a Python loop over all their runs cost more than the rest."""
-        an = self.settings.analyzer(lang)
-        new = set(raw).difference(runs)
-        missing = list(dict.fromkeys(filter(new.__contains__, raw)))
-        vocab = self.vocab.get(f"{lang}:")
-        if vocab is None:
-            vocab = self.vocab[f"{lang}:"] = {}
+    def _new_run(
+        self,
+        runs: _RunIds,
+        run_terms: Callable[[str], tuple[str, ...]],
+        vocab: dict[str, int],
+        prefix: str,
+        plain: list[str],
+        other: list[str],
+        run: str,
+    ) -> int:
+        """Analyze a run seen for the first time and cache its term id(s), assigning new ids in slot order."""
+        terms = run_terms(run)
         keys = self.keys
-        prefix = f"{lang}:"
-        for run, slots in zip(missing, an.run_terms(missing)):
-            ids = []
-            for t in slots:
-                if not t:
-                    ids.append(0)
-                    continue
-                tid = vocab.get(t)
-                if tid is None:
-                    tid = vocab[t] = len(keys)
-                    keys.append(prefix + t)
-                ids.append(tid)
-            runs[run] = tuple(ids)
+        ids = []
+        for t in terms:
+            if not t:
+                ids.append(0)
+                continue
+            tid = vocab.get(t)
+            if tid is None:
+                tid = vocab[t] = len(keys)
+                keys.append(prefix + t)
+            ids.append(tid)
+        if len(ids) == 1:
+            value = ids[0]
+            if value:
+                (plain if run.isascii() and run.isalnum() else other).append(run)
+        else:
+            value = MULTI + len(self._multi)
+            self._multi.append(tuple(ids))
+            self._multi_indexed.append(len(ids) - ids.count(0))
+            other.append(run)
+        runs[run] = value
+        return value
+
+    def _expand(self, ids: array) -> tuple[array, int]:
+        """A passage's slots from its run values (runs of several slots spliced in) and its indexed count."""
+        multi, multi_indexed = self._multi, self._multi_indexed
+        out = array("I")
+        indexed = len(ids) - ids.count(0)
+        prev = 0
+        for i in [i for i, v in enumerate(ids) if v >= MULTI]:
+            m = ids[i] - MULTI
+            out += ids[prev:i]
+            out.extend(multi[m])
+            indexed += multi_indexed[m] - 1
+            prev = i + 1
+        out += ids[prev:]
+        return out, indexed
 
     def add(self, doc: Document) -> None:
         """Analyze ``doc`` passage by passage and append it (the indexing hot path)."""
@@ -167,16 +213,21 @@ class SegmentBuilder:
             langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)
         tok = self.tok_tid
+        multi = self._multi
         for no, ((start, end), raw, plang) in enumerate(zip(spans, raws, langs)):
-            flat = self._flat(plang, raw)
-            tok.extend(flat)
-            self.p_body.append(len(flat))
+            ids = array("I", map(self._run_ids(plang).__getitem__, raw))
+            if multi and ids and max(ids) >= MULTI:
+                ids, indexed = self._expand(ids)
+            else:
+                indexed = len(ids) - ids.count(0)
+            tok += ids
+            self.p_body.append(len(ids))
             text_flat, title_flat = self._title(plang, title)
             if text_flat:
                 tok.extend(text_flat)
                 tok.extend(title_flat)
             self.p_title.append(len(text_flat))
-            self._indexed += len(flat) - flat.count(0) + 2 * (len(text_flat) - text_flat.count(0))
+            self._indexed += indexed + 2 * (len(text_flat) - text_flat.count(0))
             self.p_doc.append(d)
             self.p_no.append(no)
             self.p_start.append(start)
@@ -193,16 +244,17 @@ class SegmentBuilder:
     def surface_words(self) -> dict[str, str]:
         """``"<lang>:<word>"`` -> term key of every indexed word in the buffer (text and titles)."""
         out: dict[str, str] = {}
-        keys = self.keys
+        keys, multi = self.keys, self._multi
         for lang, runs in self._runs.items():
             an = self.settings.analyzer(lang)
             prefix = f"{lang}:"
-            for run, ids in runs.items():
-                if len(ids) == 1 and run.isalnum():
-                    if ids[0]:
-                        out[prefix + (run.lower() if run.isascii() else an.run_words(run)[0])] = keys[ids[0]]
-                    continue
-                for word, tid in zip(an.run_words(run), ids):
+            plain = self._plain_runs[lang]  # one indexed slot, ASCII alphanumeric: the word is the run lowercased
+            out.update(
+                zip(map(prefix.__add__, map(str.lower, plain)), map(keys.__getitem__, map(runs.__getitem__, plain)))
+            )
+            for run in self._other_runs[lang]:
+                value = runs[run]
+                for word, tid in zip(an.run_words(run), (value,) if value < MULTI else multi[value - MULTI]):
                     if tid:
                         out[prefix + word] = keys[tid]
         for lang, title in self._title_texts:

@@ -36,3 +36,21 @@ def test_passages_are_the_same_whichever_way_words_are_counted(passage_words: in
     monkeypatch.setattr(documents, "SPLIT_COUNT_CHARS", len(text))
     assert documents.split_passages(text, passage_words) == lazy
     assert len(lazy) > 1 if passage_words < 10_000 else lazy == [(0, len(text))]  # 12,000 words: one passage
+
+
+_RUN_PIECES = ["Kata", "the", "ibukota", "ibukotanya", "orang", "-", "'s", "\u2019", ".", ",", "3", "5", "_", "e",
+               "mail", "x\u0301", "\u0130", "Stra\u00dfe", "merdeka", "Russia", "\u0915\u093f"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_RUN_PIECES), min_size=1, max_size=6).map("".join), st.sampled_from(["en", "id"]))
+def test_terms_of_one_run_equal_the_batched_terms(text: str, lang: str) -> None:
+    import analyzers
+    from analyzers.base import RUN_RE, Analyzer
+
+    shared = analyzers.get(lang)
+    for run in RUN_RE.findall(text):
+        one, batch = Analyzer.__new__(Analyzer), Analyzer.__new__(Analyzer)
+        for a in (one, batch):  # cold copies of the registered analyzer: each computes, neither reads a cache
+            a.__dict__.update(shared.__dict__, _cache={})
+        assert one.run_terms_of(run) == batch.run_terms([run])[0]
+        assert one.run_terms_of(run) == batch.run_terms([run])[0]  # and again, from the caches
