@@ -12,6 +12,7 @@ Two paths give the same terms and positions:
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -109,16 +110,34 @@ def snowball_stemmer(algorithm: str) -> Callable[[str], str]:
 
     local = threading.local()
 
+    def own() -> Stemmer.Stemmer:
+        try:
+            return local.stemmer
+        except AttributeError:
+            stemmer = local.stemmer = Stemmer.Stemmer(algorithm)
+            stemmer.maxCacheSize = 0
+            return stemmer
+
     def stem(word: str) -> str:
         try:
             stemmer = local.stemmer
         except AttributeError:
-            stemmer = local.stemmer = Stemmer.Stemmer(algorithm)
-            stemmer.maxCacheSize = 0
+            stemmer = own()
         return stemmer.stemWord(word)
 
+    def many(words: list[str]) -> list[str]:
+        return own().stemWords(words)  # one C call for the list: the same stems as stemWord one by one
+
     stem.__doc__ = f"The Snowball {algorithm} stem of one normalized (lowercased) word."
+    stem.many = many  # type: ignore[attr-defined]  # see ``stem_words``
     return stem
+
+
+def stem_words(stemmer: Callable[[str], str], words: list[str]) -> list[str]:
+    """``[stemmer(w) for w in words]``, through the stemmer's own list method (``many``) when it has one
+    (PyStemmer's ``stemWords``: no Python call per word, what indexing many new words at once needs)."""
+    many = getattr(stemmer, "many", None)
+    return many(words) if many is not None else list(map(stemmer, words))
 
 
 def _protecting(stemmer: Callable[[str], str], protected: frozenset[str]) -> Callable[[str], str]:
@@ -127,7 +146,14 @@ def _protecting(stemmer: Callable[[str], str], protected: frozenset[str]) -> Cal
     def stem(word: str) -> str:
         return word if word in protected else stemmer(word)
 
+    def many(words: list[str]) -> list[str]:
+        stems = stem_words(stemmer, words)
+        for i in compress(range(len(words)), map(protected.__contains__, words)):
+            stems[i] = words[i]
+        return stems
+
     stem.__doc__ = stemmer.__doc__
+    stem.many = many  # type: ignore[attr-defined]
     return stem
 
 
@@ -276,6 +302,37 @@ class Analyzer:
         cache.update(new)
         known.update(new)
         return known
+
+    def terms_of_runs(self, runs: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """The terms of distinct raw word runs computed in bulk, neither reading nor filling the shared
+        cache (for the index writer, which caches runs per buffer): runs of letters and digits with one
+        slot as run -> term ("" for a stopword), every other run as run -> its terms (as ``run_terms``).
+
+        Equal to ``run_terms``, with C-level passes over the list (lowercasing, stopwords, PyStemmer's
+        ``stemWords``) instead of Python calls per run: a new run costs about its stem."""
+        alnum = list(map(str.isalnum, runs))
+        plain = list(compress(runs, alnum))
+        other = {run: self._compute(run) for run in compress(runs, map(operator.not_, alnum))}
+        words = list(map(str.lower, plain))
+        for i in compress(range(len(plain)), map(operator.not_, map(str.isascii, plain))):
+            words[i] = normalize_word(plain[i])
+        stems = words if self.stemmer is None else stem_words(self.stemmer, words)
+        terms = list(stems)
+        for i in compress(range(len(words)), map(self.stopwords.__contains__, words)):
+            terms[i] = ""
+        if "" in words:
+            for i in compress(range(len(words)), map(operator.not_, words)):
+                terms[i] = ""
+        single = dict(zip(plain, terms))
+        compounds = self.compounds
+        if compounds:  # a closed compound (or one with a suffix: its stem is one) is several words
+            hits = compounds.keys() & (set(words) | set(stems))
+            if hits:
+                for run, w, t in zip(plain, words, stems):
+                    if (w in hits or t in hits) and self._compound(w):
+                        other[run] = self._compute(run)
+                        del single[run]
+        return single, other
 
     def run_terms_of(self, run: str) -> tuple[str, ...]:
         """The terms of one raw word run (``run_terms([run])[0]``, through the same cache): for callers

@@ -8,9 +8,9 @@ segment file. Knows nothing of commits, locks or merges.
 from __future__ import annotations
 
 import hashlib
+import operator
 from array import array
-from collections.abc import Callable
-from functools import partial
+from itertools import chain, compress, filterfalse
 
 import numpy as np
 
@@ -23,21 +23,31 @@ from .settings import IndexSettings
 
 TITLE_GAP = 100  # position gap between a passage's text and its title, so phrases never span both
 # A run cache value at or above this stands for a word run of several slots ("e-mail", "3.5kg": about 1%
-# of runs), whose term ids are ``SegmentBuilder._multi[value - MULTI]``; below it, the one slot's term id.
+# of runs), whose term ids are a slice of ``SegmentBuilder._multi_slots``; below it, the one slot's term id.
 MULTI = 1 << 31
+PENDING = 0xFFFFFFFF  # a run met for the first time in the chunk being mapped, analyzed right after
+# Passages are analyzed in chunks of about this many word runs: a chunk's runs go to term ids in one
+# C-level map, its new runs are stemmed in one call, the rest is numpy; a chunk also bounds the words a
+# huge document holds as strings at once.
+CHUNK_RUNS = 1 << 16
 
 
 class _RunIds(dict):
     """Word run -> its slot's term id (0: a stopword) or ``MULTI + i`` (several slots), for one language.
 
-    A run seen for the first time is analyzed on lookup (``__missing__``), so mapping a passage's runs
-    is one C-level ``map(runs.__getitem__, raw)`` into an array, with Python only for the new ones."""
+    A run missing from the cache is noted in ``fresh`` and stands as ``PENDING`` until the chunk's new
+    runs are analyzed together, so mapping a chunk is one ``map(runs.__getitem__, runs_of_chunk)``."""
 
-    __slots__ = ("new",)
-    new: Callable[[str], int]  # analyzes, caches and returns a new run's value (``SegmentBuilder._new_run``)
+    __slots__ = ("fresh",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fresh: list[str] = []
 
     def __missing__(self, run: str) -> int:
-        return self.new(run)
+        self.fresh.append(run)
+        self[run] = PENDING
+        return PENDING
 
 
 def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) -> str:
@@ -52,19 +62,28 @@ def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) 
 
 
 class SegmentBuilder:
-    """Analyzed documents not yet written as a segment: a token stream in columns plus passage and document tables."""
+    """Analyzed documents not yet written as a segment: a token stream in columns plus passage and document tables.
+
+    ``add`` records a document's passages and word runs at once; their analysis waits until a chunk of
+    ``CHUNK_RUNS`` runs is pending (or the stream is read: ``full``, ``n_tokens``, ``to_segment_data``),
+    which changes nothing in what is built: term ids are assigned in another order, and a segment orders
+    its terms by hash and key, never by id.
+    """
 
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.keys: list[str] = [""]  # term id 0 marks a stopword's slot in the run cache; never written
         self.vocab: dict[str, dict[str, int]] = {}
-        # One slot per word position, 0 for a stopword: each passage appends its text's slots, then its
-        # title's slots twice (as text terms, then as title-field terms). Positions, passage ids and
-        # lengths follow from the slot counts at flush, in numpy, instead of per token in Python.
-        self.tok_tid = array("I")
-        self.p_body = array("I")  # text slots per passage
-        self.p_title = array("I")  # title slots per passage (stored twice)
+        # One slot per word position, 0 for a stopword: each passage's text slots, then its title's slots
+        # twice (as text terms, then as title-field terms), one numpy chunk per analyzed chunk. Positions,
+        # passage ids and lengths follow from the slot counts at flush, in numpy.
+        self._tok: list[np.ndarray] = []
+        self._body: list[np.ndarray] = []  # text slots per passage
+        self._title_n: list[np.ndarray] = []  # title slots per passage (stored twice)
         self._indexed = 0
+        self._pending: list[tuple[str, list[str], str]] = []  # passages not analyzed yet: lang, runs, title
+        self._pending_runs = 0
+        self._pending_bound = 0  # at least the indexed tokens the pending passages can hold
         self.p_doc = array("I")
         self.p_no = array("I")
         self.p_start = array("Q")
@@ -77,15 +96,16 @@ class SegmentBuilder:
         self.doc_langs: list[str] = []
         self.doc_hashes: list[str] = []
         self.ids: set[str] = set()
-        self._titles: dict[str, tuple[str, list[int], list[int]]] = {}
+        self._titles: dict[str, tuple[str, list[int], int, int]] = {}
         self._runs: dict[str, _RunIds] = {}  # lang -> word run -> term id (see ``_RunIds``)
-        self._multi: list[tuple[int, ...]] = []  # the term ids of each run of several slots
-        self._multi_indexed: list[int] = []  # and how many of them are not stopwords
+        self._multi_slots: list[int] = []  # the term ids of the runs of several slots, one after another
+        self._multi_off: list[int] = [0]
         # runs whose surface word is the run lowercased (one indexed slot, ASCII letters and digits:
         # most of them, listed in C at flush), and the others (a Python loop at flush)
         self._plain_runs: dict[str, list[str]] = {}
         self._other_runs: dict[str, list[str]] = {}
         self._title_texts: set[tuple[str, str]] = set()  # (lang, title) seen, for the surface words
+        self._slots_per_char: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -93,12 +113,17 @@ class SegmentBuilder:
     @property
     def n_tokens(self) -> int:
         """Indexed tokens buffered (stopword slots not counted): what ``buffer_tokens`` bounds."""
+        self._analyze()
         return self._indexed
 
+    def full(self, limit: int) -> bool:
+        """Whether ``n_tokens >= limit``, analyzing the pending passages only when they could reach it."""
+        if self._indexed + self._pending_bound < limit:
+            return False
+        return self.n_tokens >= limit
+
     def _ids(self, prefix: str, terms: list[str]) -> list[int]:
-        vocab = self.vocab.get(prefix)
-        if vocab is None:
-            vocab = self.vocab[prefix] = {}
+        vocab = self._vocab(prefix)
         ids = list(map(vocab.get, terms))
         if None in ids:
             keys = self.keys
@@ -111,78 +136,133 @@ class SegmentBuilder:
                     ids[i] = tid
         return ids  # type: ignore[return-value]
 
-    def _run_ids(self, lang: str) -> _RunIds:
+    def _vocab(self, prefix: str) -> dict[str, int]:
+        vocab = self.vocab.get(prefix)
+        if vocab is None:
+            vocab = self.vocab[prefix] = {"": 0}  # a stopword's "" term is slot value 0
+        return vocab
+
+    def _learn(self, lang: str, runs: _RunIds) -> None:
+        """Analyze the runs met for the first time (all at once) and cache their term ids."""
+        fresh, runs.fresh = runs.fresh, []
+        single, other = self.settings.analyzer(lang).terms_of_runs(fresh)
+        prefix = f"{lang}:"
+        vocab = self._vocab(prefix)
+        keys = self.keys
+        plain = list(single)
+        terms = list(single.values())
+        new = list(filterfalse(vocab.__contains__, dict.fromkeys(terms)))
+        if new:
+            vocab.update(zip(new, range(len(keys), len(keys) + len(new))))
+            keys.extend(map(prefix.__add__, new))
+        ids = list(map(vocab.__getitem__, terms))
+        runs.update(zip(plain, ids))
+        ascii_ = list(map(str.isascii, plain))
+        self._plain_runs.setdefault(lang, []).extend(compress(plain, map(operator.and_, ascii_, map(bool, ids))))
+        others = self._other_runs.setdefault(lang, [])
+        others.extend(compress(plain, map(operator.and_, map(operator.not_, ascii_), map(bool, ids))))
+        for run, slot_terms in other.items():
+            slot_ids = self._ids(prefix, list(slot_terms))
+            if len(slot_ids) == 1:
+                runs[run] = slot_ids[0]
+            else:
+                runs[run] = MULTI + len(self._multi_off) - 1
+                self._multi_slots.extend(slot_ids)
+                self._multi_off.append(len(self._multi_slots))
+            if any(slot_ids):
+                others.append(run)
+
+    def _map_runs(self, lang: str, raws: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The slots of passages' word runs in ``lang`` (one stream) and the slot count of each passage."""
         runs = self._runs.get(lang)
         if runs is None:
-            an = self.settings.analyzer(lang)
-            vocab = self.vocab.setdefault(f"{lang}:", {})
-            plain = self._plain_runs.setdefault(lang, [])
-            other = self._other_runs.setdefault(lang, [])
             runs = self._runs[lang] = _RunIds()
-            runs.new = partial(self._new_run, runs, an.run_terms_of, vocab, f"{lang}:", plain, other)
-        return runs
+        flat = list(chain.from_iterable(raws))
+        vals = np.frombuffer(array("I", map(runs.__getitem__, flat)), dtype=np.uint32)
+        counts = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
+        if runs.fresh:
+            self._learn(lang, runs)
+            at = np.flatnonzero(vals == PENDING)
+            vals[at] = np.fromiter(map(runs.__getitem__, map(flat.__getitem__, at.tolist())), np.uint32, at.shape[0])
+        del flat
+        multi = vals >= MULTI
+        if self._multi_slots and multi.any():  # splice in the runs of several slots
+            which = vals[multi].astype(np.int64) - MULTI
+            off = np.asarray(self._multi_off, dtype=np.int64)
+            lens = np.ones(vals.shape[0], dtype=np.int64)
+            lens[multi] = off[which + 1] - off[which]
+            ends = np.cumsum(lens)
+            starts = ends - lens
+            out = np.empty(int(ends[-1]), dtype=np.uint32)
+            out[starts[~multi]] = vals[~multi]
+            n_lens = lens[multi]
+            within = np.arange(int(n_lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_lens) - n_lens, n_lens)
+            out[np.repeat(starts[multi], n_lens) + within] = np.asarray(self._multi_slots, dtype=np.uint32)[
+                np.repeat(off[which], n_lens) + within
+            ]
+            bounds = np.concatenate(([0], np.cumsum(counts)))
+            cum = np.concatenate(([0], ends))
+            counts = cum[bounds[1:]] - cum[bounds[:-1]]
+            vals = out
+        return vals, counts
 
-    def _new_run(
-        self,
-        runs: _RunIds,
-        run_terms: Callable[[str], tuple[str, ...]],
-        vocab: dict[str, int],
-        prefix: str,
-        plain: list[str],
-        other: list[str],
-        run: str,
-    ) -> int:
-        """Analyze a run seen for the first time and cache its term id(s), assigning new ids in slot order."""
-        terms = run_terms(run)
-        keys = self.keys
-        ids = []
-        for t in terms:
-            if not t:
-                ids.append(0)
-                continue
-            tid = vocab.get(t)
-            if tid is None:
-                tid = vocab[t] = len(keys)
-                keys.append(prefix + t)
-            ids.append(tid)
-        if len(ids) == 1:
-            value = ids[0]
-            if value:
-                (plain if run.isascii() and run.isalnum() else other).append(run)
+    def _analyze(self) -> None:
+        """Analyze the pending passages into the token stream (see the class docstring)."""
+        pend = self._pending
+        if not pend:
+            return
+        self._pending, self._pending_runs, self._pending_bound = [], 0, 0
+        n = len(pend)
+        first = pend[0][0]
+        if all(p[0] == first for p in pend):
+            groups = {first: list(range(n))}
         else:
-            value = MULTI + len(self._multi)
-            self._multi.append(tuple(ids))
-            self._multi_indexed.append(len(ids) - ids.count(0))
-            other.append(run)
-        runs[run] = value
-        return value
-
-    def _expand(self, ids: array) -> tuple[array, int]:
-        """A passage's slots from its run values (runs of several slots spliced in) and its indexed count."""
-        multi, multi_indexed = self._multi, self._multi_indexed
-        out = array("I")
-        indexed = len(ids) - ids.count(0)
-        prev = 0
-        for i in [i for i, v in enumerate(ids) if v >= MULTI]:
-            m = ids[i] - MULTI
-            out += ids[prev:i]
-            out.extend(multi[m])
-            indexed += multi_indexed[m] - 1
-            prev = i + 1
-        out += ids[prev:]
-        return out, indexed
+            groups = {}
+            for i, p in enumerate(pend):
+                groups.setdefault(p[0], []).append(i)
+        body = np.zeros(n, dtype=np.int64)
+        streams = []
+        for lang, idx in groups.items():
+            vals, counts = self._map_runs(lang, [pend[i][1] for i in idx])
+            body[idx] = counts
+            streams.append((idx, vals, counts))
+            self._indexed += int(np.count_nonzero(vals))
+        # titles: consecutive passages of a document share one, analyzed once
+        tslots: list[int] = []
+        tcount = np.zeros(n, dtype=np.int64)
+        for i, (lang, _, title) in enumerate(pend):
+            both, t, nz = self._title(lang, title)
+            if t:
+                tslots += both
+                tcount[i] = t
+                self._indexed += 2 * nz
+        per = body + 2 * tcount
+        if len(streams) == 1 and not tslots:
+            stream = streams[0][1]
+        else:  # interleave: each passage's text slots, then its title's (twice)
+            start = np.cumsum(per) - per
+            stream = np.empty(int(per.sum()), dtype=np.uint32)
+            for idx, vals, counts in streams:
+                src = np.cumsum(counts) - counts
+                stream[np.repeat(start[idx] - src, counts) + np.arange(vals.shape[0])] = vals
+            if tslots:
+                src = np.cumsum(2 * tcount) - 2 * tcount
+                stream[np.repeat(start + body - src, 2 * tcount) + np.arange(len(tslots))] = tslots
+        self._tok.append(stream)
+        self._body.append(body.astype(np.uint32))
+        self._title_n.append(tcount.astype(np.uint32))
 
     def add(self, doc: Document) -> None:
         """Analyze ``doc`` passage by passage and append it (the indexing hot path)."""
         self.add_fields(doc.id, doc.text, doc.title, doc.lang, doc.meta_json())
 
-    def _title(self, lang: str, title: str) -> tuple[list[int], list[int]]:
-        """The title's slots in ``lang`` as text-term ids and as title-field ids (0: a stopword). The last
-        title per language is kept, since consecutive passages of one document share it. The passage's
-        text terms have their ids already, so new title terms get theirs after them."""
+    def _title(self, lang: str, title: str) -> tuple[list[int], int, int]:
+        """The title's slots in ``lang`` as text-term ids followed by title-field ids (0: a stopword), their
+        number (each) and how many are indexed (each). The last title per language is kept, since
+        consecutive passages of one document share it."""
         hit = self._titles.get(lang)
         if hit is not None and hit[0] == title:
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         tterms, tpos = self.settings.analyzer(lang).analyze_columns(title) if title else ([], [])
         if title:
             self._title_texts.add((lang, title))
@@ -196,8 +276,16 @@ class SegmentBuilder:
             for p, a, b in zip(tpos, text_ids, title_ids):
                 text_flat[p] = a
                 title_flat[p] = b
-        self._titles[lang] = (title, text_flat, title_flat)
-        return text_flat, title_flat
+        self._titles[lang] = (title, text_flat + title_flat, len(text_flat), len(tterms))
+        return text_flat + title_flat, len(text_flat), len(tterms)
+
+    def _slot_bound(self, lang: str) -> int:
+        """At most how many slots a character of text gives in ``lang`` (1, or a closed compound's parts)."""
+        got = self._slots_per_char.get(lang)
+        if got is None:
+            compounds = self.settings.analyzer(lang).compounds
+            got = self._slots_per_char[lang] = max([1, *map(len, compounds.values())])
+        return got
 
     def add_fields(self, doc_id: str, text: str, title: str, lang: str | None, meta_json: str) -> None:
         """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
@@ -212,27 +300,17 @@ class SegmentBuilder:
             texts = [text] if len(spans) == 1 else [text[s:e] for s, e in spans]
             langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)
-        tok = self.tok_tid
-        multi = self._multi
         for no, ((start, end), raw, plang) in enumerate(zip(spans, raws, langs)):
-            ids = array("I", map(self._run_ids(plang).__getitem__, raw))
-            if multi and ids and max(ids) >= MULTI:
-                ids, indexed = self._expand(ids)
-            else:
-                indexed = len(ids) - ids.count(0)
-            tok += ids
-            self.p_body.append(len(ids))
-            text_flat, title_flat = self._title(plang, title)
-            if text_flat:
-                tok.extend(text_flat)
-                tok.extend(title_flat)
-            self.p_title.append(len(text_flat))
-            self._indexed += indexed + 2 * (len(text_flat) - text_flat.count(0))
+            self._pending.append((plang, raw, title))  # (a new list after each chunk is analyzed)
+            self._pending_runs += len(raw)
+            self._pending_bound += (end - start + 2 * len(title)) * self._slot_bound(plang)
             self.p_doc.append(d)
             self.p_no.append(no)
             self.p_start.append(start)
             self.p_end.append(end)
             self.p_lang.append(plang)
+            if self._pending_runs >= CHUNK_RUNS:
+                self._analyze()
         self.doc_ids.append(doc_id)
         self.doc_texts.append(text)
         self.doc_titles.append(title)
@@ -243,18 +321,23 @@ class SegmentBuilder:
 
     def surface_words(self) -> dict[str, str]:
         """``"<lang>:<word>"`` -> term key of every indexed word in the buffer (text and titles)."""
+        self._analyze()
         out: dict[str, str] = {}
-        keys, multi = self.keys, self._multi
+        keys, slots, off = self.keys, self._multi_slots, self._multi_off
         for lang, runs in self._runs.items():
             an = self.settings.analyzer(lang)
             prefix = f"{lang}:"
-            plain = self._plain_runs[lang]  # one indexed slot, ASCII alphanumeric: the word is the run lowercased
+            plain = self._plain_runs.get(
+                lang, []
+            )  # one indexed slot, ASCII alphanumeric: the word is the run lowercased
             out.update(
                 zip(map(prefix.__add__, map(str.lower, plain)), map(keys.__getitem__, map(runs.__getitem__, plain)))
             )
-            for run in self._other_runs[lang]:
-                value = runs[run]
-                for word, tid in zip(an.run_words(run), (value,) if value < MULTI else multi[value - MULTI]):
+            for run in self._other_runs.get(lang, []):
+                v = runs[run]
+                for word, tid in zip(
+                    an.run_words(run), (v,) if v < MULTI else slots[off[v - MULTI] : off[v - MULTI + 1]]
+                ):
                     if tid:
                         out[prefix + word] = keys[tid]
         for lang, title in self._title_texts:
@@ -266,13 +349,14 @@ class SegmentBuilder:
         return out
 
     def to_segment_data(self) -> SegmentData:
+        self._analyze()
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
-        tid, pid, pos, p_len = _slot_columns(
-            np.frombuffer(self.tok_tid, dtype=np.uint32),
-            np.frombuffer(self.p_body, dtype=np.uint32),
-            np.frombuffer(self.p_title, dtype=np.uint32),
-        )
+
+        def joined(chunks: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
+
+        tid, pid, pos, p_len = _slot_columns(joined(self._tok), joined(self._body), joined(self._title_n))
         return SegmentData(
             keys=self.keys[1:],
             tok_tid=tid - np.uint32(1),

@@ -169,7 +169,7 @@ def _worker(
                 for fields in message["docs"]:
                     buf.add_fields(*fields)
                 batches.append(message["batch"])
-                if buf.n_tokens >= buffer_tokens:
+                if buf.full(buffer_tokens):
                     flush()
                 _send(outbox, {"done": message["batch"], "docs": len(message["docs"])})
             elif message.get("finish"):

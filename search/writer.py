@@ -131,7 +131,7 @@ class IndexWriter:
         self._check_open()
         self._check_new(doc)
         self._buffer.add(doc)
-        if self._buffer.n_tokens >= self._buffer_tokens:
+        if self._buffer.full(self._buffer_tokens):
             self.flush()
 
     def add_many(
@@ -172,7 +172,7 @@ class IndexWriter:
             for batch in head:
                 for fields in batch:
                     self._buffer.add_fields(*fields)
-                    if self._buffer.n_tokens >= self._buffer_tokens:
+                    if self._buffer.full(self._buffer_tokens):
                         self.flush()
                     if progress is not None:
                         progress(1)

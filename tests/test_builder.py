@@ -54,3 +54,55 @@ def test_terms_of_one_run_equal_the_batched_terms(text: str, lang: str) -> None:
             a.__dict__.update(shared.__dict__, _cache={})
         assert one.run_terms_of(run) == batch.run_terms([run])[0]
         assert one.run_terms_of(run) == batch.run_terms([run])[0]  # and again, from the caches
+
+
+def _docs() -> list:
+    from search import Document
+
+    words = ["river", "Rivers", "the", "e-mail", "3.5kg", "ibukota", "orang-orang", "Straße", "café", "of-the",
+             "a_b", "jalan", "kota", "yang", "Russia's", "anti-mobilisasi", "x\u0301y", "dan", "besar"]  # fmt: skip
+    rng = __import__("random").Random(12)
+    out = []
+    for i in range(160):
+        n = rng.choice([3, 40, 200, 700])  # some documents are several passages
+        text = " ".join(rng.choice(words) + ("." if rng.random() < 0.1 else "") for _ in range(n))
+        lang = rng.choice(["en", "id", None])
+        out.append(Document(f"d{i}", text, title=rng.choice(["", "Kota besar", "The e-mail river"]), lang=lang))
+    return out
+
+
+def _segment_bytes(tmp_path, name: str, buffer_tokens: int) -> list[bytes]:
+    from search import Index
+
+    index = Index.create(tmp_path / name, passage_words=50)
+    with index.writer(buffer_tokens=buffer_tokens) as w:
+        for doc in _docs():
+            w.add(doc)
+    return [p.read_bytes() for p in sorted((tmp_path / name).glob("seg_*.tls"))]
+
+
+@pytest.mark.parametrize("buffer_tokens", [1_000, 1_000_000])
+def test_chunked_analysis_builds_the_same_segments_as_one_passage_at_a_time(tmp_path, monkeypatch, buffer_tokens):
+    """Passages analyzed in chunks (the default) or each at once (a chunk of one run) give the same files,
+    segment boundaries included: ``full`` decides a flush on the exact count either way."""
+    from search import builder
+
+    chunked = _segment_bytes(tmp_path, "chunked", buffer_tokens)
+    monkeypatch.setattr(builder, "CHUNK_RUNS", 1)
+    eager = _segment_bytes(tmp_path, "eager", buffer_tokens)
+    assert len(chunked) == len(eager) and (len(eager) > 5) == (buffer_tokens == 1_000)
+    assert chunked == eager
+
+
+def test_full_is_the_exact_count_and_analyzes_only_when_it_could_be_reached() -> None:
+    from search import builder
+    from search.settings import IndexSettings
+
+    b = builder.SegmentBuilder(IndexSettings())
+    docs = _docs()
+    for doc in docs[:20]:
+        b.add(doc)
+    assert b._pending and not b.full(10**9) and b._pending  # far from the limit: nothing analyzed
+    exact = b.n_tokens
+    assert not b._pending and exact > 0
+    assert b.full(exact) and not b.full(exact + 1)
