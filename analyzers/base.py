@@ -303,16 +303,19 @@ class Analyzer:
         known.update(new)
         return known
 
-    def terms_of_runs(self, runs: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-        """The terms of distinct raw word runs computed in bulk, neither reading nor filling the shared
-        cache (for the index writer, which caches runs per buffer): runs of letters and digits with one
-        slot as run -> term ("" for a stopword), every other run as run -> its terms (as ``run_terms``).
+    def terms_of_runs(
+        self, runs: list[str]
+    ) -> tuple[list[str], list[str], list[str], dict[str, tuple[tuple[str, str], ...]]]:
+        """The surface words and terms of distinct raw word runs, computed in bulk, neither reading nor
+        filling the shared cache (for the index writer, which caches runs per buffer).
 
-        Equal to ``run_terms``, with C-level passes over the list (lowercasing, stopwords, PyStemmer's
-        ``stemWords``) instead of Python calls per run: a new run costs about its stem."""
+        Returns the runs of letters and digits that are one slot, their words (``run_words``) and their
+        terms ("" for a stopword) as three lists, and every other run -> its (word, term) per slot. Equal
+        to ``run_words`` and ``run_terms``, with C-level passes over the list (lowercasing, stopwords,
+        PyStemmer's ``stemWords``) instead of Python calls per run: a new run costs about its stem."""
         alnum = list(map(str.isalnum, runs))
         plain = list(compress(runs, alnum))
-        other = {run: self._compute(run) for run in compress(runs, map(operator.not_, alnum))}
+        other = {run: self._word_terms(run) for run in compress(runs, map(operator.not_, alnum))}
         words = list(map(str.lower, plain))
         for i in compress(range(len(plain)), map(operator.not_, map(str.isascii, plain))):
             words[i] = normalize_word(plain[i])
@@ -323,37 +326,21 @@ class Analyzer:
         if "" in words:
             for i in compress(range(len(words)), map(operator.not_, words)):
                 terms[i] = ""
-        single = dict(zip(plain, terms))
         compounds = self.compounds
         if compounds:  # a closed compound (or one with a suffix: its stem is one) is several words
             hits = compounds.keys() & (set(words) | set(stems))
             if hits:
-                for run, w, t in zip(plain, words, stems):
-                    if (w in hits or t in hits) and self._compound(w):
-                        other[run] = self._compute(run)
-                        del single[run]
-        return single, other
+                split = [
+                    i for i, (w, t) in enumerate(zip(words, stems)) if (w in hits or t in hits) and self._compound(w)
+                ]
+                for i in reversed(split):
+                    other[plain[i]] = self._word_terms(plain[i])
+                    del plain[i], words[i], terms[i]
+        return plain, words, terms, other
 
-    def run_terms_of(self, run: str) -> tuple[str, ...]:
-        """The terms of one raw word run (``run_terms([run])[0]``, through the same cache): for callers
-        that meet new runs one at a time (the index writer, on a miss in its own run cache)."""
-        cache = self._cache
-        got = cache.get(run)
-        if got is not None:
-            return got
-        if run.isalnum():  # as ``_resolve``'s plain path, for one run
-            word = run.lower() if run.isascii() else normalize_word(run)
-            stem = word if self.stemmer is None else self.stemmer(word)
-            got = ("" if word in self.stopwords or not word else stem,)
-            compounds = self.compounds
-            if compounds and (word in compounds or stem in compounds) and self._compound(word):
-                got = self._compute(run)
-        else:
-            got = self._compute(run)
-        if len(cache) >= self.cache_limit:
-            cache.clear()  # bounded as in ``_resolve``
-        cache[run] = got
-        return got
+    def _word_terms(self, run: str) -> tuple[tuple[str, str], ...]:
+        """(word, term) of each slot of a run: ``run_words`` and ``run_terms`` at once."""
+        return tuple((w, self.term(w)) for m in TOKEN_RE.finditer(run) for w, _, _ in self._parts(m.group()))
 
     # -- whole texts ------------------------------------------------------------------------------
     def analyze(self, text: str) -> list[Token]:

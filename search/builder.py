@@ -8,7 +8,6 @@ segment file. Knows nothing of commits, locks or merges.
 from __future__ import annotations
 
 import hashlib
-import operator
 from array import array
 from itertools import chain, compress, filterfalse
 
@@ -100,10 +99,7 @@ class SegmentBuilder:
         self._runs: dict[str, _RunIds] = {}  # lang -> word run -> term id (see ``_RunIds``)
         self._multi_slots: list[int] = []  # the term ids of the runs of several slots, one after another
         self._multi_off: list[int] = [0]
-        # runs whose surface word is the run lowercased (one indexed slot, ASCII letters and digits:
-        # most of them, listed in C at flush), and the others (a Python loop at flush)
-        self._plain_runs: dict[str, list[str]] = {}
-        self._other_runs: dict[str, list[str]] = {}
+        self._surface: dict[str, str] = {}  # "<lang>:<word>" -> term key, of the text's runs analyzed so far
         self._title_texts: set[tuple[str, str]] = set()  # (lang, title) seen, for the surface words
         self._slots_per_char: dict[str, int] = {}
 
@@ -143,34 +139,32 @@ class SegmentBuilder:
         return vocab
 
     def _learn(self, lang: str, runs: _RunIds) -> None:
-        """Analyze the runs met for the first time (all at once) and cache their term ids."""
+        """Analyze the runs met for the first time (all at once), cache their term ids and note their
+        surface words."""
         fresh, runs.fresh = runs.fresh, []
-        single, other = self.settings.analyzer(lang).terms_of_runs(fresh)
+        plain, words, terms, other = self.settings.analyzer(lang).terms_of_runs(fresh)
         prefix = f"{lang}:"
         vocab = self._vocab(prefix)
         keys = self.keys
-        plain = list(single)
-        terms = list(single.values())
         new = list(filterfalse(vocab.__contains__, dict.fromkeys(terms)))
         if new:
             vocab.update(zip(new, range(len(keys), len(keys) + len(new))))
             keys.extend(map(prefix.__add__, new))
         ids = list(map(vocab.__getitem__, terms))
         runs.update(zip(plain, ids))
-        ascii_ = list(map(str.isascii, plain))
-        self._plain_runs.setdefault(lang, []).extend(compress(plain, map(operator.and_, ascii_, map(bool, ids))))
-        others = self._other_runs.setdefault(lang, [])
-        others.extend(compress(plain, map(operator.and_, map(operator.not_, ascii_), map(bool, ids))))
-        for run, slot_terms in other.items():
-            slot_ids = self._ids(prefix, list(slot_terms))
+        surface = self._surface
+        surface.update(zip(map(prefix.__add__, compress(words, ids)), map(keys.__getitem__, compress(ids, ids))))
+        for run, pairs in other.items():
+            slot_ids = self._ids(prefix, [t for _, t in pairs])
             if len(slot_ids) == 1:
                 runs[run] = slot_ids[0]
             else:
                 runs[run] = MULTI + len(self._multi_off) - 1
                 self._multi_slots.extend(slot_ids)
                 self._multi_off.append(len(self._multi_slots))
-            if any(slot_ids):
-                others.append(run)
+            for (word, _), tid in zip(pairs, slot_ids):
+                if tid:
+                    surface[prefix + word] = keys[tid]
 
     def _map_runs(self, lang: str, raws: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """The slots of passages' word runs in ``lang`` (one stream) and the slot count of each passage."""
@@ -322,30 +316,15 @@ class SegmentBuilder:
     def surface_words(self) -> dict[str, str]:
         """``"<lang>:<word>"`` -> term key of every indexed word in the buffer (text and titles)."""
         self._analyze()
-        out: dict[str, str] = {}
-        keys, slots, off = self.keys, self._multi_slots, self._multi_off
-        for lang, runs in self._runs.items():
+        out = dict(self._surface)  # the text's, noted as runs were analyzed
+        for lang in {lang for lang, _ in self._title_texts}:
             an = self.settings.analyzer(lang)
+            known = self._runs.get(lang, {})  # a run's words and terms are the same in a title
+            runs = {run for t_lang, title in self._title_texts if t_lang == lang for run in tokenize(title)}
+            plain, words, terms, other = an.terms_of_runs([r for r in runs if r not in known])
             prefix = f"{lang}:"
-            plain = self._plain_runs.get(
-                lang, []
-            )  # one indexed slot, ASCII alphanumeric: the word is the run lowercased
-            out.update(
-                zip(map(prefix.__add__, map(str.lower, plain)), map(keys.__getitem__, map(runs.__getitem__, plain)))
-            )
-            for run in self._other_runs.get(lang, []):
-                v = runs[run]
-                for word, tid in zip(
-                    an.run_words(run), (v,) if v < MULTI else slots[off[v - MULTI] : off[v - MULTI + 1]]
-                ):
-                    if tid:
-                        out[prefix + word] = keys[tid]
-        for lang, title in self._title_texts:
-            an = self.settings.analyzer(lang)
-            for run in tokenize(title):
-                for word, term in zip(an.run_words(run), an.run_terms([run])[0]):
-                    if term:
-                        out[f"{lang}:{word}"] = f"{lang}:{term}"
+            out.update((prefix + w, prefix + t) for w, t in zip(words, terms) if t)
+            out.update((prefix + w, prefix + t) for pairs in other.values() for w, t in pairs if t)
         return out
 
     def to_segment_data(self) -> SegmentData:

@@ -43,7 +43,7 @@ _RUN_PIECES = ["Kata", "the", "ibukota", "ibukotanya", "orang", "-", "'s", "\u20
 
 
 @given(st.lists(st.sampled_from(_RUN_PIECES), min_size=1, max_size=6).map("".join), st.sampled_from(["en", "id"]))
-def test_terms_of_one_run_equal_the_batched_terms(text: str, lang: str) -> None:
+def test_terms_of_runs_in_bulk_equal_the_cached_terms_and_words(text: str, lang: str) -> None:
     import analyzers
     from analyzers.base import RUN_RE, Analyzer
 
@@ -52,8 +52,16 @@ def test_terms_of_one_run_equal_the_batched_terms(text: str, lang: str) -> None:
         one, batch = Analyzer.__new__(Analyzer), Analyzer.__new__(Analyzer)
         for a in (one, batch):  # cold copies of the registered analyzer: each computes, neither reads a cache
             a.__dict__.update(shared.__dict__, _cache={})
-        assert one.run_terms_of(run) == batch.run_terms([run])[0]
-        assert one.run_terms_of(run) == batch.run_terms([run])[0]  # and again, from the caches
+        plain, words, terms, other = one.terms_of_runs([run])
+        pairs = tuple(zip(words, terms)) if plain else other[run]
+        assert (plain == [run]) == (len(pairs) == 1 and run.isalnum() and run not in other)
+        assert tuple(t for _, t in pairs) == batch.run_terms([run])[0]
+        assert tuple(w for w, _ in pairs) == batch.run_words(run)
+        assert not one._cache  # the shared cache neither read nor filled
+    runs = list(dict.fromkeys(RUN_RE.findall(text)))
+    plain, words, terms, other = shared.terms_of_runs(runs)  # all at once, as the builder calls it
+    got = {**{r: tuple(p) for r, p in other.items()}, **{r: ((w, t),) for r, w, t in zip(plain, words, terms)}}
+    assert got == {r: tuple(zip(shared.run_words(r), shared.run_terms([r])[0])) for r in runs}
 
 
 def _docs() -> list:
