@@ -514,9 +514,12 @@ class Index:
         if not isinstance(query, str):
             raise InvalidArgument(f"query must be a string, got {type(query).__name__}")
         snap = self._snapshot
+        suggester = Suggester(snap.segments, self.settings.analyzer, snap.languages)
+        if not rare_words and suggester.knows_all(query):
+            return None  # the common case of a query with hits: no language model, no lexicon
         probs = analyzers.language_probabilities(query)
         order = sorted(snap.languages, key=lambda x: -probs.get(x, 0.0))
-        return Suggester(snap.segments, self.settings.analyzer, snap.languages).suggest(query, order, rare_words)
+        return suggester.suggest(query, order, rare_words)
 
     def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""

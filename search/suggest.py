@@ -137,7 +137,25 @@ class Suggester:
     def _knows_all(self, lang: str, words: list[_Word]) -> bool:
         """Every word that ``correct`` could replace is in the index under ``lang``."""
         keys = (self.term_key(lang, w.word) for w in words)
-        return all(key is None or self.df(key) for key in keys)
+        return all(key is None or self._known(key) for key in keys)
+
+    def _known(self, key: str) -> bool:
+        """Some live passage holds ``key``: the dictionary answers for a segment without deletions, so the
+        check a server makes on every query with hits decodes no postings."""
+        if key in self._pids:
+            return self.df(key) > 0
+        h = key_hash(key)
+        for seg in self.segments:
+            slot = seg.reader.find(key, h)
+            if slot >= 0 and (seg.live_passages is None or seg.live_passages[seg.reader.postings(slot)[0]].any()):
+                return True
+        return False
+
+    def knows_all(self, text: str) -> bool:
+        """One of the index's languages knows every word of ``text`` that a suggestion could replace (so
+        with ``rare`` False there is nothing to suggest, whatever the language order)."""
+        words = _words(text)
+        return not words or any(self._knows_all(lang, words) for lang in self.langs)
 
     def _together(self, key: str, context: list[str]) -> int:
         """Passages holding ``key`` and at least one of the ``context`` terms."""
@@ -158,11 +176,7 @@ class Suggester:
         """The corrected ``text`` (unchanged apart from the replaced words), or None when nothing is
         corrected; ``order`` ranks the languages when their corrections know as many words; ``rare``
         False leaves the words the index knows (however rarely) as they are."""
-        words: list[_Word] = []
-        for m in TOKEN_RE.finditer(text):
-            for w, s, e in split_word(m.group()):
-                if w:
-                    words.append(_Word(m.start() + s, m.start() + e, w))
+        words = _words(text)
         if not words:
             return None
         if not rare and any(lang in self.langs and self._knows_all(lang, words) for lang in order):
@@ -188,3 +202,13 @@ class Suggester:
                 at = w.end
         pieces.append(text[at:])
         return "".join(pieces)
+
+
+def _words(text: str) -> list[_Word]:
+    """The words of ``text`` a suggestion could replace, with their offsets."""
+    words: list[_Word] = []
+    for m in TOKEN_RE.finditer(text):
+        for w, s, e in split_word(m.group()):
+            if w:
+                words.append(_Word(m.start() + s, m.start() + e, w))
+    return words

@@ -74,6 +74,21 @@ def test_suggest_follows_deletions(index, tmp_path):
     assert idx.suggest("kebijakn") is None
 
 
+def test_a_word_left_only_in_deleted_documents_is_unknown(tmp_path):
+    """With ``rare_words=False`` only unknown words are corrected, and the quick "does the index know
+    every word" check must not count a word that only deleted documents held (its segment's dictionary
+    still has it)."""
+    idx = Index.create(tmp_path / "idx")
+    with idx.writer() as w:
+        w.add(Document(id="gone", text="kebijakn", lang="id"))
+        for i in range(12):  # one deletion in 13 documents: below the share that makes a merge rewrite it
+            w.add(Document(id=f"k{i}", text=f"kebijakan fiskal nomor {i}", lang="id"))
+    assert idx.suggest("kebijakn fiskal", rare_words=False) is None  # the index knows "kebijakn"
+    with idx.writer() as w:
+        w.delete("gone")
+    assert idx.suggest("kebijakn fiskal", rare_words=False) == "kebijakan fiskal"
+
+
 def test_suggest_refuses_what_is_not_a_string(index):
     with pytest.raises(InvalidArgument):
         index.suggest(None)  # type: ignore[arg-type]
