@@ -442,7 +442,16 @@ def test_an_unexpected_failure_is_a_500_without_details(index_path: Path, monkey
     assert "secret" not in response.text
 
 
-def test_a_request_over_the_time_limit_is_503(index_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("deadline", ["asyncio.timeout", "a task per request"])
+def test_a_request_over_the_time_limit_is_503(index_path: Path, monkeypatch: pytest.MonkeyPatch, deadline: str) -> None:
+    """Both ways the guard keeps the time limit: ``asyncio.timeout`` (Python >= 3.11) and, as on 3.10, the
+    request run as its own task."""
+    import cli.serve.app as served_app
+
+    if deadline != "asyncio.timeout":
+        monkeypatch.setattr(served_app, "_TIMEOUT", None)
+    elif served_app._TIMEOUT is None:
+        pytest.skip("asyncio.timeout needs Python 3.11")
     config = ServeConfig(indexes={"main": str(index_path)}, quiet=True, time_limit=0.3)
     client = TestClient(create_app(config))
     real = Index.search
