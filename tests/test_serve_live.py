@@ -149,3 +149,59 @@ def _length(raw: bytes) -> int:
         if line.lower().startswith(b"content-length:"):
             return int(line.split(b":", 1)[1])
     return 1 << 30
+
+
+def test_workers_share_the_connections_of_one_client(tmp_path: Path) -> None:
+    """``--workers 2``: keep-alive connections opened together are spread over both workers (a socket
+    per worker, SO_REUSEPORT), not all taken by whichever worker was in accept first."""
+    from cli.serve import workers
+
+    if not workers.supported():
+        pytest.skip("SO_REUSEPORT balancing is Linux's")
+    path = tmp_path / "idx"
+    make_index(path)
+    with live_server(tmp_path, "--index", f"c={path}", "--quiet", "--workers", "2") as server:
+        conns = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(16)]
+        try:
+            pids = set()
+            for s in conns:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for s in conns:
+                raw = b""
+                while b"}" not in raw:
+                    chunk = s.recv(65536)
+                    assert chunk, raw
+                    raw += chunk
+                pids.add(json.loads(raw.split(b"\r\n\r\n", 1)[1])["pid"])
+        finally:
+            for s in conns:
+                s.close()
+        assert len(pids) == 2, pids  # 16 connections on one of 2 sockets: chance 2 / 2**16
+
+
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    make_index(path)
+    with live_server(tmp_path, "--index", f"c={path}", "--quiet", "--workers", "2") as server:
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from cli.app import main; main()",
+                "serve",
+                "--port",
+                str(server.port),
+                "--index",
+                f"c={path}",
+                "--quiet",
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 2, again.stderr
+        lines = again.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and str(server.port) in lines[0], again.stderr
+        assert httpx.get(server.url + "/health").status_code == 200

@@ -95,17 +95,26 @@ def run(config: ServeConfig, *, host: str, port: int, workers: int) -> None:
     """Serve until SIGTERM or Ctrl-C; in-flight requests are answered before the process exits."""
     import uvicorn
 
+    from . import workers as pool
+
     check_config(config)
     os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run(
-        "cli.serve.app:app_from_environment",
+    grace = max(5.0, config.time_limit + 1.0)
+    options: dict = dict(
+        app="cli.serve.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level="warning" if config.quiet else "info",
         access_log=False,  # the app writes its own line per request, with the time taken
         server_header=False,
-        timeout_graceful_shutdown=max(5.0, config.time_limit + 1.0),
+        timeout_graceful_shutdown=grace,
         limit_concurrency=256,
     )
+    if workers > 1 and pool.supported():
+        try:
+            pool.run_workers(options, host, port, workers, grace)
+        except pool.PortUnavailable as e:
+            raise ServeConfigError(str(e.strerror)) from None
+        return
+    uvicorn.run(**options, workers=workers)
