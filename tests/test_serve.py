@@ -668,3 +668,16 @@ def test_warm_builds_the_lexicons_that_suggest_walks(index_path: Path, monkeypat
     builds.clear()
     assert warm.suggest("warga rusai kabur") == cold.suggest("warga rusai kabur")
     assert builds and not any(builds)
+
+
+def test_a_search_leaves_no_thread_behind(index_path: Path) -> None:
+    """The search thread pool ends with its event loop: an application that embeds the app (here the
+    test client, one loop per request) keeps no idle thread, which would make a later ``add_many`` in
+    the same process start its workers from a forkserver instead of forking."""
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    client = TestClient(create_app(ServeConfig(indexes={"main": str(index_path)}, quiet=True)))
+    assert client.get("/v1/indexes/main/search", params={"q": "kopi"}).status_code == 200
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert left == []

@@ -306,9 +306,13 @@ def create_app(config: ServeConfig) -> Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # searches run in the event loop's default executor, which ends with the loop; as many threads as
+        # anyio's default limiter allowed, so slow searches queue no sooner than before
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
+        )
         await warm_http(outer[0], served)
         yield
-        outer[0].app.executor.shutdown(wait=False)  # idle search threads end with the server
 
     app = FastAPI(
         lifespan=lifespan,
@@ -620,9 +624,6 @@ class FastSearch:
         self.handlers = app.exception_handlers  # the same handler for the same exception on both paths
         self.served = served
         self.run_search = run_search
-        # made in the serving process (uvicorn spawns its workers, so no thread crosses a fork); as many
-        # threads as anyio's default limiter allows, so slow searches queue no sooner than before
-        self.executor = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -640,11 +641,11 @@ class FastSearch:
                 response = invalid_parameters(e.errors())
             else:
                 # in a thread, as FastAPI runs a def handler: the time limit can answer while a slow search
-                # runs, and other connections are served meanwhile; a plain executor rather than anyio's
-                # (run_in_threadpool): its cancel scopes and capacity limiter cost about 0.5 ms a request
-                # on loopback here, half of what HTTP may add to a search
+                # runs, and other connections are served meanwhile; the loop's own executor rather than
+                # anyio's run_in_threadpool (its cancel scopes and capacity limiter cost ~0.3 ms a request
+                # on loopback here, a third of what HTTP may add to a search); its threads end with the loop
                 loop = asyncio.get_running_loop()
-                response = await loop.run_in_executor(self.executor, self.run_search, s, params)
+                response = await loop.run_in_executor(None, self.run_search, s, params)
         except Exception as e:
             handler = next((self.handlers[c] for c in type(e).__mro__ if c in self.handlers), None)
             if handler is None:
