@@ -382,32 +382,78 @@ def test_second_writer_gets_index_locked(tmp_path: Path) -> None:
         w.add(Document("x", "text"))
 
 
-def test_threads_search_while_a_writer_commits(tmp_path: Path) -> None:
+def test_threads_search_while_a_writer_commits(tmp_path: Path, monkeypatch) -> None:
+    """Reader threads search at every step of ten commits and while the writer goes on: they see only
+    committed states, each of them, and never an error.
+
+    At each file system step of a commit (an fsync, a rename, a file removed) the writer asks the readers
+    for a round of searches and waits until they are done, plus one search that runs on beside the writer.
+    Searches are counted, not timed: readers spinning freely starved the writer of the GIL (36 s alone,
+    minutes under load), and nothing said they had searched during a commit at all.
+    """
+    import os
+
     index = build(tmp_path / "i", [Document("base", "marker word", lang="en")])
+    readers = 4
     errors: list[BaseException] = []
     seen: set[int] = set()
-    stop = threading.Event()
+    cond = threading.Condition()
+    work = {"asked": 0, "taken": 0, "done": 0, "stop": False, "events": 0}
 
     def reader() -> None:
-        try:
-            while not stop.is_set():
+        while True:
+            with cond:
+                cond.wait_for(lambda: work["stop"] or work["asked"] > work["taken"])
+                if work["asked"] <= work["taken"]:
+                    return
+                work["taken"] += 1
+            try:
                 hits = index.search("marker", k=1000)
+            except BaseException as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+                hits = []
+            with cond:
                 seen.add(len(hits))
-        except BaseException as e:  # noqa: BLE001 - collected and asserted below
-            errors.append(e)
+                work["done"] += 1
+                cond.notify_all()
 
-    threads = [threading.Thread(target=reader) for _ in range(8)]
+    me = os.getpid()
+
+    def at_event(original):
+        def step(*args, **kwargs):
+            if os.getpid() != me:  # a child process the writer forked (a merge) has no readers
+                return original(*args, **kwargs)
+            with cond:
+                work["events"] += 1
+                target = work["asked"] + readers
+                work["asked"] += readers + 1
+                cond.notify_all()
+                assert cond.wait_for(lambda: work["done"] >= target, timeout=120), "the readers hang"
+            return original(*args, **kwargs)
+
+        return step
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)]
     for t in threads:
         t.start()
-    for batch in range(10):
-        with index.writer() as w:
-            for j in range(5):
-                w.add(Document(f"d{batch}-{j}", f"marker number {batch} {j}", lang="en"))
-    stop.set()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert seen <= {1 + 5 * i for i in range(11)}  # only committed states are ever seen
+    try:
+        for name in ("fsync", "replace", "unlink"):
+            monkeypatch.setattr(os, name, at_event(getattr(os, name)))
+        for batch in range(10):
+            with index.writer() as w:
+                for j in range(5):
+                    w.add(Document(f"d{batch}-{j}", f"marker number {batch} {j}", lang="en"))
+    finally:
+        monkeypatch.undo()
+        with cond:
+            work["stop"] = True
+            cond.notify_all()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert work["events"] >= 30 and work["done"] == work["asked"] == work["events"] * (readers + 1)
+    # each commit searched before it is visible sees the one before; only committed states are ever seen
+    assert {1 + 5 * i for i in range(10)} <= seen <= {1 + 5 * i for i in range(11)}, sorted(seen)
     assert len(index.search("marker", k=1000)) == 51
 
 
