@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -391,8 +392,6 @@ def test_threads_search_while_a_writer_commits(tmp_path: Path, monkeypatch) -> N
     Searches are counted, not timed: readers spinning freely starved the writer of the GIL (36 s alone,
     minutes under load), and nothing said they had searched during a commit at all.
     """
-    import os
-
     index = build(tmp_path / "i", [Document("base", "marker word", lang="en")])
     readers = 4
     errors: list[BaseException] = []
