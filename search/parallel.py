@@ -282,9 +282,28 @@ class _Pool:
             except EOFError:
                 pass
             if not self.finished[w] and self.procs[w].sentinel in ready:
-                self.procs[w].join(timeout=5.0)  # the sentinel fires just before the exit status is there
-                code = self.procs[w].exitcode
-                raise WorkerFailed(f"indexing worker {w} (pid {self.procs[w].pid}) exited with code {code}")
+                self._gone(w)
+
+    def _gone(self, w: int) -> None:
+        """Raise ``WorkerFailed`` for worker ``w``, which has exited: its own error message when it sent
+        one before it went, else its exit code."""
+        box = self.outboxes[w]
+        try:
+            while box.poll():
+                self._handle(w, box.recv_bytes())
+        except (EOFError, OSError):
+            pass
+        self.procs[w].join(timeout=5.0)  # the sentinel fires just before the exit status is there
+        code = self.procs[w].exitcode
+        raise WorkerFailed(f"indexing worker {w} (pid {self.procs[w].pid}) exited with code {code}")
+
+    def _send(self, w: int, message: dict[str, Any]) -> None:
+        """Send to worker ``w``; a worker that has gone (a broken pipe: it failed or was killed between
+        two sends) is reported as ``_wait`` would, by its message or its exit code."""
+        try:
+            _send(self.inboxes[w], message)
+        except OSError:
+            self._gone(w)
 
     def run(self, batches: Iterable[list[list[Any]]]) -> list[dict[str, Any]]:
         """Send every batch round robin; return the written segments ordered by their first batch."""
@@ -294,9 +313,9 @@ class _Pool:
             while self.in_flight[w] >= IN_FLIGHT:
                 self._wait()
             self.in_flight[w] += 1
-            _send(self.inboxes[w], {"batch": i, "docs": batch})
-        for box in self.inboxes:
-            _send(box, {"finish": True})
+            self._send(w, {"batch": i, "docs": batch})
+        for w in range(n):
+            self._send(w, {"finish": True})
         while not all(self.finished):
             self._wait()
         for proc in self.procs:

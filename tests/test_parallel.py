@@ -199,3 +199,25 @@ def test_a_failing_worker_surfaces_and_leaves_nothing(tmp_path: Path, monkeypatc
             w.add_many(corpus(), workers=2)
     assert segment_files(index.path) == []
     assert len(index) == 0
+
+
+@needs_processes
+@pytest.mark.parametrize("ends", ["send", "finish"])
+def test_a_worker_gone_before_a_send_is_reported_not_a_broken_pipe(tmp_path: Path, ends: str) -> None:
+    """A worker that died before the parent's next send (a batch, or the last "finish"): the parent says
+    which worker exited and how, never ``BrokenPipeError`` (the race a loaded machine made likely)."""
+    import signal
+
+    from search.settings import IndexSettings
+
+    pool = parallel._Pool(tmp_path, IndexSettings(), 2, 1_000)
+    dead = 1 if ends == "finish" else 0  # one batch goes to worker 0: worker 1 only gets "finish"
+    try:
+        pool.procs[dead].kill()
+        pool.procs[dead].join()
+        batch = [["d0", "some text", "", None, None]]
+        with pytest.raises(WorkerFailed, match=f"worker {dead} .*exited with code {-signal.SIGKILL}"):
+            pool.run([batch] * (1 if ends == "finish" else 3))
+    finally:
+        pool.close(remove_files=True)
+    assert segment_files(tmp_path) == []
