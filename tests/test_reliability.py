@@ -286,6 +286,9 @@ def test_sigterm_or_sigint_stops_a_cli_build_cleanly(tmp_path, bulk_jsonl, sig):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # Ctrl-C reaches a terminal's foreground job: a suite started in the background of a shell
+        # (`pytest &`) passes SIGINT down ignored, and the build then rightly ran to its end (exit 0)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     workers: list[int] = []
     deadline = time.monotonic() + 120
