@@ -48,7 +48,7 @@ from .errors import (
     InvalidDocument,
     SearchError,
 )
-from .files import MAX_META_BYTES, read_checked
+from .files import MAX_META_BYTES, open_checked, read_checked
 from .index import Hit, Index
 from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
@@ -203,20 +203,38 @@ def _write_df_table(directory: Path, generation: int, table: tuple[np.ndarray, n
 
 
 def _load_df_table(directory: Path, manifest: dict[str, Any]) -> DfTable | None:
+    """The commit's document-frequency table, memory-mapped through ``files.open_checked``: a regular file
+    of exactly the size the manifest recorded (a FIFO, a device or a grown file is refused before a byte
+    is read), whose ``.npy`` header must describe a 2 x n uint64 array filling the rest of it."""
     entry = manifest.get("dfs")
     if not entry:
         return None
-    path = directory / entry["name"]
+    name = entry["name"]
+    path = directory / name
+    what = f"document-frequency table {name}"
     try:
-        if path.stat().st_size != entry["size"]:
-            raise IndexCorrupt(f"{entry['name']} has {path.stat().st_size} bytes; the commit recorded {entry['size']}")
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open_checked(path, what, size=int(entry["size"])) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unknown .npy version {version}")
+            except (ValueError, OSError, SyntaxError, TypeError) as e:  # a damaged header, or one cut short
+                raise IndexCorrupt(f"{what} is damaged: {e}", str(path)) from None
+            offset = f.tell()
+            if len(shape) != 2 or shape[0] != 2 or dtype != np.dtype(np.uint64) or fortran:
+                raise IndexCorrupt(f"{what} is damaged (shape {shape}, {dtype})", str(path))
+            if offset + 2 * shape[1] * 8 != int(entry["size"]):
+                raise IndexCorrupt(f"{what} is damaged: its header says {shape[1]} terms, its size differs", str(path))
+            # np.load opens by name (a second, unchecked open): map the checked descriptor instead
+            arr = np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape) if shape[1] else None
     except FileNotFoundError:
-        raise IndexCorrupt(f"{entry['name']} is missing from {directory}", str(path)) from None
-    except ValueError as e:
-        raise IndexCorrupt(f"{entry['name']} is damaged: {e}", str(path)) from None
-    if arr.ndim != 2 or arr.shape[0] != 2 or arr.dtype != np.uint64:
-        raise IndexCorrupt(f"{entry['name']} is damaged (shape {arr.shape}, {arr.dtype})", str(path))
+        raise IndexCorrupt(f"{name} is missing from {directory}", str(path)) from None
+    if arr is None:
+        arr = np.zeros((2, 0), np.uint64)
     return DfTable(int(manifest["generation"]), arr[0], arr[1])
 
 

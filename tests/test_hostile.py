@@ -336,6 +336,55 @@ def test_write_lock_file_is_read_through_the_checked_reads(tmp_path: Path, kind:
     assert proc.stderr.startswith(f"error: {storage.LOCK} is ") and "remove it" in proc.stderr
 
 
+def _sharded_with_dfs(path: Path) -> Path:
+    """A two-shard index with a commit's document-frequency table; returns the table's path."""
+    from search.sharded import DF_PREFIX, ShardedIndex
+
+    idx = ShardedIndex.create(path, shards=2)
+    with idx.writer() as w:
+        for i in range(12):
+            w.add(Document(id=f"d{i}", text=f"river kota nomor {i} pasar mountain"))
+    (table,) = path.glob(f"{DF_PREFIX}*.npy")
+    return table
+
+
+@pytest.mark.parametrize("damage", ["fifo", "devzero", "grown", "garbage", "shape", "dtype", "empty-header"])
+def test_document_frequency_table_is_read_through_the_checked_reads(tmp_path: Path, damage: str) -> None:
+    """``dfs-<gen>.npy`` is opened as the other index files are (a regular file of its recorded size, never
+    read past that) and its ``.npy`` header is checked against its size: damage is ``IndexCorrupt``."""
+    table = _sharded_with_dfs(tmp_path / "s")
+    original = table.read_bytes()
+    assert _child_open(tmp_path / "s").stdout == ""  # intact: opens and verifies
+    n = len(original)
+    if damage in ("fifo", "devzero"):
+        table.unlink()
+        os.mkfifo(table) if damage == "fifo" else table.symlink_to("/dev/zero")
+    elif damage == "grown":
+        table.write_bytes(original + b"\0" * 16)
+    elif damage == "garbage":
+        table.write_bytes(bytes(random.Random(3).randrange(256) for _ in range(n)))
+    elif damage == "empty-header":
+        table.write_bytes(original[:8] + b"\0" * (n - 8))  # the magic, then a header of zeros
+    else:  # a header that lies about the array, at the same size
+        header_end = original.index(b"\n") + 1
+        header = original[:header_end].decode("latin1")
+        count = int(re.search(r"\(2, (\d+)\)", header).group(1))
+        if damage == "shape":
+            lie = header.replace(f"(2, {count})", f"(2, {count - 1})" + " " * (len(str(count)) - len(str(count - 1))))
+        else:
+            lie = header.replace("'<u8'", "'<i8'")
+        assert lie != header and len(lie) == len(header)
+        table.write_bytes(lie.encode("latin1") + original[header_end:])
+    proc = _child_open(tmp_path / "s")  # a FIFO blocked the reader forever; /dev/zero never ended
+    assert proc.returncode == 0 and proc.stdout.startswith("IndexCorrupt|"), (proc.stdout, proc.stderr)
+    _, path, message = proc.stdout.strip().split("|", 2)
+    assert Path(path).name == table.name and "Traceback" not in proc.stderr
+    said = {"fifo": "a FIFO", "devzero": "a character device", "grown": "the commit recorded"}.get(damage, "damaged")
+    assert said in message, message
+    check = _cli("check", "--index", tmp_path / "s")
+    assert check.returncode == 3 and check.stderr.startswith("error: ") and "Traceback" not in check.stderr
+
+
 def test_index_file_larger_than_its_commit_is_refused(tmp_path: Path) -> None:
     _index_with_deletions(tmp_path / "idx")
     for victim in sorted((tmp_path / "idx").glob("seg_*")):
