@@ -8,7 +8,10 @@ most matches, then a window that starts a sentence; ties go to the earliest wind
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
@@ -19,6 +22,9 @@ SNIPPET_WORDS = 32
 # Matches of one passage that take part in choosing its snippet window (all of them are highlighted).
 MAX_WINDOW_MATCHES = 50_000
 _SENTENCE_END = re.compile(r"[.!?\n]")
+# C-level getters: with map() they walk matches and regex matches with no Python step per item
+_TERM, _START, _END = itemgetter(0), itemgetter(1), itemgetter(2)
+_SPAN, _MATCH_START = re.Match.span, re.Match.start
 
 
 def highlight_spans(text: str, analyzer: Analyzer, terms: Collection[str]) -> list[tuple[str, int, int]]:
@@ -38,22 +44,25 @@ def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNI
     order first). Only the first ``MAX_WINDOW_MATCHES`` matches are considered: a passage of one word
     repeated a million times gets a window near its start rather than unbounded work.
     """
-    bounds = np.fromiter((x for m in TOKEN_RE.finditer(text) for x in m.span()), dtype=np.int64)
+    bounds = np.fromiter(chain.from_iterable(map(_SPAN, TOKEN_RE.finditer(text))), dtype=np.int64)
     n = len(bounds) // 2
     if n <= words:
         return 0, len(text)
     starts, ends = bounds[0::2], bounds[1::2]
     matches = matches[:MAX_WINDOW_MATCHES]
-    at = np.fromiter((s for _, s, _ in matches), dtype=np.int64, count=len(matches))
+    at = np.fromiter(map(_START, matches), dtype=np.int64, count=len(matches))
     if len(at) > 1 and bool((at[1:] < at[:-1]).any()):  # a caller's list out of text order
         order = np.argsort(at, kind="stable")
         at, matches = at[order], [matches[i] for i in order.tolist()]
     word = np.maximum(np.searchsorted(starts, at, side="right") - 1, 0)  # the word holding each match
-    previous = np.empty(len(matches), dtype=np.int64)  # the word of the term's previous match
-    last: dict[str, int] = {}
-    for i, (match, w) in enumerate(zip(matches, word.tolist())):
-        previous[i] = last.get(match[0], -words)
-        last[match[0]] = w
+    # the word of each match's term's previous match (-words: none): matches grouped by term, in text
+    # order within a term (a stable sort of small term numbers, which numpy does as a radix sort)
+    ids = {t: i for i, t in enumerate(dict.fromkeys(map(_TERM, matches)))}
+    term = np.fromiter(map(ids.__getitem__, map(_TERM, matches)), dtype=np.int64, count=len(matches))
+    order = np.argsort(term.astype(np.uint16) if len(ids) <= 1 << 16 else term, kind="stable")
+    previous = np.full(len(matches), -words, dtype=np.int64)
+    same = term[order[1:]] == term[order[:-1]]
+    previous[order[1:][same]] = word[order[:-1][same]]
     # window start c holds the match at word w when w - words < c <= w, and counts it as a distinct term
     # when also its term's previous match is before c
     size = n + 1
@@ -61,7 +70,7 @@ def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNI
     count = np.cumsum(np.bincount(np.maximum(word - words + 1, 0), minlength=size) - leave)
     distinct = np.cumsum(np.bincount(np.maximum(np.maximum(previous, word - words) + 1, 0), minlength=size) - leave)
     # sentence starts: word 0 and every word after a gap holding . ! ? or a line break
-    stops = np.fromiter((m.start() for m in _SENTENCE_END.finditer(text)), dtype=np.int64)
+    stops = np.fromiter(map(_MATCH_START, _SENTENCE_END.finditer(text)), dtype=np.int64)
     after = np.searchsorted(starts, stops, side="right")  # the first word starting after the stop
     inside = (after > 0) & (after < n)
     stops, after = stops[inside], after[inside]
@@ -95,6 +104,8 @@ def make_snippet(
     """(snippet, highlights in the snippet, highlights in ``text``): plain text with offset pairs."""
     matches = highlight_spans(text, analyzer, terms)
     start, end = best_window(text, matches, words)
-    full = [(s, e) for _, s, e in matches]
-    inside = [(s - start, e - start) for s, e in full if s >= start and e <= end]
+    starts = list(map(_START, matches))  # in text order
+    full = list(zip(starts, map(_END, matches)))
+    window = full[bisect_left(starts, start) : bisect_right(starts, end)]
+    inside = [(s - start, e - start) for s, e in window if e <= end]
     return text[start:end], inside, full
