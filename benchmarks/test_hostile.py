@@ -3,7 +3,8 @@
 * snippets: choosing the snippet window of one passage with 2,000 and 20,000 matches of one word (goal:
   the 20,000 case costs at most 10x the 2,000 one: linear, it was quadratic); ``extra_info`` has the
   matches and, on the 20,000 case, the ratio of best CPU times to a 2,000-match run in the same process
-  (in turns) and the cost per match of each (linear work gives a ratio of 10: equal costs per match);
+  (in turns) and the cost per match of each (linear work gives a ratio of 10: equal costs per match),
+  beside ``regex_pass_ratio``, the same ratio for one C regex pass over the words (linear work's floor);
 * huge document: peak memory (``ru_maxrss`` of a fresh process) while one 200 MB document is added and
   committed, as a multiple of its size (goal ~3x; ``BENCH_HUGE_MB`` changes the size);
 * long query: a 10,000-word query (refused at once by the 1,024-word limit) and a 1,024-word query (the
@@ -25,6 +26,7 @@ import tracemalloc
 import pytest
 
 import analyzers
+from analyzers.base import RUN_RE
 from benchmarks.config import REPO, smoke
 from search import Document, Index, QuerySyntaxError
 from search.highlight import make_snippet
@@ -38,18 +40,23 @@ def _passage(matches: int) -> str:
     return " ".join(words)
 
 
-def _snippet_seconds(small: str, large: str, rounds: int = 9) -> tuple[float, float]:
+def _snippet_seconds(small: str, large: str, rounds: int = 9) -> tuple[float, float, float, float]:
     """Best CPU times of ``make_snippet`` on two passages, run in turns: on a shared, loaded machine wall
     time mostly measures the queue, and turns give both passages the same machine (measured one after
-    the other, a burst of load on one side moved the ratio by 30%)."""
+    the other, a burst of load on one side moved the ratio by 30%). Then the same for one regex pass
+    over each passage's words (``RUN_RE.findall``, all in C): the ratio linear work itself shows here,
+    the floor for the snippet's ratio (10x the text is not exactly 10x the time on this machine)."""
     analyzer = analyzers.get("en")
-    best = [float("inf"), float("inf")]
+    best = [float("inf")] * 4
     for _ in range(rounds):
         for i, text in enumerate((small, large)):
             t0 = time.process_time()
             make_snippet(text, analyzer, ["river", "mountain"])
             best[i] = min(best[i], time.process_time() - t0)
-    return best[0], best[1]
+            t0 = time.process_time()
+            RUN_RE.findall(text)
+            best[2 + i] = min(best[2 + i], time.process_time() - t0)
+    return best[0], best[1], best[2], best[3]
 
 
 @pytest.mark.parametrize("matches", [2_000, 20_000])
@@ -64,11 +71,12 @@ def test_snippet_window_matches(benchmark, matches):
     assert len(full) == n + 1 and "mountain" in snippet
     info = {"case": "snippet", "matches": n, "load": os.getloadavg()[0]}
     if matches == 20_000:  # the ratio against 2,000 matches, both timed here, back to back
-        small, large = _snippet_seconds(_passage(n // 10), text)
+        small, large, scan_small, scan_large = _snippet_seconds(_passage(n // 10), text)
         info.update(
             cpu_s_2000=round(small, 4),
             cpu_s_20000=round(large, 4),
             ratio=round(large / small, 2),
+            regex_pass_ratio=round(scan_large / scan_small, 2),
             us_per_match_2000=round(small / (n // 10) * 1e6, 2),
             us_per_match_20000=round(large / n * 1e6, 2),
         )
