@@ -383,12 +383,16 @@ class Index:
         """Load now what the first query of this process would otherwise load on its way: each segment's
         section checksums and id column, the query language model, and the surface-word lexicons that
         fuzzy words and "did you mean" walk (for a long-lived process: its first query then costs what
-        later ones do; the server asks ``suggest`` on every search, whose first lexicon build took ~1 s)."""
+        later ones do; the server asks ``suggest`` on every search, whose first lexicon build took ~1 s).
+        Opening checks only headers; this also checks every section and derives the postings layout
+        and each language's BM25 length norms, which a first query would otherwise pay for."""
         analyzers.language.preload_language_model()
-        for seg in self._snapshot.segments:
+        snap = self._snapshot
+        for si, seg in enumerate(snap.segments):
             seg.reader.warm()
-            for lang in self._snapshot.languages:
+            for lang in snap.languages:
                 segment_lexicon(seg.reader, lang)[0].warm()
+                snap.norms(si, snap.stats[lang].avgdl, self.settings.k1, self.settings.b)
 
     # -- searching ------------------------------------------------------------------------------------
     @property

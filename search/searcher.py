@@ -1,8 +1,9 @@
 """A snapshot of one commit, and a search's view of it: analysis, postings and statistics.
 
 A ``Snapshot`` holds the mmapped segments a ``meta.json`` names, their deletions, and the BM25
-statistics of every language over its live passages in all segments (N, total length). It never
-changes; a new commit gives a new snapshot, so searches in other threads keep a consistent view.
+statistics of every language over its live passages in all segments (N, total length): a segment
+without deletions gives the sums its header recorded at write, so opening reads no passage table.
+It never changes; a new commit gives a new snapshot, so searches in other threads keep a consistent view.
 
 A ``QueryContext`` is one search over a snapshot (Lucene's ``IndexSearcher`` for one query): it
 analyzes the query under each language (term keys are ``"<lang>:<term>"``, so a passage matches
@@ -95,15 +96,19 @@ class Snapshot:
         for seg in segments:
             r = seg.reader
             live = seg.live_passages
-            for code, lang in enumerate(r.langs):
-                mask = r.p_lang == code
-                if live is not None:
-                    mask &= live
-                n = int(np.count_nonzero(mask))
+            if live is None:  # counted when the segment was written: opening reads no passage
+                per_lang = r.lang_stats()
+            else:  # deletions: the live passages' own sums, O(passages) for this segment
+                codes, lens = r.p_lang[live], r.p_len[live]
+                per_lang = [
+                    (int(np.count_nonzero(codes == c)), int(lens[codes == c].sum(dtype=np.int64)))
+                    for c in range(len(r.langs))
+                ]
+            for lang, (n, length) in zip(r.langs, per_lang):
                 if n:
                     t = totals.setdefault(lang, [0, 0])
                     t[0] += n
-                    t[1] += int(r.p_len[mask].sum(dtype=np.int64))
+                    t[1] += length
         self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
         self._id_map: dict[str, tuple[int, int]] | None = None
         self._norms: dict[tuple[int, str, float, float], np.ndarray] = {}

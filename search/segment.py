@@ -479,6 +479,7 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
     """Write ``data`` as a segment file (fsynced); return its size and BLAKE2b checksum."""
     arrays, counts = build_arrays(data)
     counts["crc"] = {section: section_crc(arrays, section) for section in SECTIONS}
+    counts["lang_stats"] = lang_stats(arrays["p_lang"], arrays["p_len"], len(data.langs))
     layout: dict[str, list] = {}
     offset = 0
     for name in sorted(arrays):
@@ -486,16 +487,9 @@ def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
         offset = -(-offset // ALIGN) * ALIGN
         layout[name] = [offset, arr.dtype.str, int(arr.shape[0])]
         offset += arr.nbytes
-    header = json.dumps(
-        {
-            "arrays": layout,
-            "langs": data.langs,
-            "docs": len(data.doc_ids),
-            "passages": int(len(data.p_doc)),
-            **counts,
-        },
-        sort_keys=True,
-    ).encode("utf-8")
+    header = _header_bytes(
+        {"arrays": layout, "langs": data.langs, "docs": len(data.doc_ids), "passages": int(len(data.p_doc)), **counts}
+    )
     base = -(-(16 + len(header)) // ALIGN) * ALIGN
     digest = hashlib.blake2b(digest_size=16)
     size = 0
@@ -555,7 +549,12 @@ def write_spilled_segment(
         offset = -(-offset // ALIGN) * ALIGN
         layout[name] = [offset, np.dtype(dtype).str, int(length)]
         offset += int(length) * np.dtype(dtype).itemsize
-    header = json.dumps({"arrays": layout, **fields, "crc": crc}, sort_keys=True).encode("utf-8")
+    stats = fields.get("lang_stats")
+    if stats is None:  # counted from the spilled passage table, as ``write_segment`` counts them
+        p_lang = np.frombuffer(b"".join(chunks("p_lang")), dtype=np.uint8)
+        p_len = np.frombuffer(b"".join(chunks("p_len")), dtype="<u4")
+        stats = lang_stats(p_lang, p_len, len(fields["langs"]))
+    header = _header_bytes({"arrays": layout, **fields, "crc": crc, "lang_stats": stats})
     base = -(-(16 + len(header)) // ALIGN) * ALIGN
     digest = hashlib.blake2b(digest_size=16)
     size = 0
@@ -626,6 +625,17 @@ def section_crc(arrays: dict[str, np.ndarray], section: str) -> int:
     return crc
 
 
+def header_checksum(body: dict) -> int:
+    """CRC-32 of a segment header's JSON without its ``header_crc`` (sorted keys, as written): the header
+    is read at every open, so damage to its counts, checksums or statistics is caught there."""
+    return zlib.crc32(json.dumps(body, sort_keys=True).encode("utf-8"))
+
+
+def _header_bytes(body: dict) -> bytes:
+    """A header's JSON bytes with its own checksum added."""
+    return json.dumps({**body, "header_crc": header_checksum(body)}, sort_keys=True).encode("utf-8")
+
+
 def _count(header: dict, name: str) -> int:
     value = header[name]
     if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 48):
@@ -638,15 +648,15 @@ def _monotone_offsets(off: np.ndarray, end: int, what: str) -> None:
         raise ValueError(f"offsets {what} do not fit their data")
 
 
-class _Layout:
-    """What the reader derives from the dictionary at open, after checking it (``ValueError`` if bad):
-    where each term's postings and positions blocks begin, and every block's byte offset."""
+class _Counts:
+    """What the reader checks at open, in O(arrays + languages): the header's counts and languages,
+    every array's length that a count fixes, and the per-language statistics (``ValueError`` if bad)."""
 
     def __init__(self, a: dict[str, np.ndarray], header: dict) -> None:
         self.n_docs = _count(header, "docs")
         self.n_passages = _count(header, "passages")
-        n_post = _count(header, "postings")
-        n_pos = _count(header, "positions")
+        self.n_postings = _count(header, "postings")
+        self.n_positions = _count(header, "positions")
         langs = header["langs"]
         if not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
             raise ValueError("langs is not a list of names")
@@ -658,17 +668,75 @@ class _Layout:
         for name, n in lengths.items():
             if a[name].shape[0] != n:
                 raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n}")
-        _monotone_offsets(a["term_off"], a["term_blob"].shape[0], "term_off")
-        _monotone_offsets(a["surf_off"], a["surf_blob"].shape[0], "surf_off")
-        if n_terms and np.any(a["term_hash"][1:] < a["term_hash"][:-1]):
-            raise ValueError("term dictionary out of order")
-        if a["surf_term"].shape[0] and int(a["surf_term"].max()) >= n_terms:
-            raise ValueError("surface words name terms that do not exist")
+        if a["doc_block_first"].shape[0] == 0:
+            raise ValueError("document blocks do not cover the documents")
+        self.doc_block_max = _count(header, "doc_block_max")
+        sizes = header["column_sizes"]
+        if not isinstance(sizes, dict):
+            raise ValueError("bad column sizes")
+        self.column_sizes = {f: _count(sizes, f) for f in COLUMN_FIELDS}
+        # (passages, total length) per language code, counted at write; trusted only under the
+        # header's own checksum (a segment written before them has neither: its table is summed)
+        self.lang_stats: list[tuple[int, int]] | None = None
+        stats = header.get("lang_stats")
+        if stats is not None and "header_crc" in header:
+            if not (isinstance(stats, list) and len(stats) == len(langs)):
+                raise ValueError("bad language statistics")
+            pairs = [(_count({"n": n}, "n"), _count({"n": t}, "n")) for n, t in stats]
+            if sum(n for n, _ in pairs) != self.n_passages:
+                raise ValueError("language statistics do not add up to the passages")
+            self.lang_stats = pairs
+
+
+def _validate_dictionary(a: dict[str, np.ndarray]) -> None:
+    """The dictionary's structure, in O(terms + surface words) (``ValueError`` if bad)."""
+    n_terms = a["term_hash"].shape[0]
+    _monotone_offsets(a["term_off"], a["term_blob"].shape[0], "term_off")
+    _monotone_offsets(a["surf_off"], a["surf_blob"].shape[0], "surf_off")
+    if n_terms and np.any(a["term_hash"][1:] < a["term_hash"][:-1]):
+        raise ValueError("term dictionary out of order")
+    if a["surf_term"].shape[0] and int(a["surf_term"].max()) >= n_terms:
+        raise ValueError("surface words name terms that do not exist")
+
+
+def _validate_passages(a: dict[str, np.ndarray], counts: _Counts, n_langs: int) -> None:
+    """The passage table and the document blocks, in O(passages + blocks) (``ValueError`` if bad); and
+    the header's per-language statistics against the table they were counted from."""
+    n_passages, n_docs = counts.n_passages, counts.n_docs
+    p_doc = a["p_doc"]
+    if n_passages and (int(p_doc[-1]) >= n_docs or np.any(p_doc[1:] < p_doc[:-1])):
+        raise ValueError("passage document ids out of order or range")
+    if n_passages and int(a["p_lang"].max()) >= n_langs:
+        raise ValueError("passage language codes out of range")
+    if n_passages and np.any(a["p_start"] > a["p_end"]):
+        raise ValueError("passage spans out of order")
+    _monotone_offsets(a["doc_block_off"], a["doc_data"].shape[0], "doc_block_off")
+    first = a["doc_block_first"]
+    if int(first[0]) != 0 or int(first[-1]) != n_docs or np.any(first[1:] <= first[:-1]):
+        raise ValueError("document blocks do not cover the documents")
+    if counts.lang_stats is not None and counts.lang_stats != lang_stats(a["p_lang"], a["p_len"], n_langs):
+        raise ValueError("language statistics disagree with the passage table")
+
+
+def lang_stats(p_lang: np.ndarray, p_len: np.ndarray, n_langs: int) -> list[tuple[int, int]]:
+    """(passages, total length) per language code of a passage table."""
+    codes = np.asarray(p_lang, dtype=np.intp)
+    n = np.bincount(codes, minlength=n_langs)
+    total = np.bincount(codes, weights=np.asarray(p_len, dtype=np.float64), minlength=n_langs)  # exact < 2**53
+    return [(int(n[i]), int(total[i])) for i in range(n_langs)]
+
+
+class _Layout:
+    """Where each term's postings and positions blocks begin, and every block's byte offset: derived
+    from the dictionary when postings are first read, after checking it (``ValueError`` if bad)."""
+
+    def __init__(self, a: dict[str, np.ndarray], counts: _Counts) -> None:
+        n_terms = a["term_hash"].shape[0]
         df = a["term_df"].astype(np.int64)
         ttf = a["term_ttf"].astype(np.int64)
         if n_terms and (int(df.min()) < 1 or np.any(ttf < df)):
             raise ValueError("term frequencies out of range")
-        if int(df.sum()) != n_post or int(ttf.sum()) != n_pos:
+        if int(df.sum()) != counts.n_postings or int(ttf.sum()) != counts.n_positions:
             raise ValueError("term frequencies do not add up to the postings")
         self.df, self.ttf = df, ttf
         self.post_lens = codec.block_lengths(df)
@@ -688,24 +756,8 @@ class _Layout:
         np.cumsum(codec.block_counts(df), out=self.term_blk[1:])
         self.term_pblk = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(codec.block_counts(ttf), out=self.term_pblk[1:])
-        if n_blocks and int(a["blk_last"].max()) >= self.n_passages:
+        if n_blocks and int(a["blk_last"].max()) >= counts.n_passages:
             raise ValueError("skip data names passages that do not exist")
-        p_doc = a["p_doc"]
-        if self.n_passages and (int(p_doc[-1]) >= self.n_docs or np.any(p_doc[1:] < p_doc[:-1])):
-            raise ValueError("passage document ids out of order or range")
-        if self.n_passages and int(a["p_lang"].max()) >= len(langs):
-            raise ValueError("passage language codes out of range")
-        if self.n_passages and np.any(a["p_start"] > a["p_end"]):
-            raise ValueError("passage spans out of order")
-        _monotone_offsets(a["doc_block_off"], a["doc_data"].shape[0], "doc_block_off")
-        first = a["doc_block_first"]
-        if int(first[0]) != 0 or int(first[-1]) != self.n_docs or np.any(first[1:] <= first[:-1]):
-            raise ValueError("document blocks do not cover the documents")
-        self.doc_block_max = _count(header, "doc_block_max")
-        sizes = header["column_sizes"]
-        if not isinstance(sizes, dict):
-            raise ValueError("bad column sizes")
-        self.column_sizes = {f: _count(sizes, f) for f in COLUMN_FIELDS}
 
 
 class SegmentReader:
@@ -714,21 +766,23 @@ class SegmentReader:
     What is checked, and when (damage is ``IndexCorrupt`` naming the file, never an IndexError, a giant
     allocation or, where a bound or a checksum can tell, a different answer):
 
-    - at open, in O(terms + blocks + passages): the header (every array present, of its dtype, inside the
-      file), every array's length against the header's counts, every offset array monotone and ending
-      at its data, the dictionary sorted, df >= 1 and ttf >= df adding up to the header's totals, each
-      packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data, passage
-      document ids and languages in range, document blocks covering every document; and the CRC-32 of
-      the passage table (the snapshot's statistics read it at open);
-    - once per process, when a section is first used: the CRC-32 of the dictionary (first lookup), of the
-      postings with their block metadata (first postings read), of the positions (first phrase). About
-      1 ms per 1 MB (zlib's crc32, a quarter of BLAKE2b's cost), paid by the first query that needs it
-      rather than by every open, so opening stays a header read plus the checks above;
+    - at open, in O(arrays + languages), so opening costs the same at any size: the header (every array
+      present, of its dtype, inside the file; its own CRC-32, which covers the section checksums and the
+      per-language statistics the snapshot reads from it), and every array's length that a header count
+      fixes;
+    - once per process, when a section is first used (a query's first dictionary lookup, postings read,
+      phrase, or passage-table read), its CRC-32 (about 1 ms per 1 MB: zlib's crc32) and its structure
+      in O(its size): for the dictionary, offsets monotone and ending at their data, the hashes sorted,
+      surface words naming terms; for the postings, df >= 1 and ttf >= df adding up to the header's
+      totals, each packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data in
+      range; for the passage table, document ids ordered and in range, languages in range, spans
+      ordered, document blocks covering every document, and the header's per-language statistics
+      equal to the table's (``warm`` does all of it at once, for a server);
     - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and
       equal to the skip data at every block end; tfs adding up to ttf; positions strictly ascending within
       a passage and below 2**32; stored blocks by zlib's own checksum (adler32) and their lengths;
     - only in ``Index.verify`` (``search check``, and before every merge): the whole file's BLAKE2b
-      against the commit, which also covers the header and the alignment padding.
+      against the commit, which also covers the alignment padding.
     """
 
     def __init__(self, path: Path, size: int | None = None) -> None:
@@ -759,6 +813,10 @@ class SegmentReader:
         base = -(-(16 + hlen) // ALIGN) * ALIGN
         buf = np.frombuffer(self._mm, dtype=np.uint8)
         arrays: dict[str, np.ndarray] = {}
+        if isinstance(header, dict) and "header_crc" in header:
+            body = dict(header)
+            if body.pop("header_crc") != header_checksum(body):
+                raise IndexCorrupt(f"segment file {self.name} has a bad header (fails its checksum)", str(self.path))
         try:
             names = set(header["arrays"]) if isinstance(header, dict) else set()
             if not names >= set(ARRAY_DTYPES) or not all(
@@ -777,7 +835,7 @@ class SegmentReader:
                     raise IndexCorrupt(f"segment file {self.name} is truncated (array {name})", str(self.path))
                 arrays[name] = buf[start:end].view(dt)
             self.langs: list[str] = header["langs"]
-            layout = _Layout(arrays, header)
+            counts = _Counts(arrays, header)
         except (KeyError, TypeError, ValueError) as e:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: {e}", str(self.path)) from None
         crcs = header.get("crc")
@@ -785,18 +843,17 @@ class SegmentReader:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: no section checksums", str(self.path))
         self._crc: dict[str, int] = crcs
         self.columns_info = header.get("columns")  # declared fields' columns: read by ``columns``
-        self._checked: set[str] = set()
-        self.n_docs: int = layout.n_docs
-        self.n_passages: int = layout.n_passages
-        self._layout = layout
+        self._checked: set[str] = set()  # sections whose CRC-32 passed
+        self._valid: set[str] = set()  # sections whose structure passed
+        self._lay: _Layout | None = None
+        self._columns: dict[str, list[str]] = {}
+        self.n_docs: int = counts.n_docs
+        self.n_passages: int = counts.n_passages
+        self._counts = counts
         self.a = arrays
         self.term_hash = arrays["term_hash"]
-        self.p_len = arrays["p_len"]
-        self.p_lang = arrays["p_lang"]
-        self.p_doc = arrays["p_doc"]
         self._words = {s: codec.words(arrays[f"{s}_data"]) for s in ("pid", "tf", "pos")}
         self._uid = next(_READER_IDS)  # cache owner: unique for the process's life, unlike id()
-        self.check_section("passages")
 
     def check_section(self, section: str) -> None:
         """Verify a section's CRC-32 once (``IndexCorrupt`` if it fails): see ``SECTIONS``."""
@@ -805,13 +862,66 @@ class SegmentReader:
         if section_crc(self.a, section) != self._crc[section]:
             raise self._corrupt(f"{section} fail their checksum")
         self._checked.add(section)
-        self._columns: dict[str, list[str]] = {}
+
+    def _ensure(self, section: str) -> None:
+        """A section's checksum and then its structure, each once (see the class docstring)."""
+        self.check_section(section)
+        if section in self._valid:
+            return
+        try:
+            if section == "dictionary":
+                _validate_dictionary(self.a)
+            elif section == "passages":
+                _validate_passages(self.a, self._counts, len(self.langs))
+        except ValueError as e:
+            raise self._corrupt(str(e)) from None
+        self._valid.add(section)
+
+    @property
+    def _layout(self) -> _Layout:
+        """The postings layout, derived from the checked dictionary on first use."""
+        lay = self._lay
+        if lay is None:
+            self._ensure("dictionary")
+            try:
+                lay = _Layout(self.a, self._counts)
+            except ValueError as e:
+                raise self._corrupt(str(e)) from None
+            self._lay = lay
+        return lay
+
+    @property
+    def p_len(self) -> np.ndarray:
+        """Each passage's length in tokens (the passage table checked on first use)."""
+        self._ensure("passages")
+        return self.a["p_len"]
+
+    @property
+    def p_lang(self) -> np.ndarray:
+        """Each passage's language code (an index into ``langs``)."""
+        self._ensure("passages")
+        return self.a["p_lang"]
+
+    @property
+    def p_doc(self) -> np.ndarray:
+        """Each passage's local document id (ascending: a document's passages are consecutive)."""
+        self._ensure("passages")
+        return self.a["p_doc"]
+
+    def lang_stats(self) -> list[tuple[int, int]]:
+        """(passages, total length) per language code over every passage (deleted or not): from the
+        header when it holds them (counted at write, so opening reads no passage), else summed."""
+        if self._counts.lang_stats is not None:
+            return list(self._counts.lang_stats)
+        return lang_stats(self.p_lang, self.p_len, len(self.langs))
 
     def warm(self) -> None:
-        """Do now the once-per-process work a first query would pay here: every section's checksum (the
-        positions' too, which only a phrase reads) and the stored id column. A server calls it at start."""
+        """Do now the once-per-process work a first query would pay here: every section's checksum and
+        structure (the positions' too, which only a phrase reads), the postings layout and the stored id
+        column. A server calls it at start."""
         for section in SECTIONS:
-            self.check_section(section)
+            self._ensure(section)
+        _ = self._layout
         self._column("doc_id")
 
     def _corrupt(self, what: str) -> IndexCorrupt:
@@ -822,7 +932,7 @@ class SegmentReader:
         """The dictionary slot of ``key``, or -1."""
         if h is None:
             h = key_hash(key)
-        self.check_section("dictionary")
+        self._ensure("dictionary")
         th = self.term_hash
         i = int(np.searchsorted(th, np.uint32(h)))
         kb = key.encode("utf-8")
@@ -959,7 +1069,7 @@ class SegmentReader:
 
     def keys(self) -> list[str]:
         """Every term key, in dictionary order (for merges and diagnostics)."""
-        self.check_section("dictionary")
+        self._ensure("dictionary")
         try:
             return _decode_all(self.a["term_blob"], self.a["term_off"])
         except UnicodeDecodeError:
@@ -989,7 +1099,7 @@ class SegmentReader:
         per posting and every position, checked against the skip data and the term statistics. A merge
         reads a segment a range at a time, so its memory is a range's, not the segment's."""
         for section in SECTIONS:
-            self.check_section(section)
+            self._ensure(section)
         lay, a, w = self._layout, self.a, self._words
         df = lay.df[lo:hi]
         b0, b1 = int(lay.term_blk[lo]), int(lay.term_blk[hi])
@@ -1032,7 +1142,7 @@ class SegmentReader:
 
     def surface_words(self) -> list[tuple[str, str]]:
         """(``"<lang>:<word>"``, term key) of every surface word the segment saw, sorted by word."""
-        self.check_section("dictionary")
+        self._ensure("dictionary")
         try:
             words = _decode_all(self.a["surf_blob"], self.a["surf_off"])
         except UnicodeDecodeError:
@@ -1056,6 +1166,7 @@ class SegmentReader:
         """Every block of stored fields in order, inflated and not cached (a merge reads each once):
         ``(first document, byte offsets, raw)``; document ``first + j``'s field ``f`` (``BLOCK_FIELDS``
         order) is ``raw[offs[k]:offs[k + 1]]`` with ``k = j * len(BLOCK_FIELDS) + f``."""
+        self._ensure("passages")
         first = self.a["doc_block_first"]
         for b in range(first.shape[0] - 1):
             offs, raw = self._doc_block(b, cache=False)
@@ -1064,7 +1175,7 @@ class SegmentReader:
     def column_raw(self, name: str) -> bytes:
         """A stored column (``COLUMN_FIELDS``) inflated and not cached: ``n_docs`` u32 byte lengths, then
         the UTF-8 values (what ``encode_column`` compressed)."""
-        raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._layout.column_sizes[name], f"stored {name}")
+        raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._counts.column_sizes[name], f"stored {name}")
         n = self.n_docs
         if len(raw) < 4 * n or int(np.frombuffer(raw, dtype="<u4", count=n).sum(dtype=np.int64)) != len(raw) - 4 * n:
             raise self._corrupt(f"stored {name} lengths")
@@ -1074,10 +1185,11 @@ class SegmentReader:
         got = DECODED.get((self._uid, "d", b)) if cache else None
         if got is not None:
             return got  # type: ignore[return-value]
+        self._ensure("passages")  # the document blocks' offsets
         a = self.a
         lo, hi = int(a["doc_block_off"][b]), int(a["doc_block_off"][b + 1])
         m = int(a["doc_block_first"][b + 1]) - int(a["doc_block_first"][b])
-        raw = self._inflate(a["doc_data"][lo:hi], self._layout.doc_block_max, "stored text")
+        raw = self._inflate(a["doc_data"][lo:hi], self._counts.doc_block_max, "stored text")
         nf = len(BLOCK_FIELDS)
         head = nf * m * 4
         if len(raw) < head:
@@ -1095,7 +1207,7 @@ class SegmentReader:
     def _column(self, name: str) -> list[str]:
         got = self._columns.get(name)
         if got is None:
-            raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._layout.column_sizes[name], f"stored {name}")
+            raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._counts.column_sizes[name], f"stored {name}")
             n = self.n_docs
             if len(raw) < 4 * n:
                 raise self._corrupt(f"stored {name}")
@@ -1119,6 +1231,7 @@ class SegmentReader:
         fi = BLOCK_FIELDS.index(field)
         if not 0 <= i < self.n_docs:
             raise IndexError(i)
+        self._ensure("passages")
         first = self.a["doc_block_first"]
         b = int(np.searchsorted(first, i, side="right")) - 1
         offs, raw = self._doc_block(b)
@@ -1135,6 +1248,7 @@ class SegmentReader:
         fi = BLOCK_FIELDS.index(field)
         nf = len(BLOCK_FIELDS)
         out: list[str] = []
+        self._ensure("passages")
         first = self.a["doc_block_first"]
         for b in range(first.shape[0] - 1):
             offs, raw = self._doc_block(b)

@@ -167,8 +167,10 @@ def arrays_at(path: Path) -> dict[str, tuple[int, int]]:
     return {k: (base + v[0], v[2] * np.dtype(v[1]).itemsize) for k, v in header["arrays"].items()}
 
 
-BOUNDED = ["pid_data", "pid_width", "tf_data", "tf_width", "pos_width", "blk_last", "term_df", "term_ttf"]
-CHECKSUMMED = ["pos_data", "term_hash", "term_blob", "term_off", "p_len", "p_doc"]
+# p_len is bounded by the header's per-language statistics (each language's total length must equal the
+# table's sum), so any flip of it is caught without the section checksum
+BOUNDED = ["pid_data", "pid_width", "tf_data", "tf_width", "pos_width", "blk_last", "term_df", "term_ttf", "p_len"]
+CHECKSUMMED = ["pos_data", "term_hash", "term_blob", "term_off", "p_doc"]
 
 
 @pytest.mark.parametrize("checksums", [True, False], ids=["with-checksums", "bounds-only"])

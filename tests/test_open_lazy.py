@@ -1,0 +1,168 @@
+"""Opening reads headers only: sections are checked when a query first needs them (or all at once by
+``warm``), per-language statistics come from the segment headers (counted at write, under the header's
+own CRC-32), and damage still reads as ``IndexCorrupt`` naming the file, at open or at first use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search import Document, Index, IndexCorrupt, segment
+
+EN = ["river", "mountain", "bridge", "city", "water", "stone", "forest", "road"]
+ID = ["sungai", "gunung", "jembatan", "kota", "pasar", "jalan", "rumah", "laut"]
+
+
+def build(path: Path, deletes: bool = False) -> Index:
+    """Two commits (two segments) of English and Indonesian documents; some deleted when asked."""
+    rng = np.random.default_rng(3)
+    index = Index.create(path, passage_words=8)
+    for commit in range(2):
+        with index.writer() as w:
+            for i in range(25):
+                words = EN if i % 2 else ID
+                text = " ".join(rng.choice(words, size=int(rng.integers(3, 30))).tolist())
+                w.add(Document(id=f"c{commit}d{i}", text=text, title=f"t {i}", lang="en" if i % 2 else "id"))
+            if deletes and commit == 1:
+                for i in range(0, 25, 4):
+                    w.delete(f"c0d{i}")
+    return Index.open(path)
+
+
+def table_stats(index: Index) -> dict[str, tuple[int, int]]:
+    """Per-language (live passages, total length), summed from the passage tables by hand."""
+    out: dict[str, list[int]] = {}
+    for seg in index._snapshot.segments:
+        r = seg.reader
+        live = np.ones(r.n_passages, dtype=bool) if seg.live_passages is None else seg.live_passages
+        for code, lang in enumerate(r.langs):
+            mask = (np.asarray(r.a["p_lang"]) == code) & live
+            if mask.any():
+                t = out.setdefault(lang, [0, 0])
+                t[0] += int(mask.sum())
+                t[1] += int(np.asarray(r.a["p_len"])[mask].sum())
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def snapshot_stats(index: Index) -> dict[str, tuple[int, int]]:
+    return {k: (v.n_passages, v.total_length) for k, v in index._snapshot.stats.items()}
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Which sections' CRC-32s are computed, and how often a passage table is summed."""
+    calls: dict[str, list] = {"crc": [], "table": []}
+    real_crc, real_stats = segment.section_crc, segment.lang_stats
+
+    def crc(arrays, section):
+        calls["crc"].append(section)
+        return real_crc(arrays, section)
+
+    def stats(p_lang, p_len, n_langs):
+        calls["table"].append(n_langs)
+        return real_stats(p_lang, p_len, n_langs)
+
+    monkeypatch.setattr(segment, "section_crc", crc)
+    monkeypatch.setattr(segment, "lang_stats", stats)
+    return calls
+
+
+def test_opening_checks_no_section_and_the_first_search_checks_what_it_reads(tmp_path, counted):
+    build(tmp_path / "idx")
+    counted["crc"].clear()
+    counted["table"].clear()
+    index = Index.open(tmp_path / "idx")
+    assert len(index._snapshot.segments) == 2
+    assert counted == {"crc": [], "table": []}  # headers only: no section, no passage table read
+    assert snapshot_stats(index) == table_stats(index)
+    assert index.search("river")
+    assert {"dictionary", "postings", "passages"} <= set(counted["crc"])
+    assert "positions" not in counted["crc"]  # only a phrase reads positions
+    before = len(counted["crc"])
+    index.search("mountain")
+    assert len(counted["crc"]) == before  # once per reader
+
+
+def test_warm_checks_every_section_so_queries_check_none(tmp_path, counted):
+    build(tmp_path / "idx")
+    index = Index.open(tmp_path / "idx")
+    counted["crc"].clear()
+    index.warm()
+    assert sorted(counted["crc"]) == sorted(list(segment.SECTIONS) * 2)  # every section of both segments
+    counted["crc"].clear()
+    assert index.search('"river mountain" OR sungai')
+    assert counted["crc"] == []
+
+
+def test_statistics_with_deletions_are_the_live_passages(tmp_path, counted):
+    index = build(tmp_path / "idx", deletes=True)
+    assert any(seg.live_passages is not None for seg in index._snapshot.segments)
+    assert any(seg.live_passages is None for seg in index._snapshot.segments)
+    assert snapshot_stats(index) == table_stats(index)
+    # after a merge into one segment without deletions, the header's sums are the same statistics
+    expected = snapshot_stats(index)
+    with index.writer() as w:
+        w.force_merge(1)
+    merged = Index.open(tmp_path / "idx")
+    assert len(merged._snapshot.segments) == 1 and merged._snapshot.segments[0].live_passages is None
+    assert snapshot_stats(merged) == expected
+
+
+def header_span(path: Path) -> tuple[int, int, dict]:
+    raw = path.read_bytes()
+    hlen = int.from_bytes(raw[8:16], "little")
+    return 16, 16 + hlen, json.loads(raw[16 : 16 + hlen])
+
+
+def test_a_damaged_header_statistic_is_index_corrupt_at_open(tmp_path):
+    build(tmp_path / "idx")
+    seg = sorted((tmp_path / "idx").glob("seg_*.tls"))[0]
+    raw = bytearray(seg.read_bytes())
+    start, end, header = header_span(seg)
+    at = raw.index(b'"lang_stats": [[', start, end) + len(b'"lang_stats": [[')
+    assert chr(raw[at]).isdigit()
+    raw[at] = ord("9") if raw[at] != ord("9") else ord("8")  # still valid JSON: another passage count
+    seg.write_bytes(bytes(raw))
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(tmp_path / "idx")
+    assert Path(info.value.path) == seg and seg.name in str(info.value)
+
+
+def test_a_segment_written_without_header_statistics_sums_its_table(tmp_path, counted):
+    """A format-2 segment from before the header checksum: opened, its statistics summed from its
+    passage table, answering as before."""
+    index = build(tmp_path / "idx")
+    expected_stats = snapshot_stats(index)
+    expected = [(h.doc_id, h.passage, h.score) for h in index.search("river sungai", k=20)]
+    for seg in (tmp_path / "idx").glob("seg_*.tls"):
+        raw = seg.read_bytes()
+        start, end, header = header_span(seg)
+        del header["header_crc"], header["lang_stats"]
+        old = json.dumps(header, sort_keys=True).encode("utf-8")
+        assert len(old) < end - start
+        seg.write_bytes(raw[:start] + old + b" " * (end - start - len(old)) + raw[end:])  # same layout
+    counted["table"].clear()
+    old_index = Index.open(tmp_path / "idx")
+    assert len(counted["table"]) == 2  # one passage table summed per segment
+    assert snapshot_stats(old_index) == expected_stats
+    assert [(h.doc_id, h.passage, h.score) for h in old_index.search("river sungai", k=20)] == expected
+
+
+def test_passage_table_damage_is_caught_at_first_search(tmp_path):
+    build(tmp_path / "idx")
+    seg = sorted((tmp_path / "idx").glob("seg_*.tls"))[0]
+    start, end, header = header_span(seg)
+    base = -(-end // segment.ALIGN) * segment.ALIGN
+    at = base + header["arrays"]["p_doc"][0] + 4 * 3 + 1  # a byte of the fourth passage's document id
+    raw = bytearray(seg.read_bytes())
+    raw[at] ^= 0x10
+    seg.write_bytes(bytes(raw))
+    index = Index.open(tmp_path / "idx")  # headers only: opening cannot tell
+    with pytest.raises(IndexCorrupt) as info:
+        index.search("river sungai")
+    assert Path(info.value.path) == seg
+    with pytest.raises(IndexCorrupt):
+        Index.open(tmp_path / "idx").warm()
