@@ -364,7 +364,8 @@ class Index:
         }
 
     def verify(self) -> None:
-        """Check every file's full checksum against the commit; ``IndexCorrupt`` names the damaged file."""
+        """Check every file's full checksum against the commit, and every segment section's checksum and
+        structure; ``IndexCorrupt`` names the damaged file."""
         meta = self._snapshot.meta
         for e in meta["segments"]:
             files = [(e["name"], e["checksum"], e["size"])]
@@ -378,6 +379,8 @@ class Index:
                     raise IndexCorrupt(f"index file {name} is missing", str(path)) from None
                 if actual != checksum:
                     raise IndexCorrupt(f"index file {name} fails its checksum (damaged)", str(path))
+        for seg in self._snapshot.segments:  # opening checked headers only: every section's structure too
+            seg.reader.check_all()
 
     def warm(self) -> None:
         """Load now what the first query of this process would otherwise load on its way: each segment's

@@ -915,13 +915,16 @@ class SegmentReader:
             return list(self._counts.lang_stats)
         return lang_stats(self.p_lang, self.p_len, len(self.langs))
 
-    def warm(self) -> None:
-        """Do now the once-per-process work a first query would pay here: every section's checksum and
-        structure (the positions' too, which only a phrase reads), the postings layout and the stored id
-        column. A server calls it at start."""
+    def check_all(self) -> None:
+        """Every section's checksum and structure, and the postings layout, now (``IndexCorrupt`` if bad)."""
         for section in SECTIONS:
             self._ensure(section)
         _ = self._layout
+
+    def warm(self) -> None:
+        """Do now the once-per-process work a first query would pay here: ``check_all`` (the positions'
+        section too, which only a phrase reads) and the stored id column. A server calls it at start."""
+        self.check_all()
         self._column("doc_id")
 
     def _corrupt(self, what: str) -> IndexCorrupt:

@@ -166,3 +166,13 @@ def test_passage_table_damage_is_caught_at_first_search(tmp_path):
     assert Path(info.value.path) == seg
     with pytest.raises(IndexCorrupt):
         Index.open(tmp_path / "idx").warm()
+
+
+def test_verify_checks_structure_that_opening_left_for_later(tmp_path, monkeypatch):
+    """``search check`` (``verify``) still reads every section: a structural fault under a matching file
+    checksum (a writer bug, not damage) is found there, not left to some later query."""
+    build(tmp_path / "idx")
+    index = Index.open(tmp_path / "idx")
+    monkeypatch.setattr(segment, "_validate_passages", lambda *a: (_ for _ in ()).throw(ValueError("planted")))
+    with pytest.raises(IndexCorrupt, match="planted"):
+        index.verify()
