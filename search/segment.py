@@ -847,6 +847,7 @@ class SegmentReader:
         self._valid: set[str] = set()  # sections whose structure passed
         self._lay: _Layout | None = None
         self._columns: dict[str, list[str]] = {}
+        self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
         self._counts = counts
@@ -1207,30 +1208,50 @@ class SegmentReader:
             DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
         return got
 
-    def _column(self, name: str) -> list[str]:
-        got = self._columns.get(name)
+    def _column_bytes(self, name: str) -> tuple[bytes, np.ndarray]:
+        """A stored column inflated (its adler32 checked) with each value's byte offsets (``n + 1``)."""
+        got = self._raw_columns.get(name)
         if got is None:
             raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._counts.column_sizes[name], f"stored {name}")
             n = self.n_docs
             if len(raw) < 4 * n:
                 raise self._corrupt(f"stored {name}")
             lengths = np.frombuffer(raw, dtype="<u4", count=n).astype(np.int64)
-            offs = np.zeros(n + 1, dtype=np.int64)
+            offs = np.full(n + 1, 4 * n, dtype=np.int64)
             np.cumsum(lengths, out=offs[1:])
-            if int(offs[-1]) != len(raw) - 4 * n:
+            offs[1:] += 4 * n
+            if int(offs[-1]) != len(raw):
                 raise self._corrupt(f"stored {name} lengths")
-            o = (offs + 4 * n).tolist()
+            got = (raw, offs)
+            self._raw_columns[name] = got
+        return got
+
+    def _column(self, name: str) -> list[str]:
+        got = self._columns.get(name)
+        if got is None:
+            raw, offs = self._column_bytes(name)
+            o = offs.tolist()
             try:
-                got = [raw[o[i] : o[i + 1]].decode("utf-8") for i in range(n)]
+                got = [raw[o[i] : o[i + 1]].decode("utf-8") for i in range(self.n_docs)]
             except UnicodeDecodeError:
                 raise self._corrupt(f"stored {name}") from None
             self._columns[name] = got
+            self._raw_columns.pop(name, None)
         return got
 
     def string(self, field: str, i: int) -> str:
         """Stored string ``field`` ("doc_id", "doc_text", ...) of document ``i``."""
         if field in COLUMN_FIELDS:
-            return self._column(field)[i]
+            got = self._columns.get(field)
+            if got is not None:
+                return got[i]
+            # one value decoded, not the column: a first query shows ten ids, not a list of every one
+            raw, offs = self._column_bytes(field)
+            j = range(self.n_docs)[i]  # IndexError as a list's
+            try:
+                return raw[int(offs[j]) : int(offs[j + 1])].decode("utf-8")
+            except UnicodeDecodeError:
+                raise self._corrupt(f"stored {field}") from None
         fi = BLOCK_FIELDS.index(field)
         if not 0 <= i < self.n_docs:
             raise IndexError(i)
