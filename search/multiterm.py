@@ -33,10 +33,11 @@ import numpy as np
 from analyzers import normalize_word
 from analyzers.base import CONTENT, TOKEN_RE, split_word
 
+from . import bm25
 from .bm25 import Explanation
 from .expand import MAX_EXPANSIONS, auto_distance, fuzzy_boost, segment_lexicon
 from .query import MUST_NOT, SHOULD, BooleanQuery, FuzzyQuery, ParsedQuery, PrefixQuery, TermQuery, WildcardQuery
-from .scorers import TermScorer
+from .scorers import EMPTY, TOP_SCORES, BooleanScorer, Scorer, TermScorer, Vec
 from .weights import WEIGHT_FACTORIES, BooleanWeight, TermWeight, Weight, create_weight
 
 #: fuzzy=True: a word the index does not know expands to its nearest neighbours only (measured in
@@ -62,12 +63,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Expansion:
-    """One expanded term: the nearest surface word that gave it, its distance and its boost."""
+    """One expanded term: the nearest surface word that gave it, its distance, its boost and its df
+    (the context's: kept with the expansion, so a repeated word blends its df without a lookup)."""
 
     term: str
     word: str
     distance: int
     boost: float
+    df: int = 0
 
 
 def query_word(text: str) -> str:
@@ -115,8 +118,8 @@ def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | Wildca
         # ("kebijakannya~" still matches "kebijakan" through the stem): distance 0, as Lucene's
         # fuzzy query matches its own term
         terms = ctx.analyze(lang, node.text)[0]
-        if len(terms) == 1 and ctx.df(prefix + terms[0]) > 0:
-            by_term[terms[0]] = Expansion(terms[0], word, 0, 1.0)
+        if len(terms) == 1 and (df := ctx.df(prefix + terms[0])) > 0:
+            by_term[terms[0]] = Expansion(terms[0], word, 0, 1.0, df)
     for w, (d, key) in best:
         if not key.startswith(prefix):
             continue
@@ -124,7 +127,7 @@ def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | Wildca
         boost = fuzzy_boost(d, word, w)
         old = by_term.get(term)
         if boost > 0 and (old is None or boost > old.boost):
-            by_term[term] = Expansion(term, w, d, boost)
+            by_term[term] = Expansion(term, w, d, boost, old.df if old is not None else ctx.df(key))
     got = list(by_term.values())
     if ctx.statistics is None:  # given statistics (a shard) may change with every query
         with _MEMO_LOCK:
@@ -215,14 +218,116 @@ class BlendedTermScorer(TermScorer):
         )
 
 
-class ExpandedWeight(BooleanWeight):
-    """The expanded terms of one word, summed (Lucene's blended boolean rewrite)."""
+class ExpandedWeight(Weight):
+    """The expanded terms of one word, scored as one merged posting per segment (Lucene's blended
+    rewrite, a disjunction scored once per passage): a passage's score is the sum, in expansion order,
+    of the boosted BM25 scores of the expanded terms it holds, all with the blended df's idf.
 
-    __slots__ = ()
+    The merged posting depends on the snapshot, the expansions, the statistics and BM25's parameters
+    only, so it is kept in the snapshot's score cache: a repeated fuzzy or prefix word costs one lookup
+    per segment instead of a postings read and a scored clause per expansion. ``clauses`` (one
+    ``BlendedTermWeight`` per expansion, built on demand) explain a passage term by term.
+    """
+
+    __slots__ = ("exps", "blended_df", "field", "_idf", "_clauses")
+
+    def __init__(
+        self, ctx: QueryContext, lang: str, exps: list[Expansion], blended_df: int, field: str | None = None
+    ) -> None:
+        super().__init__(ctx, lang)
+        self.exps = exps
+        self.blended_df = blended_df
+        self.field = field
+        self._idf: float | None = None
+        self._clauses: list[tuple[str, Weight]] | None = None
+
+    @property
+    def idf(self) -> float:
+        """BM25 idf of every expanded term: from the blended df."""
+        if self._idf is None:
+            self._idf = bm25.idf(self.stats.n_passages, self.blended_df)
+        return self._idf
+
+    @property
+    def clauses(self) -> list[tuple[str, Weight]]:
+        """One SHOULD clause per expansion, in expansion order (what explanations show)."""
+        if self._clauses is None:
+            self._clauses = [
+                (SHOULD, BlendedTermWeight(self.ctx, self.lang, e, self.blended_df, self.field)) for e in self.exps
+            ]
+        return self._clauses
+
+    def scorer(self, si: int) -> ExpandedScorer:
+        return ExpandedScorer(self, si)
 
     def terms(self) -> Iterator[str]:
-        for _, w in self.clauses:
-            yield from w.terms()
+        for e in self.exps:
+            yield e.term
+
+
+class ExpandedScorer(Scorer):
+    """The merged posting of an ``ExpandedWeight`` in one segment."""
+
+    __slots__ = ()
+    weight: ExpandedWeight
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passage ids, summed scores, best ``TOP_SCORES`` scores descending) of the word in this
+        segment, from the snapshot's score cache."""
+        w = self.weight
+        ctx = w.ctx
+        st = w.stats
+        # everything the scores depend on: the terms and boosts, the idf (N, blended df), the norms
+        cache_key = (
+            self.si,
+            "expanded",
+            w.lang,
+            w.field,
+            tuple((e.term, e.boost) for e in w.exps),
+            w.idf,
+            st.n_passages,
+            st.total_length,
+            ctx.k1,
+            ctx.b,
+        )
+        return ctx.snap.cached_arrays(cache_key, self._compute, 0)  # type: ignore[return-value]
+
+    def _compute(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = self.weight
+        ctx = w.ctx
+        si = self.si
+        idf = w.idf
+        norms = w.norms(si)
+        n_passages = ctx.snap.segments[si].reader.n_passages
+        acc: np.ndarray | None = None
+        for e in w.exps:  # expansion order: each passage's sum is 0 + s1 + s2 + ..., as clauses add up
+            key = f"{w.lang}:{e.term}"
+            pids, tfs = ctx.postings(key)[si]
+            if pids.shape[0] and w.field == "title":
+                tpids, _ = ctx.postings(f"{w.lang}:title:{e.term}")[si]
+                keep = np.isin(pids, tpids, assume_unique=True)
+                pids, tfs = pids[keep], tfs[keep]
+            if pids.shape[0] == 0:
+                continue
+            if acc is None:
+                acc = np.zeros(n_passages, dtype=np.float64)
+            acc[pids] += bm25.term_scores(idf, tfs, norms[pids]) * e.boost
+        if acc is None:
+            return EMPTY[0], EMPTY[1], EMPTY[1]
+        ids = np.flatnonzero(acc)
+        scores = acc[ids]
+        n = scores.shape[0]
+        top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
+        return ids, scores, np.sort(top)[::-1].copy()
+
+    def vec(self, top_n: int = 0) -> Vec:
+        pids, scores = self.arrays()[:2]
+        return pids, scores
+
+    def explain(self, pid: int) -> Explanation:
+        w = self.weight
+        # the same parts as the expansions scored as separate clauses (their sum is this scorer's score)
+        return BooleanScorer(BooleanWeight(w.ctx, w.lang, w.clauses), self.si).explain(pid)
 
 
 def _expanded_weight(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> Weight | None:
@@ -239,9 +344,8 @@ def _expanded_weight(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuer
         # fuzzy=True: an unknown word's nearest neighbours only (a typo is most often one edit)
         nearest = min(e.distance for e in exps)
         exps = [e for e in exps if e.distance == nearest]
-    blended = max(ctx.df(f"{lang}:{e.term}") for e in exps)
-    clauses: list[tuple[str, Weight]] = [(SHOULD, BlendedTermWeight(ctx, lang, e, blended, node.field)) for e in exps]
-    return ExpandedWeight(ctx, lang, clauses)
+    blended = max(e.df for e in exps)
+    return ExpandedWeight(ctx, lang, exps, blended, node.field)
 
 
 for _node in (FuzzyQuery, PrefixQuery, WildcardQuery):

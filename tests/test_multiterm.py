@@ -204,3 +204,84 @@ def test_http_fuzzy_and_prefix_last(index):
     got = client.post(url, json={"q": "warga kebij", "prefix_last": True}).json()
     assert {h["doc_id"] for h in got["hits"]} == {"d1", "d2", "d3", "d6"}
     assert client.get(url, params={"q": "*"}).status_code == 400
+
+
+# -- the merged posting: one scored disjunction per word and segment ------------------------------
+
+
+def _separate_clauses_vec(idx, text, lang, si):
+    """The word's expansions scored as separate clauses (the BooleanScorer path), for comparison."""
+    from search.multiterm import _expanded_weight
+    from search.scorers import BooleanScorer
+    from search.weights import BooleanWeight
+
+    parsed = idx.parse(text)
+    ctx = idx._context(idx._snapshot, parsed, None, None, None)[0]
+    node = parsed.root.clauses[0][1]
+    w = _expanded_weight(ctx, lang, node)
+    return w.scorer(si).vec(), BooleanScorer(BooleanWeight(ctx, lang, w.clauses), si).vec()
+
+
+def test_merged_posting_equals_the_expansions_scored_as_clauses(tmp_path):
+    import numpy as np
+
+    idx = Index.create(tmp_path / "idx")
+    words = ["pajak", "pajal", "pajek", "pajako", "pejak", "paja", "bajak", "majak", "pajaks", "rajak"]
+    with idx.writer() as w:  # passages holding several expansions, some twice, over two segments
+        for i in range(60):
+            text = " ".join(words[j % len(words)] for j in range(i, i + 1 + i % 4)) + " kota"
+            w.add(Document(id=f"a{i:02d}", text=text, lang="id"))
+    with idx.writer() as w:
+        for i in range(40):
+            text = f"{words[i % len(words)]} {words[(i * 3) % len(words)]} desa"
+            w.add(Document(id=f"b{i:02d}", text=text, lang="id"))
+    assert len(idx._snapshot.segments) == 2
+    for text in ("pajak~", "pajak~1", "paj*", "p*jak", "title:pajak~"):
+        for si in range(2):
+            (mp, ms), (bp, bs) = _separate_clauses_vec(idx, text, "id", si)
+            assert np.array_equal(mp, bp), text
+            assert np.allclose(ms, bs, rtol=1e-15, atol=0), text  # the same sum (numpy may pair 3+ terms)
+    hits = idx.search("pajak~", k=200)
+    assert len(hits) == 100  # every passage holds some expansion
+    for h in hits[::7]:  # a merged score is its explanation's sum, term by term
+        e = idx.explain("pajak~", h.doc_id)
+        assert e.value == h.score
+        assert len(e.details) >= 1 and all(d.value > 0 for d in e.details)
+
+
+def test_repeated_expanded_word_is_read_from_the_score_cache(index, monkeypatch):
+    from search import multiterm
+
+    first = [(h.doc_id, h.score) for h in index.search("kebjakan~ paj*", k=20)]
+    calls = []
+    real = multiterm.ExpandedScorer._compute
+    monkeypatch.setattr(multiterm.ExpandedScorer, "_compute", lambda self: calls.append(1) or real(self))
+    again = [(h.doc_id, h.score) for h in index.search("kebjakan~ paj*", k=20)]
+    assert again == first and calls == []
+    # other BM25 parameters score anew (the cache key holds k1 and b)
+    other = [(h.doc_id, h.score) for h in index.search("kebjakan~ paj*", k=20, k1=2.0)]
+    assert calls and {d for d, _ in other} == {d for d, _ in first} and other != first
+
+
+def test_title_fuzzy_scores_only_passages_whose_title_has_the_expansion(tmp_path):
+    idx = Index.create(tmp_path / "idx")
+    with idx.writer() as w:
+        w.add(Document(id="t1", title="Kebijakan pajak", text="kebijakan pajak daerah", lang="id"))
+        w.add(Document(id="t2", title="Laporan", text="kebijakan fiskal daerah", lang="id"))
+        w.add(Document(id="t3", title="Kebijakn baru", text="kebijakn baru", lang="id"))
+    assert {h.doc_id for h in idx.search("kebijakan~")} == {"t1", "t2", "t3"}
+    hits = idx.search("title:kebijakan~")
+    assert {h.doc_id for h in hits} == {"t1", "t3"}
+    for h in hits:
+        assert idx.explain("title:kebijakan~", h.doc_id).value == pytest.approx(h.score, rel=1e-12)
+
+
+def test_deleted_documents_leave_the_merged_posting(tmp_path):
+    idx = Index.create(tmp_path / "idx")
+    with idx.writer() as w:
+        for i, text in enumerate(["kebijakan pajak", "kebijakn pajak", "kebijakan fiskal"]):
+            w.add(Document(id=f"d{i}", text=text, lang="id"))
+    assert {h.doc_id for h in idx.search("kebijakan~")} == {"d0", "d1", "d2"}
+    with idx.writer() as w:
+        w.delete("d1")
+    assert {h.doc_id for h in idx.search("kebijakan~")} == {"d0", "d2"}
