@@ -245,8 +245,6 @@ def index_cmd(
         except ImportError:
             raise UsageMistake("--ray needs Ray: pip install 'telusur[ray]'") from None
     fields = dict(parse_field_option(f) for f in field or ())
-    if fields and shards is not None:
-        raise UsageMistake("--field is not supported with --shards yet; build an unsharded index")
     files = find_files(paths, glob, exclude=path, follow_symlinks=follow_symlinks)
     if files.skipped_links:
         n = len(files.skipped_links)
@@ -289,7 +287,10 @@ def index_cmd(
         try:
             if shards is not None:
                 search.ShardedIndex.create(
-                    path, shards=shards, passage_words=120 if passage_words is None else passage_words
+                    path,
+                    shards=shards,
+                    passage_words=120 if passage_words is None else passage_words,
+                    fields=fields or None,
                 )
             else:
                 Index.create(

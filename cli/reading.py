@@ -79,14 +79,8 @@ def run_query(
     lang = check_lang(lang)
     idx = open_for_reading(index) if ray is None else open_on_ray(index, ray)
     extra: dict = {}
-    if filter is not None or facet:
-        if isinstance(idx, ShardedIndex):
-            idx.close()
-            raise UsageMistake("--filter and --facet need an index that is not sharded (for now)")
-        extra = {"filter": argv_text(filter)} if filter is not None else {}
-    if (fuzzy or prefix_last) and isinstance(idx, ShardedIndex):
-        idx.close()
-        raise UsageMistake("--fuzzy and --prefix-last search one index; a sharded index does not offer them yet")
+    if filter is not None:
+        extra = {"filter": argv_text(filter)}
     words_extra = {"fuzzy": True} if fuzzy else {}
     if prefix_last:
         words_extra["prefix_last"] = True

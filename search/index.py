@@ -406,15 +406,11 @@ class Index:
     def parse(self, query: str | ParsedQuery, filter: str | None = None) -> ParsedQuery:
         """``query`` parsed with this index's declared fields (a ``ParsedQuery`` checked), plus ``filter``:
         filters only (``InvalidArgument`` for words in it), joined to the query's root as a must."""
-        fields = self.settings.fields
         if isinstance(query, str) and (filter is None or isinstance(filter, str)):
             got = self._parsed.get((query, filter))
             if got is not None:
                 return got
-        parsed = checked_query(parse_query(query, fields) if isinstance(query, str) else query)
-        filters.check_fields(parsed.root, fields)
-        if filter is not None:
-            parsed = with_filter(parsed, filter, fields)
+        parsed = parse_with_fields(query, filter, self.settings.fields)
         if isinstance(query, str):
             if len(self._parsed) >= PARSE_CACHE_QUERIES:
                 self._parsed.clear()
@@ -568,9 +564,11 @@ class Index:
         decided: tuple[list[str], str | None] | None = None,
         statistics: CollectionStatistics | None = None,
         weights: dict[str, float] | None = None,
+        expansions: dict | None = None,
     ) -> Explanation:
         """``explain``; a sharded index gives its global view: the languages and stopword language it
-        decided (``decided``), the ``statistics`` of every shard and the language ``weights``."""
+        decided (``decided``), the ``statistics`` of every shard, the language ``weights`` and the
+        ``expansions`` of its fuzzy, prefix and wildcard words over every shard."""
         snap = self._snapshot
         loc = snap.id_map().get(doc_id)
         if loc is None:
@@ -587,6 +585,8 @@ class Index:
         else:
             langs = list(decided[0])
             ctx = self.query_context(snap, decided[1], k1, b, statistics)
+            if expansions is not None:
+                ctx.expansions = expansions  # type: ignore[attr-defined]
         if lang not in langs:
             return Explanation(0.0, f"no match: the query is restricted to {langs}, the passage is {lang!r}")
         qw = QueryWeight(ctx, parsed.root, langs)
@@ -608,6 +608,15 @@ def unfiltered_languages(ctx: QueryContext, parsed: ParsedQuery, langs: list[str
     if rest:
         matched.update(QueryWeight(ctx, filters.strip(parsed.root), rest).matching_languages())
     return sorted(matched)
+
+
+def parse_with_fields(query: str | ParsedQuery, filter: str | None, fields: dict[str, str]) -> ParsedQuery:
+    """``Index.parse`` for an index declaring ``fields`` (a sharded index parses as one index does)."""
+    parsed = checked_query(parse_query(query, fields) if isinstance(query, str) else query)
+    filters.check_fields(parsed.root, fields)
+    if filter is None:
+        return parsed
+    return with_filter(parsed, filter, fields)
 
 
 def with_filter(parsed: ParsedQuery, text: str, fields: dict[str, str]) -> ParsedQuery:

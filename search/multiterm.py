@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
@@ -86,18 +87,50 @@ def _pattern(text: str) -> str:
 
 
 def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> list[Expansion]:
-    """The terms ``node`` stands for under ``lang`` over the whole snapshot (memoized per search)."""
+    """The terms ``node`` stands for under ``lang`` over the whole snapshot (memoized per search).
+
+    A context given its expansions (``ctx.expansions``: a shard of a sharded index, whose coordinator
+    chose them over every shard's words) uses those."""
+    given = getattr(ctx, "expansions", None)
+    if given is not None:
+        return _with_df(ctx, lang, given.get((lang, node), ()))
     memo = _memo(ctx)
     # the word's own term is read through the context's analysis (its query stopwords) and df
     memo_key = (lang, node, ctx.query_lang, ctx.statistics is None)
     got = memo.get(memo_key)
     if got is not None:
         return got
-    word = query_word(node.text) if isinstance(node, FuzzyQuery) else _pattern(node.text)
+    found = surface_matches(ctx.snap.segments, lang, node)
+    own = own_term(ctx, lang, node)
+    got = _with_df(ctx, lang, choose_expansions(lang, node, found, own, ctx.df(f"{lang}:{own}") if own else 0))
+    if ctx.statistics is None:  # given statistics (a shard) may change with every query
+        with _MEMO_LOCK:
+            memo[memo_key] = got
+            while len(memo) > EXPANSION_CACHE:
+                memo.popitem(last=False)
+    return got
+
+
+def _with_df(ctx: QueryContext, lang: str, exps) -> list[Expansion]:
+    """``exps`` each with its df under the context's statistics (kept with the expansion, so a memoized
+    word blends its df without a lookup)."""
+    return [e if e.df else dataclasses.replace(e, df=ctx.df(f"{lang}:{e.term}")) for e in exps]
+
+
+def multiterm_word(node: FuzzyQuery | PrefixQuery | WildcardQuery) -> str:
+    """The normalized word (fuzzy) or pattern (prefix, wildcard) ``node`` is matched with."""
+    return query_word(node.text) if isinstance(node, FuzzyQuery) else _pattern(node.text)
+
+
+def surface_matches(segments, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> dict[str, tuple[int, str]]:
+    """The surface words of ``segments`` under ``lang`` that ``node`` matches, each with its distance and
+    term key: the best ``MAX_EXPANSIONS`` (nearest, then in dictionary order). Every segment's best hold
+    the best of all, so the best of several shards' answers are those of one index."""
+    word = multiterm_word(node)
     found: dict[str, tuple[int, str]] = {}  # surface word -> (distance, term key)
     if word:
         k = (auto_distance(word) if node.distance is None else node.distance) if isinstance(node, FuzzyQuery) else 0
-        for seg in ctx.snap.segments:
+        for seg in segments:
             lex, keys = segment_lexicon(seg.reader, lang)
             if isinstance(node, FuzzyQuery):
                 hits = lex.fuzzy(word, k, MAX_EXPANSIONS)
@@ -109,17 +142,36 @@ def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | Wildca
                 w = lex.words[i]
                 if w not in found or d < found[w][0]:
                     found[w] = (d, keys[i])
-    # the best MAX_EXPANSIONS over all segments: each segment's best MAX_EXPANSIONS hold them all
+    return dict(sorted(found.items(), key=lambda item: (item[1][0], item[0]))[:MAX_EXPANSIONS])
+
+
+def own_term(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | WildcardQuery) -> str | None:
+    """A fuzzy word's own analyzed term under ``lang`` (None for prefixes, wildcards and what does not
+    analyze to one term): it matches at distance 0 where the index has it."""
+    if not isinstance(node, FuzzyQuery) or not query_word(node.text):
+        return None
+    terms = ctx.analyze(lang, node.text)[0]
+    return terms[0] if len(terms) == 1 else None
+
+
+def choose_expansions(
+    lang: str,
+    node: FuzzyQuery | PrefixQuery | WildcardQuery,
+    found: dict[str, tuple[int, str]],
+    own: str | None,
+    own_df: int,
+) -> list[Expansion]:
+    """The expansions of ``node``: its own term ``own`` when it has passages (``own_df``), then the
+    matched surface words ``found`` of this language, the best boost per term."""
+    word = multiterm_word(node)
     best = sorted(found.items(), key=lambda item: (item[1][0], item[0]))[:MAX_EXPANSIONS]
     prefix = f"{lang}:"
     by_term: dict[str, Expansion] = {}
-    if isinstance(node, FuzzyQuery) and word:
+    if own is not None and own_df > 0:
         # the word's own term, where the index has it although it never saw this surface form
         # ("kebijakannya~" still matches "kebijakan" through the stem): distance 0, as Lucene's
         # fuzzy query matches its own term
-        terms = ctx.analyze(lang, node.text)[0]
-        if len(terms) == 1 and (df := ctx.df(prefix + terms[0])) > 0:
-            by_term[terms[0]] = Expansion(terms[0], word, 0, 1.0, df)
+        by_term[own] = Expansion(own, word, 0, 1.0, own_df)
     for w, (d, key) in best:
         if not key.startswith(prefix):
             continue
@@ -127,14 +179,8 @@ def expand(ctx: QueryContext, lang: str, node: FuzzyQuery | PrefixQuery | Wildca
         boost = fuzzy_boost(d, word, w)
         old = by_term.get(term)
         if boost > 0 and (old is None or boost > old.boost):
-            by_term[term] = Expansion(term, w, d, boost, old.df if old is not None else ctx.df(key))
-    got = list(by_term.values())
-    if ctx.statistics is None:  # given statistics (a shard) may change with every query
-        with _MEMO_LOCK:
-            memo[memo_key] = got
-            while len(memo) > EXPANSION_CACHE:
-                memo.popitem(last=False)
-    return got
+            by_term[term] = Expansion(term, w, d, boost)
+    return list(by_term.values())
 
 
 _MEMOS: WeakKeyDictionary = WeakKeyDictionary()
@@ -353,7 +399,12 @@ for _node in (FuzzyQuery, PrefixQuery, WildcardQuery):
 
 
 def rewrite(
-    parsed: ParsedQuery, ctx: QueryContext | None = None, *, fuzzy: bool = False, prefix_last: bool = False
+    parsed: ParsedQuery,
+    ctx: QueryContext | None = None,
+    *,
+    fuzzy: bool = False,
+    prefix_last: bool = False,
+    typo: Callable[[str], bool] | None = None,
 ) -> ParsedQuery:
     """``parsed`` with its bare words fuzzy (``fuzzy``, which needs the search's ``ctx``) and its last
     word a prefix (``prefix_last``: search as you type, unless the text ends with a space, which says
@@ -362,7 +413,9 @@ def rewrite(
     ``fuzzy`` makes a bare word fuzzy with the automatic distance only where the index cannot match it
     as typed: a word some segment saw, or whose term has passages, is no typo and stays exact (so exact
     matches rank first and a correct query keeps its ranking); so do words a clause excludes and what
-    is not one word ("e-mail" keeps its parts). A repeated unknown word counts once.
+    is not one word ("e-mail" keeps its parts). A repeated unknown word counts once. ``typo`` (a word's
+    text -> whether the index cannot match it) replaces ``ctx``'s answer: a sharded index's coordinator
+    decides it over every shard.
     """
     if not fuzzy and not prefix_last:
         return parsed
@@ -372,9 +425,11 @@ def rewrite(
         if type(last) is TermQuery and occur != MUST_NOT and parsed.text.rstrip().endswith(last.text):
             root = BooleanQuery(root.clauses[:-1] + ((occur, PrefixQuery(last.text, last.field)),))
     if fuzzy:
-        if ctx is None:
-            raise ValueError("fuzzy rewriting needs the search's QueryContext")
-        root = _fuzzy_words(root, ctx)
+        if typo is None:
+            if ctx is None:
+                raise ValueError("fuzzy rewriting needs the search's QueryContext")
+            typo = functools.partial(_typo_candidate, ctx)
+        root = _fuzzy_words(root, typo)
     return dataclasses.replace(parsed, root=root)
 
 
@@ -389,17 +444,28 @@ def _typo_candidate(ctx: QueryContext, text: str) -> bool:
     return True
 
 
-def _fuzzy_words(node: BooleanQuery, ctx: QueryContext) -> BooleanQuery:
+def fuzzy_candidates(node: BooleanQuery) -> list[str]:
+    """The texts of the words ``fuzzy=True`` may make fuzzy (what ``rewrite`` asks ``typo`` about)."""
+    out: list[str] = []
+    for occur, child in node.clauses:
+        if type(child) is TermQuery and occur != MUST_NOT and query_word(child.text):
+            out.append(child.text)
+        elif isinstance(child, BooleanQuery) and occur != MUST_NOT:
+            out.extend(fuzzy_candidates(child))
+    return list(dict.fromkeys(out))
+
+
+def _fuzzy_words(node: BooleanQuery, typo: Callable[[str], bool]) -> BooleanQuery:
     out = []
     seen: set[tuple[str, str | None]] = set()
     for occur, child in node.clauses:
-        if type(child) is TermQuery and occur != MUST_NOT and _typo_candidate(ctx, child.text):
+        if type(child) is TermQuery and occur != MUST_NOT and typo(child.text):
             sig = (query_word(child.text), child.field)
             if occur == SHOULD and sig in seen:
                 continue
             seen.add(sig)
             child = FuzzyQuery(child.text, None, child.field, typed=False)
         elif isinstance(child, BooleanQuery) and occur != MUST_NOT:
-            child = _fuzzy_words(child, ctx)
+            child = _fuzzy_words(child, typo)
         out.append((occur, child))
     return BooleanQuery(tuple(out))

@@ -22,6 +22,7 @@ another process or machine only has to answer the same three calls.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -36,7 +37,7 @@ import numpy as np
 
 import analyzers
 
-from . import bm25
+from . import bm25, filters, multiterm
 from .bm25 import Explanation, FixedStatistics, LangStats
 from .documents import Document
 from .errors import (
@@ -49,14 +50,15 @@ from .errors import (
     SearchError,
 )
 from .files import MAX_META_BYTES, open_checked, read_checked
-from .index import Hit, Index
-from .query import SHOULD, BooleanQuery, ParsedQuery, TermQuery
+from .index import Hit, Index, check_facet_fields, count_facets, parse_with_fields, unfiltered_languages
+from .multiterm import Expansion
+from .query import SHOULD, BooleanQuery, FuzzyQuery, ParsedQuery, PrefixQuery, Query, TermQuery, WildcardQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
 from .segment import SegmentReader, key_hash64
 from .selection import check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
 from .storage import META, WriteLock, _canonical, write_checksummed_json, write_meta
-from .weights import QueryWeight, checked_query, language_weights, query_languages
+from .weights import QueryWeight, language_weights, query_languages
 from .writer import BUFFER_TOKENS, IndexWriter
 
 MANIFEST = "shards.json"
@@ -67,6 +69,7 @@ MAX_SHARDS = 1024
 DF_PREFIX = "dfs-"
 
 Row = tuple[float, str, int, str, int, int]  # score, doc id, passage no, lang, segment, passage id
+Match = tuple[str, int, str]  # a surface word a fuzzy, prefix or wildcard word matches: word, distance, term key
 
 
 def shard_of(doc_id: str, shards: int) -> int:
@@ -256,13 +259,49 @@ def _open_shard(folder: Path, commit: dict[str, Any], reuse: dict[str, SegmentRe
 class QueryPlan:
     """What every shard needs to know about a query, decided once by the coordinator from global
     information: the parsed query, the languages to search (of those the whole index holds), the
-    language whose query stopwords drop under the others, and k1 and b."""
+    language whose query stopwords drop under the others, k1 and b, and the expansions of its fuzzy,
+    prefix and wildcard words chosen over every shard's words (``(lang, node) -> expansions``; None
+    when it has none), which every shard scores instead of its own."""
 
     parsed: ParsedQuery
     langs: tuple[str, ...]
     stop: str | None
     k1: float
     b: float
+    expansions: dict[tuple[str, Query], tuple[Expansion, ...]] | None = None
+
+    def term_keys(self, analyze: Callable[[str, str], tuple[list[str], list[int]]]) -> list[str]:
+        """Every term key whose global df scoring this plan may read: the query's words' and its
+        expansions'."""
+        keys = query_term_keys(self.parsed.root, list(self.langs), analyze)
+        for (lang, _), exps in (self.expansions or {}).items():
+            keys.extend(f"{lang}:{e.term}" for e in exps)
+        return list(dict.fromkeys(keys))
+
+
+MULTITERM = (FuzzyQuery, PrefixQuery, WildcardQuery)
+
+
+def multiterm_nodes(root: BooleanQuery) -> list[Query]:
+    """The fuzzy, prefix and wildcard words of a query tree, each once, in the order they appear."""
+    out: dict[Query, None] = {}
+    stack: list[BooleanQuery] = [root]
+    while stack:
+        node = stack.pop()
+        for _, child in node.clauses:
+            if isinstance(child, BooleanQuery):
+                stack.append(child)
+            elif isinstance(child, MULTITERM):
+                out[child] = None
+    return list(out)
+
+
+def _matched_words(root: BooleanQuery) -> BooleanQuery | None:
+    """``root`` without its filters when that is a plain ranked OR of words (it then matches in a
+    language exactly where one of its terms has passages, and a filter beside it only drops passages
+    it matches), else None (the languages it matches in need evaluating)."""
+    words = filters.strip(root)
+    return words if words.clauses and _plain_or(words) else None
 
 
 class LocalShard:
@@ -282,32 +321,75 @@ class LocalShard:
     def snapshot(self) -> Snapshot:
         return self.index._snapshot
 
-    def _context(self, plan: QueryPlan, stats: FixedStatistics | None = None) -> QueryContext:
+    def _new_context(self, plan: QueryPlan, stats: FixedStatistics | None = None) -> QueryContext:
+        """A context for ``plan``: the coordinator's expansions replace this shard's own."""
         ctx = self.index.query_context(self.snapshot, plan.stop, plan.k1, plan.b, stats)
+        if plan.expansions is not None:
+            ctx.expansions = plan.expansions  # type: ignore[attr-defined]
+        return ctx
+
+    def _context(self, plan: QueryPlan, stats: FixedStatistics | None = None) -> QueryContext:
+        ctx = self._new_context(plan, stats)
         last = getattr(self._last, "value", None)
         if last is not None and last[0] is plan:
             ctx.share_postings(last[1])
         return ctx
 
+    def words(self, plan: QueryPlan, texts: list[str], keys: list[str]) -> tuple[list[bool], dict[str, int]]:
+        """For ``search(fuzzy=True)``: whether some segment here saw each of ``texts`` as a word (in
+        any language), and the live passages here holding each term key of ``keys``."""
+        ctx = self._new_context(plan)
+        return [multiterm._known(ctx, t) for t in texts], {key: ctx.df(key) for key in keys}
+
+    def expansions(self, plan: QueryPlan, nodes: list[Query]) -> list[dict[str, tuple[list[Match], int]]]:
+        """Per fuzzy, prefix or wildcard word of ``nodes`` and per language of the plan: the surface
+        words here it matches (word, distance, term key; the best ``MAX_EXPANSIONS``) and the live
+        passages here holding its own term (a fuzzy word's analysis; 0 for others)."""
+        ctx = self._new_context(plan)
+        out = []
+        for node in nodes:
+            per_lang = {}
+            for lang in plan.langs:
+                found = multiterm.surface_matches(self.snapshot.segments, lang, node)  # type: ignore[arg-type]
+                own = multiterm.own_term(ctx, lang, node)  # type: ignore[arg-type]
+                per_lang[lang] = (
+                    [(w, d, key) for w, (d, key) in found.items()],
+                    ctx.df(f"{lang}:{own}") if own else 0,
+                )
+            out.append(per_lang)
+        return out
+
+    def facets(self, plan: QueryPlan, names: list[str]) -> dict[str, dict[str | int, int]]:
+        """How many documents here match the plan, per value of each declared field of ``names``."""
+        ctx = self._new_context(plan)
+        self._last.value = None
+        return count_facets(ctx.snap, QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(0), names)
+
     def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
         """Live passages here holding each term key the query may score (every shard derives the same
         keys from the plan), and the languages in which the query matches a passage here."""
-        ctx = self.index.query_context(self.snapshot, plan.stop, plan.k1, plan.b)
+        ctx = self._new_context(plan)
         self._last.value = (plan, ctx)
         langs = list(plan.langs)
         root = plan.parsed.root
-        dfs = {key: ctx.df(key) for key in query_term_keys(root, langs, ctx.analyze)}
+        dfs = {key: ctx.df(key) for key in plan.term_keys(ctx.analyze)}
+        words = _matched_words(root)
         if len(langs) < 2:
             matched = langs  # one language weighs 1 whether it matches or not: nothing to evaluate
-        elif _plain_or(root):
+        elif words is not None:
             # a ranked OR of words matches where one of the terms it scores has a posting: no evaluation
             matched = [
                 lg
                 for lg in langs
-                if any(isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}") for _, c in ctx.clauses(root, lg))
+                if any(isinstance(c, AnalyzedTerm) and ctx.df(f"{lg}:{c.term}") for _, c in ctx.clauses(words, lg))
             ]
         else:
+            # the languages the query matches in, and those its words match in without its filters (a
+            # filter changes no score: Index.search weighs the languages as unfiltered_languages does)
             matched = QueryWeight(ctx, root, langs).matching_languages()
+            rest = [lg for lg in langs if lg not in matched]
+            if rest and filters.has_filters(root):
+                matched = sorted(set(matched) | set(QueryWeight(ctx, filters.strip(root), rest).matching_languages()))
         return dfs, matched
 
     def search(
@@ -330,7 +412,7 @@ class LocalShard:
         ctx = self._context(plan, stats)
         ctx.per_document = per_document
         found = QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(need)
-        matched = [lg for lg in plan.langs if any(f[0] == lg for f in found)]
+        matched = [lg for lg in plan.langs if lg in unfiltered_languages(ctx, plan.parsed, list(plan.langs), found)]
         if not found:
             return matched, []
         return matched, top_rows(ctx.snap, found, language_weights(plan.parsed, matched), need, per_document)
@@ -348,7 +430,9 @@ class LocalShard:
         """``Index.explain`` of a passage here, with the global statistics and language weights."""
         self._last.value = None
         decided = (list(plan.langs), plan.stop)
-        return self.index._explain(plan.parsed, doc_id, passage, plan.k1, plan.b, decided, stats, weights)
+        return self.index._explain(
+            plan.parsed, doc_id, passage, plan.k1, plan.b, decided, stats, weights, plan.expansions
+        )
 
 
 def _plain_or(root: BooleanQuery) -> bool:
@@ -414,6 +498,31 @@ def hit_state(hit: Hit) -> dict[str, Any]:
     }
 
 
+def sum_facets(parts: Iterable[dict[str, dict[str | int, int]]], names: list[str]) -> dict[str, dict[str | int, int]]:
+    """Every shard's facet counts summed (a document lives in one shard: the counts of one index), most
+    frequent first, then by value, as ``Index.facets`` orders them."""
+    totals: dict[str, dict[str | int, int]] = {name: {} for name in names}
+    for part in parts:
+        for name in names:
+            t = totals[name]
+            for value, n in part.get(name, {}).items():
+                t[value] = t.get(value, 0) + n
+    return {name: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))) for name, t in totals.items()}
+
+
+#: ``ask(method, *args)``: every shard's answer to ``method`` (in shard order) and the shards that did not answer
+Ask = Callable[..., tuple[list[Any], list[int]]]
+
+
+def local_ask(shards: list[LocalShard]) -> Ask:
+    """The ``Ask`` of shards in this process (every shard answers)."""
+
+    def ask(method: str, *args: Any) -> tuple[list[Any], list[int]]:
+        return [getattr(sh, method)(*args) for sh in shards], []
+
+    return ask
+
+
 def merge_rows(per_shard: dict[int, list[Row]], offset: int, need: int) -> list[tuple[Row, int]]:
     """The page ``[offset:need]`` of every shard's rows merged as one index orders them (score, then
     document id, then passage number), each with its shard."""
@@ -452,9 +561,11 @@ class ShardedIndex:
         default_language: str = "en",
         analyzer_options: dict[str, bool] | None = None,
         protected_words: Iterable[str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> ShardedIndex:
         """Create an empty sharded index of ``shards`` shards at ``path`` (a new or empty folder); the
-        other arguments are ``Index.create``'s, the same for every shard."""
+        other arguments are ``Index.create``'s, the same for every shard (``fields``: the metadata
+        fields filters and facets use)."""
         path = Path(path)
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
             raise InvalidArgument(f"shards must be an integer from 1 to {MAX_SHARDS}, not {shards!r}")
@@ -476,6 +587,7 @@ class ShardedIndex:
                 default_language=default_language,
                 analyzer_options=analyzer_options,
                 protected_words=None if protected_words is None else list(protected_words),
+                fields=fields,
             )
             for f in folders
         ]
@@ -630,6 +742,91 @@ class ShardedIndex:
                     )
 
     # -- searching ------------------------------------------------------------------------------------
+    @property
+    def fields(self) -> dict[str, str]:
+        """The declared metadata fields (name -> type) filters and facets can use."""
+        return dict(self.settings.fields)
+
+    def parse(self, query: str | ParsedQuery, filter: str | None = None) -> ParsedQuery:
+        """As ``Index.parse``: ``query`` with the declared fields, plus the filters of ``filter``."""
+        return parse_with_fields(query, filter, self.settings.fields)
+
+    def _prepare(
+        self,
+        parsed: ParsedQuery,
+        lang: str | None,
+        k1: float | None,
+        b: float | None,
+        fuzzy: bool,
+        prefix_last: bool,
+        ask: Ask,
+    ) -> tuple[QueryPlan, list[int]]:
+        """The plan of a parsed query: its languages; its bare words the index cannot match made fuzzy
+        (``fuzzy``: no shard saw the word and its term has no passage in any shard) and its last word
+        a prefix (``prefix_last``), as ``Index.search`` rewrites them; and its fuzzy, prefix and
+        wildcard words expanded over every shard's words, as one index of all of them expands them.
+        Those need a round to the shards (``ask``: a query without them needs none); returns the plan
+        and the shards that did not answer."""
+        plan = self._plan(parsed, lang, k1, b)
+        missing: list[int] = []
+        if fuzzy or prefix_last:
+            typo = None
+            if fuzzy:
+                typo, missing = self._typos(plan, ask)
+            rewritten = multiterm.rewrite(plan.parsed, fuzzy=fuzzy, prefix_last=prefix_last, typo=typo)
+            plan = dataclasses.replace(plan, parsed=rewritten)
+        nodes = multiterm_nodes(plan.parsed.root)
+        if nodes:
+            plan, lost = self._expand(plan, nodes, ask)
+            missing = sorted(set(missing) | set(lost))
+        return plan, missing
+
+    def _typos(self, plan: QueryPlan, ask: Ask) -> tuple[Callable[[str], bool], list[int]]:
+        """Which bare words of the plan's query ``fuzzy=True`` makes fuzzy: those no shard saw as a word
+        whose term has no passage in any language of the index (``multiterm.rewrite``'s rule)."""
+        texts = multiterm.fuzzy_candidates(plan.parsed.root)
+        if not texts:
+            return (lambda _: False), []
+        actx = self._analysis(plan)
+        langs = list(self.global_statistics())
+        terms = {text: {lg: actx.analyze(lg, text)[0] for lg in langs} for text in texts}
+        keys = list(dict.fromkeys(f"{lg}:{t[0]}" for by in terms.values() for lg, t in by.items() if len(t) == 1))
+        answers, missing = ask("words", plan, texts, keys)
+        known: set[str] = set()
+        dfs: dict[str, int] = {}
+        for flags, got in answers:
+            known.update(t for t, flag in zip(texts, flags) if flag)
+            for key, n in got.items():
+                dfs[key] = dfs.get(key, 0) + n
+        typos = {
+            text
+            for text in texts
+            if text not in known and all(len(t) == 1 and not dfs.get(f"{lg}:{t[0]}") for lg, t in terms[text].items())
+        }
+        return typos.__contains__, missing
+
+    def _expand(self, plan: QueryPlan, nodes: list[Query], ask: Ask) -> tuple[QueryPlan, list[int]]:
+        """The plan with the expansions of its fuzzy, prefix and wildcard words: every shard's best
+        matches merged (the best of all are among them) and its own term's passages summed, then
+        chosen as ``multiterm.expand`` chooses over one index (one round; the blended df of the
+        expansions is then read from the global statistics like any term's)."""
+        answers, missing = ask("expansions", plan, nodes)
+        actx = self._analysis(plan)
+        chosen: dict[tuple[str, Query], tuple[Expansion, ...]] = {}
+        for j, node in enumerate(nodes):
+            for lang in plan.langs:
+                found: dict[str, tuple[int, str]] = {}
+                own_df = 0
+                for per_node in answers:
+                    words, df = per_node[j][lang]
+                    own_df += df
+                    for w, d, key in words:
+                        if w not in found or d < found[w][0]:
+                            found[w] = (d, key)
+                own = multiterm.own_term(actx, lang, node)  # type: ignore[arg-type]
+                chosen[(lang, node)] = tuple(multiterm.choose_expansions(lang, node, found, own, own_df))  # type: ignore[arg-type]
+        return dataclasses.replace(plan, expansions=chosen), missing
+
     def _plan(self, parsed: ParsedQuery, lang: str | None, k1, b) -> QueryPlan:
         """The query's languages and stopword language from the languages the whole index holds, k1, b."""
         langs, stop = query_languages(parsed, lang, list(self.global_statistics()))
@@ -649,7 +846,8 @@ class ShardedIndex:
         """Statistics and language weights from the document frequencies computed at commit, when the
         query needs no evaluation to know where it matches (one round); else None."""
         langs, parsed = list(plan.langs), plan.parsed
-        if not (len(langs) < 2 or _plain_or(parsed.root)):
+        words = _matched_words(parsed.root)
+        if not (len(langs) < 2 or words is not None):
             return None
         got = self._table_statistics(plan)
         if got is None:
@@ -661,7 +859,7 @@ class ShardedIndex:
                 lg
                 for lg in langs
                 if any(
-                    isinstance(c, AnalyzedTerm) and stats.dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(parsed.root, lg)
+                    isinstance(c, AnalyzedTerm) and stats.dfs[f"{lg}:{c.term}"] for _, c in ctx.clauses(words, lg)
                 )
             ]
         return stats, language_weights(parsed, hit)
@@ -673,7 +871,7 @@ class ShardedIndex:
         if table is None or table.generation != self.generation or not self.one_round:
             return None
         ctx = self._analysis(plan)
-        dfs = {key: table.df(key) for key in query_term_keys(plan.parsed.root, list(plan.langs), ctx.analyze)}
+        dfs = {key: table.df(key) for key in plan.term_keys(ctx.analyze)}
         return FixedStatistics(self.global_statistics(), dfs), ctx
 
     def _combine(
@@ -689,16 +887,13 @@ class ShardedIndex:
         stats = FixedStatistics(self.global_statistics(), dfs)
         return stats, language_weights(plan.parsed, [x for x in plan.langs if x in matched])
 
-    def _gather(
-        self, shards: list[LocalShard], parsed: ParsedQuery, lang: str | None, k1, b
-    ) -> tuple[QueryPlan, FixedStatistics, dict[str, float]]:
-        """Phase one: the plan; the global statistics of its terms; the language weights from where it
+    def _gather(self, shards: list[LocalShard], plan: QueryPlan) -> tuple[FixedStatistics, dict[str, float]]:
+        """Phase one: the global statistics of the plan's terms; the language weights from where it
         matches (from the table computed at commit when it can, else from every shard)."""
-        plan = self._plan(parsed, lang, k1, b)
         got = self._precomputed(plan) if shards else None
         if got is None:
             got = self._combine(plan, (sh.statistics(plan) for sh in shards))
-        return plan, got[0], got[1]
+        return got
 
     def search(
         self,
@@ -710,13 +905,19 @@ class ShardedIndex:
         per_document: bool = True,
         k1: float | None = None,
         b: float | None = None,
+        filter: str | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
     ) -> SearchResult:
         """As ``Index.search``: the same hits, order and scores a single index of these documents gives
-        (a ``SearchResult``: a list of hits that also says whether every shard answered)."""
+        (a ``SearchResult``: a list of hits that also says whether every shard answered). Filters are
+        masks every shard applies; fuzzy, prefix and wildcard words are expanded over every shard's
+        words first (one more round), so their blended statistics are those of one index."""
         k, offset = check_count("k", k), check_count("offset", offset)
         _, shards = self._state
-        parsed = checked_query(query)
-        plan, stats, weights = self._gather(shards, parsed, lang, k1, b)
+        parsed = self.parse(query, filter)
+        plan, _ = self._prepare(parsed, lang, k1, b, fuzzy, prefix_last, local_ask(shards))
+        stats, weights = self._gather(shards, plan)
         if not weights or k == 0:
             return SearchResult()
         need = offset + k
@@ -740,10 +941,12 @@ class ShardedIndex:
         *,
         k1: float | None = None,
         b: float | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
     ) -> Explanation:
         """As ``Index.explain``, with the global statistics: its value is the score ``search`` gives."""
         _, shards = self._state
-        parsed = checked_query(query)
+        parsed = self.parse(query)
         if isinstance(passage, bool) or not isinstance(passage, (int, np.integer)):
             raise InvalidArgument(f"passage must be an integer, got {passage!r}")
         if not isinstance(doc_id, str):
@@ -751,8 +954,24 @@ class ShardedIndex:
         owner = shards[shard_of(doc_id, len(shards))]
         if doc_id not in owner.snapshot.id_map():
             raise DocumentNotFound(f"no document {doc_id!r} in the index")
-        plan, stats, weights = self._gather(shards, parsed, None, k1, b)
+        plan, _ = self._prepare(parsed, None, k1, b, fuzzy, prefix_last, local_ask(shards))
+        stats, weights = self._gather(shards, plan)
         return owner.explain(plan, stats, weights, doc_id, passage)
+
+    def facets(
+        self,
+        query: str | ParsedQuery,
+        fields: Iterable[str],
+        *,
+        filter: str | None = None,
+        lang: str | None = None,
+    ) -> dict[str, dict[str | int, int]]:
+        """As ``Index.facets``: every shard counts its matching documents per value, the counts are summed
+        (exact: a document lives in one shard)."""
+        names = check_facet_fields(fields, self.settings.fields)
+        _, shards = self._state
+        plan, _ = self._prepare(self.parse(query, filter), lang, None, None, False, False, local_ask(shards))
+        return sum_facets((sh.facets(plan, names) for sh in shards), names)
 
 
 def _load(

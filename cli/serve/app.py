@@ -417,15 +417,11 @@ def create_app(config: ServeConfig) -> Guard:
         start = time.perf_counter()
         idx = s.fresh()
         extra: dict[str, Any] = {}
-        if p.filter is not None or p.facets:
-            if isinstance(idx, ShardedIndex):
-                raise ApiError(400, "unsupported", "filter and facets need an index that is not sharded (for now)")
-            extra = {"filter": p.filter} if p.filter is not None else {}
+        if p.filter is not None:
+            extra = {"filter": p.filter}
         words_extra = {"fuzzy": True} if p.fuzzy else {}
         if p.prefix_last:
             words_extra["prefix_last"] = True
-        if words_extra and isinstance(idx, ShardedIndex):
-            raise ApiError(400, "unsupported", "fuzzy and prefix_last search one index; a sharded index cannot yet")
         hits = idx.search(
             p.q, k=p.k, offset=p.offset, lang=p.lang, per_document=p.per_document, **extra, **words_extra
         )
