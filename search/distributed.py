@@ -27,9 +27,11 @@ from typing import Any
 from .bm25 import Explanation, FixedStatistics
 from .documents import Document
 from .errors import DocumentNotFound, IndexCorrupt, InvalidArgument, InvalidDocument, SearchError, WorkerFailed
+from .index import check_facet_fields
 from .query import ParsedQuery
 from .selection import check_count
 from .sharded import (
+    Ask,
     DetachedHit,
     LocalShard,
     QueryPlan,
@@ -42,8 +44,9 @@ from .sharded import (
     merge_rows,
     read_manifest,
     shard_of,
+    sum_facets,
 )
-from .weights import checked_query, language_weights
+from .weights import language_weights
 
 #: a page of at most this many rows over all shards (offset + k, times the shards) is searched and
 #: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
@@ -157,6 +160,15 @@ class ShardServer:
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
     ) -> Explanation:
         return self.shard.explain(plan, FixedStatistics.from_json(stats), weights, doc_id, passage)
+
+    def words(self, plan: QueryPlan, texts: list[str], keys: list[str]) -> tuple[list[bool], dict[str, int]]:
+        return self.shard.words(plan, texts, keys)
+
+    def expansions(self, plan: QueryPlan, nodes: list[Any]) -> list[dict[str, Any]]:
+        return self.shard.expansions(plan, nodes)
+
+    def facets(self, plan: QueryPlan, names: list[str]) -> dict[str, dict[str | int, int]]:
+        return self.shard.facets(plan, names)
 
     def count(self) -> int:
         return len(self.shard.index)
@@ -344,6 +356,17 @@ class RayShardedIndex(ShardedIndex):
             raise SearchError(f"shards {missing} did not answer {method} (their actors are down)")
         return [answers[i] for i in range(self.n_shards)]
 
+    def _ask(self, deadline: float | None) -> Ask:
+        """The ``Ask`` of the actors: a call to every shard at once, the missing ones named."""
+
+        def ask(method: str, *args: Any) -> tuple[list[Any], list[int]]:
+            answers, missing = self._fanout(
+                {i: lambda a: getattr(a, method).remote(*args) for i in range(self.n_shards)}, deadline
+            )
+            return [answers[i] for i in sorted(answers)], missing
+
+        return ask
+
     def _one(self, doc_id: str, method: str) -> Any:
         i = shard_of(doc_id, self.n_shards)
         answers, missing = self._fanout({i: lambda a: getattr(a, method).remote(doc_id)}, None)
@@ -444,6 +467,9 @@ class RayShardedIndex(ShardedIndex):
         per_document: bool = True,
         k1: float | None = None,
         b: float | None = None,
+        filter: str | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
         timeout: float | None = None,
     ) -> SearchResult:
         """As ``ShardedIndex.search``, each phase sent to every shard actor at once. ``timeout`` (seconds,
@@ -455,19 +481,23 @@ class RayShardedIndex(ShardedIndex):
         The hits of a partial answer to a plain query (a ranked OR, or one language) are exactly the
         other shards' hits of the full ranking, with the same scores; other queries are weighed by the
         languages they match in on the shards that answered (and, without a table, scored with those
-        shards' statistics).
+        shards' statistics). Fuzzy, prefix and wildcard words take one more round first (their
+        expansions over every shard; kept with the plan for the commit).
         """
         k, offset = check_count("k", k), check_count("offset", offset)
         deadline = self._deadline(timeout)
         need = offset + k
         fetch = need * self.n_shards <= FETCH_WITH_SEARCH_ROWS  # rows and their hits in one call
-        decided = self._decided(query, lang, k1, b)
+        decided, unplanned = self._decided(query, filter, lang, k1, b, fuzzy, prefix_last, deadline)
         plan, got, table = decided
         if got is None and table is not None and k:  # statistics known, languages not: one round all the same
-            return self._search_matched(plan, table, offset, need, per_document, fetch, deadline)
+            result = self._search_matched(plan, table, offset, need, per_document, fetch, deadline)
+            result.missing_shards = sorted(set(result.missing_shards) | set(unplanned))
+            return result
         stats, weights, missing = self._phase_one(plan, deadline, got)
-        if got is None and not missing:
+        if got is None and not missing and not unplanned:
             decided[1] = (stats, weights)  # a statistics round answered by every shard holds for this commit
+        missing = sorted(set(missing) | set(unplanned))
         if not weights or k == 0:
             return SearchResult((), missing)
         alive = [i for i in range(self.n_shards) if i not in missing]
@@ -476,26 +506,40 @@ class RayShardedIndex(ShardedIndex):
         )
         return self._page(plan, rows, states, offset, need, missing + lost, deadline)
 
-    def _decided(self, query: str | ParsedQuery, lang: str | None, k1, b) -> list[Any]:
-        """``[plan, (statistics, weights) or None, table statistics or None]`` for a query, cached per
-        commit for query strings (``PLAN_CACHE`` of them): a repeated query skips parsing, planning,
-        the table lookups and, without a table, the statistics round (filled in by ``search``)."""
-        key = (self.generation, query, lang, k1, b) if isinstance(query, str) and self.plan_cache else None
+    def _decided(
+        self,
+        query: str | ParsedQuery,
+        filter: str | None,
+        lang: str | None,
+        k1,
+        b,
+        fuzzy: bool,
+        prefix_last: bool,
+        deadline: float | None,
+    ) -> tuple[list[Any], list[int]]:
+        """``[plan, (statistics, weights) or None, table statistics or None]`` for a query and the shards
+        that did not answer while planning it (expanding its fuzzy or prefix words), cached per commit
+        for query strings (``PLAN_CACHE`` of them): a repeated query skips parsing, planning, the
+        expansion round, the table lookups and, without a table, the statistics round (filled in by
+        ``search``). A plan some shard did not answer for is not kept."""
+        key = None
+        if isinstance(query, str) and (filter is None or isinstance(filter, str)) and self.plan_cache:
+            key = (self.generation, query, filter, lang, k1, b, bool(fuzzy), bool(prefix_last))
         if key is not None:
             with self._plans_lock:
                 hit = self._plans.get(key)
             if hit is not None:
-                return hit
-        plan = self._plan(checked_query(query), lang, k1, b)
+                return hit, []
+        plan, missing = self._prepare(self.parse(query, filter), lang, k1, b, fuzzy, prefix_last, self._ask(deadline))
         got = self._precomputed(plan)
         table = self._table_statistics(plan) if got is None else None
         decided = [plan, got, None if table is None else table[0]]
-        if key is not None:
+        if key is not None and not missing:
             with self._plans_lock:
                 if len(self._plans) >= self.plan_cache:
                     self._plans.pop(next(iter(self._plans)))  # the oldest entry
                 self._plans[key] = decided
-        return decided
+        return decided, missing
 
     def _search_rows(
         self,
@@ -609,15 +653,19 @@ class RayShardedIndex(ShardedIndex):
         *,
         k1: float | None = None,
         b: float | None = None,
+        fuzzy: bool = False,
+        prefix_last: bool = False,
     ) -> Explanation:
         """As ``ShardedIndex.explain``; every shard must answer (an explanation is never partial)."""
-        parsed = checked_query(query)
+        parsed = self.parse(query)
         if not isinstance(doc_id, str):
             raise InvalidArgument(f"doc_id must be a string, got {type(doc_id).__name__}")
         if not self._one(doc_id, "has"):
             raise DocumentNotFound(f"no document {doc_id!r} in the index")
-        plan = self._plan(parsed, None, k1, b)
-        stats, weights, missing = self._phase_one(plan, self._deadline(None))
+        deadline = self._deadline(None)
+        plan, missing = self._prepare(parsed, None, k1, b, fuzzy, prefix_last, self._ask(deadline))
+        if not missing:
+            stats, weights, missing = self._phase_one(plan, deadline)
         if missing:
             raise SearchError(f"shards {missing} did not answer; cannot explain with the global statistics")
         i = shard_of(doc_id, self.n_shards)
@@ -628,6 +676,26 @@ class RayShardedIndex(ShardedIndex):
         if missing:
             raise SearchError(f"shard {i}, which owns {doc_id!r}, did not answer (its actor is down)")
         return answers[i]
+
+    def facets(
+        self,
+        query: str | ParsedQuery,
+        fields: Any,
+        *,
+        filter: str | None = None,
+        lang: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, dict[str | int, int]]:
+        """As ``ShardedIndex.facets``, every actor counting at once. Counts are never partial: a shard
+        that does not answer in time is an error naming it (``SearchError``), not a smaller count."""
+        names = check_facet_fields(fields, self.settings.fields)
+        deadline = self._deadline(timeout)
+        ask = self._ask(deadline)
+        plan, missing = self._prepare(self.parse(query, filter), lang, None, None, False, False, ask)
+        answers, lost = ask("facets", plan, names) if not missing else ([], missing)
+        if lost:
+            raise SearchError(f"shards {sorted(lost)} did not answer; facet counts need every shard")
+        return sum_facets(answers, names)
 
 
 # -- building the shards on Ray ---------------------------------------------------------------------------

@@ -539,3 +539,55 @@ def test_the_query_timeout_of_the_command_line_and_server_comes_from_the_environ
         monkeypatch.setenv(TIMEOUT_ENV, bad)
         with pytest.raises(InvalidArgument, match=TIMEOUT_ENV):
             _env_timeout()
+
+
+def test_filters_facets_and_expanded_words_on_ray_equal_one_index(ray_local, tmp_path) -> None:
+    """Filters, negation, facets, fuzzy and prefix words on Ray answer as one index of the same documents
+    (and as the in-process sharded index), with and without the document-frequency table; a repeated
+    expanded query keeps its expansions with the plan (no expansion round again)."""
+    from search.distributed import RayShardedIndex
+    from test_sharded_features import EXPANDED, FIELDS, FILTERED, _build, mixed_corpus
+
+    docs = mixed_corpus(90)
+    single = _build(tmp_path, None, docs)
+    local = _build(tmp_path, N_SHARDS, docs)
+    on_ray = ShardedIndex.open(local.path, ray_address="local")
+    rounds = 0
+    fanout = RayShardedIndex._fanout
+
+    def counted(self, calls, deadline):
+        nonlocal rounds
+        rounds += 1
+        return fanout(self, calls, deadline)
+
+    try:
+        assert on_ray.fields == FIELDS
+        for one_round in (True, False):
+            on_ray.one_round = one_round  # False: as without a table, a statistics round first
+            on_ray._plans.clear()
+            for q, flt in FILTERED:
+                kwargs = {} if flt is None else {"filter": flt}
+                for more in ({}, {"k": 30, "per_document": False}):
+                    want = view(single.search(q, **kwargs, **more))
+                    got = on_ray.search(q, **kwargs, **more)
+                    assert not got.partial and view(got) == want == view(local.search(q, **kwargs, **more)), (q, flt)
+            for q, extra in EXPANDED:
+                want = view(single.search(q, k=12, **extra))
+                assert want and view(on_ray.search(q, k=12, **extra)) == want, (q, extra, one_round)
+            for q, fields, flt in (
+                ("warga river", ["source", "year", "tags"], None),
+                ("perbatasan", ["tags"], "-source:kemenkeu"),
+                ("mount*", ["source"], None),
+            ):
+                assert on_ray.facets(q, fields, filter=flt) == single.facets(q, fields, filter=flt), q
+        top = single.search("perbatasn~ river", k=1)[0]
+        assert on_ray.explain("perbatasn~ river", top.doc_id, top.passage).value == pytest.approx(top.score, abs=1e-12)
+        on_ray.one_round = True
+        on_ray._fanout = counted.__get__(on_ray)
+        q = "mountian~1 river"
+        on_ray.search(q, k=5, filter="year:>2012")
+        rounds = 0
+        assert view(on_ray.search(q, k=5, filter="year:>2012")) == view(single.search(q, k=5, filter="year:>2012"))
+        assert rounds == 1  # the expansions were kept with the plan: one round, as any query
+    finally:
+        on_ray.close()
