@@ -17,9 +17,11 @@ asks for Ray (``ShardedIndex.open(path, ray_address=...)``, ``--ray``).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,41 +122,76 @@ def _env_timeout() -> float | None:
     return value
 
 
+#: plans (with their statistics and weights) an actor keeps under the coordinator's keys
+KEPT_PLANS = 1024
+
+
 class ShardServer:
-    """One shard held open in a Ray actor, answering the shard protocol with plain data."""
+    """One shard held open in a Ray actor, answering the shard protocol with plain data.
+
+    The query calls name their plan by a key: the coordinator sends the plan itself (with its global
+    statistics and weights) to an actor once, then only the key, and the actor keeps the last
+    ``KEPT_PLANS`` plans (one object per plan: its caches keyed by the plan hold across calls). An
+    actor that does not know a key (restarted, or its cache moved on) answers None and is sent the
+    plan again. Answers are JSON text (scores round-trip exactly): Ray sends a string as it is, where
+    a list of rows and hit states would go through cloudpickle object by object."""
 
     def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
         self.number, self.n_shards = number, n_shards
         self.shard = LocalShard(_open_shard(Path(path) / folder, commit))
+        self._kept: OrderedDict[str, Any] = OrderedDict()
 
     def ping(self) -> int:
         return os.getpid()
 
+    def _kept_plan(self, key: str, given: Any) -> Any:
+        """The (plan, statistics, weights) under ``key``: ``given`` (then kept under it), else kept
+        before; None when neither."""
+        if given is not None:
+            self._kept[key] = given
+            if len(self._kept) > KEPT_PLANS:
+                self._kept.popitem(last=False)
+            return given
+        got = self._kept.get(key)
+        if got is not None:
+            self._kept.move_to_end(key)
+        return got
+
     def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
         return self.shard.statistics(plan)
 
-    def search(
-        self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], need: int, per_document: bool
-    ) -> list[Row]:
-        return self.shard.search(plan, FixedStatistics.from_json(stats), weights, need, per_document)
-
-    def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
+    def _states(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
 
-    def search_matched(
-        self, plan: QueryPlan, stats: dict[str, Any], need: int, per_document: bool, fetch: bool
-    ) -> tuple[list[str], list[Row], list[dict[str, Any]] | None]:
-        """Where the query matches here and the best rows weighed for those languages (both phases in
-        one call: ``LocalShard.search_matched``), with their hits' state when ``fetch``."""
-        matched, rows = self.shard.search_matched(plan, FixedStatistics.from_json(stats), need, per_document)
-        return matched, rows, (self.fetch(plan, rows) if fetch and rows else None)
+    def search(self, key: str, need: int, per_document: bool, given: Any = None) -> str | None:
+        """This shard's best rows (``LocalShard.search``) for the plan under ``key``, as JSON."""
+        got = self._kept_plan(key, given)
+        if got is None:
+            return None
+        plan, stats, weights = got
+        return json.dumps(self.shard.search(plan, stats, weights, need, per_document))
 
-    def search_fetch(
-        self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], need: int, per_document: bool
-    ) -> list[tuple[Row, dict[str, Any]]]:
-        """``search`` and ``fetch`` of every row in one call: one round trip for a small page."""
-        rows = self.search(plan, stats, weights, need, per_document)
-        return list(zip(rows, self.fetch(plan, rows))) if rows else []
+    def fetch(self, plan: QueryPlan, rows: list[Row]) -> str:
+        return json.dumps(self._states(plan, [tuple(r) for r in rows]))
+
+    def search_matched(self, key: str, need: int, per_document: bool, fetch: bool, given: Any = None) -> str | None:
+        """Where the query matches here and the best rows weighed for those languages (both phases in
+        one call: ``LocalShard.search_matched``), with their hits' state when ``fetch``, as JSON."""
+        got = self._kept_plan(key, given)
+        if got is None:
+            return None
+        plan, stats, _ = got
+        matched, rows = self.shard.search_matched(plan, stats, need, per_document)
+        return json.dumps([matched, rows, (self._states(plan, rows) if fetch and rows else None)])
+
+    def search_fetch(self, key: str, need: int, per_document: bool, given: Any = None) -> str | None:
+        """``search`` and ``fetch`` of every row in one call (one round trip for a small page), as JSON."""
+        got = self._kept_plan(key, given)
+        if got is None:
+            return None
+        plan, stats, weights = got
+        rows = self.shard.search(plan, stats, weights, need, per_document)
+        return json.dumps([rows, self._states(plan, rows) if rows else []])
 
     def explain(
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
@@ -245,6 +282,8 @@ class RayShardedIndex(ShardedIndex):
         self._refresh_lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self._plans_lock = threading.Lock()
+        self._keys = itertools.count()
+        self._sent: list[set[str]] = []
         self._actors: list[Any] = []
         self._start(manifest)
 
@@ -283,6 +322,7 @@ class RayShardedIndex(ShardedIndex):
                 ray.kill(a)
             raise _cause(e) from None
         old = self._actors
+        self._sent = [set() for _ in actors]  # per actor: the plan keys it was sent (_keyed)
         self._state = (manifest, [])
         self._dfs = _load_df_table(self.path, manifest)
         with self._plans_lock:
@@ -340,6 +380,37 @@ class RayShardedIndex(ShardedIndex):
                 pass
             missing.append(i)
         return answers, sorted(missing)
+
+    def _keyed(
+        self, method: str, key: str, given: Any, shards: list[int], args: tuple, deadline: float | None
+    ) -> tuple[dict[int, Any], list[int]]:
+        """``method(key, *args, given)`` on ``shards``, decoded: the plan and its statistics (``given``)
+        go only to an actor not sent them before under ``key``; one that lost them (its answer None)
+        is sent them again."""
+        sent = self._sent
+
+        def call(i: int, full: bool) -> Callable[[Any], Any]:
+            return lambda a: getattr(a, method).remote(key, *args, given if full or key not in sent[i] else None)
+
+        answers, missing = self._fanout({i: call(i, False) for i in shards}, deadline)
+        again = [i for i, x in answers.items() if x is None]
+        if again:
+            more, lost = self._fanout({i: call(i, True) for i in again}, deadline)
+            answers.update(more)
+            missing = sorted(set(missing) | set(lost) | {i for i, x in more.items() if x is None})
+        for i in answers:
+            if i < len(sent):
+                sent[i].add(key)
+        return {i: json.loads(x) for i, x in answers.items() if x is not None}, missing
+
+    def _key(self, cache: dict[str, str] | None, name: str) -> str:
+        """A new key for a plan with its statistics, kept in ``cache`` (a cached plan's) under ``name``."""
+        got = None if cache is None else cache.get(name)
+        if got is None:
+            got = f"{self.generation}.{next(self._keys)}"
+            if cache is not None:
+                cache[name] = got
+        return got
 
     def _deadline(self, timeout: float | None) -> float | None:
         timeout = self.timeout if timeout is None else timeout
@@ -489,9 +560,10 @@ class RayShardedIndex(ShardedIndex):
         need = offset + k
         fetch = need * self.n_shards <= FETCH_WITH_SEARCH_ROWS  # rows and their hits in one call
         decided, unplanned = self._decided(query, filter, lang, k1, b, fuzzy, prefix_last, deadline)
-        plan, got, table = decided
+        plan, got, table, keys = decided
         if got is None and table is not None and k:  # statistics known, languages not: one round all the same
-            result = self._search_matched(plan, table, offset, need, per_document, fetch, deadline)
+            key = self._key(keys, "matched")
+            result = self._search_matched(plan, key, table, offset, need, per_document, fetch, deadline)
             result.missing_shards = sorted(set(result.missing_shards) | set(unplanned))
             return result
         stats, weights, missing = self._phase_one(plan, deadline, got)
@@ -501,8 +573,9 @@ class RayShardedIndex(ShardedIndex):
         if not weights or k == 0:
             return SearchResult((), missing)
         alive = [i for i in range(self.n_shards) if i not in missing]
+        key = self._key(keys if decided[1] is not None else None, "search")
         rows, states, lost = self._search_rows(
-            plan, stats.to_json(), weights, alive, need, per_document, fetch, deadline
+            plan, key, (plan, stats, weights), alive, need, per_document, fetch, deadline
         )
         return self._page(plan, rows, states, offset, need, missing + lost, deadline)
 
@@ -533,7 +606,7 @@ class RayShardedIndex(ShardedIndex):
         plan, missing = self._prepare(self.parse(query, filter), lang, k1, b, fuzzy, prefix_last, self._ask(deadline))
         got = self._precomputed(plan)
         table = self._table_statistics(plan) if got is None else None
-        decided = [plan, got, None if table is None else table[0]]
+        decided = [plan, got, None if table is None else table[0], {}]  # {}: its keys on the actors (_key)
         if key is not None and not missing:
             with self._plans_lock:
                 if len(self._plans) >= self.plan_cache:
@@ -544,8 +617,8 @@ class RayShardedIndex(ShardedIndex):
     def _search_rows(
         self,
         plan: QueryPlan,
-        stats_json: dict[str, Any],
-        weights: dict[str, float],
+        key: str,
+        given: tuple[QueryPlan, FixedStatistics, dict[str, float]],
         shards: list[int],
         need: int,
         per_document: bool,
@@ -554,16 +627,16 @@ class RayShardedIndex(ShardedIndex):
     ) -> tuple[dict[int, list[Row]], dict[tuple[int, str, int], dict[str, Any]] | None, list[int]]:
         """Phase two on ``shards``: their best rows (with their hits' state when ``fetch``) and the lost."""
         if not fetch:
-            rows, lost = self._fanout(
-                {i: lambda a: a.search.remote(plan, stats_json, weights, need, per_document) for i in shards}, deadline
-            )
-            return rows, None, lost
-        both, lost = self._fanout(
-            {i: lambda a: a.search_fetch.remote(plan, stats_json, weights, need, per_document) for i in shards},
-            deadline,
-        )
-        states = {(i, row[1], row[2]): state for i, got in both.items() for row, state in got}
-        return {i: [row for row, _ in got] for i, got in both.items()}, states, lost
+            got, lost = self._keyed("search", key, given, shards, (need, per_document), deadline)
+            return {i: [tuple(r) for r in rows] for i, rows in got.items()}, None, lost
+        both, lost = self._keyed("search_fetch", key, given, shards, (need, per_document), deadline)
+        rows: dict[int, list[Row]] = {}
+        states: dict[tuple[int, str, int], dict[str, Any]] = {}
+        for i, (got, got_states) in both.items():
+            rows[i] = [tuple(r) for r in got]  # type: ignore[misc]
+            for row, state in zip(rows[i], got_states):
+                states[(i, row[1], row[2])] = state
+        return rows, states, lost
 
     def _page(
         self,
@@ -588,13 +661,14 @@ class RayShardedIndex(ShardedIndex):
         )
         hits: list[DetachedHit | None] = [None] * len(page)
         for i, got in fetched.items():
-            for j, state in zip(by_shard[i], got):
+            for j, state in zip(by_shard[i], json.loads(got)):
                 hits[j] = DetachedHit(state, self.settings.analyzer(state["lang"]))
         return SearchResult((h for h in hits if h is not None), missing + lost)
 
     def _search_matched(
         self,
         plan: QueryPlan,
+        key: str,
         stats: FixedStatistics,
         offset: int,
         need: int,
@@ -609,13 +683,9 @@ class RayShardedIndex(ShardedIndex):
         is rescaled here (a positive factor, the multiplication a single index makes: the same scores
         and order), and a shard that matched in several languages but not in all the index's is asked
         again with the final weights (never with two languages, id and en)."""
-        stats_json = stats.to_json()
-        answers, missing = self._fanout(
-            {
-                i: lambda a: a.search_matched.remote(plan, stats_json, need, per_document, fetch)
-                for i in range(self.n_shards)
-            },
-            deadline,
+        every = list(range(self.n_shards))
+        answers, missing = self._keyed(
+            "search_matched", key, (plan, stats, None), every, (need, per_document, fetch), deadline
         )
         matched = {lg for m, _, _ in answers.values() for lg in m}
         weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
@@ -629,15 +699,14 @@ class RayShardedIndex(ShardedIndex):
                 redo.append(i)
                 continue
             w = weights[m[0]] if got and set(m) != matched else 1.0
-            if w != 1.0:
-                got = [(row[0] * w, *row[1:]) for row in got]
+            got = [(row[0] * w, *row[1:]) if w != 1.0 else tuple(row) for row in got]
             rows[i] = got
             if states is not None:
                 for row, state in zip(got, got_states or ()):
                     states[(i, row[1], row[2])] = dict(state, score=row[0])
         if redo:
             more, more_states, lost = self._search_rows(
-                plan, stats_json, weights, redo, need, per_document, fetch, deadline
+                plan, self._key(None, "redo"), (plan, stats, weights), redo, need, per_document, fetch, deadline
             )
             rows.update(more)
             if states is not None and more_states is not None:

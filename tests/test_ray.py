@@ -545,8 +545,9 @@ def test_filters_facets_and_expanded_words_on_ray_equal_one_index(ray_local, tmp
     """Filters, negation, facets, fuzzy and prefix words on Ray answer as one index of the same documents
     (and as the in-process sharded index), with and without the document-frequency table; a repeated
     expanded query keeps its expansions with the plan (no expansion round again)."""
-    from search.distributed import RayShardedIndex
     from test_sharded_features import EXPANDED, FIELDS, FILTERED, _build, mixed_corpus
+
+    from search.distributed import RayShardedIndex
 
     docs = mixed_corpus(90)
     single = _build(tmp_path, None, docs)
@@ -589,5 +590,39 @@ def test_filters_facets_and_expanded_words_on_ray_equal_one_index(ray_local, tmp
         rounds = 0
         assert view(on_ray.search(q, k=5, filter="year:>2012")) == view(single.search(q, k=5, filter="year:>2012"))
         assert rounds == 1  # the expansions were kept with the plan: one round, as any query
+    finally:
+        on_ray.close()
+
+
+def test_a_repeated_query_sends_its_plan_once_and_again_to_a_restarted_actor(ray_local, built: Path) -> None:
+    """Actors keep a plan under its key: a repeated query sends the key alone. A restarted actor has
+    lost it, says so (None) instead of guessing, and the coordinator sends it the plan again: answers
+    stay exact and complete."""
+    local = ShardedIndex.open(built)
+    on_ray = ShardedIndex.open(built, ray_address="local", timeout=60)
+    try:
+        q = "warga river"
+        want = view(local.search(q))
+        assert view(on_ray.search(q)) == want
+        decided = next(v for k, v in on_ray._plans.items() if k[1] == q)
+        key = decided[3]["search"]
+        assert all(key in sent for sent in on_ray._sent)
+        victim = on_ray.actors[1]
+        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is not None  # kept: the key suffices
+        before = ray_local.get(victim.ping.remote())
+        ray_local.kill(victim, no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:  # ray.kill is asynchronous: wait for the restarted process
+            try:
+                if ray_local.get(victim.ping.remote(), timeout=5) != before:
+                    break
+            except Exception:
+                pass
+            assert time.monotonic() < deadline, "the actor did not restart"
+            time.sleep(0.2)
+        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is None  # it lost the plan
+        got = on_ray.search(q)
+        assert not got.partial and view(got) == want
+        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is not None  # sent again
     finally:
         on_ray.close()
