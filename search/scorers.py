@@ -66,15 +66,43 @@ class TermScorer(Scorer):
         memo_key = (w.lang, w.term, self.si)
         got = ctx._term_memo.get(memo_key)
         if got is None:
-            cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b)
-            if ctx.statistics is not None:  # scores depend on the given N, avgdl and df
-                st = ctx.statistics.lang_stats(w.lang)
-                cache_key += (st.n_passages, st.total_length, ctx.statistics.df(w.key))
             # every term, however rare: recomputing a short list costs ~10 numpy calls a query, more
             # than keeping it (at 10k passages most query terms have fewer than 128 postings a segment)
-            got = ctx.snap.cached_arrays(cache_key, self._compute, 1)
+            got = ctx.snap.cached_arrays(self._cache_key(), self._compute, 1)
             ctx._term_memo[memo_key] = got
         return got  # type: ignore[return-value]
+
+    def _cache_key(self) -> tuple:
+        """What this term's scores in this segment depend on: the snapshot's cache key."""
+        w = self.weight
+        ctx = w.ctx
+        cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b)
+        if ctx.statistics is not None:  # scores depend on the given N, avgdl and df
+            st = ctx.statistics.lang_stats(w.lang)
+            cache_key += (st.n_passages, st.total_length, ctx.statistics.df(w.key))
+        return cache_key
+
+    def masked_arrays(self, keep: np.ndarray, mask_key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``arrays()`` restricted to the passages ``keep`` passes: (passage ids, scores, best
+        ``TOP_SCORES`` kept scores descending), kept in the snapshot's score cache under ``mask_key`` (the
+        language and the filters ``keep`` stands for). The same filter recurs across queries, as a clicked
+        facet does: the word's masked scores are then read, not gathered again. None where the plain
+        arrays do not apply (a title word, a repeated keyword)."""
+        w = self.weight
+        if w.field == "title" or w.count != 1:
+            return None
+        if w.ctx.slots(w.key)[self.si] < 0:
+            return EMPTY[0], EMPTY[1], EMPTY[1]
+
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            pids, scores = self.arrays()[:2]
+            hit = keep[pids]
+            pids, scores = pids[hit], scores[hit]
+            n = scores.shape[0]
+            top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
+            return pids, scores, np.sort(top)[::-1].copy()
+
+        return w.ctx.snap.cached_arrays((*self._cache_key(), "mask", mask_key), compute, 1)  # type: ignore[return-value]
 
     def _compute(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = self.weight
@@ -199,22 +227,40 @@ class BooleanScorer(Scorer):
         # FILTER clauses that are masks (search.filters): applied to each clause before combining, so
         # fewer passages are added up and a ranked OR's floor can be taken among the kept passages
         keep: np.ndarray | None = None
+        # the masks' keys: a plain word's scores restricted to them are cached under them (None: a mask
+        # without a key, never cached)
+        mask_keys: list[str] | None = []
+        is_mask: list[bool] = []
         for occur, sc in self.children:
-            if occur == FILTER and (m := _bool_mask(sc)) is not None:
+            m = _bool_mask(sc) if occur == FILTER else None
+            is_mask.append(m is not None)
+            if m is not None:
                 keep = m if keep is None else keep & m
-        for (occur, sc), plain_term, keys in zip(self.children, w.plain, w.not_keys):
+                key = getattr(sc.weight, "key", None)
+                mask_keys = None if key is None or mask_keys is None else [*mask_keys, key]
+        tops: list[np.ndarray | None] = []  # per scored clause: its best kept scores, where cached
+        for (occur, sc), plain_term, keys, masked in zip(self.children, w.plain, w.not_keys, is_mask):
             if occur == MUST_NOT:
                 not_pids.extend(self._not_matches(sc, keys))
                 continue
-            if occur == FILTER and keep is not None and _bool_mask(sc) is not None:
+            if masked:
                 continue
-            vec = sc.vec()
+            top = None
+            if keep is not None and mask_keys is not None and plain_term and isinstance(sc, TermScorer):
+                got = sc.masked_arrays(keep, (w.lang, *mask_keys))
+                if got is not None:
+                    vec, top = (got[0], got[1]), got[2]
+                else:
+                    vec = sc.vec()
+            else:
+                vec = sc.vec()
             if occur == FILTER:
                 filters.append(vec[0])
                 continue
-            if keep is not None and vec[0].shape[0]:
+            if keep is not None and top is None and vec[0].shape[0]:
                 hit = keep[vec[0]]
                 vec = (vec[0][hit], vec[1][hit])
+            tops.append(top)
             if occur == MUST:
                 must.append(vec)
             scored.append(vec)
@@ -231,7 +277,7 @@ class BooleanScorer(Scorer):
             elif keep is None:
                 floor = self._floor(plain, top_n)
             else:
-                floor = self._masked_floor(scored, plain, top_n)
+                floor = self._masked_floor(scored, plain, top_n, tops)
             return dense_combine(scored, must, must_not, n_passages, floor)
         if not must_not and not filters and len(scored) == 1:
             if top_n and keep is None and plain[0] is not None and (floor := self._floor(plain, top_n)) > 0.0:
@@ -312,17 +358,22 @@ class BooleanScorer(Scorer):
                     floor = max(floor, float(top[top_n - 1]))
         return floor
 
-    def _masked_floor(self, scored: list[Vec], plain: list[TermScorer | None], top_n: int) -> float:
+    def _masked_floor(
+        self, scored: list[Vec], plain: list[TermScorer | None], top_n: int, tops: list[np.ndarray | None]
+    ) -> float:
         """``_floor`` among the passages a filter keeps (``scored`` already masked): the ``top_n``-th best
-        of each plain term's kept scores, under the same conditions."""
+        of each plain term's kept scores (``tops``: the best kept, where cached), under the same conditions."""
         ctx = self.weight.ctx
         reader = ctx.snap.segments[self.si].reader
         if not top_n or top_n > TOP_SCORES or (ctx.per_document and reader.n_docs != reader.n_passages):
             return 0.0
         floor = 0.0
-        for (_, s), t in zip(scored, plain):
+        for (_, s), t, top in zip(scored, plain, tops):
             if t is not None and s.shape[0] >= top_n:
-                floor = max(floor, float(np.partition(s, s.shape[0] - top_n)[s.shape[0] - top_n]))
+                if top is not None:
+                    floor = max(floor, float(top[top_n - 1]))
+                else:
+                    floor = max(floor, float(np.partition(s, s.shape[0] - top_n)[s.shape[0] - top_n]))
         return floor
 
     def explain(self, pid: int) -> Explanation:

@@ -158,12 +158,22 @@ class MaskWeight(Weight):
     over the segment's passages (or sorted passage ids). Put it in a ``BooleanWeight`` as a ``FILTER``
     clause: it removes passages and adds nothing to scores."""
 
-    __slots__ = ("mask", "label")
+    __slots__ = ("mask", "label", "key")
 
-    def __init__(self, ctx: QueryContext, lang: str, mask: Callable[[int], np.ndarray], label: str = "filter") -> None:
+    def __init__(
+        self,
+        ctx: QueryContext,
+        lang: str,
+        mask: Callable[[int], np.ndarray],
+        label: str = "filter",
+        key: str | None = None,
+    ) -> None:
         super().__init__(ctx, lang)
         self.mask = mask
         self.label = label
+        # what the mask depends on besides the snapshot and the language (None: unknown, never cached):
+        # a word's scores restricted to the mask are cached under it
+        self.key = key
 
     def scorer(self, si: int) -> Scorer:
         return _MaskScorer(self, si)

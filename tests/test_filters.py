@@ -314,6 +314,19 @@ def test_filtered_search_is_unfiltered_search_post_filtered(index, words, flt, p
     assert {h.doc_id: h.score for h in inline}.items() <= {h.doc_id: h.score for h in unfiltered}.items()
 
 
+def test_a_filtered_top_k_is_the_post_filtered_top_k_also_when_cached(index):
+    # a word's scores restricted to a filter are cached per snapshot under the filter: every filter in
+    # turn, each query twice (the second run reads the cached masked scores and their floor for a small k)
+    for q in ["pajak daerah", "tax land", "pajak Rusia kota", "daerah the"]:
+        unfiltered = index.search(q, k=1000, per_document=False)
+        for flt in FILTERS:
+            allowed = {h.doc_id for h in index.search(flt, k=1000)}
+            expected = [(h.doc_id, h.passage, h.score) for h in unfiltered if h.doc_id in allowed][:2]
+            for _ in range(2):
+                got = index.search(q, k=2, per_document=False, filter=flt)
+                assert [(h.doc_id, h.passage, h.score) for h in got] == expected, (q, flt)
+
+
 def test_filter_alone_lists_exactly_the_documents_that_pass(index):
     for flt, expected in [
         ("year:>=2020", {"a", "c", "f", "g"}),
