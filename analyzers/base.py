@@ -304,6 +304,21 @@ class Analyzer:
         known.update(new)
         return known
 
+    def prime(self, texts: Iterable[str], share: float = 0.9) -> int:
+        """Fill the shared run cache from ``texts`` until it holds ``share`` of ``cache_limit`` entries
+        (a server's warm-up: the words of its stored passages are the words its snippets will analyze).
+        Returns the entries held; never clears the cache to make room."""
+        target = int(self.cache_limit * min(max(share, 0.0), 1.0))
+        cache = self._cache
+        for text in texts:
+            room = target - len(cache)
+            if room <= 0:
+                break
+            runs = [r for r in dict.fromkeys(RUN_RE.findall(text)) if r not in cache][:room]
+            if runs:
+                self._resolve(runs)
+        return len(cache)
+
     def terms_of_runs(
         self, runs: list[str]
     ) -> tuple[list[str], list[str], list[str], dict[str, tuple[tuple[str, str], ...]]]:

@@ -240,7 +240,7 @@ def test_serve_first_query(benchmark, corpus_index: Path, shared_server, tmp_pat
                 conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
                 conn.connect()
                 client, took = [], []
-                for q in queries:
+                for q in [*queries, queries[0]]:  # the first query again at the end: the same work, warm
                     t0 = time.perf_counter()
                     conn.request("GET", search_path("en", q, k=10))
                     response = conn.getresponse()
@@ -274,10 +274,12 @@ def test_serve_first_query(benchmark, corpus_index: Path, shared_server, tmp_pat
     benchmark.extra_info.update(
         runs=runs,
         http_first_ms=[c[0] * 1000 for c, _ in samples],
+        http_first_again_ms=[c[100] * 1000 for c, _ in samples],
+        took_first_again_ms=[t[100] * 1000 for _, t in samples],
         http_100th_ms=[c[99] * 1000 for c, _ in samples],
-        http_p50_2_to_100_ms=[median(c[1:]) for c, _ in samples],
+        http_p50_2_to_100_ms=[median(c[1:100]) for c, _ in samples],
         took_first_ms=[t[0] * 1000 for _, t in samples],
-        took_p50_2_to_100_ms=[median(t[1:]) for _, t in samples],
+        took_p50_2_to_100_ms=[median(t[1:100]) for _, t in samples],
         inprocess_cold_first_ms=cold[0] * 1000,
         inprocess_cold_100th_ms=cold[99] * 1000,
         inprocess_cold_p50_2_to_100_ms=median(cold[1:]),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +14,7 @@ import numpy as np
 
 import analyzers
 
-from . import bm25, filters, multiterm
+from . import bm25, filters, multiterm, searcher, segment
 from .bm25 import CollectionStatistics, Explanation
 from .columns import segment_columns
 from .documents import Document
@@ -396,6 +398,50 @@ class Index:
             for lang in snap.languages:
                 segment_lexicon(seg.reader, lang)[0].warm()
                 snap.norms(si, snap.stats[lang].avgdl, self.settings.k1, self.settings.b)
+
+    def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
+        """Fill this process's bounded caches now rather than over its first hours: stored text blocks
+        into the decoded cache until ``share`` of its budget is used, each language's analyzer run cache
+        from those passages' words, then the snapshot's BM25 score cache by searching pairs of those
+        words (with snippets) until ``share`` of it is used or ``seconds`` pass. For a long-lived
+        process (``search serve``): its memory then stays where it starts, and its first queries find
+        warm caches. Returns the text blocks' documents, analyzer entries and warm-up searches."""
+        snap = self._snapshot
+        keep_free = int(segment.DECODED.budget * (1.0 - share))
+        texts: dict[str, list[str]] = {lang: [] for lang in snap.languages}
+        n_docs = 0
+        for seg in snap.segments:
+            r = seg.reader
+            held = r.prefetch_text(keep_free)
+            n_docs += len(held)
+            if not len(held):
+                continue
+            lo, hi = r.passage_range(held.start).start, r.passage_range(held.stop - 1).stop
+            langs, starts, ends, docs = r.p_lang[lo:hi], r.a["p_start"][lo:hi], r.a["p_end"][lo:hi], r.p_doc[lo:hi]
+            for code, s, e, d in zip(langs.tolist(), starts.tolist(), ends.tolist(), docs.tolist()):
+                if seg.live_docs is None or seg.live_docs[d]:
+                    texts.setdefault(r.langs[code], []).append(r.string("doc_text", d)[s:e])
+        entries = sum(analyzers.get(lang).prime(t, share) for lang, t in texts.items() if t)
+        rng = random.Random(0)
+        words = {
+            lang: [w for t in ts[:2000] for w in analyzers.base.RUN_RE.findall(t) if w.isalpha() and len(w) > 3]
+            for lang, ts in texts.items()
+        }
+        words = {lang: ws for lang, ws in words.items() if len(ws) > 1}
+        searches = 0
+        deadline = time.monotonic() + max(0.0, seconds)
+        floor = int(searcher.SCORE_CACHE_BYTES * (1.0 - share))
+        slow = searcher.SCORE_CACHE_BYTES // 200  # a batch adding less has filled what queries fill here
+        while words and snap.score_cache_room > floor and time.monotonic() < deadline:
+            room = snap.score_cache_room
+            for _ in range(50):
+                for ws in words.values():
+                    for hit in self.search(f"{rng.choice(ws)} {rng.choice(ws)}", k=10):
+                        hit.to_dict()
+                    searches += 1
+            if room - snap.score_cache_room < slow:
+                break
+        return {"documents": n_docs, "analyzer_entries": entries, "searches": searches}
 
     # -- searching ------------------------------------------------------------------------------------
     @property

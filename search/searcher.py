@@ -146,6 +146,12 @@ class Snapshot:
                         self._scores_bytes -= sum(a.nbytes for a in old) + 200
         return got
 
+    @property
+    def score_cache_room(self) -> int:
+        """Bytes of the score cache's budget still free."""
+        with self._scores_lock:
+            return SCORE_CACHE_BYTES - self._scores_bytes
+
     def peek_arrays(self, key: tuple) -> tuple[np.ndarray, ...] | None:
         """What ``cached_arrays`` keeps under ``key``, or None (nothing is computed)."""
         with self._scores_lock:

@@ -28,6 +28,7 @@ Readers check what they map (see ``SegmentReader``): damage reads as ``IndexCorr
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -85,6 +86,11 @@ class _DecodedCache:
             while self._bytes > self.budget:
                 _, (_, old) = self._items.popitem(last=False)
                 self._bytes -= old
+
+    def room(self) -> int:
+        """Bytes of the budget still free (what a warm-up may fill without evicting anything)."""
+        with self._lock:
+            return self.budget - self._bytes
 
     def resize(self, budget: int) -> None:
         """A new byte budget, the least recently used entries dropped at once to meet it (a server's size)."""
@@ -848,6 +854,7 @@ class SegmentReader:
         self._lay: _Layout | None = None
         self._columns: dict[str, list[str]] = {}
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
+        self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
         self._counts = counts
@@ -927,6 +934,20 @@ class SegmentReader:
         section too, which only a phrase reads) and the stored id column. A server calls it at start."""
         self.check_all()
         self._column("doc_id")
+
+    def prefetch_text(self, keep_free: int) -> range:
+        """Inflate stored text blocks into the shared cache, in document order, while more than
+        ``keep_free`` bytes of its budget are free; returns the documents now held. A server fills its
+        cache at start so that memory does not climb for hours as hits touch one block after another."""
+        self._ensure("passages")
+        first = self.a["doc_block_first"]
+        b = 0
+        while b < first.shape[0] - 1 and DECODED.room() > keep_free:
+            self._doc_block(b)
+            if DECODED.get((self._uid, "d", b)) is None:  # not kept (over an eighth of the budget): stop
+                break
+            b += 1
+        return range(int(first[b]) if b else 0)
 
     def _corrupt(self, what: str) -> IndexCorrupt:
         return IndexCorrupt(f"segment file {self.name} is damaged ({what})", str(self.path))
@@ -1255,11 +1276,13 @@ class SegmentReader:
         fi = BLOCK_FIELDS.index(field)
         if not 0 <= i < self.n_docs:
             raise IndexError(i)
-        self._ensure("passages")
-        first = self.a["doc_block_first"]
-        b = int(np.searchsorted(first, i, side="right")) - 1
+        firsts = self._block_firsts
+        if firsts is None:
+            self._ensure("passages")
+            firsts = self._block_firsts = self.a["doc_block_first"].tolist()
+        b = bisect.bisect_right(firsts, i) - 1  # a list bisect: a numpy call per hit costs more than it finds
         offs, raw = self._doc_block(b)
-        j = (i - int(first[b])) * len(BLOCK_FIELDS) + fi
+        j = (i - firsts[b]) * len(BLOCK_FIELDS) + fi
         try:
             return raw[offs[j] : offs[j + 1]].decode("utf-8")
         except UnicodeDecodeError:

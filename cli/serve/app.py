@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import hmac
 import os
@@ -65,6 +66,8 @@ MAX_OFFSET = 100_000
 #: re-analyze every returned passage, and the library's bound (a million entries, for bulk indexing) would
 #: let a long-lived server grow by ~200 MB per worker before it levels off.
 ANALYZER_CACHE_ENTRIES = 100_000
+PREFETCH_SHARE = 1.0  # of each bounded cache, filled at start (``Index.prefetch``), shared by the indexes
+PREFETCH_SECONDS = 5.0  # at most, per index, searching to fill the score cache
 #: A warm-up query per index at start: both languages' analyzers, the language model, the snippet path.
 WARMUP_QUERIES = ("the search engine", "mesin pencari yang")
 #: Threads a server process runs searches in (anyio's default limit, which the searches had before).
@@ -149,6 +152,12 @@ def preload(served: dict[str, ServedIndex]) -> None:
         for q in WARMUP_QUERIES:
             for hit in s.index.search(q, k=3):
                 hit.to_dict()
+    for i, s in enumerate(served.values(), 1):  # the bounded caches filled now: memory stays where it starts
+        s.index.prefetch(share=PREFETCH_SHARE * i / len(served), seconds=PREFETCH_SECONDS)
+    # what start-up built lives as long as the process: out of the collector's sight, a full collection
+    # walks only what requests create (34 ms -> under 1 ms on a 100k-passage index)
+    gc.collect()
+    gc.freeze()
 
 
 #: A request made by the server itself at start (``warm_http``): answered as any other, never logged.
