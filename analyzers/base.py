@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain, compress, islice
 from pathlib import Path
 
 from analyzers.marks import mark_class
@@ -266,8 +266,8 @@ class Analyzer:
         """The terms of each distinct run, from the cache or computed now (and cached).
 
         Callers read the returned dict, never the shared cache after filling it: the cache is bounded
-        (``cache_limit`` entries; full, it is cleared and refilled) and another thread may clear it at any
-        moment, so a lookup must never depend on what is still in it.
+        (``cache_limit`` entries; full, its oldest half is dropped) and another thread may drop entries at
+        any moment, so a lookup must never depend on what is still in it.
         """
         cache = self._cache
         known: dict[str, tuple[str, ...]] = {}
@@ -298,8 +298,13 @@ class Analyzer:
                 for run, w, t in zip(plain, words, stems):
                     if (w in compounds or t in compounds) and self._compound(w):
                         new[run] = self._compute(run)
-        if len(cache) + len(new) > self.cache_limit:
-            cache.clear()  # a long-lived process sees unboundedly many words: start over, never grow
+        over = len(cache) + len(new) - self.cache_limit
+        if over > 0:
+            # a long-lived process sees unboundedly many words: drop the oldest half (and what the new
+            # entries need), never grow; the memory they held is reused in place, so a server's memory
+            # stays flat instead of falling and climbing again as an emptied cache refills
+            for run in list(islice(cache, max(over, len(cache) // 2))):
+                cache.pop(run, None)  # another thread may have dropped it already
         cache.update(new)
         known.update(new)
         return known
