@@ -57,6 +57,7 @@ from search.sharded import ShardedIndex
 
 from ..hitjson import hit_objects
 from . import CONFIG_ENV, ServeConfig
+from .malloc import share_malloc_arena
 
 #: Longest query accepted, in characters (a longer one is a 422, not minutes of work).
 MAX_QUERY_CHARS = 4096
@@ -788,6 +789,7 @@ def _content_length(scope: dict) -> int | None:
 
 def app_from_environment() -> Guard:
     """uvicorn's factory in every worker process: the configuration comes from ``$TELUSUR_SERVE_CONFIG``."""
+    share_malloc_arena()  # before the search threads start: their heaps would otherwise grow apart
     app = create_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
     # a server process only (not an app made in a caller's process): what start-up built lives as long
     # as the process, so out of the collector's sight a full collection walks only what requests create
