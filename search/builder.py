@@ -77,6 +77,10 @@ class SegmentBuilder:
         # twice (as text terms, then as title-field terms), one numpy chunk per analyzed chunk. Positions,
         # passage ids and lengths follow from the slot counts at flush, in numpy.
         self._tok: list[np.ndarray] = []
+        # the columns of the passages before ``_cols_passages``, made from their slots by an earlier
+        # ``to_segment_data`` (whose slots were then let go): a failed flush is tried again from them
+        self._cols: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cols_passages = 0
         self._body: list[np.ndarray] = []  # text slots per passage
         self._title_n: list[np.ndarray] = []  # title slots per passage (stored twice)
         self._indexed = 0
@@ -328,6 +332,10 @@ class SegmentBuilder:
         return out
 
     def to_segment_data(self) -> SegmentData:
+        """The buffered documents as a segment's data. The slot stream becomes the token columns, which
+        the builder keeps instead (a huge document's flush holds the 4-byte slots and the 12-byte columns
+        at once no longer), so a flush that failed (a full disk) is tried again from the same builder,
+        with the documents added since then appended."""
         self._analyze()
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
@@ -335,10 +343,24 @@ class SegmentBuilder:
         def joined(chunks: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
 
-        tid, pid, pos, p_len = _slot_columns(joined(self._tok), joined(self._body), joined(self._title_n))
+        body, title = joined(self._body), joined(self._title_n)
+        p0 = self._cols_passages
+        stream, self._tok = joined(self._tok), []
+        cols = _slot_columns(stream, body[p0:], title[p0:])
+        del stream
+        if self._cols is not None:
+            old = self._cols
+            cols = (
+                np.concatenate((old[0], cols[0])),
+                np.concatenate((old[1], cols[1] + np.uint32(p0))),
+                np.concatenate((old[2], cols[2])),
+                np.concatenate((old[3], cols[3])),
+            )
+        self._cols, self._cols_passages = cols, body.shape[0]
+        tid, pid, pos, p_len = cols
         return SegmentData(
             keys=self.keys[1:],
-            tok_tid=tid - np.uint32(1),
+            tok_tid=tid,
             tok_pid=pid,
             tok_pos=pos,
             p_doc=np.frombuffer(self.p_doc, dtype=np.uint32),
@@ -359,18 +381,54 @@ class SegmentBuilder:
         )
 
 
+#: Token slots turned into columns at once (``_slot_columns``): a range of whole passages about this long
+#: at a time, so the temporaries of one range, not of the whole buffer, sit beside the finished columns.
+SLOT_RANGE = 1 << 20
+
+
 def _slot_columns(
     slots: np.ndarray, body: np.ndarray, title: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Term ids, passage ids, positions and passage lengths from the buffer's slot stream.
+    """Term ids (less one: 0-based), passage ids, positions and passage lengths from the buffer's slot
+    stream, computed over ranges of whole passages (``SLOT_RANGE`` slots or one passage) written into
+    the finished columns: a huge document's flush holds its slots, the columns and one range's
+    temporaries, where the whole stream at once held five temporaries of the stream's length."""
+    body = body.astype(np.int64)
+    title = title.astype(np.int64)
+    per = body + 2 * title
+    n_p = per.shape[0]
+    ends = np.cumsum(per)
+    indexed = int(np.count_nonzero(slots))
+    tid = np.empty(indexed, dtype=np.uint32)
+    pid = np.empty(indexed, dtype=np.uint32)
+    pos = np.empty(indexed, dtype=np.uint32)
+    lengths = np.empty(n_p, dtype=np.uint32)
+    cuts = np.unique(np.searchsorted(ends, np.arange(SLOT_RANGE, int(ends[-1]) if n_p else 0, SLOT_RANGE), "right"))
+    at = 0
+    for p0, p1 in zip([0, *cuts.tolist()], [*cuts.tolist(), n_p]):
+        if p1 <= p0:
+            continue
+        s0 = int(ends[p0 - 1]) if p0 else 0
+        got = _range_columns(slots[s0 : int(ends[p1 - 1])], body[p0:p1], title[p0:p1])
+        n = got[0].shape[0]
+        np.subtract(got[0], 1, out=tid[at : at + n], casting="unsafe")
+        np.add(got[1], p0, out=pid[at : at + n], casting="unsafe")
+        pos[at : at + n] = got[2]
+        lengths[p0:p1] = got[3]
+        at += n
+    return tid, pid, pos, lengths
+
+
+def _range_columns(
+    slots: np.ndarray, body: np.ndarray, title: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Term ids, passage ids (from 0), positions and passage lengths of a range of whole passages.
 
     Per passage the stream holds ``body`` text slots, then ``title`` slots as text terms and ``title``
     slots as title-field terms; 0 marks a stopword, which takes a position but is not indexed. A text
     slot's position is its index; title slots sit ``TITLE_GAP`` after the last indexed text position
     (or after 0), so a phrase never spans text and title. The length counts indexed text and title terms.
     """
-    # int32 throughout and temporaries dropped early: this runs on a full buffer, so its peak memory is
-    # the writer's (a buffer holds far fewer than 2**31 slots)
     body = body.astype(np.int32)
     title = title.astype(np.int32)
     per = body + 2 * title
@@ -397,9 +455,4 @@ def _slot_columns(
     j = np.where(j >= title_of, j - title_of, j)
     pos[in_title] = offset[pid[in_title]] + j
     del j, title_of, in_title, in_body
-    return (
-        slots[indexed],
-        pid[indexed].astype(np.uint32),
-        pos[indexed].astype(np.uint32),
-        (counts_body + counts_title).astype(np.uint32),
-    )
+    return slots[indexed], pid[indexed], pos[indexed], counts_body + counts_title

@@ -114,3 +114,32 @@ def test_full_is_the_exact_count_and_analyzes_only_when_it_could_be_reached() ->
     exact = b.n_tokens
     assert not b._pending and exact > 0
     assert b.full(exact) and not b.full(exact + 1)
+
+
+@pytest.mark.parametrize("slot_range", [7, 1 << 20])
+def test_a_flush_tried_again_after_more_adds_gives_what_one_flush_of_everything_gives(monkeypatch, slot_range) -> None:
+    """``to_segment_data`` turns the slot stream into columns and lets the stream go; a flush that failed
+    is made again from those columns with the documents added since appended, and equals the data of one
+    builder that saw every document once (columns made over ranges of a few slots or at once alike)."""
+    from search import builder
+    from search.settings import IndexSettings
+
+    monkeypatch.setattr(builder, "SLOT_RANGE", slot_range)
+    docs = _docs()[:30]
+    retried = builder.SegmentBuilder(IndexSettings())
+    for doc in docs[:12]:
+        retried.add(doc)
+    first = retried.to_segment_data()
+    assert retried._tok == [] and len(first.doc_ids) == 12
+    del first  # a failed write drops its data (whose arrays view the builder's)
+    for doc in docs[12:]:
+        retried.add(doc)
+    again = retried.to_segment_data()
+    monkeypatch.setattr(builder, "SLOT_RANGE", 1 << 20)
+    once = builder.SegmentBuilder(IndexSettings())
+    for doc in docs:
+        once.add(doc)
+    want = once.to_segment_data()
+    assert len(again.doc_ids) == 30 and again.keys == want.keys
+    for name in ("tok_tid", "tok_pid", "tok_pos", "p_len", "p_doc"):
+        assert getattr(again, name).tolist() == getattr(want, name).tolist(), name
