@@ -571,6 +571,27 @@ def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_p
     assert index.search("tersebut") == []  # a version-2 stopword: never indexed there
 
 
+def test_index_built_with_indonesian_analyzer_version_5_keeps_its_stems(tmp_path: Path) -> None:
+    from search.settings import IndexSettings
+    from search.storage import FORMAT, FORMAT_VERSION
+
+    docs = [Document("k", "Hari kemerdekaan dirayakan.", lang="id"), Document("m", "Negara yang merdeka.", lang="id")]
+    path = tmp_path / "old"
+    path.mkdir()
+    settings = IndexSettings(analyzer_versions={"id": "5", "en": analyzers.en.VERSION})
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 0, "next_segment": 1}
+    write_meta(path, {**meta, "segments": [], "settings": settings.to_json()})
+    index = Index.open(path)
+    with index.writer() as w:
+        w.add_many(docs)
+    old = Index.open(path)
+    assert old.settings.analyzer("id").version == "5" and old.stats()["analyzers_current"] is False
+    assert [h.doc_id for h in old.search("merdeka")] == ["m"]  # "rdeka": Snowball's stem, as it was indexed
+    new = build(tmp_path / "new", docs)
+    assert new.settings.analyzer("id").version == "6" and new.stats()["analyzers_current"] is True
+    assert {h.doc_id for h in new.search("merdeka")} == {"k", "m"}  # the repaired root meets "kemerdekaan"
+
+
 def test_unknown_analyzer_version_is_incompatible(tmp_path: Path) -> None:
     from search.settings import IndexSettings
 
