@@ -411,6 +411,19 @@ def test_stem_repairs_evidence() -> None:
     assert "mudi" not in found and "aruh" not in found
 
 
+def test_question_pairs_are_question_words_together() -> None:
+    from analyzers.base import CONTENT, FUNCTION, QUESTION
+
+    assert analyzers.id.analyzer.QUESTION_PAIRS == {("di", "mana"), ("dari", "mana")}  # dimana, darimana
+    assert ID.query_columns("Di mana letak Bandung")[2] == [QUESTION, QUESTION, CONTENT, CONTENT]
+    assert ID.query_columns("letak Bandung dari  mana")[2] == [CONTENT, CONTENT, QUESTION, QUESTION]
+    assert ID.query_columns("mana di Bandung")[2] == [FUNCTION, FUNCTION, CONTENT]  # the other order
+    assert ID.query_columns("di Bandung mana")[2] == [FUNCTION, CONTENT, FUNCTION]  # not together
+    assert ID.question_pair("Di", "mana?") and not ID.question_pair("mana", "di")
+    assert not analyzers.get("id", stopwords=False).question_pair("di", "mana")  # every word scored
+    assert not analyzers.get("en").question_pair("di", "mana")
+
+
 def test_closed_compounds_meet_their_open_spelling() -> None:
     # "ibukota" is written both ways; version 5 indexes and searches the joined word as its two words
     text = "Ibukota Jepang; ibu kota Jepang; ibukotanya"

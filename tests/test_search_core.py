@@ -550,6 +550,22 @@ def test_framing_words_scored_in_keyword_queries_dropped_from_questions(tmp_path
     assert {h.doc_id: h.score for h in where} == {h.doc_id: h.score for h in index.search("wajib pajak membayar")}
 
 
+def test_di_mana_spelled_apart_asks_as_dimana(tmp_path: Path) -> None:
+    where = Document("p4", "Di mana pun wajib pajak tinggal, dari mana pun asalnya.", lang="id")
+    index = build(tmp_path / "i", [*_LAW, where])
+    plain = {h.doc_id: h.score for h in index.search("wajib pajak")}
+    assert plain["p4"] > 0
+    # "di mana", "dari mana" (any case, before or after the rest) make a question as "dimana" does: only
+    # the content words are scored
+    for question in ("di mana wajib pajak", "Dari  mana wajib pajak?", "wajib pajak di mana", "dimana wajib pajak"):
+        assert {h.doc_id: h.score for h in index.search(question)} == plain, question
+    # the same words apart or in the other order are function words, which a keyword query scores
+    for keyword in ("mana di wajib pajak", "di wajib mana pajak"):
+        assert index.search(keyword)[0].doc_id == "p4"
+        assert {h.doc_id: h.score for h in index.search(keyword)}["p4"] > plain["p4"], keyword
+    assert [h.doc_id for h in index.search("di mana")] == ["p4"]  # nothing else to score: the pair is
+
+
 def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_path: Path) -> None:
     from search.settings import IndexSettings
     from search.storage import FORMAT, FORMAT_VERSION

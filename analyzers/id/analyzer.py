@@ -60,6 +60,15 @@ _REPAIRED = repaired(STEM_REPAIRS)
 #: Question words: they mark a query as a question and are never scored in a ranked query.
 QUESTION_WORDS = load_wordlist(Path(__file__).with_name("question_words.txt"))
 
+#: The two-word spellings of the one-word question words made of di/dari/ke and a stopword ("dimana",
+#: "darimana"): "di mana" and "dari mana" ask the same question (query side only: the index is the same).
+QUESTION_PAIRS = frozenset(
+    (p, q[len(p) :])
+    for q in QUESTION_WORDS
+    for p in ("di", "dari", "ke")
+    if q.startswith(p) and q[len(p) :] in STOPWORDS
+)
+
 
 _BEFORE_REPAIRS = ("2", "3", "4", "5")
 
@@ -94,6 +103,7 @@ def make_analyzer(
         stopwords=STOPWORDS if index_stop else (),
         query_stopwords=QUERY_STOPWORDS if stopwords and not index_stop else (),
         question_words=QUESTION_WORDS if stopwords and not index_stop else (),
+        question_pairs=QUESTION_PAIRS if stopwords and not index_stop else (),
         stemmer=(_REPAIRED if stem_repairs and version not in _BEFORE_REPAIRS else stem) if stem_words else None,
         reduplication=reduplication,
         protected=() if version in ("2", "3") else PROTECTED_WORDS if protected_words is None else protected_words,
