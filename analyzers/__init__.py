@@ -38,9 +38,10 @@ def get(name: str, **options: Any) -> Analyzer:
     """The analyzer registered as ``name`` ("id" or "en").
 
     Without options the shared default instance is returned (its stem cache is shared by every caller);
-    options (``stem_words``, ``stopwords``, ``reduplication``, ``index_stopwords``, ``compounds``) build a new analyzer
-    for ablations; ``version`` rebuilds an older version's analysis for an index made with it, and
-    ``protected_words`` replaces the shipped list of words never stemmed.
+    options (``stem_words``, ``stopwords``, ``reduplication``, ``index_stopwords``, ``compounds``,
+    ``stem_repairs``) build a new analyzer for ablations; ``version`` rebuilds an older version's
+    analysis for an index made with it, and ``protected_words`` replaces the shipped list of words
+    never stemmed.
     """
     try:
         factory = _FACTORIES[name]

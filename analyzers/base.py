@@ -174,9 +174,10 @@ class Analyzer:
     Stopwords come in three lists with three jobs: ``stopwords`` are never indexed (each leaves a
     position gap); ``query_stopwords`` (function words) are indexed like any word, so phrases and
     keyword queries match them, but a ranked query that is a question drops them; ``question_words``
-    (interrogatives) mark a query as a question and are dropped from ranked queries. See
-    ``query_columns``. ``protected`` words are indexed as they are, never stemmed (a stem exclusion
-    list, as Lucene's keyword marker).
+    (interrogatives) mark a query as a question and are dropped from ranked queries, and so are two
+    consecutive words of a ``question_pairs`` entry (the spelling apart of a one-word question word:
+    "di mana" for "dimana"). See ``query_columns``. ``protected`` words are indexed as they are, never
+    stemmed (a stem exclusion list, as Lucene's keyword marker).
 
     ``name`` and ``version`` are what an index stores; change ``version`` whenever the terms this
     analyzer produces for some input change, so indexes built before can be told apart.
@@ -192,6 +193,7 @@ class Analyzer:
         reduplication: bool = True,
         query_stopwords: Iterable[str] = (),
         question_words: Iterable[str] = (),
+        question_pairs: Iterable[tuple[str, str]] = (),
         protected: Iterable[str] = (),
         compounds: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
@@ -200,6 +202,9 @@ class Analyzer:
         self.stopwords = frozenset(stopwords)
         self.question_words = frozenset(question_words) - self.stopwords
         self.query_stopwords = frozenset(query_stopwords) - self.stopwords - self.question_words
+        # two words that ask a question together though neither does alone ("di mana", "dari mana"):
+        # both are question words where they follow each other in a query
+        self.question_pairs = frozenset((normalize_word(a), normalize_word(b)) for a, b in question_pairs)
         self.protected = frozenset(normalize_word(w) for w in protected)
         if stemmer is not None and self.protected:
             stemmer = _protecting(stemmer, self.protected)
@@ -450,15 +455,30 @@ class Analyzer:
         positions: list[int] = []
         kinds: list[int] = []
         pos = 0
+        before = ""  # the previous word, for ``question_pairs``
         for m in TOKEN_RE.finditer(text):
             for word, _, _ in self._parts(m.group()):
                 t = self.term(word)
                 if t:
+                    if (before, word) in self.question_pairs and positions and positions[-1] == pos - 1:
+                        kinds[-1] = QUESTION
+                        kinds.append(QUESTION)
+                    else:
+                        kinds.append(self.word_kind(word))
                     terms.append(t)
                     positions.append(pos)
-                    kinds.append(self.word_kind(word))
+                before = word
                 pos += 1
         return terms, positions, kinds
+
+    def question_pair(self, first: str, second: str) -> bool:
+        """Whether the last word of the text ``first`` and the first word of ``second`` are a question
+        pair ("di" "mana"): what a query of separate words ("Di", "mana", "letak") needs to know."""
+        if not self.question_pairs:
+            return False
+        a = [w for m in TOKEN_RE.finditer(first) for w, _, _ in self._parts(m.group())]
+        b = [w for m in TOKEN_RE.finditer(second) for w, _, _ in self._parts(m.group())]
+        return bool(a and b) and (a[-1], b[0]) in self.question_pairs
 
     def word_kind(self, word: str) -> int:
         """``QUESTION``, ``FUNCTION`` or ``CONTENT`` for one normalized query word."""

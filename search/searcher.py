@@ -379,12 +379,16 @@ class QueryContext:
         with question words (Indonesian) tell the two apart; elsewhere a repeated term counts once.
         """
         node = filters.split(node)[0]  # filters are a mask clause (weights), never scored words
-        kinds = [
-            k
-            for occur, child in node.clauses
-            if occur == SHOULD and _is_word(child)
-            for k in self.analyze_query(lang, child.text)[2]
-        ]
+        words = [i for i, (occur, child) in enumerate(node.clauses) if occur == SHOULD and _is_word(child)]
+        word_kinds = {i: self.analyze_query(lang, node.clauses[i][1].text)[2] for i in words}  # type: ignore[union-attr]
+        an = self.analyzer(lang)
+        if an.question_pairs:  # "Di" "mana" as two words of the query ask as "dimana" does
+            for i, j in zip(words, words[1:]):
+                a, b = node.clauses[i][1], node.clauses[j][1]
+                if j == i + 1 and word_kinds[i] and word_kinds[j] and an.question_pair(a.text, b.text):  # type: ignore[union-attr]
+                    word_kinds[i] = [*word_kinds[i][:-1], QUESTION]
+                    word_kinds[j] = [QUESTION, *word_kinds[j][1:]]
+        kinds = [k for i in words for k in word_kinds[i]]
         cut = FUNCTION if QUESTION in kinds else QUESTION  # drop kinds >= cut
         only_words = all(occur == SHOULD and _is_word(child) for occur, child in node.clauses)
         if only_words and all(k >= cut for k in kinds):
@@ -393,16 +397,16 @@ class QueryContext:
         seen: dict[tuple[str, str | None], int] = {}  # a SHOULD term -> its clause's index in ``out``
         # a keyword query counts a repeated word each time, where the language tells questions apart
         # (English has no question words: its claims and questions would count too, which cost SciFact)
-        keyword = QUESTION not in kinds and bool(self.analyzer(lang).question_words)
-        for occur, child in node.clauses:
+        keyword = QUESTION not in kinds and bool(an.question_words)
+        for at_clause, (occur, child) in enumerate(node.clauses):
             if occur == SHOULD and isinstance(child, FuzzyQuery) and not child.typed:
                 # a word search(fuzzy=True) made fuzzy is dropped as the plain word would be
-                terms, _, kind = self.analyze_query(lang, child.text)
+                terms, kind = self.analyze_query(lang, child.text)[0], word_kinds[at_clause]
                 if kind and all(k >= cut for k in kind):
                     self.dropped.update((lang, t) for t in terms)
                     continue
             elif occur == SHOULD and isinstance(child, TermQuery):
-                terms, _, kind = self.analyze_query(lang, child.text)
+                terms, kind = self.analyze_query(lang, child.text)[0], word_kinds[at_clause]
                 if any(k >= cut for k in kind):
                     self.dropped.update((lang, t) for t, k in zip(terms, kind) if k >= cut)
                     terms = [t for t, k in zip(terms, kind) if k < cut]

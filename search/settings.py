@@ -17,7 +17,7 @@ from . import bm25
 from .columns import check_fields
 from .errors import IncompatibleIndex, InvalidArgument
 
-ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords", "compounds")
+ANALYZER_OPTIONS = ("stem_words", "stopwords", "reduplication", "index_stopwords", "compounds", "stem_repairs")
 
 
 def check_bm25_parameters(k1: object, b: object) -> tuple[float, float]:

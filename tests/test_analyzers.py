@@ -185,7 +185,7 @@ def test_registry() -> None:
     assert (analyzers.get("id").version, analyzers.get("en").version) == (analyzers.id.VERSION, analyzers.en.VERSION)
     with pytest.raises(ValueError, match="unknown analyzer 'fr'; choose one of: en, id"):
         analyzers.get("fr")
-    assert analyzers.versions("id") == ("2", "3", "4", "5") and analyzers.get("id", version="2").version == "2"
+    assert analyzers.versions("id") == ("2", "3", "4", "5", "6") and analyzers.get("id", version="2").version == "2"
     with pytest.raises(ValueError, match="unknown Indonesian analyzer version '9'"):
         analyzers.get("id", version="9")
 
@@ -373,6 +373,55 @@ def test_protected_words_keep_roots_apart_and_families_together() -> None:
     # indexes built with version 3 protect nothing
     assert analyzers.get("id", version="3").term("lembaran") == "lembar"
     assert analyzers.get("id", protected_words=()).term("lembaran") == "lembar"
+
+
+def test_stem_repairs_join_a_mangled_root_to_its_family() -> None:
+    # Snowball cuts the root and not its derived words: "merdeka" -> "rdeka", "kemerdekaan" -> "merdeka"
+    assert (analyzers.id.stem("merdeka"), analyzers.id.stem("kemerdekaan")) == ("rdeka", "merdeka")
+    assert terms(ID, "Merdeka kemerdekaan") == ["merdeka", "merdeka"]
+    # the repair maps the stem, so every word Snowball cuts the same way meets too (not only the root)
+    assert analyzers.id.stem("bersekolah") == "seko" and analyzers.id.stem("sekolahnya") == "sekolah"
+    assert terms(ID, "sekolah bersekolah sekolahnya") == ["sekolah"] * 3
+    assert terms(ID, "industri perindustrian") == ["industri", "industri"]
+    # the indexer's bulk path (stemWords) repairs the same stems
+    runs = tokenize("Merdeka sekolah kemerdekaan industri")
+    assert [t for ts in ID.run_terms(runs) for t in ts] == ["merdeka", "sekolah", "merdeka", "industri"]
+    assert ID.terms_of_runs(runs)[2] == ["merdeka", "sekolah", "merdeka", "industri"]
+    # a stem shared with a more frequent unrelated word is left alone: "kemudian" (then) is no "kemudi" (helm)
+    assert "mudi" not in analyzers.id.STEM_REPAIRS and terms(ID, "kemudian") == ["mudi"]
+    # every shipped repair is a stem Snowball gives its root, and no root is itself repaired (no chains)
+    for mangled, root in analyzers.id.STEM_REPAIRS.items():
+        assert analyzers.id.stem(root) == mangled and root not in analyzers.id.STEM_REPAIRS
+    # version 5 indexes and the option off keep Snowball's stems
+    assert terms(analyzers.get("id", version="5"), "merdeka sekolah") == ["rdeka", "seko"]
+    assert terms(analyzers.get("id", stem_repairs=False), "merdeka sekolah") == ["rdeka", "seko"]
+
+
+def test_stem_repairs_evidence() -> None:
+    from benchmarks.stem_repairs import repairs
+
+    texts = (
+        ["Indonesia merdeka, hari kemerdekaan"] * 12  # the root and a word stemmed to it
+        + ["kemudi kapal dikemudikan"] * 10  # "kemudi" qualifies as a root, but "kemudian" shares its stem
+        + ["kemudian pergi"] * 20  # and is more frequent: no repair
+        + ["pengaruh berpengaruh menaruh"] * 10  # "menaruh" (taruh) shares the stem "aruh": no repair
+    )
+    found = repairs(texts)
+    assert found["rdeka"][:2] == ("merdeka", ["kemerdekaan"])
+    assert "mudi" not in found and "aruh" not in found
+
+
+def test_question_pairs_are_question_words_together() -> None:
+    from analyzers.base import CONTENT, FUNCTION, QUESTION
+
+    assert analyzers.id.analyzer.QUESTION_PAIRS == {("di", "mana"), ("dari", "mana")}  # dimana, darimana
+    assert ID.query_columns("Di mana letak Bandung")[2] == [QUESTION, QUESTION, CONTENT, CONTENT]
+    assert ID.query_columns("letak Bandung dari  mana")[2] == [CONTENT, CONTENT, QUESTION, QUESTION]
+    assert ID.query_columns("mana di Bandung")[2] == [FUNCTION, FUNCTION, CONTENT]  # the other order
+    assert ID.query_columns("di Bandung mana")[2] == [FUNCTION, CONTENT, FUNCTION]  # not together
+    assert ID.question_pair("Di", "mana?") and not ID.question_pair("mana", "di")
+    assert not analyzers.get("id", stopwords=False).question_pair("di", "mana")  # every word scored
+    assert not analyzers.get("en").question_pair("di", "mana")
 
 
 def test_closed_compounds_meet_their_open_spelling() -> None:

@@ -550,6 +550,22 @@ def test_framing_words_scored_in_keyword_queries_dropped_from_questions(tmp_path
     assert {h.doc_id: h.score for h in where} == {h.doc_id: h.score for h in index.search("wajib pajak membayar")}
 
 
+def test_di_mana_spelled_apart_asks_as_dimana(tmp_path: Path) -> None:
+    where = Document("p4", "Di mana pun wajib pajak tinggal, dari mana pun asalnya.", lang="id")
+    index = build(tmp_path / "i", [*_LAW, where])
+    plain = {h.doc_id: h.score for h in index.search("wajib pajak")}
+    assert plain["p4"] > 0
+    # "di mana", "dari mana" (any case, before or after the rest) make a question as "dimana" does: only
+    # the content words are scored
+    for question in ("di mana wajib pajak", "Dari  mana wajib pajak?", "wajib pajak di mana", "dimana wajib pajak"):
+        assert {h.doc_id: h.score for h in index.search(question)} == plain, question
+    # the same words apart or in the other order are function words, which a keyword query scores
+    for keyword in ("mana di wajib pajak", "di wajib mana pajak"):
+        assert index.search(keyword)[0].doc_id == "p4"
+        assert {h.doc_id: h.score for h in index.search(keyword)}["p4"] > plain["p4"], keyword
+    assert [h.doc_id for h in index.search("di mana")] == ["p4"]  # nothing else to score: the pair is
+
+
 def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_path: Path) -> None:
     from search.settings import IndexSettings
     from search.storage import FORMAT, FORMAT_VERSION
@@ -569,6 +585,27 @@ def test_index_built_with_indonesian_analyzer_version_2_keeps_its_analysis(tmp_p
     # what version 3 fixes: a phrase of stopwords around one word matched that word anywhere
     assert {h.doc_id for h in index.search('"sebagaimana dimaksud dalam"')} == {"p1", "p2"}
     assert index.search("tersebut") == []  # a version-2 stopword: never indexed there
+
+
+def test_index_built_with_indonesian_analyzer_version_5_keeps_its_stems(tmp_path: Path) -> None:
+    from search.settings import IndexSettings
+    from search.storage import FORMAT, FORMAT_VERSION
+
+    docs = [Document("k", "Hari kemerdekaan dirayakan.", lang="id"), Document("m", "Negara yang merdeka.", lang="id")]
+    path = tmp_path / "old"
+    path.mkdir()
+    settings = IndexSettings(analyzer_versions={"id": "5", "en": analyzers.en.VERSION})
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 0, "next_segment": 1}
+    write_meta(path, {**meta, "segments": [], "settings": settings.to_json()})
+    index = Index.open(path)
+    with index.writer() as w:
+        w.add_many(docs)
+    old = Index.open(path)
+    assert old.settings.analyzer("id").version == "5" and old.stats()["analyzers_current"] is False
+    assert [h.doc_id for h in old.search("merdeka")] == ["m"]  # "rdeka": Snowball's stem, as it was indexed
+    new = build(tmp_path / "new", docs)
+    assert new.settings.analyzer("id").version == "6" and new.stats()["analyzers_current"] is True
+    assert {h.doc_id for h in new.search("merdeka")} == {"k", "m"}  # the repaired root meets "kemerdekaan"
 
 
 def test_unknown_analyzer_version_is_incompatible(tmp_path: Path) -> None:

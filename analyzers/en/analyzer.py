@@ -24,14 +24,15 @@ def make_analyzer(
     index_stopwords: bool = False,
     protected_words: Iterable[str] | None = None,
     compounds: bool = True,
+    stem_repairs: bool = True,
     version: str = VERSION,
 ) -> Analyzer:
     """A new English analyzer; the options exist for ablations (see docs/quality.md).
 
     English stopwords stay out of the index by default (``index_stopwords=True`` indexes them and
     drops them from ranked queries only, as the Indonesian analyzer does). ``protected_words``: words
-    never stemmed (none by default). ``compounds`` is accepted as every analyzer's option (English opens
-    no closed compounds).
+    never stemmed (none by default). ``compounds`` and ``stem_repairs`` are accepted as every analyzer's
+    options (English opens no closed compounds and repairs no stems).
     """
     if version not in VERSIONS:
         raise ValueError(f"unknown English analyzer version {version!r}; this telusur has {VERSIONS}")
