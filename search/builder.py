@@ -77,10 +77,6 @@ class SegmentBuilder:
         # twice (as text terms, then as title-field terms), one numpy chunk per analyzed chunk. Positions,
         # passage ids and lengths follow from the slot counts at flush, in numpy.
         self._tok: list[np.ndarray] = []
-        # the columns of the passages before ``_cols_passages``, made from their slots by an earlier
-        # ``to_segment_data`` (whose slots were then let go): a failed flush is tried again from them
-        self._cols: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._cols_passages = 0
         self._body: list[np.ndarray] = []  # text slots per passage
         self._title_n: list[np.ndarray] = []  # title slots per passage (stored twice)
         self._indexed = 0
@@ -332,10 +328,9 @@ class SegmentBuilder:
         return out
 
     def to_segment_data(self) -> SegmentData:
-        """The buffered documents as a segment's data. The slot stream becomes the token columns, which
-        the builder keeps instead (a huge document's flush holds the 4-byte slots and the 12-byte columns
-        at once no longer), so a flush that failed (a full disk) is tried again from the same builder,
-        with the documents added since then appended."""
+        """The buffered documents as a segment's data (the builder keeps them: a flush that failed, on a
+        full disk say, is tried again from the same builder). The token columns are made from the slot
+        chunks a range at a time, never from one joined copy of the stream."""
         self._analyze()
         langs = sorted(set(self.p_lang))
         code = {lang: i for i, lang in enumerate(langs)}
@@ -343,21 +338,7 @@ class SegmentBuilder:
         def joined(chunks: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
 
-        body, title = joined(self._body), joined(self._title_n)
-        p0 = self._cols_passages
-        stream, self._tok = joined(self._tok), []
-        cols = _slot_columns(stream, body[p0:], title[p0:])
-        del stream
-        if self._cols is not None:
-            old = self._cols
-            cols = (
-                np.concatenate((old[0], cols[0])),
-                np.concatenate((old[1], cols[1] + np.uint32(p0))),
-                np.concatenate((old[2], cols[2])),
-                np.concatenate((old[3], cols[3])),
-            )
-        self._cols, self._cols_passages = cols, body.shape[0]
-        tid, pid, pos, p_len = cols
+        tid, pid, pos, p_len = _slot_columns(self._tok, joined(self._body), joined(self._title_n))
         return SegmentData(
             keys=self.keys[1:],
             tok_tid=tid,
@@ -387,21 +368,37 @@ SLOT_RANGE = 1 << 20
 
 
 def _slot_columns(
-    slots: np.ndarray, body: np.ndarray, title: np.ndarray
+    chunks: list[np.ndarray], body: np.ndarray, title: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Term ids (less one: 0-based), passage ids, positions and passage lengths from the buffer's slot
-    stream, computed over ranges of whole passages (``SLOT_RANGE`` slots or one passage) written into
-    the finished columns: a huge document's flush holds its slots, the columns and one range's
-    temporaries, where the whole stream at once held five temporaries of the stream's length."""
+    stream (its chunks, in order), computed over ranges of whole passages (``SLOT_RANGE`` slots or one
+    passage) written into the finished columns: a huge document's flush holds its slots, the columns
+    and one range's temporaries, where the whole stream at once held a joined copy of the stream and
+    five temporaries of its length."""
+    chunk_ends = np.cumsum([c.shape[0] for c in chunks], dtype=np.int64)
+
+    def slots_between(s0: int, s1: int) -> np.ndarray:
+        i = int(np.searchsorted(chunk_ends, s0, "right"))
+        pieces = []
+        while s0 < s1:
+            start = int(chunk_ends[i - 1]) if i else 0
+            piece = chunks[i][s0 - start : s1 - start]
+            pieces.append(piece)
+            s0 += piece.shape[0]
+            i += 1
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.zeros(0, np.uint32)
+
     body = body.astype(np.int64)
     title = title.astype(np.int64)
     per = body + 2 * title
     n_p = per.shape[0]
     ends = np.cumsum(per)
-    indexed = int(np.count_nonzero(slots))
+    indexed = sum(int(np.count_nonzero(c)) for c in chunks)
     tid = np.empty(indexed, dtype=np.uint32)
     pid = np.empty(indexed, dtype=np.uint32)
-    pos = np.empty(indexed, dtype=np.uint32)
+    # positions are counted within a passage: 16 bits hold them unless some passage is that long
+    narrow = n_p == 0 or int(per.max()) + TITLE_GAP < 1 << 16
+    pos = np.empty(indexed, dtype=np.uint16 if narrow else np.uint32)
     lengths = np.empty(n_p, dtype=np.uint32)
     cuts = np.unique(np.searchsorted(ends, np.arange(SLOT_RANGE, int(ends[-1]) if n_p else 0, SLOT_RANGE), "right"))
     at = 0
@@ -409,7 +406,7 @@ def _slot_columns(
         if p1 <= p0:
             continue
         s0 = int(ends[p0 - 1]) if p0 else 0
-        got = _range_columns(slots[s0 : int(ends[p1 - 1])], body[p0:p1], title[p0:p1])
+        got = _range_columns(slots_between(s0, int(ends[p1 - 1])), body[p0:p1], title[p0:p1])
         n = got[0].shape[0]
         np.subtract(got[0], 1, out=tid[at : at + n], casting="unsafe")
         np.add(got[1], p0, out=pid[at : at + n], casting="unsafe")

@@ -810,12 +810,13 @@ class ShardBuilder:
     def _flush(self) -> dict[str, Any]:
         import tempfile
 
+        from .malloc import large_arrays_mapped
         from .segment import write_segment
 
-        data = self.buf.to_segment_data()
-        with tempfile.TemporaryDirectory(prefix="telusur-shard-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="telusur-shard-") as tmp, large_arrays_mapped():
+            data = self.buf.to_segment_data()
             path = Path(tmp) / "segment.tls"
-            size, checksum = write_segment(path, data)
+            size, checksum = write_segment(path, data, consume=True)
             raw = path.read_bytes()
         segment = {
             "bytes": raw,

@@ -44,6 +44,7 @@ from typing import Any
 
 from .builder import SegmentBuilder
 from .errors import SearchError, WorkerFailed
+from .malloc import large_arrays_mapped
 from .segment import write_segment
 from .settings import IndexSettings
 
@@ -154,8 +155,9 @@ def _worker(
         def flush() -> None:
             nonlocal buf, batches, written
             name = f"{prefix}{written}.tls"
-            data = buf.to_segment_data()
-            size, checksum = write_segment(Path(directory) / name, data)
+            with large_arrays_mapped():  # its temporaries leave no holes in the heap (search/malloc.py)
+                data = buf.to_segment_data()
+                size, checksum = write_segment(Path(directory) / name, data, consume=True)
             entry = {"tmp": name, "size": size, "checksum": checksum, "docs": len(data.doc_ids)}
             _send(outbox, {"segment": dict(entry, passages=int(len(data.p_doc)), batches=batches)})
             buf, batches, written = SegmentBuilder(settings), [], written + 1

@@ -154,6 +154,7 @@ class SegmentData:
 
     The token stream (``tok_tid``, ``tok_pid``, ``tok_pos``) must be ordered by passage, and by position
     within a passage; term ids index ``keys``. ``surface`` maps ``"<lang>:<word>"`` to a term key.
+    Positions are uint32, or uint16 where every passage is short enough (a builder's choice).
     """
 
     keys: list[str]
@@ -408,11 +409,17 @@ def encode_postings(
     }
 
 
-def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
-    """The on-disk arrays of a segment and the header counts they agree with."""
+def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np.ndarray], dict]:
+    """The on-disk arrays of a segment and the header counts they agree with. With ``consume`` the token
+    columns are taken out of ``data`` (left empty), so a flush's columns (12 bytes a token) are let go
+    once the postings are built, before its stored text is compressed."""
     tid = np.asarray(data.tok_tid, dtype=np.uint32)
     pid = np.asarray(data.tok_pid, dtype=np.uint32)
-    pos = np.asarray(data.tok_pos, dtype=np.uint32)
+    pos = np.asarray(data.tok_pos)
+    if pos.dtype not in (np.uint16, np.uint32):  # (a builder's positions fit 16 bits when they can)
+        pos = pos.astype(np.uint32)
+    if consume:
+        data.tok_tid = data.tok_pid = data.tok_pos = np.zeros(0, dtype=np.uint32)
     p_len = np.asarray(data.p_len, dtype=np.uint32)
     keys = data.keys
     used = np.zeros(len(keys), dtype=bool)
@@ -442,7 +449,7 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
     slot_of[np.asarray(order_t, dtype=np.int64)] = np.arange(n_terms, dtype=np.uint32)
     postings, n_postings = _postings_arrays(tid, slot_of, pid, pos, p_len)
     n_tok = int(tid.shape[0])
-    del tid, pid, pos  # (the caller's columns stay; a remapped copy goes now)
+    del tid, pid, pos  # (the caller's columns stay unless consumed; a remapped copy goes now)
 
     term_blob, term_off = encode_blob([keys[i] for i in order_t], np.uint32)
     key_slot = {keys[i]: s for s, i in enumerate(order_t)}
@@ -481,9 +488,10 @@ def build_arrays(data: SegmentData) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, counts
 
 
-def write_segment(path: Path, data: SegmentData) -> tuple[int, str]:
-    """Write ``data`` as a segment file (fsynced); return its size and BLAKE2b checksum."""
-    arrays, counts = build_arrays(data)
+def write_segment(path: Path, data: SegmentData, consume: bool = False) -> tuple[int, str]:
+    """Write ``data`` as a segment file (fsynced); return its size and BLAKE2b checksum. ``consume``:
+    its token columns are emptied once used (``build_arrays``), for a caller that has no more use for them."""
+    arrays, counts = build_arrays(data, consume)
     counts["crc"] = {section: section_crc(arrays, section) for section in SECTIONS}
     counts["lang_stats"] = lang_stats(arrays["p_lang"], arrays["p_len"], len(data.langs))
     layout: dict[str, list] = {}

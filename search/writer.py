@@ -23,6 +23,7 @@ from .builder import SegmentBuilder
 from .columns import document_values
 from .documents import Document
 from .errors import IndexCorrupt, InvalidArgument, InvalidDocument, SearchError
+from .malloc import large_arrays_mapped
 from .merge import BackgroundMerge, SegmentSize, TieredMergePolicy, merge_segments
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
@@ -259,7 +260,7 @@ class IndexWriter:
         path = self._dir / name
         self._new_files.append(path)
         try:
-            size, checksum = write_segment(path, data)
+            size, checksum = write_segment(path, data, consume=True)
         except OSError as e:
             raise write_error(self._dir, path, e) from e
         self._readers[name] = SegmentReader(path)
@@ -277,7 +278,8 @@ class IndexWriter:
         if not len(self._buffer):
             return
         buf = self._buffer
-        entry = self._write(buf.to_segment_data())
+        with large_arrays_mapped():  # its temporaries leave no holes in the heap (search/malloc.py)
+            entry = self._write(buf.to_segment_data())
         self._entries.append(entry)
         ids = self._live_ids()
         for di, doc_id in enumerate(buf.doc_ids):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,29 +118,21 @@ def test_full_is_the_exact_count_and_analyzes_only_when_it_could_be_reached() ->
 
 
 @pytest.mark.parametrize("slot_range", [7, 1 << 20])
-def test_a_flush_tried_again_after_more_adds_gives_what_one_flush_of_everything_gives(monkeypatch, slot_range) -> None:
-    """``to_segment_data`` turns the slot stream into columns and lets the stream go; a flush that failed
-    is made again from those columns with the documents added since appended, and equals the data of one
-    builder that saw every document once (columns made over ranges of a few slots or at once alike)."""
+def test_columns_made_a_range_at_a_time_over_the_chunks_equal_one_pass(monkeypatch, slot_range) -> None:
+    """``_slot_columns`` reads the slot chunks a range of passages at a time (ranges across chunk ends
+    with ``SLOT_RANGE`` of 7 slots) and gives the columns one range over one joined stream gives."""
     from search import builder
     from search.settings import IndexSettings
 
+    b = builder.SegmentBuilder(IndexSettings())
+    for doc in _docs()[:40]:
+        b.add(doc)
+        b._analyze()  # a chunk per document
+    assert len(b._tok) > 1
+    body, title = np.concatenate(b._body), np.concatenate(b._title_n)
+    monkeypatch.setattr(builder, "SLOT_RANGE", 1 << 40)
+    whole = builder._slot_columns([np.concatenate(b._tok)], body, title)
     monkeypatch.setattr(builder, "SLOT_RANGE", slot_range)
-    docs = _docs()[:30]
-    retried = builder.SegmentBuilder(IndexSettings())
-    for doc in docs[:12]:
-        retried.add(doc)
-    first = retried.to_segment_data()
-    assert retried._tok == [] and len(first.doc_ids) == 12
-    del first  # a failed write drops its data (whose arrays view the builder's)
-    for doc in docs[12:]:
-        retried.add(doc)
-    again = retried.to_segment_data()
-    monkeypatch.setattr(builder, "SLOT_RANGE", 1 << 20)
-    once = builder.SegmentBuilder(IndexSettings())
-    for doc in docs:
-        once.add(doc)
-    want = once.to_segment_data()
-    assert len(again.doc_ids) == 30 and again.keys == want.keys
-    for name in ("tok_tid", "tok_pid", "tok_pos", "p_len", "p_doc"):
-        assert getattr(again, name).tolist() == getattr(want, name).tolist(), name
+    ranged = builder._slot_columns(b._tok, body, title)
+    assert all(x.tolist() == y.tolist() for x, y in zip(ranged, whole))
+    assert len(whole[0]) == b.n_tokens

@@ -635,7 +635,7 @@ def test_a_folder_with_segments_but_no_meta_json_gives_one_clear_message(tmp_pat
 # -- a worker's failure ----------------------------------------------------------------------------------
 
 
-def _full_disk_write_segment(path, data):
+def _full_disk_write_segment(path, data, consume=False):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 

@@ -1,4 +1,4 @@
-"""The server's threads share one malloc arena (``cli/serve/malloc.py``): counted with glibc's own
+"""The server's threads share one malloc arena (``search/malloc.py``): counted with glibc's own
 ``malloc_info`` in a fresh process whose threads allocate, against the same process without the call."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 _THREADS = """
 import ctypes, re, sys, tempfile, threading
 if sys.argv[1] == "share":
-    from cli.serve.malloc import share_malloc_arena
+    from search.malloc import share_malloc_arena
     assert share_malloc_arena()
 def work(ready, go):
     kept = [bytearray(4096) for _ in range(200)]  # past pymalloc: glibc's malloc in this thread

@@ -53,11 +53,11 @@ from search import (
     segment,
 )
 from search.index import Index
+from search.malloc import share_malloc_arena
 from search.sharded import ShardedIndex
 
 from ..hitjson import hit_objects
 from . import CONFIG_ENV, ServeConfig
-from .malloc import share_malloc_arena
 
 #: Longest query accepted, in characters (a longer one is a 422, not minutes of work).
 MAX_QUERY_CHARS = 4096
