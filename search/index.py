@@ -79,11 +79,10 @@ class Hit:
     @property
     def text(self) -> str:
         """The passage's text (a slice of the document's text)."""
-        if "text" not in self._cache:
-            r = self._snap.segments[self._si].reader
-            whole = r.string("doc_text", self._doc())
-            self._cache["text"] = whole[int(r.a["p_start"][self._pid]) : int(r.a["p_end"][self._pid])]
-        return self._cache["text"]
+        got = self._cache.get("text")
+        if got is None:
+            got = self._cache["text"] = self._snap.segments[self._si].reader.passage_text(self._pid)
+        return got
 
     @property
     def title(self) -> str:
@@ -554,7 +553,7 @@ class Index:
         return self._hits(snap, ctx, parsed, rows[offset:])
 
     def suggest(self, query: str, *, rare_words: bool = True) -> str | None:
-        """"Did you mean": ``query`` with the words the index does not know (or barely knows) replaced
+        """ "Did you mean": ``query`` with the words the index does not know (or barely knows) replaced
         by their likeliest neighbours of the index, or None when there is nothing to correct
         (``search.suggest``: fewest edits, then co-occurrence with the query's other words, then
         document frequency, under the language whose words the corrected query knows best).

@@ -55,6 +55,8 @@ ZLIB_LEVEL = 3
 SATURATE = 0xFFFF
 BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in zlib blocks, one per ~DOC_BLOCK_BYTES
 COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one zlib stream each
+LONG_DOC_BYTES = 16 << 10  # a document's stored text over this keeps a character -> byte table (passage_text)
+TEXT_STEP = 1024  # characters between two entries of that table
 DECODED_CACHE_BYTES = 96 << 20  # decoded postings and inflated text blocks kept, all segments together
 
 
@@ -863,6 +865,7 @@ class SegmentReader:
         self._columns: dict[str, list[str]] = {}
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
+        self._passage_views: tuple[memoryview, memoryview, memoryview] | None = None  # see passage_text
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
         self._counts = counts
@@ -1019,7 +1022,10 @@ class SegmentReader:
         idx = np.repeat(first - run_start, lens) + np.arange(total, dtype=np.int64)
         pb0 = int(self._layout.term_pblk[slot])
         d = codec.unpack(
-            self._words["pos"], self.a["pos_width"], self._layout.pos_off, pb0 + (idx >> codec.SHIFT),
+            self._words["pos"],
+            self.a["pos_width"],
+            self._layout.pos_off,
+            pb0 + (idx >> codec.SHIFT),
             idx & (codec.BLOCK - 1),
         ).view(np.int64)
         heads = run_start[lens > 0]
@@ -1073,8 +1079,10 @@ class SegmentReader:
         got = DECODED.get((self._uid, "p", slot))
         if got is not None:
             pids, tfs = got  # type: ignore[misc]
-            return [(pids[j << codec.SHIFT : (j + 1) << codec.SHIFT], tfs[j << codec.SHIFT : (j + 1) << codec.SHIFT])
-                    for j in blocks.tolist()]
+            return [
+                (pids[j << codec.SHIFT : (j + 1) << codec.SHIFT], tfs[j << codec.SHIFT : (j + 1) << codec.SHIFT])
+                for j in blocks.tolist()
+            ]
         self.check_section("postings")
         b0 = int(lay.term_blk[slot])
         lens = np.minimum(codec.BLOCK, df - (blocks << codec.SHIFT))
@@ -1296,6 +1304,62 @@ class SegmentReader:
         except UnicodeDecodeError:
             raise self._corrupt(f"stored {field}") from None
 
+    def passage_text(self, pid: int) -> str:
+        """Passage ``pid``'s text: ``string("doc_text", p_doc[pid])[p_start[pid]:p_end[pid]]``, equal to
+        it, without decoding the whole document (a hit's text, read for every hit a caller shows).
+
+        The spans are character offsets. When the document's first ``p_end`` bytes are ASCII they are
+        its first ``p_end`` characters, so the passage is those bytes sliced; otherwise only the bytes
+        that can hold the first ``p_end`` characters (4 a character at most) are decoded. A long
+        document (over ``LONG_DOC_BYTES``) keeps a character -> byte table every ``TEXT_STEP``
+        characters in the decoded cache, so a passage deep in it decodes about its own bytes only.
+        Plain ints from memoryviews and one bisect: no numpy scalar on this path."""
+        views = self._passage_views
+        if views is None:
+            self._ensure("passages")
+            a = self.a
+            views = self._passage_views = (_int_view(a["p_doc"]), _int_view(a["p_start"]), _int_view(a["p_end"]))
+        p_doc, p_start, p_end = views
+        doc, lo, hi = p_doc[pid], p_start[pid], p_end[pid]
+        if hi <= lo:
+            return ""
+        firsts = self._block_firsts
+        if firsts is None:
+            firsts = self._block_firsts = self.a["doc_block_first"].tolist()
+        b = bisect.bisect_right(firsts, doc) - 1
+        got = DECODED.get((self._uid, "d", b))  # what _doc_block returns when the block is kept
+        offs, raw = got if got is not None else self._doc_block(b)  # type: ignore[misc]
+        j = (doc - firsts[b]) * len(BLOCK_FIELDS)  # doc_text is field 0
+        s, e = offs[j], offs[j + 1]
+        try:
+            if e - s > LONG_DOC_BYTES:
+                return self._long_passage_text(doc, raw, s, e, lo, hi)
+            head = raw[s : s + min(e - s, hi)]
+            if head.isascii():  # the common case of _utf8_slice, without its call
+                return head[lo:hi].decode("ascii")
+            return _utf8_slice(raw, s, e, lo, hi)
+        except UnicodeDecodeError:
+            raise self._corrupt("stored doc_text") from None
+
+    def _long_passage_text(self, doc: int, raw: bytes, s: int, e: int, lo: int, hi: int) -> str:
+        key = (self._uid, "t", doc)
+        table = DECODED.get(key)
+        if table is None:
+            whole = raw[s:e].decode("utf-8")
+            if len(whole) == e - s:  # ASCII: characters are bytes
+                table = ()
+            else:
+                marks = range(0, len(whole) + 1, TEXT_STEP)
+                table = tuple(
+                    itertools.accumulate((len(whole[c - TEXT_STEP : c].encode()) for c in marks[1:]), initial=0)
+                )
+            DECODED.put(key, table, 8 * len(table) + 100)
+        if not table:
+            return raw[s + min(lo, e - s) : s + min(hi, e - s)].decode("ascii")
+        k = min(lo // TEXT_STEP, len(table) - 1)
+        c0 = k * TEXT_STEP
+        return _utf8_slice(raw, s + table[k], e, lo - c0, hi - c0)
+
     def strings(self, field: str) -> list[str]:
         """Every document's stored ``field``."""
         if field in COLUMN_FIELDS:
@@ -1324,7 +1388,30 @@ class SegmentReader:
         """Drop the arrays; the map closes once no view of it is alive."""
         self.a = {}
         self._words = {}
+        self._passage_views = None
         DECODED.drop(self._uid)
+
+
+def _int_view(arr: np.ndarray) -> memoryview:
+    """A 1-d unsigned array as a memoryview whose items are plain Python ints (no copy when native)."""
+    dt = np.dtype(f"=u{arr.dtype.itemsize}")
+    return memoryview(np.ascontiguousarray(arr, dtype=dt)).cast("B").cast(dt.char)
+
+
+def _utf8_slice(raw: bytes, s: int, e: int, lo: int, hi: int) -> str:
+    """``raw[s:e].decode("utf-8")[lo:hi]`` for ``0 <= lo``, ``0 <= hi``, decoding no more than the bytes
+    of the first ``hi`` characters can take (``UnicodeDecodeError`` if those are not UTF-8)."""
+    n = e - s
+    head = raw[s : s + min(n, hi)]
+    if head.isascii():  # the first hi characters are these bytes
+        return head[lo:hi].decode("ascii")
+    m = min(n, 4 * hi)  # a character is at most 4 bytes: the first hi end by here
+    if m < n:
+        for _ in range(3):  # back to the start of the character byte m is in (a character boundary)
+            if raw[s + m] & 0xC0 != 0x80:
+                break
+            m -= 1
+    return raw[s : s + m].decode("utf-8")[lo:hi]
 
 
 def _unpack_blocks(

@@ -317,3 +317,60 @@ def test_export_of_a_sharded_index_gives_every_live_document(tmp_path):
     records = list(export_documents(path))
     assert sorted(r["id"] for r in records) == sorted(f"s{i}" for i in range(12) if i != 4)
     assert {r["text"] for r in records if r["id"] == "s7"} == {"dokumen nomor 7 tentang sungai"}
+
+
+# -- a passage's stored text read without decoding its whole document -------------------------------------
+
+
+@given(st.text(max_size=60), st.integers(0, 70), st.integers(0, 70))
+def test_utf8_slice_is_the_decoded_slice(text: str, lo: int, hi: int) -> None:
+    raw = b"\xff" * 3 + text.encode() + "é".encode()  # bytes around the document: never decoded
+    s, e = 3, 3 + len(text.encode())
+    if hi > lo:
+        assert segment._utf8_slice(raw, s, e, lo, hi) == text[lo:hi]
+
+
+def _passage_texts(r: SegmentReader) -> list[str]:
+    docs = r.strings("doc_text")
+    pd, ps, pe = (r.a[n].tolist() for n in ("p_doc", "p_start", "p_end"))
+    return [docs[d][a:b] for d, a, b in zip(pd, ps, pe, strict=True)]
+
+
+def test_passage_text_equals_the_slice_of_the_document(tmp_path: Path) -> None:
+    """Every passage of ASCII and non-ASCII documents (2-, 3- and 4-byte characters before, inside and
+    only after a passage), documents filling and crossing stored-text blocks, and long documents (over
+    ``LONG_DOC_BYTES``, ASCII or not, passages across the character table's steps) reads as the slice
+    of its decoded document, through ``passage_text`` and ``Hit.text``."""
+    words = ["alpha", "beta", "gamma", "delta"]
+    rich = ["ünïcode", "中文字", "emoji😀", "naïve", "plain"]
+    docs = []
+    for i in range(300):  # ~60 words each: several per block, some 8-20 KB ones at block edges
+        ws = [words[(i + k) % 4] for k in range(60)]
+        if i % 3 == 1:
+            ws[i % 60] = rich[i % len(rich)]  # a non-ASCII word somewhere in the document
+        if i % 50 == 7:
+            ws = ws * (140 + i % 7)  # ~8,000+ words: larger than a 32 KB block
+        docs.append(Document(f"d{i:03d}", " ".join(ws), lang="en"))
+    long_ascii = " ".join(words[k % 4] + str(k) for k in range(12000))
+    long_rich = " ".join((rich[k % 5] if k % 97 == 0 else words[k % 4]) + str(k) for k in range(12000))
+    tail_rich = " ".join(words[k % 4] for k in range(9000)) + " akhir😀"  # non-ASCII only at the end
+    docs += [Document("long-ascii", long_ascii), Document("long-rich", long_rich), Document("tail", tail_rich)]
+    index = Index.create(tmp_path / "ix", passage_words=50)
+    with index.writer() as w:
+        w.add_many(docs)
+    index = Index.open(tmp_path / "ix")
+    readers = [seg.reader for seg in index._snapshot.segments]
+    assert sum(int(r.a["doc_block_first"].shape[0]) - 1 for r in readers) > 5  # several blocks
+    long_docs = 0
+    for r in readers:
+        want = _passage_texts(r)
+        assert [r.passage_text(p) for p in range(r.n_passages)] == want
+        assert [r.passage_text(p) for p in reversed(range(r.n_passages))] == want[::-1]  # the tables kept
+        long_docs += sum(len(t.encode()) > segment.LONG_DOC_BYTES for t in r.strings("doc_text"))
+    assert long_docs >= 3
+    by_doc = {d.id: d.text for d in docs}
+    for q in ("emoji😀", "akhir", "naïve", "gamma", "中文字"):
+        hits = index.search(q, k=50, per_document=False)
+        assert hits
+        for h in hits:
+            assert h.text in by_doc[h.doc_id] and h.text == _passage_texts(readers[h._si])[h._pid]
