@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -129,69 +130,92 @@ KEPT_PLANS = 1024
 class ShardServer:
     """One shard held open in a Ray actor, answering the shard protocol with plain data.
 
-    The query calls name their plan by a key: the coordinator sends the plan itself (with its global
-    statistics and weights) to an actor once, then only the key, and the actor keeps the last
-    ``KEPT_PLANS`` plans (one object per plan: its caches keyed by the plan hold across calls). An
-    actor that does not know a key (restarted, or its cache moved on) answers None and is sent the
-    plan again. Answers are JSON text (scores round-trip exactly): Ray sends a string as it is, where
-    a list of rows and hit states would go through cloudpickle object by object."""
+    The query calls (``statistics``, ``search``, ``search_fetch``, ``search_matched``) name their plan
+    by a key: the coordinator sends the plan itself (pickled once by the coordinator, for every shard:
+    ``RayShardedIndex._wire_plan``) to an actor once, then only the key, and the actor keeps the last
+    ``KEPT_PLANS`` plans (one object per plan: its caches keyed by the plan hold across calls). A
+    two-phase query sends its plan with ``statistics`` and then only the key with the global
+    statistics and weights: the search runs on the very plan object the statistics call analyzed
+    (``LocalShard`` reuses that call's postings and query analysis for it). An actor that does not
+    know a key (restarted, or its cache moved on), or knows its plan but not the statistics a call
+    relies on, answers None and is sent everything again.
+
+    Each query call is one JSON string, ``[key, [arguments], [statistics json, weights] or null]``,
+    plus the pickled plan when it is sent (Ray serializes each argument apart, at a cost per argument
+    on both ends). Answers are JSON text too (scores round-trip exactly): Ray sends a string as it is,
+    where a list of rows and hit states would go through cloudpickle object by object."""
 
     def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
         self.number, self.n_shards = number, n_shards
         self.shard = LocalShard(_open_shard(Path(path) / folder, commit))
-        self._kept: OrderedDict[str, Any] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[QueryPlan, FixedStatistics | None, Any]] = OrderedDict()
 
     def ping(self) -> int:
         return os.getpid()
 
-    def _kept_plan(self, key: str, given: Any) -> Any:
-        """The (plan, statistics, weights) under ``key``: ``given`` (then kept under it), else kept
-        before; None when neither."""
-        if given is not None:
-            self._kept[key] = given
-            if len(self._kept) > KEPT_PLANS:
-                self._kept.popitem(last=False)
-            return given
-        got = self._kept.get(key)
-        if got is not None:
-            self._kept.move_to_end(key)
-        return got
+    def _kept_plan(self, call: str, plan: bytes | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
+        """The (plan, statistics, weights) a call names and its arguments: the plan sent (``plan``,
+        then kept under the call's key) or kept under the key; the statistics and weights sent with
+        the call (kept with the plan), else those kept with it. None when there is no plan under the
+        key, or (``scoring``) no statistics for it."""
+        key, args, stats = json.loads(call)
+        kept = self._kept
+        if plan is not None:
+            got: Any = (pickle.loads(plan), None, None)
+        else:
+            got = kept.get(key)
+            if got is None:
+                return None
+        if stats is not None:
+            got = (got[0], FixedStatistics.from_json(stats[0]), stats[1])
+        elif scoring and got[1] is None:  # only a statistics call's plan: what to score with never came
+            return None
+        kept[key] = got
+        kept.move_to_end(key)
+        if len(kept) > KEPT_PLANS:
+            kept.popitem(last=False)
+        return got, args
 
-    def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
-        return self.shard.statistics(plan)
+    def statistics(self, call: str, plan: bytes | None = None) -> str | None:
+        """Phase one (``LocalShard.statistics``) for the plan the call names, kept for phase two, as JSON."""
+        got = self._kept_plan(call, plan, scoring=False)
+        if got is None:
+            return None
+        return json.dumps(self.shard.statistics(got[0][0]))
 
     def _states(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
 
-    def search(self, key: str, need: int, per_document: bool, given: Any = None) -> str | None:
-        """This shard's best rows (``LocalShard.search``) for the plan under ``key``, as JSON."""
-        got = self._kept_plan(key, given)
+    def search(self, call: str, plan: bytes | None = None) -> str | None:
+        """This shard's best rows (``LocalShard.search``; arguments ``[need, per_document]``), as JSON."""
+        got = self._kept_plan(call, plan)
         if got is None:
             return None
-        plan, stats, weights = got
-        return json.dumps(self.shard.search(plan, stats, weights, need, per_document))
+        (query, stats, weights), (need, per_document) = got
+        return json.dumps(self.shard.search(query, stats, weights, need, per_document))
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> str:
         return json.dumps(self._states(plan, [tuple(r) for r in rows]))
 
-    def search_matched(self, key: str, need: int, per_document: bool, fetch: bool, given: Any = None) -> str | None:
+    def search_matched(self, call: str, plan: bytes | None = None) -> str | None:
         """Where the query matches here and the best rows weighed for those languages (both phases in
-        one call: ``LocalShard.search_matched``), with their hits' state when ``fetch``, as JSON."""
-        got = self._kept_plan(key, given)
+        one call: ``LocalShard.search_matched``; arguments ``[need, per_document, fetch]``), with their
+        hits' state when ``fetch``, as JSON."""
+        got = self._kept_plan(call, plan)
         if got is None:
             return None
-        plan, stats, _ = got
-        matched, rows = self.shard.search_matched(plan, stats, need, per_document)
-        return json.dumps([matched, rows, (self._states(plan, rows) if fetch and rows else None)])
+        (query, stats, _), (need, per_document, fetch) = got
+        matched, rows = self.shard.search_matched(query, stats, need, per_document)
+        return json.dumps([matched, rows, (self._states(query, rows) if fetch and rows else None)])
 
-    def search_fetch(self, key: str, need: int, per_document: bool, given: Any = None) -> str | None:
+    def search_fetch(self, call: str, plan: bytes | None = None) -> str | None:
         """``search`` and ``fetch`` of every row in one call (one round trip for a small page), as JSON."""
-        got = self._kept_plan(key, given)
+        got = self._kept_plan(call, plan)
         if got is None:
             return None
-        plan, stats, weights = got
-        rows = self.shard.search(plan, stats, weights, need, per_document)
-        return json.dumps([rows, self._states(plan, rows) if rows else []])
+        (query, stats, weights), (need, per_document) = got
+        rows = self.shard.search(query, stats, weights, need, per_document)
+        return json.dumps([rows, self._states(query, rows) if rows else []])
 
     def explain(
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
@@ -284,6 +308,7 @@ class RayShardedIndex(ShardedIndex):
         self._plans_lock = threading.Lock()
         self._keys = itertools.count()
         self._sent: list[set[str]] = []
+        self._wired: tuple[QueryPlan, bytes] | None = None
         self._actors: list[Any] = []
         self._start(manifest)
 
@@ -382,15 +407,32 @@ class RayShardedIndex(ShardedIndex):
         return answers, sorted(missing)
 
     def _keyed(
-        self, method: str, key: str, given: Any, shards: list[int], args: tuple, deadline: float | None
+        self,
+        method: str,
+        key: str,
+        given: Callable[[], tuple[bytes, Any]],
+        shards: list[int],
+        args: tuple,
+        deadline: float | None,
+        stats: Any = None,
     ) -> tuple[dict[int, Any], list[int]]:
-        """``method(key, *args, given)`` on ``shards``, decoded: the plan and its statistics (``given``)
-        go only to an actor not sent them before under ``key``; one that lost them (its answer None)
-        is sent them again."""
+        """``method`` for the plan under ``key`` with ``args`` on ``shards``, decoded (the call is one
+        JSON string: ``ShardServer``). ``given()`` makes the plan pickled and its statistics and
+        weights (once for all shards): they go only to an actor not sent the plan before under ``key``;
+        the others get the key with ``stats`` (``[statistics json, weights]`` for the plan they keep,
+        or None: those kept with it). An actor that lost the plan (its answer None) is sent everything."""
         sent = self._sent
+        bare = json.dumps([key, args, stats])
+        whole: list[tuple[bytes, str]] = []
 
-        def call(i: int, full: bool) -> Callable[[Any], Any]:
-            return lambda a: getattr(a, method).remote(key, *args, given if full or key not in sent[i] else None)
+        def call(i: int, again: bool) -> Callable[[Any], Any]:
+            if again or key not in sent[i]:
+                if not whole:
+                    plan, with_stats = given()
+                    whole.append((plan, json.dumps([key, args, with_stats])))
+                plan, full = whole[0]
+                return lambda a: getattr(a, method).remote(full, plan)
+            return lambda a: getattr(a, method).remote(bare)
 
         answers, missing = self._fanout({i: call(i, False) for i in shards}, deadline)
         again = [i for i, x in answers.items() if x is None]
@@ -402,6 +444,26 @@ class RayShardedIndex(ShardedIndex):
             if i < len(sent):
                 sent[i].add(key)
         return {i: json.loads(x) for i, x in answers.items() if x is not None}, missing
+
+    def _wire_plan(self, plan: QueryPlan) -> bytes:
+        """``plan`` pickled, as actors load it: once per plan (the last one is remembered, for the
+        phase that sends it again) and with the C pickler (cloudpickle only for what it cannot take);
+        Ray then sends the bytes to every shard as they are."""
+        last = self._wired
+        if last is not None and last[0] is plan:
+            return last[1]
+        try:
+            raw = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            raw = _ray().cloudpickle.dumps(plan)
+        self._wired = (plan, raw)
+        return raw
+
+    def _given(
+        self, plan: QueryPlan, stats: FixedStatistics | None, weights: dict[str, float] | None
+    ) -> Callable[[], tuple[bytes, Any]]:
+        """The wire form of a plan with its statistics and weights (``_keyed``), made when called."""
+        return lambda: (self._wire_plan(plan), None if stats is None else [stats.to_json(), weights])
 
     def _key(self, cache: dict[str, str] | None, name: str) -> str:
         """A new key for a plan with its statistics, kept in ``cache`` (a cached plan's) under ``name``."""
@@ -515,16 +577,22 @@ class RayShardedIndex(ShardedIndex):
 
     # -- searching ------------------------------------------------------------------------------------
     def _phase_one(
-        self, plan: QueryPlan, deadline: float | None, got: tuple[FixedStatistics, dict[str, float]] | None = None
+        self,
+        plan: QueryPlan,
+        deadline: float | None,
+        got: tuple[FixedStatistics, dict[str, float]] | None = None,
+        key: str | None = None,
+        table: bool = True,
     ) -> tuple[FixedStatistics, dict[str, float], list[int]]:
         """The global statistics and language weights: ``got`` or the table's when they suffice (no
-        round), else a round of ``statistics`` to every shard."""
-        got = got or self._precomputed(plan)
+        round; ``table`` False: the caller knows the table does not), else a round of ``statistics``
+        to every shard, its plan kept by the actors under ``key`` (new when None) for phase two."""
+        got = got or (self._precomputed(plan) if table else None)
         if got is not None:
             return got[0], got[1], []
-        answers, missing = self._fanout(
-            {i: lambda a: a.statistics.remote(plan) for i in range(self.n_shards)}, deadline
-        )
+        every = list(range(self.n_shards))
+        key = self._key(None, "statistics") if key is None else key
+        answers, missing = self._keyed("statistics", key, self._given(plan, None, None), every, (), deadline)
         stats, weights = self._combine(plan, (answers[i] for i in sorted(answers)))
         return stats, weights, missing
 
@@ -566,16 +634,25 @@ class RayShardedIndex(ShardedIndex):
             result = self._search_matched(plan, key, table, offset, need, per_document, fetch, deadline)
             result.missing_shards = sorted(set(result.missing_shards) | set(unplanned))
             return result
-        stats, weights, missing = self._phase_one(plan, deadline, got)
-        if got is None and not missing and not unplanned:
-            decided[1] = (stats, weights)  # a statistics round answered by every shard holds for this commit
+        sent_stats = None
+        if got is None:
+            # two phases under one key: the actors keep the plan statistics analyzed, and the search
+            # sends only the key with the global statistics and weights
+            key = self._key(None, "search")
+            stats, weights, missing = self._phase_one(plan, deadline, None, key, table=False)
+            if not missing and not unplanned:
+                keys["search"] = key  # the actors keep these statistics under it once phase two ran
+                decided[1] = (stats, weights)  # a statistics round answered by every shard holds for this commit
+            sent_stats = [stats.to_json(), weights]
+        else:
+            stats, weights, missing = got[0], got[1], []
+            key = self._key(keys, "search")
         missing = sorted(set(missing) | set(unplanned))
         if not weights or k == 0:
             return SearchResult((), missing)
         alive = [i for i in range(self.n_shards) if i not in missing]
-        key = self._key(keys if decided[1] is not None else None, "search")
         rows, states, lost = self._search_rows(
-            plan, key, (plan, stats, weights), alive, need, per_document, fetch, deadline
+            plan, key, self._given(plan, stats, weights), alive, need, per_document, fetch, deadline, sent_stats
         )
         return self._page(plan, rows, states, offset, need, missing + lost, deadline)
 
@@ -618,18 +695,20 @@ class RayShardedIndex(ShardedIndex):
         self,
         plan: QueryPlan,
         key: str,
-        given: tuple[QueryPlan, FixedStatistics, dict[str, float]],
+        given: Callable[[], Any],
         shards: list[int],
         need: int,
         per_document: bool,
         fetch: bool,
         deadline: float | None,
+        stats: Any = None,
     ) -> tuple[dict[int, list[Row]], dict[tuple[int, str, int], dict[str, Any]] | None, list[int]]:
-        """Phase two on ``shards``: their best rows (with their hits' state when ``fetch``) and the lost."""
+        """Phase two on ``shards``: their best rows (with their hits' state when ``fetch``) and the lost
+        (``given``, ``stats``: as ``_keyed``)."""
         if not fetch:
-            got, lost = self._keyed("search", key, given, shards, (need, per_document), deadline)
+            got, lost = self._keyed("search", key, given, shards, (need, per_document), deadline, stats)
             return {i: [tuple(r) for r in rows] for i, rows in got.items()}, None, lost
-        both, lost = self._keyed("search_fetch", key, given, shards, (need, per_document), deadline)
+        both, lost = self._keyed("search_fetch", key, given, shards, (need, per_document), deadline, stats)
         rows: dict[int, list[Row]] = {}
         states: dict[tuple[int, str, int], dict[str, Any]] = {}
         for i, (got, got_states) in both.items():
@@ -685,7 +764,7 @@ class RayShardedIndex(ShardedIndex):
         again with the final weights (never with two languages, id and en)."""
         every = list(range(self.n_shards))
         answers, missing = self._keyed(
-            "search_matched", key, (plan, stats, None), every, (need, per_document, fetch), deadline
+            "search_matched", key, self._given(plan, stats, None), every, (need, per_document, fetch), deadline
         )
         matched = {lg for m, _, _ in answers.values() for lg in m}
         weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
@@ -705,8 +784,9 @@ class RayShardedIndex(ShardedIndex):
                 for row, state in zip(got, got_states or ()):
                     states[(i, row[1], row[2])] = dict(state, score=row[0])
         if redo:
+            given = self._given(plan, stats, weights)
             more, more_states, lost = self._search_rows(
-                plan, self._key(None, "redo"), (plan, stats, weights), redo, need, per_document, fetch, deadline
+                plan, self._key(None, "redo"), given, redo, need, per_document, fetch, deadline
             )
             rows.update(more)
             if states is not None and more_states is not None:

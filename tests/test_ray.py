@@ -617,7 +617,8 @@ def test_a_repeated_query_sends_its_plan_once_and_again_to_a_restarted_actor(ray
         key = decided[3]["search"]
         assert all(key in sent for sent in on_ray._sent)
         victim = on_ray.actors[1]
-        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is not None  # kept: the key suffices
+        call = json.dumps([key, [10, True], None])  # the key alone: the plan and statistics kept with it
+        assert ray_local.get(victim.search_fetch.remote(call)) is not None  # kept: the key suffices
         before = ray_local.get(victim.ping.remote())
         ray_local.kill(victim, no_restart=False)
         deadline = time.monotonic() + 60
@@ -629,9 +630,65 @@ def test_a_repeated_query_sends_its_plan_once_and_again_to_a_restarted_actor(ray
                 pass
             assert time.monotonic() < deadline, "the actor did not restart"
             time.sleep(0.2)
-        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is None  # it lost the plan
+        assert ray_local.get(victim.search_fetch.remote(call)) is None  # it lost the plan
         got = on_ray.search(q)
         assert not got.partial and view(got) == want
-        assert ray_local.get(victim.search_fetch.remote(key, 10, True)) is not None  # sent again
+        assert ray_local.get(victim.search_fetch.remote(call)) is not None  # sent again
+    finally:
+        on_ray.close()
+
+
+def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_it(ray_local, built: Path) -> None:
+    """Without the table (a round of statistics first) the plan goes with the statistics call only: the
+    search sends the key with the global statistics and weights, and each actor searches with the plan
+    object it kept. An actor that lost the plan between the two phases (its kept plans turned over, as
+    after many other queries, or a restart) answers None and is sent everything: the same answers."""
+    import pickle
+
+    from search.distributed import KEPT_PLANS, RayShardedIndex
+
+    local = ShardedIndex.open(built)
+    on_ray = ShardedIndex.open(built, ray_address="local", timeout=60)
+    on_ray.one_round = False  # as without a table: a statistics round before every search
+    on_ray.plan_cache = 0  # every query planned anew: a new key each time
+    rounds = wired = 0
+    forget = False
+    fanout, wire, phase_one = RayShardedIndex._fanout, RayShardedIndex._wire_plan, RayShardedIndex._phase_one
+
+    def counted(self, calls, deadline):
+        nonlocal rounds
+        rounds += 1
+        return fanout(self, calls, deadline)
+
+    def counted_wire(self, plan):
+        nonlocal wired
+        wired += 1
+        return wire(self, plan)
+
+    def then_forget(self, plan, *args, **kwargs):
+        got = phase_one(self, plan, *args, **kwargs)
+        if forget:  # shard 1 keeps KEPT_PLANS other plans: the query's own is gone before its search
+            raw, calls = pickle.dumps(plan), [json.dumps([f"other.{j}", [], None]) for j in range(KEPT_PLANS)]
+            ray_local.get([self.actors[1].statistics.remote(call, raw) for call in calls])
+        return got
+
+    try:
+        on_ray._fanout = counted.__get__(on_ray)
+        on_ray._wire_plan = counted_wire.__get__(on_ray)
+        on_ray._phase_one = then_forget.__get__(on_ray)
+        for q in QUERIES:
+            for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):  # searched and fetched in one call, or not
+                rounds = wired = 0
+                got = on_ray.search(q, **kwargs)
+                assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
+                assert rounds == (2 if kwargs["k"] == 5 else 3) and wired == 1, (q, kwargs, rounds, wired)
+        forget = True
+        for q in ('"warga rusia" kota', "+border -night", "warga river"):
+            for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):
+                rounds = wired = 0
+                got = on_ray.search(q, **kwargs)
+                assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
+                # statistics, the search (shard 1 answers None), the search again to shard 1 with the plan
+                assert rounds == (3 if kwargs["k"] == 5 else 4) and wired == 2, (q, kwargs, rounds, wired)
     finally:
         on_ray.close()
