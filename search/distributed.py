@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import os
-import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -131,19 +130,19 @@ class ShardServer:
     """One shard held open in a Ray actor, answering the shard protocol with plain data.
 
     The query calls (``statistics``, ``search``, ``search_fetch``, ``search_matched``) name their plan
-    by a key: the coordinator sends the plan itself (pickled once by the coordinator, for every shard:
-    ``RayShardedIndex._wire_plan``) to an actor once, then only the key, and the actor keeps the last
-    ``KEPT_PLANS`` plans (one object per plan: its caches keyed by the plan hold across calls). A
-    two-phase query sends its plan with ``statistics`` and then only the key with the global
+    by a key: the coordinator sends the plan itself to an actor once, then only the key, and the actor
+    keeps the last ``KEPT_PLANS`` plans (one object per plan: its caches keyed by the plan hold across
+    calls). A two-phase query sends its plan with ``statistics`` and then only the key with the global
     statistics and weights: the search runs on the very plan object the statistics call analyzed
     (``LocalShard`` reuses that call's postings and query analysis for it). An actor that does not
     know a key (restarted, or its cache moved on), or knows its plan but not the statistics a call
     relies on, answers None and is sent everything again.
 
     Each query call is one JSON string, ``[key, [arguments], [statistics json, weights] or null]``,
-    plus the pickled plan when it is sent (Ray serializes each argument apart, at a cost per argument
-    on both ends). Answers are JSON text too (scores round-trip exactly): Ray sends a string as it is,
-    where a list of rows and hit states would go through cloudpickle object by object."""
+    plus the plan when it is sent: Ray serializes each argument apart, at a cost per argument on both
+    ends (an object through cloudpickle). Answers are JSON text too (scores round-trip exactly): Ray
+    sends a string as it is, where a list of rows and hit states would go through cloudpickle object
+    by object."""
 
     def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
         self.number, self.n_shards = number, n_shards
@@ -153,7 +152,7 @@ class ShardServer:
     def ping(self) -> int:
         return os.getpid()
 
-    def _kept_plan(self, call: str, plan: bytes | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
+    def _kept_plan(self, call: str, plan: QueryPlan | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
         """The (plan, statistics, weights) a call names and its arguments: the plan sent (``plan``,
         then kept under the call's key) or kept under the key; the statistics and weights sent with
         the call (kept with the plan), else those kept with it. None when there is no plan under the
@@ -161,7 +160,7 @@ class ShardServer:
         key, args, stats = json.loads(call)
         kept = self._kept
         if plan is not None:
-            got: Any = (pickle.loads(plan), None, None)
+            got: Any = (plan, None, None)
         else:
             got = kept.get(key)
             if got is None:
@@ -176,7 +175,7 @@ class ShardServer:
             kept.popitem(last=False)
         return got, args
 
-    def statistics(self, call: str, plan: bytes | None = None) -> str | None:
+    def statistics(self, call: str, plan: QueryPlan | None = None) -> str | None:
         """Phase one (``LocalShard.statistics``) for the plan the call names, kept for phase two, as JSON."""
         got = self._kept_plan(call, plan, scoring=False)
         if got is None:
@@ -186,7 +185,7 @@ class ShardServer:
     def _states(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
 
-    def search(self, call: str, plan: bytes | None = None) -> str | None:
+    def search(self, call: str, plan: QueryPlan | None = None) -> str | None:
         """This shard's best rows (``LocalShard.search``; arguments ``[need, per_document]``), as JSON."""
         got = self._kept_plan(call, plan)
         if got is None:
@@ -197,7 +196,7 @@ class ShardServer:
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> str:
         return json.dumps(self._states(plan, [tuple(r) for r in rows]))
 
-    def search_matched(self, call: str, plan: bytes | None = None) -> str | None:
+    def search_matched(self, call: str, plan: QueryPlan | None = None) -> str | None:
         """Where the query matches here and the best rows weighed for those languages (both phases in
         one call: ``LocalShard.search_matched``; arguments ``[need, per_document, fetch]``), with their
         hits' state when ``fetch``, as JSON."""
@@ -208,7 +207,7 @@ class ShardServer:
         matched, rows = self.shard.search_matched(query, stats, need, per_document)
         return json.dumps([matched, rows, (self._states(query, rows) if fetch and rows else None)])
 
-    def search_fetch(self, call: str, plan: bytes | None = None) -> str | None:
+    def search_fetch(self, call: str, plan: QueryPlan | None = None) -> str | None:
         """``search`` and ``fetch`` of every row in one call (one round trip for a small page), as JSON."""
         got = self._kept_plan(call, plan)
         if got is None:
@@ -308,7 +307,6 @@ class RayShardedIndex(ShardedIndex):
         self._plans_lock = threading.Lock()
         self._keys = itertools.count()
         self._sent: list[set[str]] = []
-        self._wired: tuple[QueryPlan, bytes] | None = None
         self._actors: list[Any] = []
         self._start(manifest)
 
@@ -410,20 +408,20 @@ class RayShardedIndex(ShardedIndex):
         self,
         method: str,
         key: str,
-        given: Callable[[], tuple[bytes, Any]],
+        given: Callable[[], tuple[QueryPlan, Any]],
         shards: list[int],
         args: tuple,
         deadline: float | None,
         stats: Any = None,
     ) -> tuple[dict[int, Any], list[int]]:
         """``method`` for the plan under ``key`` with ``args`` on ``shards``, decoded (the call is one
-        JSON string: ``ShardServer``). ``given()`` makes the plan pickled and its statistics and
-        weights (once for all shards): they go only to an actor not sent the plan before under ``key``;
-        the others get the key with ``stats`` (``[statistics json, weights]`` for the plan they keep,
-        or None: those kept with it). An actor that lost the plan (its answer None) is sent everything."""
+        JSON string: ``ShardServer``). ``given()`` makes the plan and its statistics and weights (once
+        for all shards): they go only to an actor not sent the plan before under ``key``; the others
+        get the key with ``stats`` (``[statistics json, weights]`` for the plan they keep, or None:
+        those kept with it). An actor that lost the plan (its answer None) is sent everything."""
         sent = self._sent
         bare = json.dumps([key, args, stats])
-        whole: list[tuple[bytes, str]] = []
+        whole: list[tuple[QueryPlan, str]] = []
 
         def call(i: int, again: bool) -> Callable[[Any], Any]:
             if again or key not in sent[i]:
@@ -445,25 +443,11 @@ class RayShardedIndex(ShardedIndex):
                 sent[i].add(key)
         return {i: json.loads(x) for i, x in answers.items() if x is not None}, missing
 
-    def _wire_plan(self, plan: QueryPlan) -> bytes:
-        """``plan`` pickled, as actors load it: once per plan (the last one is remembered, for the
-        phase that sends it again) and with the C pickler (cloudpickle only for what it cannot take);
-        Ray then sends the bytes to every shard as they are."""
-        last = self._wired
-        if last is not None and last[0] is plan:
-            return last[1]
-        try:
-            raw = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            raw = _ray().cloudpickle.dumps(plan)
-        self._wired = (plan, raw)
-        return raw
-
     def _given(
         self, plan: QueryPlan, stats: FixedStatistics | None, weights: dict[str, float] | None
-    ) -> Callable[[], tuple[bytes, Any]]:
-        """The wire form of a plan with its statistics and weights (``_keyed``), made when called."""
-        return lambda: (self._wire_plan(plan), None if stats is None else [stats.to_json(), weights])
+    ) -> Callable[[], tuple[QueryPlan, Any]]:
+        """A plan with its statistics and weights as ``_keyed`` sends them, made when called."""
+        return lambda: (plan, None if stats is None else [stats.to_json(), weights])
 
     def _key(self, cache: dict[str, str] | None, name: str) -> str:
         """A new key for a plan with its statistics, kept in ``cache`` (a cached plan's) under ``name``."""

@@ -299,6 +299,10 @@ def test_http_answers_from_ray_shards_carry_the_partial_flags(ray_local, built: 
 
     on_ray = next(o for o in gc.get_objects() if isinstance(o, RayShardedIndex) and o.path == built and o._actors)
     ray_local.kill(on_ray.actors[0], no_restart=True)
+    with pytest.raises(ray_local.exceptions.RayActorError):  # ray.kill is asynchronous: wait until it is down
+        for _ in range(100):
+            ray_local.get(on_ray.actors[0].ping.remote(), timeout=60)
+            time.sleep(0.1)
     body = client.get("/v1/indexes/law/search", params={"q": "warga river", "k": 6}).json()
     assert body["partial"] is True and body["missing_shards"] == [0]
     full = local.search("warga river", k=200)
@@ -643,52 +647,55 @@ def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_i
     search sends the key with the global statistics and weights, and each actor searches with the plan
     object it kept. An actor that lost the plan between the two phases (its kept plans turned over, as
     after many other queries, or a restart) answers None and is sent everything: the same answers."""
-    import pickle
-
     from search.distributed import KEPT_PLANS, RayShardedIndex
 
     local = ShardedIndex.open(built)
     on_ray = ShardedIndex.open(built, ray_address="local", timeout=60)
     on_ray.one_round = False  # as without a table: a statistics round before every search
     on_ray.plan_cache = 0  # every query planned anew: a new key each time
-    rounds = wired = 0
+    rounds = sent = 0
     forget = False
-    fanout, wire, phase_one = RayShardedIndex._fanout, RayShardedIndex._wire_plan, RayShardedIndex._phase_one
+    fanout, given, phase_one = RayShardedIndex._fanout, RayShardedIndex._given, RayShardedIndex._phase_one
 
     def counted(self, calls, deadline):
         nonlocal rounds
         rounds += 1
         return fanout(self, calls, deadline)
 
-    def counted_wire(self, plan):
-        nonlocal wired
-        wired += 1
-        return wire(self, plan)
+    def counted_given(self, plan, stats, weights):  # counts the times the plan is sent (for all shards)
+        make = given(self, plan, stats, weights)
+
+        def made():
+            nonlocal sent
+            sent += 1
+            return make()
+
+        return made
 
     def then_forget(self, plan, *args, **kwargs):
         got = phase_one(self, plan, *args, **kwargs)
         if forget:  # shard 1 keeps KEPT_PLANS other plans: the query's own is gone before its search
-            raw, calls = pickle.dumps(plan), [json.dumps([f"other.{j}", [], None]) for j in range(KEPT_PLANS)]
-            ray_local.get([self.actors[1].statistics.remote(call, raw) for call in calls])
+            calls = [json.dumps([f"other.{j}", [], None]) for j in range(KEPT_PLANS)]
+            ray_local.get([self.actors[1].statistics.remote(call, plan) for call in calls])
         return got
 
     try:
         on_ray._fanout = counted.__get__(on_ray)
-        on_ray._wire_plan = counted_wire.__get__(on_ray)
+        on_ray._given = counted_given.__get__(on_ray)
         on_ray._phase_one = then_forget.__get__(on_ray)
         for q in QUERIES:
             for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):  # searched and fetched in one call, or not
-                rounds = wired = 0
+                rounds = sent = 0
                 got = on_ray.search(q, **kwargs)
                 assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
-                assert rounds == (2 if kwargs["k"] == 5 else 3) and wired == 1, (q, kwargs, rounds, wired)
+                assert rounds == (2 if kwargs["k"] == 5 else 3) and sent == 1, (q, kwargs, rounds, sent)
         forget = True
         for q in ('"warga rusia" kota', "+border -night", "warga river"):
             for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):
-                rounds = wired = 0
+                rounds = sent = 0
                 got = on_ray.search(q, **kwargs)
                 assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
                 # statistics, the search (shard 1 answers None), the search again to shard 1 with the plan
-                assert rounds == (3 if kwargs["k"] == 5 else 4) and wired == 2, (q, kwargs, rounds, wired)
+                assert rounds == (3 if kwargs["k"] == 5 else 4) and sent == 2, (q, kwargs, rounds, sent)
     finally:
         on_ray.close()
