@@ -114,11 +114,16 @@ def test_linear_snippet_window_equals_the_quadratic_one(
     analyzer = analyzers.get("en")
     matches = highlight.highlight_spans(text, analyzer, {analyzer.term(t) for t in terms})
     expected = _quadratic_best_window(text, matches, size)
-    assert best_window(text, matches, size) == expected
-    # a caller's list out of text order gets the same window
     shuffled = list(matches)
     rnd.shuffle(shuffled)
-    assert best_window(text, shuffled, size) == expected
+    few = highlight.FEW_MATCHES
+    try:  # the numpy path (any number of matches) and the plain one (few matches, forced here for all)
+        for highlight.FEW_MATCHES in (-1, 1 << 30):
+            assert best_window(text, matches, size) == expected
+            # a caller's list out of text order gets the same window
+            assert best_window(text, shuffled, size) == expected
+    finally:
+        highlight.FEW_MATCHES = few
 
 
 def test_snippet_of_a_passage_with_many_matches_is_a_window_with_its_highlights(monkeypatch) -> None:
@@ -747,3 +752,24 @@ def _old_split_passages(text: str, passage_words: int) -> list[tuple[int, int]]:
 )
 def test_split_passages_without_listing_words_gives_the_same_spans(text: str, passage_words: int) -> None:
     assert documents.split_passages(text, passage_words) == _old_split_passages(text, passage_words)
+
+
+def test_the_plain_window_chooser_equals_the_numpy_one_on_random_passages(monkeypatch) -> None:
+    """``_best_window_few`` (few matches, plain Python) against the numpy path on 1,500 seeded random
+    passages of 10-200 words with sentence stops, repeated terms and windows of 3-32 words (hypothesis's
+    short lists above seldom reach the cases where the two could differ: sentence starts, ties, repeats)."""
+    analyzer = analyzers.get("en")
+    vocab = [*SNIPPET_VOCAB, "x", "y", "z", ".", "!", "\n", ","]
+    rng = random.Random(1)
+    checked = 0
+    for _ in range(1500):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(10, 200)))
+        terms = rng.sample(["river", "mountain", "pass", "kota", "upper", "lars"], rng.randint(1, 3))
+        matches = highlight.highlight_spans(text, analyzer, {analyzer.term(t) for t in terms})
+        size = rng.randint(3, 32)
+        monkeypatch.setattr(highlight, "FEW_MATCHES", -1)
+        numpy_window = best_window(text, matches, size)
+        monkeypatch.setattr(highlight, "FEW_MATCHES", 1 << 30)
+        assert best_window(text, matches, size) == numpy_window, (text, terms, size)
+        checked += len(matches) > 1
+    assert checked > 1000
