@@ -681,3 +681,19 @@ def test_a_search_leaves_no_thread_behind(index_path: Path) -> None:
     assert client.get("/v1/indexes/main/search", params={"q": "kopi"}).status_code == 200
     left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert left == []
+
+
+def test_a_search_answer_is_ascii_json_of_the_same_text(tmp_path: Path) -> None:
+    """Search answers are encoded as ASCII JSON (``SearchResponseJSON``): text beyond ASCII arrives as
+    escapes that parse back to the stored characters, and highlight offsets still index that text."""
+    text = "Kafé “Škoda” — 東京 😀 kopi tubruk di Bekasi, ōrang-ōrang minum kopi."
+    index = Index.create(tmp_path / "u")
+    with index.writer() as w:
+        w.add(Document(id="ü/1", text=text, title="Ñame ☕", lang="id"))
+    client = TestClient(create_app(ServeConfig(indexes={"u": str(tmp_path / "u")}, quiet=True)))
+    response = client.get("/v1/indexes/u/search", params={"q": "kopi"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.content.isascii() and b"\\u" in response.content
+    hit = response.json()["hits"][0]
+    assert (hit["doc_id"], hit["text"], hit["title"]) == ("ü/1", text, "Ñame ☕")
+    assert [hit["text"][s:e] for s, e in hit["highlights"]] == ["kopi", "kopi"]
