@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import analyzers
 from analyzers import Token
+from analyzers import base as analyzer_base
 from analyzers.base import TOKEN_RE, tokenize
 
 ID = analyzers.get("id")
@@ -278,7 +279,13 @@ def test_match_spans_equals_filtered_analyze(text: str, data) -> None:
     an = analyzers.get("en")
     terms = {t.term for t in an.analyze(text)}
     wanted = set(data.draw(st.lists(st.sampled_from(sorted(terms)), max_size=3))) if terms else set()
-    assert an.match_spans(text, wanted) == [(t.term, t.start, t.end) for t in an.analyze(text) if t.term in wanted]
+    expected = [(t.term, t.start, t.end) for t in an.analyze(text) if t.term in wanted]
+    one_pass = analyzer_base.ONE_PASS_CHARS
+    try:  # the two-pass way (long texts) and the one-pass way (a passage), each forced here
+        for analyzer_base.ONE_PASS_CHARS in (-1, 1 << 30):
+            assert an.match_spans(text, wanted) == expected
+    finally:
+        analyzer_base.ONE_PASS_CHARS = one_pass
 
 
 def test_stemming_from_many_threads_gives_the_same_terms() -> None:
