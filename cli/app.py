@@ -337,6 +337,7 @@ def index_cmd(
         # planned once the lock is held, from the commit this writer starts at: a plan made before
         # waiting for the lock would undo or collide with what the previous writer committed
         to_add, to_update, to_delete, unchanged, summary = plan()
+        hashes.clear()  # planned: every id's digest goes (their room is what the writer's id map takes next)
         work = len(to_add) + len(to_update) + len(to_delete)
         with _progress(work, "indexing") as bar:
             for doc_id in to_delete:
