@@ -364,6 +364,7 @@ class IndexWriter:
         # self._deleted and self._old_deleted stay as they are until meta.json is replaced (``_start``
         # resets them): a commit that fails (disk full) can be retried with every change still pending
         policy = self.merge_policy
+        merged_here = False  # a merge in this commit renumbers documents: the id map is read again after it
         while force is not None or not self.background_merges:
             sizes = self._sizes(entries)
             groups = policy.find_merges(sizes) if force is None else policy.find_forced_merges(sizes, force)
@@ -373,6 +374,7 @@ class IndexWriter:
                 names = set(group_names)
                 group = [e for e in entries if e["name"] in names]  # index order: documents keep theirs
                 merged = self._merge(group, gen)
+                merged_here = True
                 first = next(i for i, e in enumerate(entries) if e["name"] in names)
                 rest = [e for e in entries if e["name"] not in names]
                 if merged is not None:
@@ -384,7 +386,12 @@ class IndexWriter:
         self._new_files = []
         snap = self._target.publish(meta, self._readers)
         self._remove_unreferenced(meta)
+        ids = self._ids
         self._start(snap)
+        if ids is not None and not merged_here:
+            # the map already holds what this commit published (adds registered, deletes popped, merges
+            # taken in remapped): kept, a commit onto 2M documents no longer rebuilds it from the snapshot
+            self._ids = ids
         self._merge_at_close = True
         if self.background_merges and self._merging is None:
             self._start_merge()

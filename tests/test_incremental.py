@@ -71,6 +71,9 @@ class IncrementalIndex(RuleBasedStateMachine):
     def commit(self) -> None:
         self.writer.commit()
         self.committed = dict(self.pending)
+        # the writer's id map, kept across commits, is the map of the snapshot it just published
+        if self.writer._ids is not None:
+            assert self.writer._ids == dict(self.writer._snap.live_ids())
 
     @rule()
     def rollback(self) -> None:
