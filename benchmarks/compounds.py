@@ -18,15 +18,13 @@ Run: ``.venv/bin/python -m benchmarks.compounds --write`` (prints the list and i
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
 from analyzers.id import STOPWORDS
-from benchmarks.config import data_dir
-from benchmarks.protected_words import read_texts
+from benchmarks.protected_words import list_arguments, read_texts, write_list
 
 MIN_PART = 3
 MIN_OPEN = 10
@@ -73,17 +71,14 @@ def evidence(texts: list[str]) -> dict[str, tuple[str, str, int, int]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=data_dir())
-    ap.add_argument("--peraturan", type=int, default=100000)
-    ap.add_argument("--write", action="store_true", help=f"write {OUT}")
-    args = ap.parse_args(argv)
+    args = list_arguments(argv, __doc__.split("\n")[0], OUT)
     found = evidence(read_texts(args.data, args.peraturan))
     lines = [f"{w} {a} {b}  # {n} {c}" for w, (a, b, n, c) in sorted(found.items())]
     print("\n".join(lines))
     print(f"{len(lines)} compounds", file=sys.stderr)
     if args.write:
-        OUT.write_text(
+        write_list(
+            OUT,
             "# Indonesian closed compounds opened by the analyzer (version 5): each line is the joined word and\n"
             "# the two words of its usual open spelling; the joined word is indexed and searched as those two.\n"
             "# Built by benchmarks/compounds.py from TyDi GoldP-id passages and the first\n"
@@ -91,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             f"# >= {MIN_PART_COUNT} times, neither a Tala stopword nor a Snowball affix, not equal; the joined\n"
             f"# word seen >= {MIN_CLOSED} times, the open spelling >= {MIN_OPEN} times and >= {MIN_OPEN_SHARE}\n"
             "# of that.\n"
-            "# Columns after '#': times the open spelling was seen, times the joined word was seen.\n"
-            + "\n".join(lines)
-            + "\n",
-            encoding="utf-8",
+            "# Columns after '#': times the open spelling was seen, times the joined word was seen.\n",
+            lines,
         )
     return 0
 

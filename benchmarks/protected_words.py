@@ -50,6 +50,21 @@ def read_texts(data: Path, peraturan: int) -> list[str]:
     return texts
 
 
+def list_arguments(argv: list[str] | None, description: str, out: Path) -> argparse.Namespace:
+    """The arguments every word-list builder here takes: the data folder, how many id-peraturan passages
+    to read beside TyDi, and whether to write ``out``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", type=Path, default=data_dir())
+    ap.add_argument("--peraturan", type=int, default=100000)
+    ap.add_argument("--write", action="store_true", help=f"write {out}")
+    return ap.parse_args(argv)
+
+
+def write_list(out: Path, header: str, lines: list[str]) -> None:
+    """A shipped word list: its provenance header (``#`` lines), then one entry per line."""
+    out.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+
+
 def evidence(texts: list[str]) -> tuple[dict[str, tuple[str, float, str]], Counter[str]]:
     """word -> (kind, score, stem) for every word to protect; and each word's passage count."""
     passages = [set(_WORD.findall(t.lower())) for t in texts]
@@ -87,11 +102,7 @@ def evidence(texts: list[str]) -> tuple[dict[str, tuple[str, float, str]], Count
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=data_dir())
-    ap.add_argument("--peraturan", type=int, default=100000)
-    ap.add_argument("--write", action="store_true", help=f"write {OUT}")
-    args = ap.parse_args(argv)
+    args = list_arguments(argv, __doc__.split("\n")[0], OUT)
     found, counts = evidence(read_texts(args.data, args.peraturan))
     lines = [
         f"{w}  # {kind} {score} {s} {counts[w]}"
@@ -100,15 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     print(f"{len(lines)} words", file=sys.stderr)
     if args.write:
-        OUT.write_text(
+        write_list(
+            OUT,
             "# Indonesian protected words: indexed as they are, never stemmed (Snowball would merge unrelated\n"
             "# roots or mangle a root). Built by benchmarks/protected_words.py from TyDi GoldP-id passages and\n"
             f"# the first {args.peraturan} id-peraturan passages: passages holding the word >= {MIN_COUNT};\n"
             f"# merged: lift < {MAX_LIFT} with >= {MIN_EXPECTED} passages expected; mangled: family >= {MIN_FAMILY}.\n"
             "# Columns: kind, score (merged: co-occurrence lift with the rest of the stem class; mangled: how\n"
             "# many frequent words have the word as their stem), Snowball stem, passages holding the word.\n"
-            "# Override per index: Index.create(..., protected_words=[...]).\n" + "\n".join(lines) + "\n",
-            encoding="utf-8",
+            "# Override per index: Index.create(..., protected_words=[...]).\n",
+            lines,
         )
     return 0
 

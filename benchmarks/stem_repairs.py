@@ -27,15 +27,13 @@ Run: ``.venv/bin/python -m benchmarks.stem_repairs --write`` (prints the repairs
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from analyzers.id import stem
-from benchmarks.config import data_dir
-from benchmarks.protected_words import MIN_COUNT, read_texts
+from benchmarks.protected_words import MIN_COUNT, list_arguments, read_texts, write_list
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
 OUT = Path(__file__).resolve().parents[1] / "analyzers" / "id" / "stem_repairs.txt"
@@ -65,11 +63,7 @@ def repairs(texts: list[str]) -> dict[str, tuple[str, list[str], list[str], int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=data_dir())
-    ap.add_argument("--peraturan", type=int, default=100000)
-    ap.add_argument("--write", action="store_true", help=f"write {OUT}")
-    args = ap.parse_args(argv)
+    args = list_arguments(argv, __doc__.split("\n")[0], OUT)
     found = repairs(read_texts(args.data, args.peraturan))
     lines = [
         f"{s} {w}  # {n} passages; {w} is the stem of {', '.join(family[:3])}{' ...' if len(family) > 3 else ''};"
@@ -79,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     print(f"{len(lines)} repairs", file=sys.stderr)
     if args.write:
-        OUT.write_text(
+        write_list(
+            OUT,
             "# Indonesian stem repairs: a Snowball stem that mangles a root -> the root (`mangled root` per\n"
             "# line). Every word Snowball stems to the left word is indexed and searched under the right one.\n"
             "# Built by benchmarks/stem_repairs.py (dictionary-free) from TyDi GoldP-id passages and the first\n"
@@ -88,10 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             "# which is no frequent word; every frequent word with the mangled stem holds the root, and none\n"
             "# is more frequent than the root; one root per stem. The comment gives the\n"
             "# evidence: passages holding the root, frequent words stemmed to the root, frequent words\n"
-            "# stemmed to the mangled stem.\n"
-            + "\n".join(lines)
-            + "\n",
-            encoding="utf-8",
+            "# stemmed to the mangled stem.\n",
+            lines,
         )
     return 0
 
