@@ -37,6 +37,11 @@ from .storage import (
 )
 
 BUFFER_TOKENS = 4_000_000
+#: Background merges run at once while a closing writer finishes the merges its last commit wanted
+#: (nothing else runs then, so two use both cores of a small machine); while the writer is in use, one.
+#: Fixed rather than the machine's core count: the merges of a round are committed together, so the
+#: commits a build makes, and so its files, must not depend on the machine.
+CLOSE_MERGES = 2
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class IndexWriter:
         # merges run in a child process while commits go on (False: inside commit, as a sharded index's
         # shards need: their commits must name exactly what the manifest names)
         self.background_merges = True
-        self._merging: BackgroundMerge | None = None
+        self._merges: list[BackgroundMerge] = []  # running, in the order they started
         self._merge_at_close = False  # the last thing done was a commit: close finishes its merges
         self._lock = WriteLock(self._dir)
         self._lock.acquire(timeout)
@@ -341,7 +346,7 @@ class IndexWriter:
     def _commit(self, force: int | None) -> None:
         self._check_open()
         self.flush()
-        if self._merging is not None:  # a finished background merge joins this commit; a forced one waits
+        if self._merges:  # finished background merges join this commit; a forced one waits for them
             self._collect(wait=force is not None)
         if (
             not any(self._deleted.values())
@@ -393,38 +398,49 @@ class IndexWriter:
             # taken in remapped): kept, a commit onto 2M documents no longer rebuilds it from the snapshot
             self._ids = ids
         self._merge_at_close = True
-        if self.background_merges and self._merging is None:
-            self._start_merge()
+        if self.background_merges and not self._merges:
+            self._start_merges(1)
 
     # -- background merges ------------------------------------------------------------------------------
-    def _start_merge(self) -> bool:
-        """Start the first merge the policy picks over the committed segments in a child process."""
-        groups = self.merge_policy.find_merges(self._sizes(self._entries))
-        if not groups:
-            return False
-        names = set(groups[0])
-        group = [e for e in self._entries if e["name"] in names]  # index order: documents keep theirs
-        name = f"seg_{self._next:06d}.tls"
-        self._next += 1
-        deleted = [self._deleted_of(e["name"]) for e in group]
-        try:
-            self._merging = BackgroundMerge(self._dir / name, group, deleted, self._settings.fields)
-        except (OSError, RuntimeError):
-            self._merging = None  # no process to run it in: the merge waits for a later commit
-            return False
-        return True
+    def _start_merges(self, limit: int) -> int:
+        """Start, each in a child process, the merges the policy picks over the committed segments that
+        touch no segment already being merged, until ``limit`` run; how many started."""
+        busy = {n for m in self._merges for n in m.names}
+        started = 0
+        for group_names in self.merge_policy.find_merges(self._sizes(self._entries)):
+            if len(self._merges) >= limit:
+                break
+            names = set(group_names)
+            if names & busy:
+                continue
+            group = [e for e in self._entries if e["name"] in names]  # index order: documents keep theirs
+            name = f"seg_{self._next:06d}.tls"
+            self._next += 1
+            deleted = [self._deleted_of(e["name"]) for e in group]
+            try:
+                m = BackgroundMerge(self._dir / name, group, deleted, self._settings.fields)
+            except (OSError, RuntimeError):
+                break  # no process to run it in: the merge waits for a later commit
+            self._merges.append(m)
+            busy |= names
+            started += 1
+        return started
 
     def _collect(self, wait: bool) -> bool:
-        """Take in a finished background merge (``wait``: wait for it); whether one was applied. Damage
-        found in a source is ``IndexCorrupt``; a merge that failed otherwise is dropped (its sources stay,
-        and a later commit merges them again) unless it failed with an error worth reporting."""
-        m = self._merging
-        if m is None:
-            return False
-        message = m.poll(wait)
-        if message is None:
-            return False
-        self._merging = None
+        """Take in the finished background merges, in the order they started (``wait``: wait for them
+        all); whether one was applied. Damage found in a source is ``IndexCorrupt``; a merge that failed
+        otherwise is dropped (its sources stay, and a later commit merges them again) unless it failed
+        with an error worth reporting."""
+        applied = False
+        for m in list(self._merges):
+            message = m.poll(wait)
+            if message is None:
+                continue
+            self._merges.remove(m)
+            applied = self._take_in(m, message) or applied
+        return applied
+
+    def _take_in(self, m: BackgroundMerge, message: dict) -> bool:
         if "done" in message and message["done"] is not None and self._apply_merge(m, message["done"]):
             return True
         m.remove_files()
@@ -489,27 +505,29 @@ class IndexWriter:
         return True
 
     def _finish_merges(self) -> None:
-        """Run the merges the policy wants, one after another, each committed as it ends (at close)."""
+        """Run the merges the policy wants (at close), in rounds of up to ``CLOSE_MERGES`` at once: a
+        round's merges are started together, waited for, and committed together, so the commits do not
+        depend on which merge ends first."""
         failures = 0
         while failures < 2:
-            if self._merging is None and not self._start_merge():
+            self._start_merges(CLOSE_MERGES)
+            if not self._merges:
                 return
-            assert self._merging is not None
-            self._merging.poll(wait=True)
+            for m in self._merges:
+                m.poll(wait=True)
             gen = int(self._meta["generation"])
             self._commit(None)
             if int(self._meta["generation"]) == gen:
                 failures += 1  # the merge failed or was dropped: try once more, then leave it for later
 
-    def _abort_merge(self) -> None:
-        if self._merging is not None:
-            m, self._merging = self._merging, None
+    def _abort_merges(self) -> None:
+        merges, self._merges = self._merges, []
+        for m in merges:
             m.abort()
 
     def _remove_unreferenced(self, meta: dict) -> None:
         # a merge in progress: its file, its spills, and its sources (it may not have opened them yet)
-        m = self._merging
-        merging = (m.path.name, *m.names) if m is not None else ()
+        merging = tuple(name for m in self._merges for name in (m.path.name, *m.names))
         keep = remove_unreferenced(self._dir, meta, self.retain, keep_prefixes=merging)
         for name in list(self._readers):
             if name not in keep:
@@ -518,7 +536,7 @@ class IndexWriter:
     def rollback(self) -> None:
         """Forget every change since the last commit and remove the files written for them (a background
         merge in progress is stopped)."""
-        self._abort_merge()
+        self._abort_merges()
         self._merge_at_close = False
         for path in self._new_files:
             self._readers.pop(path.name, None)
@@ -538,7 +556,7 @@ class IndexWriter:
                 elif self._merge_at_close and self.background_merges:
                     self._finish_merges()  # the merges the last commit left: done and committed now
             finally:
-                self._abort_merge()
+                self._abort_merges()
                 self._closed = True
                 self._lock.release()
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -303,13 +304,13 @@ def test_commits_go_on_while_a_merge_runs_and_deletions_carry_over(tmp_path, mon
     w = index.writer()
     w.add(_docs(30, 1)[0])
     w.commit()  # eleven segments: a merge of ten starts in its own process, and waits at the gate
-    assert w._merging is not None and w._merging.proc.is_alive()
-    sources = set(w._merging.names)
+    assert len(w._merges) == 1 and w._merges[0].proc.is_alive()
+    sources = set(w._merges[0].names)
     w.delete("d3")  # in a segment being merged
     w.update(Document(id="d5", text="teks yang diperbarui sama sekali", lang="id"))
     w.add(_docs(31, 1)[0])
     w.commit()  # a small commit does not wait for the merge
-    assert w._merging is not None and w._merging.proc.is_alive(), "the commit waited for the merge"
+    assert len(w._merges) == 1 and w._merges[0].proc.is_alive(), "the commit waited for the merge"
     assert len(index) == 31 and "d3" not in index and "d31" in index
     gate.touch()
     w.close()  # waits for the merge, then commits it with the deletions made meanwhile
@@ -335,7 +336,7 @@ def test_a_killed_merge_loses_nothing_and_is_done_again(tmp_path, monkeypatch) -
     w = index.writer()
     w.add(_docs(30, 1)[0])
     w.commit()
-    m = w._merging
+    m = w._merges[0] if w._merges else None
     assert m is not None
     os.kill(m.proc.pid, signal.SIGKILL)
     m.proc.join()
@@ -347,3 +348,52 @@ def test_a_killed_merge_loses_nothing_and_is_done_again(tmp_path, monkeypatch) -
     assert index.stats()["segments"] <= 3 and len(Index.open(tmp_path / "idx", verify=True)) == 32
     leftovers = [p.name for p in (tmp_path / "idx").iterdir() if p.name.endswith(".spill")]
     assert not leftovers
+
+
+@needs_fork
+def test_close_runs_two_merges_at_once_and_commits_them_together(tmp_path, monkeypatch) -> None:
+    """A closing writer starts the policy's disjoint merges side by side (``CLOSE_MERGES``): when it
+    first waits for one, both have started (each marks its start, then waits at a gate the wait opens),
+    and the index they leave equals one built without merges."""
+    from search import writer as writer_module
+
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    started.mkdir()
+    real_merge, real_poll = merge.merge_segments, merge.BackgroundMerge.poll
+    running: list[int] = []
+
+    def gated(*args, **kwargs):
+        (started / str(os.getpid())).touch()
+        while not gate.exists():
+            time.sleep(0.02)
+        return real_merge(*args, **kwargs)
+
+    def poll(self, wait=False):
+        if wait and not gate.exists():  # the first wait: count the merges that started, then let them go
+            deadline = time.monotonic() + 30
+            while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            running.append(len(list(started.iterdir())))
+            gate.touch()
+        return real_poll(self, wait)
+
+    monkeypatch.setattr(merge, "merge_segments", gated)
+    monkeypatch.setattr(merge.BackgroundMerge, "poll", poll)
+    index = Index.create(tmp_path / "idx", passage_words=0)
+    w = index.writer()
+    for i in range(22):  # 22 segments in one commit: the policy merges two groups of ten
+        for doc in _docs(3 * i, 3):
+            w.add(doc)
+        w.flush()
+    w.commit()
+    assert len(w._merges) == 1  # while the writer is in use, one merge at a time
+    w.close()
+    assert running == [writer_module.CLOSE_MERGES] == [2]
+    assert index.stats()["segments"] == 4  # two merged segments and the two left out of the groups
+    fresh = Index.create(tmp_path / "fresh", passage_words=0)
+    with fresh.writer() as f:
+        for doc in _docs(0, 66):
+            f.add(doc)
+    want = [(h.doc_id, h.score) for h in fresh.search("warga pasar nomor 7", k=100)]
+    assert [(h.doc_id, h.score) for h in index.search("warga pasar nomor 7", k=100)] == want
+    assert len(Index.open(tmp_path / "idx", verify=True)) == 66
