@@ -363,13 +363,15 @@ def merge_segments(
     chunk_tokens: int = CHUNK_TOKENS,
 ) -> tuple[int, str, int, int] | None:
     """Write one segment at ``path`` from the live documents of ``sources`` (reader, deleted local doc
-    numbers), as ``write_segment(path, merge_segment_data(sources))`` would, byte for byte, but streaming:
-    the dictionaries are merged a hash range at a time, postings a range of terms (about
-    ``chunk_tokens`` positions) at a time, passages, stored fields and columns in chunks, every array
-    spilled to a file and the segment assembled from them. Memory is a constant plus the largest term's
-    postings (and, per source, a byte per passage and a slot map per term), not the merged corpus.
-    Declared metadata ``fields`` (``columns``) are rebuilt from the live documents' stored meta, held
-    whole for that (a few bytes per document, only when fields are declared).
+    numbers), as ``write_segment(path, merge_segment_data(sources))`` would, byte for byte, but streaming,
+    with one difference: a source's stored block whose documents all live is copied compressed, not
+    blocked again (``_merge_stored``; the same documents read back). The dictionaries are merged a hash
+    range at a time, postings a range of terms (about ``chunk_tokens`` positions) at a time, passages,
+    stored fields and columns in chunks, every array spilled to a file and the segment assembled from
+    them. Memory is a constant plus the largest term's postings (and, per source, a byte per passage and
+    a slot map per term), not the merged corpus. Declared metadata ``fields`` (``columns``) are rebuilt
+    from the live documents' stored meta, held whole for that (a few bytes per document, only when
+    fields are declared).
     Returns (size, checksum, documents, passages), or None when no document is live (nothing written)."""
     srcs: list[_Source] = []
     doc_base = pid_base = 0
@@ -430,15 +432,19 @@ def _dictionary_ranges(srcs: list[_Source]):
             blob = a["term_blob"][int(off[0]) : int(off[-1])].tobytes()
             o = (off - off[0]).tolist()
             keys = [blob[o[i] : o[i + 1]] for i in range(hi - lo)]
-            entries.extend(zip(th[lo:hi].tolist(), keys, itertools.repeat(si), range(lo, hi)))
+            ttf = a["term_ttf"][lo:hi].tolist()
+            entries.extend(zip(th[lo:hi].tolist(), keys, itertools.repeat(si), range(lo, hi), ttf))
         entries.sort()  # runs already sorted per source: timsort merges them
         terms: list[tuple[int, bytes, list[tuple[int, int]]]] = []
-        for h, key, si, slot in entries:
+        tokens: list[int] = []
+        for h, key, si, slot, ttf in entries:
             if terms and terms[-1][0] == h and terms[-1][1] == key:
                 terms[-1][2].append((si, slot))
+                tokens[-1] += ttf
             else:
                 terms.append((h, key, [(si, slot)]))
-        yield terms
+                tokens.append(ttf)
+        yield terms, tokens
 
 
 def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tuple[int, int]:
@@ -446,22 +452,22 @@ def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tu
     blob_end = 0
     n_post = n_pos = 0
     spill.add("term_off", np.zeros(1, np.uint32))
-    for terms in _dictionary_ranges(srcs):
+    for terms, term_tokens in _dictionary_ranges(srcs):
+        # runs of terms holding about chunk_tokens positions each (at least one term a run)
+        token_ends = np.cumsum(term_tokens, dtype=np.int64)
         i = 0
-        while i < len(terms):  # a run of terms holding about chunk_tokens positions (at least one term)
-            j, tokens = i, 0
-            while j < len(terms) and (j == i or tokens < chunk_tokens):
-                tokens += sum(int(srcs[si].reader.a["term_ttf"][slot]) for si, slot in terms[j][2])
-                j += 1
+        while i < len(terms):
+            before = int(token_ends[i - 1]) if i else 0
+            j = max(i + 1, int(np.searchsorted(token_ends, before + chunk_tokens, side="left")) + 1)
+            j = min(j, len(terms))
             run = terms[i:j]
-            post = _merge_run(srcs, run)
+            post, placed = _merge_run(srcs, run)
             df = post["term_df"]
             keep = df > 0  # a term whose every occurrence was deleted leaves the dictionary
             new_slot = out + np.cumsum(keep) - 1
-            for k, (_, _, where) in enumerate(run):
-                if keep[k]:
-                    for si, slot in where:
-                        srcs[si].out_slot[slot] = int(new_slot[k])
+            for si, slots, ks in placed:
+                kept = keep[ks]
+                srcs[si].out_slot[slots[kept]] = new_slot[ks[kept]]
             keys = [run[k][1] for k in np.flatnonzero(keep).tolist()]
             spill.add("term_hash", np.array([run[k][0] for k in np.flatnonzero(keep).tolist()], dtype=np.uint32))
             spill.add("term_blob", b"".join(keys))
@@ -497,13 +503,17 @@ def _merge_run(srcs: list[_Source], run: list[tuple[int, bytes, list[tuple[int, 
         for si, slot in where:
             by_src.setdefault(si, []).append((slot, k))
     parts: dict[str, list[np.ndarray]] = {"rel": [], "pid": [], "pos": [], "len": []}
+    placed: list[tuple[int, np.ndarray, np.ndarray]] = []  # per source: its slots and their terms in the run
     for si in sorted(by_src):
         src = srcs[si]
         pairs = by_src[si]
         lo, hi = pairs[0][0], pairs[-1][0] + 1  # a source's slots in a run are consecutive
         assert hi - lo == len(pairs), "merged dictionary out of order"
+        at = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
+        ks = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
         rel_of = np.empty(hi - lo, dtype=np.int64)
-        rel_of[[p[0] - lo for p in pairs]] = [p[1] for p in pairs]
+        rel_of[at - lo] = ks
+        placed.append((si, at, ks))
         slots, pids, tfs, pos = src.reader.postings_range(lo, hi)
         live = src.live_p[pids]
         tok_live = np.repeat(live, tfs)
@@ -518,7 +528,7 @@ def _merge_run(srcs: list[_Source], run: list[tuple[int, bytes, list[tuple[int, 
     len_s = np.concatenate(parts["len"])[order] if parts["len"] else np.zeros(0, np.int64)
     rel_s = rel[order]
     del parts, rel, order
-    return encode_postings(rel_s, pid_s, pos_s, len(run), lambda starts: len_s[starts])
+    return encode_postings(rel_s, pid_s, pos_s, len(run), lambda starts: len_s[starts]), placed
 
 
 def _merge_surface(srcs: list[_Source], spill: _Spill) -> None:
@@ -573,7 +583,10 @@ def _merge_passages(srcs: list[_Source], spill: _Spill, langs: list[str]) -> Non
 
 
 def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[str] | None) -> int:
-    """Stored fields re-blocked as ``encode_doc_blocks`` blocks them; returns the largest raw block.
+    """Stored fields: a source's block whose documents all live is copied as it is, compressed (as
+    Lucene's stored-fields merge copies clean chunks); the live documents of a block with deletions are
+    re-blocked as ``encode_doc_blocks`` blocks them, a pending partial block written out before the next
+    copied one. Returns a bound on the largest raw block (a copied block's is its source's bound).
     ``metas``, when given, gets every live document's stored meta JSON."""
     nf = len(BLOCK_FIELDS)
     lengths: list[int] = []
@@ -582,11 +595,33 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
     done = 0
     largest = 0
     offsets, firsts = [0], [0]
+
+    def write(packed: bytes | np.ndarray, raw_size: int) -> None:
+        nonlocal largest
+        largest = max(largest, raw_size)
+        spill.add("doc_data", packed if isinstance(packed, bytes) else packed.tobytes())
+        offsets.append(offsets[-1] + len(packed))
+        firsts.append(done)
+
     for src in srcs:
-        live = src.live_docs
-        for first, offs, raw in src.reader.stored_blocks():
-            m = (len(offs) - 1) // nf
-            for j in range(m):
+        reader, live = src.reader, src.live_docs
+        block_first, block_off, data = reader.stored_layout()
+        for b in range(block_first.shape[0] - 1):
+            first, end = int(block_first[b]), int(block_first[b + 1])
+            if live[first:end].all():
+                if lengths:  # the re-blocked documents before this block end their own block
+                    block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
+                    write(zlib.compress(block, ZLIB_LEVEL), len(block))
+                    lengths, body, size = [], [], 0
+                if metas is not None:
+                    offs, raw = reader.stored_block(b)
+                    last = [offs[j * nf + nf - 1 : j * nf + nf + 1] for j in range(end - first)]  # the meta JSON
+                    metas.extend(raw[lo:hi].decode("utf-8") for lo, hi in last)
+                done += end - first
+                write(data[int(block_off[b]) : int(block_off[b + 1])], reader.doc_block_max)
+                continue
+            offs, raw = reader.stored_block(b)
+            for j in range(end - first):
                 if not live[first + j]:
                     continue
                 for f in range(nf):
@@ -598,14 +633,14 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
                 if metas is not None:
                     metas.append(body[-1].decode("utf-8"))  # the last field is the meta JSON
                 done += 1
-                if size >= DOC_BLOCK_BYTES or done == n_docs:
+                if size >= DOC_BLOCK_BYTES:
                     block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-                    largest = max(largest, len(block))
-                    packed = zlib.compress(block, ZLIB_LEVEL)
-                    spill.add("doc_data", packed)
-                    offsets.append(offsets[-1] + len(packed))
-                    firsts.append(done)
+                    write(zlib.compress(block, ZLIB_LEVEL), len(block))
                     lengths, body, size = [], [], 0
+    if lengths:
+        block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
+        write(zlib.compress(block, ZLIB_LEVEL), len(block))
+    assert done == n_docs, (done, n_docs)
     spill.add("doc_block_off", np.array(offsets, dtype=np.uint64))
     spill.add("doc_block_first", np.array(firsts, dtype=np.uint32))
     return largest

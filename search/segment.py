@@ -1203,15 +1203,24 @@ class SegmentReader:
             raise self._corrupt(what) from None
         return raw
 
-    def stored_blocks(self):
-        """Every block of stored fields in order, inflated and not cached (a merge reads each once):
-        ``(first document, byte offsets, raw)``; document ``first + j``'s field ``f`` (``BLOCK_FIELDS``
-        order) is ``raw[offs[k]:offs[k + 1]]`` with ``k = j * len(BLOCK_FIELDS) + f``."""
+    def stored_block(self, b: int) -> tuple[list[int], bytes]:
+        """Block ``b`` of stored fields inflated and not cached (a merge reads each once): ``(byte
+        offsets, raw)``; the block's document ``j``'s field ``f`` (``BLOCK_FIELDS`` order) is
+        ``raw[offs[k]:offs[k + 1]]`` with ``k = j * len(BLOCK_FIELDS) + f`` (``stored_layout``: where
+        the blocks are)."""
+        return self._doc_block(b, cache=False)
+
+    def stored_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored blocks as they are on disk, checked: (first document of each block and the end,
+        byte offsets of each block in the data and the end, the compressed data)."""
         self._ensure("passages")
-        first = self.a["doc_block_first"]
-        for b in range(first.shape[0] - 1):
-            offs, raw = self._doc_block(b, cache=False)
-            yield int(first[b]), offs, raw
+        a = self.a
+        return a["doc_block_first"].astype(np.int64), a["doc_block_off"].astype(np.int64), a["doc_data"]
+
+    @property
+    def doc_block_max(self) -> int:
+        """The bound on a stored block's inflated size (the header's ``doc_block_max``)."""
+        return self._counts.doc_block_max
 
     def column_raw(self, name: str) -> bytes:
         """A stored column (``COLUMN_FIELDS``) inflated and not cached: ``n_docs`` u32 byte lengths, then

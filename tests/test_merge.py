@@ -10,6 +10,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import search.merge as merge
@@ -223,6 +224,46 @@ def test_streaming_merge_writes_the_rebuild_byte_for_byte(tmp_path, monkeypatch,
     assert (tmp_path / "streamed.tls").read_bytes() == (tmp_path / "memory.tls").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "memory.tls", "streamed.tls"]  # no spill left
     SegmentReader(tmp_path / "streamed.tls").check_section("postings")
+
+
+@pytest.mark.parametrize("fields", [None, {"i": "int", "tag": "keyword"}])
+def test_merge_copies_clean_stored_blocks_and_reblocks_the_rest(tmp_path, monkeypatch, fields):
+    """Small stored blocks (a few documents each) in four segments, some blocks holding a deleted
+    document: each block with none deleted is copied into the merged segment compressed as it is, the
+    others' live documents are blocked again; every other array is the rebuild's, byte for byte, and
+    every stored field and search reads as the rebuild's."""
+    import search.segment as segment
+
+    monkeypatch.setattr(segment, "DOC_BLOCK_BYTES", 300)
+    monkeypatch.setattr(merge, "DOC_BLOCK_BYTES", 300)
+    index = _segments(tmp_path / "idx", 4, 40, deletes=13, fields=fields)
+    sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
+    clean: list[bytes] = []
+    blocks = 0
+    for reader, deleted in sources:
+        first, off, data = reader.stored_layout()
+        blocks += len(first) - 1
+        for b in range(len(first) - 1):
+            if not np.isin(np.arange(first[b], first[b + 1]), deleted).any():
+                clean.append(data[off[b] : off[b + 1]].tobytes())
+    assert 0 < len(clean) < blocks  # both kinds of block are there
+    data = merge_segment_data(sources)
+    data.fields = fields or {}
+    write_segment(tmp_path / "memory.tls", data)
+    got = merge_segments(tmp_path / "streamed.tls", sources, fields=fields)
+    assert got is not None
+    streamed, memory = SegmentReader(tmp_path / "streamed.tls"), SegmentReader(tmp_path / "memory.tls")
+    first, off, packed = streamed.stored_layout()
+    merged_blocks = [packed[off[b] : off[b + 1]].tobytes() for b in range(len(first) - 1)]
+    assert [b for b in merged_blocks if b in set(clean)] == clean  # every clean block copied, in order
+    stored = {"doc_data", "doc_block_off", "doc_block_first"}
+    assert set(streamed.a) == set(memory.a)
+    for name in sorted(set(streamed.a) - stored):
+        assert np.array_equal(np.asarray(streamed.a[name]), np.asarray(memory.a[name])), name
+    for field in ("doc_id", "doc_text", "doc_title", "doc_meta", "doc_lang", "doc_hash"):
+        assert streamed.strings(field) == memory.strings(field), field
+    assert streamed.doc_block_max >= max(len(streamed.stored_block(b)[1]) for b in range(len(first) - 1))
+    streamed.check_section("passages")
 
 
 def test_streaming_merge_of_nothing_live_writes_nothing(tmp_path) -> None:
