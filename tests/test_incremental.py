@@ -76,6 +76,12 @@ class IncrementalIndex(RuleBasedStateMachine):
             assert self.writer._ids == dict(self.writer._snap.live_ids())
 
     @rule()
+    def forget_id_map(self) -> None:
+        # the writer builds its id map lazily from its pending segments (flushed, merged, deleted from):
+        # dropped here, the next add, update or delete reads it again from them
+        self.writer._ids = None
+
+    @rule()
     def rollback(self) -> None:
         self.writer.rollback()
         self.pending = dict(self.committed)
