@@ -268,8 +268,8 @@ class TieredMergePolicy:
 
 # -- the streaming merge ------------------------------------------------------------------------------
 
-CHUNK_TOKENS = 1 << 20  # positions decoded and re-encoded per step: with the largest term's, a merge's memory
-DICT_CHUNK_TERMS = 1 << 16  # dictionary entries per source read per step (a range of the 32-bit term hash)
+CHUNK_TOKENS = 1 << 18  # positions decoded and re-encoded per step: with the largest term's, a merge's memory
+DICT_CHUNK_TERMS = 1 << 13  # dictionary entries per source read per step (a range of the 32-bit term hash)
 PASSAGE_CHUNK = 1 << 16  # passages (and documents' column values) copied per step
 SPILL_BYTES = 1 << 18  # an array of a merge in progress kept in memory up to this size, then in a file
 
@@ -536,12 +536,17 @@ def _merge_surface(srcs: list[_Source], spill: _Spill) -> None:
 
     def words(src: _Source):
         a = src.reader.a
-        off = a["surf_off"].astype(np.int64).tolist()
-        blob = a["surf_blob"].tobytes()
-        terms = src.out_slot[a["surf_term"].astype(np.int64)].tolist()
-        for i, t in enumerate(terms):
-            if t >= 0:
-                yield blob[off[i] : off[i + 1]], t
+        blob = a["surf_blob"]
+        n = a["surf_term"].shape[0]
+        for lo in range(0, n, PASSAGE_CHUNK):  # a chunk at a time: not a Python int per word of the source
+            hi = min(lo + PASSAGE_CHUNK, n)
+            off = a["surf_off"][lo : hi + 1].astype(np.int64)
+            chunk = blob[int(off[0]) : int(off[-1])].tobytes()
+            o = (off - off[0]).tolist()
+            terms = src.out_slot[a["surf_term"][lo:hi].astype(np.int64)].tolist()
+            for i, t in enumerate(terms):
+                if t >= 0:
+                    yield chunk[o[i] : o[i + 1]], t
 
     last = None
     end = 0
