@@ -34,6 +34,7 @@ from .segment import (
     BLOCK_FIELDS,
     COLUMN_FIELDS,
     DOC_BLOCK_BYTES,
+    SECTIONS,
     ZLIB_LEVEL,
     SegmentData,
     SegmentReader,
@@ -382,15 +383,24 @@ def merge_segments(
         pid_base += src.n_passages
     if doc_base == 0:
         return None
+    for src in srcs:  # each source's checksums first, one source at a time, its pages let go after
+        for section in SECTIONS:
+            src.reader.check_section(section)
+        src.reader.release_pages()
     spill = _Spill(path)
     try:
         postings, positions = _merge_postings(srcs, spill, chunk_tokens)
         _merge_surface(srcs, spill)
+        _release(srcs)
         langs = sorted({lang for s in srcs for lang in s.reader.langs})
         _merge_passages(srcs, spill, langs)
+        _release(srcs)
         metas: list[str] | None = [] if fields else None
-        largest = _merge_stored(srcs, spill, doc_base, metas)
-        column_sizes = {name: _merge_column(srcs, spill, name) for name in COLUMN_FIELDS}
+        largest = _merge_stored(srcs, spill, doc_base, metas)  # releases each source's pages as it ends
+        column_sizes = {}
+        for name in COLUMN_FIELDS:
+            column_sizes[name] = _merge_column(srcs, spill, name)
+            _release(srcs)
         header: dict = {}
         if fields:  # declared metadata fields as columns, as ``build_arrays`` adds them
             col_arrays, header["columns"] = columns.build(fields, metas or [])
@@ -411,6 +421,12 @@ def merge_segments(
     finally:
         spill.discard()
     return size, checksum, doc_base, pid_base
+
+
+def _release(srcs: list[_Source]) -> None:
+    """The sources' pages read so far leave this process (``SegmentReader.release_pages``)."""
+    for src in srcs:
+        src.reader.release_pages()
 
 
 def _dictionary_ranges(srcs: list[_Source]):
@@ -488,6 +504,7 @@ def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tu
             n_pos += int(post["term_ttf"].sum(dtype=np.int64))
             del post
             i = j
+            _release(srcs)  # this run's postings are read (the first run: checksummed whole): their pages go
     for name in ("pid", "tf", "pos"):
         spill.add(f"{name}_data", bytes(codec.PAD))
         spill.add(f"{name}_width", np.zeros(0, np.uint8))
@@ -642,6 +659,7 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
                     block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
                     write(zlib.compress(block, ZLIB_LEVEL), len(block))
                     lengths, body, size = [], [], 0
+        reader.release_pages()  # its stored blocks are read
     if lengths:
         block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
         write(zlib.compress(block, ZLIB_LEVEL), len(block))
