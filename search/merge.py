@@ -606,10 +606,12 @@ def _merge_passages(srcs: list[_Source], spill: _Spill, langs: list[str]) -> Non
 
 def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[str] | None) -> int:
     """Stored fields: a source's block whose documents all live is copied as it is, compressed (as
-    Lucene's stored-fields merge copies clean chunks); the live documents of a block with deletions are
-    re-blocked as ``encode_doc_blocks`` blocks them, a pending partial block written out before the next
-    copied one. Returns a bound on the largest raw block (a copied block's is its source's bound).
-    ``metas``, when given, gets every live document's stored meta JSON."""
+    Lucene's stored-fields merge copies clean chunks), unless it is small (under an eighth of
+    ``DOC_BLOCK_BYTES`` compressed: a segment's last, partial block); the live documents of the other
+    blocks are re-blocked as ``encode_doc_blocks`` blocks them, a pending partial block written out
+    before the next copied one. So small blocks are joined again at every merge instead of piling up
+    from merge to merge. Returns a bound on the largest raw block (a copied block's is its source's
+    bound). ``metas``, when given, gets every live document's stored meta JSON."""
     nf = len(BLOCK_FIELDS)
     lengths: list[int] = []
     body: list[bytes] = []
@@ -625,12 +627,13 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
         offsets.append(offsets[-1] + len(packed))
         firsts.append(done)
 
+    copy_from = DOC_BLOCK_BYTES // 8  # compressed bytes
     for src in srcs:
         reader, live = src.reader, src.live_docs
         block_first, block_off, data = reader.stored_layout()
         for b in range(block_first.shape[0] - 1):
             first, end = int(block_first[b]), int(block_first[b + 1])
-            if live[first:end].all():
+            if block_off[b + 1] - block_off[b] >= copy_from and live[first:end].all():
                 if lengths:  # the re-blocked documents before this block end their own block
                     block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
                     write(zlib.compress(block, ZLIB_LEVEL), len(block))

@@ -1224,7 +1224,10 @@ class SegmentReader:
         (two merges at once over 1 GB of segments held ~250 MB each of mapped pages)."""
         advice = getattr(mmap, "MADV_DONTNEED", None)
         if advice is not None and len(self._mm):
-            self._mm.madvise(advice)
+            try:
+                self._mm.madvise(advice)
+            except (OSError, ValueError):
+                pass  # only a hint: a system that refuses it keeps the pages mapped
 
     @property
     def doc_block_max(self) -> int:

@@ -444,12 +444,18 @@ class IndexWriter:
         otherwise is dropped (its sources stay, and a later commit merges them again) unless it failed
         with an error worth reporting."""
         applied = False
+        failed: BaseException | None = None
         for m in list(self._merges):
             message = m.poll(wait)
             if message is None:
                 continue
             self._merges.remove(m)
-            applied = self._take_in(m, message) or applied
+            try:
+                applied = self._take_in(m, message) or applied
+            except Exception as e:  # the other finished merges are taken in all the same; the first error is raised
+                failed = failed or e
+        if failed is not None:
+            raise failed
         return applied
 
     def _take_in(self, m: BackgroundMerge, message: dict) -> bool:
@@ -490,7 +496,19 @@ class IndexWriter:
             base += int(live.sum())
         if base != docs:
             return False
-        self._readers[name] = SegmentReader(self._dir / name)
+        moves: list[tuple[str, tuple[str, int]]] = []
+        if self._ids is not None:
+            # only the merged documents move in the id map: read from the sources' id columns (not by
+            # walking the whole map: a merge of ten small segments onto 1M documents touched all 1M),
+            # and before any state changes, so a failed read leaves the pending state as it was
+            ids = self._ids
+            for source in m.names:
+                new_doc = remap[source]
+                for di, doc_id in enumerate(self._readers[source].strings("doc_id")):
+                    if ids.get(doc_id) == (source, di):
+                        moves.append((doc_id, (name, int(new_doc[di]))))
+        reader = SegmentReader(self._dir / name)
+        self._readers[name] = reader
         self._new_files.append(self._dir / name)
         first = min(where[n] for n in m.names)
         rest = [e for e in self._entries if e["name"] not in remap]
@@ -506,14 +524,7 @@ class IndexWriter:
         if gone.size:
             self._deleted[name] = set(gone.tolist())
         if self._ids is not None:  # pending adds and deletes keep pointing at the right documents
-            # only the merged documents move: read from the sources' id columns, not by walking the whole
-            # map (a commit taking in a merge of ten small segments onto 1M documents touched all 1M)
-            ids = self._ids
-            for source in m.names:
-                new_doc = remap[source]
-                for di, doc_id in enumerate(self._readers[source].strings("doc_id")):
-                    if ids.get(doc_id) == (source, di):
-                        ids[doc_id] = (name, int(new_doc[di]))
+            self._ids.update(moves)
         # (no map yet: ``_live_ids`` builds it from the pending segments when it is first needed)
         return True
 
@@ -568,7 +579,11 @@ class IndexWriter:
                 if self._new_files or len(self._buffer):
                     self.rollback()
                 elif self._merge_at_close and self.background_merges:
-                    self._finish_merges()  # the merges the last commit left: done and committed now
+                    try:
+                        self._finish_merges()  # the merges the last commit left: done and committed now
+                    except BaseException:
+                        self.rollback()  # a merge taken in but not committed: its file goes now
+                        raise
             finally:
                 self._abort_merges()
                 self._closed = True

@@ -15,7 +15,7 @@ import pytest
 
 import search.merge as merge
 from search import Document, Index
-from search.errors import InvalidArgument
+from search.errors import IndexCorrupt, InvalidArgument
 from search.merge import SegmentSize, TieredMergePolicy, merge_segment_data, merge_segments
 from search.segment import SegmentReader, write_segment
 
@@ -244,7 +244,8 @@ def test_merge_copies_clean_stored_blocks_and_reblocks_the_rest(tmp_path, monkey
         first, off, data = reader.stored_layout()
         blocks += len(first) - 1
         for b in range(len(first) - 1):
-            if not np.isin(np.arange(first[b], first[b + 1]), deleted).any():
+            small = off[b + 1] - off[b] < 300 // 8  # a segment's last, partial block: joined again
+            if not small and not np.isin(np.arange(first[b], first[b + 1]), deleted).any():
                 clean.append(data[off[b] : off[b + 1]].tobytes())
     assert 0 < len(clean) < blocks  # both kinds of block are there
     data = merge_segment_data(sources)
@@ -437,4 +438,95 @@ def test_close_runs_two_merges_at_once_and_commits_them_together(tmp_path, monke
             f.add(doc)
     want = [(h.doc_id, h.score) for h in fresh.search("warga pasar nomor 7", k=100)]
     assert [(h.doc_id, h.score) for h in index.search("warga pasar nomor 7", k=100)] == want
+    assert len(Index.open(tmp_path / "idx", verify=True)) == 66
+
+
+def test_small_stored_blocks_are_joined_again_rather_than_piling_up(tmp_path) -> None:
+    """Segments of one document each end in one small stored block; merged (again and again), those
+    blocks are blocked again together, not copied one by one: the merged segment holds as many blocks
+    as its text needs."""
+    index = Index.create(tmp_path / "idx", passage_words=0)
+    for round_ in range(3):
+        with index.writer() as w:
+            w.merge_policy = TieredMergePolicy(segments_per_tier=1000)  # keep every one-document segment
+            for doc in _docs(30 * round_, 30):
+                w.add(doc)
+                w.flush()
+        assert index.stats()["segments"] == 30 + (round_ > 0)
+        with index.writer() as w:
+            w.force_merge(1)
+        (segment,) = index._snapshot.segments
+        first, _, _ = segment.reader.stored_layout()
+        assert len(first) - 1 == 1, "one block holds the few short documents"
+        assert len(index) == 30 * (round_ + 1)
+    assert [index.get(f"d{i}").text for i in range(90)] == [d.text for d in _docs(0, 90)]
+
+
+@needs_fork
+def test_a_merge_whose_sources_cannot_be_read_when_taken_in_changes_nothing(tmp_path, monkeypatch) -> None:
+    """Taking in a finished merge reads the merged sources' ids before it changes anything: when that
+    read fails the commit fails, and the writer's state (its id map, its segments) stays as it was, so a
+    delete after it still reaches the document."""
+    import search.segment as segment
+
+    index = Index.create(tmp_path / "idx", passage_words=0)
+    w = index.writer()
+    for i in range(11):
+        for doc in _docs(2 * i, 2):
+            w.add(doc)
+        w.flush()
+    w.commit()  # eleven segments: a background merge of ten starts
+    (m,) = w._merges
+    m.poll(wait=True)
+    source = m.names[1]
+    victim = next(d for d, (seg, _) in w._live_ids().items() if seg == source)
+    w.add(_docs(100, 1)[0])
+    real = segment.SegmentReader.strings
+
+    def failing(self, field):
+        if field == "doc_id" and self.name == source:
+            raise IndexCorrupt("cannot read the ids", str(self.path))
+        return real(self, field)
+
+    monkeypatch.setattr(segment.SegmentReader, "strings", failing)
+    with pytest.raises(IndexCorrupt):
+        w.commit()
+    monkeypatch.setattr(segment.SegmentReader, "strings", real)
+    assert source in [e["name"] for e in w._entries] and w._live_ids()[victim][0] == source
+    assert w.delete(victim)
+    w.commit()
+    w.close()
+    reopened = Index.open(tmp_path / "idx", verify=True)
+    assert victim not in reopened and "d100" in reopened and len(reopened) == 22
+
+
+@needs_fork
+def test_a_failed_merge_at_close_leaves_no_file_behind(tmp_path, monkeypatch) -> None:
+    """Two merges run at close and one fails: close reports it, the merge that succeeded is not left as
+    a file no commit names, and the index keeps every document."""
+    from search.errors import WorkerFailed
+
+    real = merge.merge_segments
+    failing_source: list[str] = []
+
+    def sometimes(path, sources, **kwargs):
+        if failing_source and any(r.name == failing_source[0] for r, _ in sources):
+            raise OSError("no space left on device")
+        return real(path, sources, **kwargs)
+
+    monkeypatch.setattr(merge, "merge_segments", sometimes)
+    index = Index.create(tmp_path / "idx", passage_words=0)
+    w = index.writer()
+    for i in range(22):
+        for doc in _docs(3 * i, 3):
+            w.add(doc)
+        w.flush()
+    w.commit()  # the first group starts now; the second at close
+    started = set(w._merges[0].names)
+    failing_source.append(next(e["name"] for e in w._entries if e["name"] not in started))
+    with pytest.raises(WorkerFailed):
+        w.close()
+    meta = json.loads((tmp_path / "idx" / "meta.json").read_text())
+    named = {e["name"] for e in meta["segments"]} | {"meta.json", "write.lock"}
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name not in named) == []
     assert len(Index.open(tmp_path / "idx", verify=True)) == 66
