@@ -392,6 +392,19 @@ def test_a_killed_merge_loses_nothing_and_is_done_again(tmp_path, monkeypatch) -
     assert not leftovers
 
 
+def _committed_segments(path: Path, segments: int, docs_per: int):
+    """A new index and its writer, after one commit of ``segments`` flushed segments of ``docs_per``
+    documents each (d0, d1, ...): the commit has started the first background merge the policy wants."""
+    index = Index.create(path, passage_words=0)
+    w = index.writer()
+    for i in range(segments):
+        for doc in _docs(docs_per * i, docs_per):
+            w.add(doc)
+        w.flush()
+    w.commit()
+    return index, w
+
+
 @needs_fork
 def test_close_runs_two_merges_at_once_and_commits_them_together(tmp_path, monkeypatch) -> None:
     """A closing writer starts the policy's disjoint merges side by side (``CLOSE_MERGES``): when it
@@ -421,13 +434,7 @@ def test_close_runs_two_merges_at_once_and_commits_them_together(tmp_path, monke
 
     monkeypatch.setattr(merge, "merge_segments", gated)
     monkeypatch.setattr(merge.BackgroundMerge, "poll", poll)
-    index = Index.create(tmp_path / "idx", passage_words=0)
-    w = index.writer()
-    for i in range(22):  # 22 segments in one commit: the policy merges two groups of ten
-        for doc in _docs(3 * i, 3):
-            w.add(doc)
-        w.flush()
-    w.commit()
+    index, w = _committed_segments(tmp_path / "idx", 22, 3)  # the policy merges two groups of ten
     assert len(w._merges) == 1  # while the writer is in use, one merge at a time
     w.close()
     assert running == [writer_module.CLOSE_MERGES] == [2]
@@ -469,13 +476,7 @@ def test_a_merge_whose_sources_cannot_be_read_when_taken_in_changes_nothing(tmp_
     delete after it still reaches the document."""
     import search.segment as segment
 
-    index = Index.create(tmp_path / "idx", passage_words=0)
-    w = index.writer()
-    for i in range(11):
-        for doc in _docs(2 * i, 2):
-            w.add(doc)
-        w.flush()
-    w.commit()  # eleven segments: a background merge of ten starts
+    index, w = _committed_segments(tmp_path / "idx", 11, 2)  # a background merge of ten starts
     (m,) = w._merges
     m.poll(wait=True)
     source = m.names[1]
@@ -515,13 +516,7 @@ def test_a_failed_merge_at_close_leaves_no_file_behind(tmp_path, monkeypatch) ->
         return real(path, sources, **kwargs)
 
     monkeypatch.setattr(merge, "merge_segments", sometimes)
-    index = Index.create(tmp_path / "idx", passage_words=0)
-    w = index.writer()
-    for i in range(22):
-        for doc in _docs(3 * i, 3):
-            w.add(doc)
-        w.flush()
-    w.commit()  # the first group starts now; the second at close
+    index, w = _committed_segments(tmp_path / "idx", 22, 3)  # the first group starts now; the second at close
     started = set(w._merges[0].names)
     failing_source.append(next(e["name"] for e in w._entries if e["name"] not in started))
     with pytest.raises(WorkerFailed):
