@@ -376,27 +376,36 @@ def test_searches_in_threads_during_commits(tmp_path: Path) -> None:
     with idx.writer() as w:
         w.add_many(_corpus(40), workers=1)
     errors: list[BaseException] = []
+    searches = [0]
     stop = threading.Event()
 
     def search_loop() -> None:
+        # a pause between searches: a thread that never waits holds the GIL for whole switch intervals
+        # (5 ms) each time the writer gives it up for a write or an fsync, and the eight commits took
+        # 47-140 s instead of seconds
         try:
-            while not stop.is_set():
+            while not stop.wait(0.0005):
                 hits = idx.search("warga river kota", k=5)
                 assert len(hits) == 5 and all(h.text for h in hits)
+                searches[0] += 1
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
     t = threading.Thread(target=search_loop)
     t.start()
     try:
+        during = []
         for r in range(8):
+            before = searches[0]
             with idx.writer(buffer_tokens=50) as w:
                 for i in range(r, 40, 4):
                     w.update(Document(f"law/{i}", f"warga river kota {r}"))
+            during.append(searches[0] - before)
     finally:
         stop.set()
         t.join()
     assert not errors
+    assert min(during) >= 1, during  # searches ran while each writer worked and committed
 
 
 # -- the command line ---------------------------------------------------------------------------------------
