@@ -627,6 +627,12 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
         offsets.append(offsets[-1] + len(packed))
         firsts.append(done)
 
+    def write_pending() -> None:  # the re-blocked documents so far, as one block
+        nonlocal lengths, body, size
+        block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
+        write(zlib.compress(block, ZLIB_LEVEL), len(block))
+        lengths, body, size = [], [], 0
+
     copy_from = DOC_BLOCK_BYTES // 8  # compressed bytes
     for src in srcs:
         reader, live = src.reader, src.live_docs
@@ -635,9 +641,7 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
             first, end = int(block_first[b]), int(block_first[b + 1])
             if block_off[b + 1] - block_off[b] >= copy_from and live[first:end].all():
                 if lengths:  # the re-blocked documents before this block end their own block
-                    block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-                    write(zlib.compress(block, ZLIB_LEVEL), len(block))
-                    lengths, body, size = [], [], 0
+                    write_pending()
                 if metas is not None:
                     offs, raw = reader.stored_block(b)
                     last = [offs[j * nf + nf - 1 : j * nf + nf + 1] for j in range(end - first)]  # the meta JSON
@@ -659,13 +663,10 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
                     metas.append(body[-1].decode("utf-8"))  # the last field is the meta JSON
                 done += 1
                 if size >= DOC_BLOCK_BYTES:
-                    block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-                    write(zlib.compress(block, ZLIB_LEVEL), len(block))
-                    lengths, body, size = [], [], 0
+                    write_pending()
         reader.release_pages()  # its stored blocks are read
     if lengths:
-        block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-        write(zlib.compress(block, ZLIB_LEVEL), len(block))
+        write_pending()
     assert done == n_docs, (done, n_docs)
     spill.add("doc_block_off", np.array(offsets, dtype=np.uint64))
     spill.add("doc_block_first", np.array(firsts, dtype=np.uint32))

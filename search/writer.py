@@ -444,7 +444,7 @@ class IndexWriter:
         otherwise is dropped (its sources stay, and a later commit merges them again) unless it failed
         with an error worth reporting."""
         applied = False
-        failed: BaseException | None = None
+        failed: Exception | None = None
         for m in list(self._merges):
             message = m.poll(wait)
             if message is None:
@@ -507,8 +507,7 @@ class IndexWriter:
                 for di, doc_id in enumerate(self._readers[source].strings("doc_id")):
                     if ids.get(doc_id) == (source, di):
                         moves.append((doc_id, (name, int(new_doc[di]))))
-        reader = SegmentReader(self._dir / name)
-        self._readers[name] = reader
+        self._readers[name] = SegmentReader(self._dir / name)
         self._new_files.append(self._dir / name)
         first = min(where[n] for n in m.names)
         rest = [e for e in self._entries if e["name"] not in remap]
