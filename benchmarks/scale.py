@@ -71,11 +71,15 @@ def _records(corpus: str):
 
 
 def write_corpus(path: Path, n: int) -> Path:
-    """``n`` passages, English and Indonesian interleaved, as JSONL (see the module text)."""
+    """``n`` passages, English and Indonesian interleaved, as JSONL (see the module text). Written under
+    a temporary name and renamed when whole: a failed write (a corpus missing) leaves no file that a
+    later run would take for the corpus."""
     streams = [_records("en"), _records("id")]
-    with path.open("w", encoding="utf-8") as f:
+    part = path.with_name(path.name + ".part")
+    with part.open("w", encoding="utf-8") as f:
         for i in range(n):
             f.write(json.dumps(next(streams[i % 2]), ensure_ascii=False) + "\n")
+    part.replace(path)
     return path
 
 
