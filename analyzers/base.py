@@ -43,6 +43,7 @@ TOKEN_RE = re.compile(rf"(?:{_ATOM})(?:-(?:{_ATOM}))*")
 RUN_RE = re.compile(rf"[\w{_MARKS}]+(?:[-.,'\u2019][\w{_MARKS}]+)*")
 _MATCH_START = re.Match.start  # map(_MATCH_START, finditer(...)): match starts without a Python step each
 _MATCH_GROUP = re.Match.group
+_MATCH_SPAN = re.Match.span
 #: Texts up to this many characters are matched by ``Analyzer.match_spans`` in one regex pass.
 ONE_PASS_CHARS = 16_384
 
@@ -441,6 +442,31 @@ class Analyzer:
         for run, base in compress(zip(runs, starts), map(spans.__contains__, runs)):
             for t, s, e in spans[run]:
                 append((t, base + s, base + e))
+        return out
+
+    def run_layout(
+        self, runs: Iterable[str], terms: Iterable[str]
+    ) -> dict[str, tuple[tuple[tuple[int, int], ...], tuple[tuple[str, int, int], ...]]]:
+        """For each distinct run of ``runs``: the (start, end) of its words (``TOKEN_RE`` matches) and the
+        (term, start, end) of its tokens whose term is in ``terms``, offsets in the run (as ``analyze``).
+
+        A long passage's snippet is laid out from these once per distinct run, placed at each run's start
+        with array arithmetic, instead of a regex pass and a tuple per word of the text. A run of letters
+        and digits with one term (most runs) is one word and at most one match spanning the whole run.
+        """
+        wanted = frozenset(terms)
+        known = self._resolve(runs)
+        out: dict[str, tuple[tuple[tuple[int, int], ...], tuple[tuple[str, int, int], ...]]] = {}
+        for run, got in known.items():
+            if len(got) == 1 and run.isalnum():
+                term = got[0]
+                out[run] = (((0, len(run)),), ((term, 0, len(run)),) if term in wanted else ())
+            else:
+                words = tuple(map(_MATCH_SPAN, TOKEN_RE.finditer(run)))
+                if wanted.isdisjoint(got):
+                    out[run] = (words, ())
+                else:
+                    out[run] = (words, tuple(span for span in self._token_spans(run) if span[0] in wanted))
         return out
 
     def _token_spans(self, run: str) -> list[tuple[str, int, int]]:

@@ -10,20 +10,26 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 
 import numpy as np
 
 from analyzers import Analyzer
-from analyzers.base import TOKEN_RE
+from analyzers.base import RUN_RE, TOKEN_RE
 
 SNIPPET_WORDS = 32
 # Matches of one passage that take part in choosing its snippet window (all of them are highlighted).
 MAX_WINDOW_MATCHES = 50_000
-# Up to this many matches a window is chosen by counting in Python (``_best_window_few``); more take the
-# linear numpy path.
+# Up to this many matches a window is chosen by counting in Python (``_best_window_few``); more take
+# numpy's binary searches (``_best_start``).
 FEW_MATCHES = 8
+# Passages longer than this are laid out per distinct run, in pieces (``_long_snippet``): nothing per word.
+LAYOUT_CHARS = 16_384
+# ... in pieces of about this many characters (``_pieces``).
+CHUNK_CHARS = 1 << 14
+_GAP = re.compile(r"\s")
+MARK_EVERY = 64
 _SENTENCE_END = re.compile(r"[.!?\n]")
 # C-level getters: with map() they walk matches and regex matches with no Python step per item
 _TERM, _START, _END = itemgetter(0), itemgetter(1), itemgetter(2)
@@ -39,70 +45,75 @@ def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNI
     """The [start, end) character span of the best ``words``-word window of ``text`` for ``matches``.
 
     Candidate windows start at (or 4 words before) a match, or at its sentence's start. Nothing is
-    sorted and no candidate is visited per match: each match adds one to the match count of every
-    window start that holds it, and one to the distinct terms of the starts where it is its term's
-    first match inside the window (the starts after its term's previous match), both as difference
-    arrays over word positions. So the cost is linear in the words and matches of the passage.
-    ``matches`` come in text order, as ``highlight_spans`` gives them (a list out of order is put in
-    order first). Only the first ``MAX_WINDOW_MATCHES`` matches are considered: a passage of one word
-    repeated a million times gets a window near its start rather than unbounded work.
+    visited per word or per candidate and match pair: a window's matches and distinct terms are counted
+    with binary searches over the matches' words (``_best_start``), so the cost is linear in the words
+    and about linear in the matches. ``matches`` come in text order, as ``highlight_spans`` gives them (a
+    list out of order is put in order first). Only the first ``MAX_WINDOW_MATCHES`` matches are
+    considered: a passage of one word repeated a million times gets a window near its start rather than
+    unbounded work.
     """
     if len(matches) <= FEW_MATCHES:
         return _best_window_few(text, matches, words)
     bounds = np.fromiter(chain.from_iterable(map(_SPAN, TOKEN_RE.finditer(text))), dtype=np.int64)
-    n = len(bounds) // 2
+    starts, ends = bounds[0::2], bounds[1::2]
+    n = len(starts)
     if n <= words:
         return 0, len(text)
-    starts, ends = bounds[0::2], bounds[1::2]
     matches = matches[:MAX_WINDOW_MATCHES]
     at = np.fromiter(map(_START, matches), dtype=np.int64, count=len(matches))
     if len(at) > 1 and bool((at[1:] < at[:-1]).any()):  # a caller's list out of text order
         order = np.argsort(at, kind="stable")
         at, matches = at[order], [matches[i] for i in order.tolist()]
-    word = np.maximum(np.searchsorted(starts, at, side="right") - 1, 0)  # the word holding each match
-    # the word of each match's term's previous match (-words: none): matches grouped by term, in text
-    # order within a term (a stable sort of small term numbers, which numpy does as a radix sort)
     ids = {t: i for i, t in enumerate(dict.fromkeys(map(_TERM, matches)))}
     term = np.fromiter(map(ids.__getitem__, map(_TERM, matches)), dtype=np.int64, count=len(matches))
-    order = np.argsort(term.astype(np.uint16) if len(ids) <= 1 << 16 else term, kind="stable")
-    previous = np.full(len(matches), -words, dtype=np.int64)
-    same = term[order[1:]] == term[order[:-1]]
-    previous[order[1:][same]] = word[order[:-1][same]]
-    # window start c holds the match at word w when w - words < c <= w, and counts it as a distinct term
-    # when also its term's previous match is before c
-    size = n + 1
-    leave = np.bincount(word + 1, minlength=size)
-    count = np.cumsum(np.bincount(np.maximum(word - words + 1, 0), minlength=size) - leave)
-    distinct = np.cumsum(np.bincount(np.maximum(np.maximum(previous, word - words) + 1, 0), minlength=size) - leave)
+    word = np.maximum(np.searchsorted(starts, at, side="right") - 1, 0)  # the word holding each match
     # sentence starts: word 0 and every word after a gap holding . ! ? or a line break
     stops = np.fromiter(map(_MATCH_START, _SENTENCE_END.finditer(text)), dtype=np.int64)
     after = np.searchsorted(starts, stops, side="right")  # the first word starting after the stop
     inside = (after > 0) & (after < n)
     stops, after = stops[inside], after[inside]
-    sentence = np.zeros(n, dtype=bool)
-    sentence[0] = True
-    sentence[after[stops >= ends[after - 1]]] = True
-    sentence_of = np.maximum.accumulate(np.where(sentence, np.arange(n), 0))  # each word's sentence start
+    sentence = np.union1d([0], after[stops >= ends[after - 1]])
+    best = _best_start(word, term, len(ids), sentence, n, words)
+    return _window_span(text, int(starts[best]), best, words, lambda i: int(ends[i]), n)
+
+
+def _best_start(word, term, terms: int, sentence, n: int, words: int) -> int:
+    """The first word of the best window: ``word`` and ``term`` (numbered below ``terms``) of each match
+    in text order, ``sentence`` the sorted words that start a sentence (0 among them), ``n`` words.
+
+    A window starting at word c holds the matches with c <= w < c + words, and counts a match as a new
+    distinct term when its term's previous match is before c as well: both are counts of matches whose
+    interval holds c, so each is a difference of two binary searches over sorted ends, evaluated only at
+    the candidate starts (a match's word, 4 words before it, its sentence's start when near; and 0).
+    """
+    # the word of each match's term's previous match (-words: none): matches grouped by term, in text
+    # order within a term (a stable sort of small term numbers, which numpy does as a radix sort)
+    order = np.argsort(term.astype(np.uint16) if terms <= 1 << 16 else term, kind="stable")
+    previous = np.full(len(word), -words, dtype=np.int64)
+    same = term[order[1:]] == term[order[:-1]]
+    previous[order[1:][same]] = word[order[:-1][same]]
     last_start = n - words
-    candidate = np.zeros(last_start + 1, dtype=bool)
-    candidate[0] = True
-    candidate[np.minimum(np.maximum(word - 4, 0), last_start)] = True
-    candidate[np.minimum(word, last_start)] = True
-    own = sentence_of[word]
-    candidate[np.minimum(own[word - own < words // 2], last_start)] = True
+    own = sentence[np.searchsorted(sentence, word, side="right") - 1]  # each match's sentence start
+    near = own[word - own < words // 2]
+    candidate = np.unique(
+        np.minimum(np.concatenate(([0], np.maximum(word - 4, 0), word, near)), last_start)
+    )
+    # matches in the window: c <= w < c + words; new distinct terms: also previous < c, i.e.
+    # max(previous, w - words) < c <= w, and that max is never above w
+    before = np.searchsorted(word, candidate)
+    count = np.searchsorted(word, candidate + words) - before
+    distinct = np.searchsorted(np.sort(np.maximum(previous, word - words)), candidate) - before
+    at = np.minimum(np.searchsorted(sentence, candidate), len(sentence) - 1)
     # most distinct terms, then most matches, then a sentence start; argmax keeps the earliest of ties
-    score = (distinct[: last_start + 1] * (len(matches) + 1) + count[: last_start + 1]) * 2
-    score += sentence[: last_start + 1]
-    score[~candidate] = -1
-    best = int(np.argmax(score))
-    return _window_span(text, starts, ends, best, n, words)
+    score = (distinct * (len(word) + 1) + count) * 2 + (sentence[at] == candidate)
+    return int(candidate[int(np.argmax(score))])
 
 
-def _window_span(text: str, starts, ends, best: int, n: int, words: int) -> tuple[int, int]:
-    """The characters of the ``words``-word window starting at word ``best`` (closing punctuation kept)."""
-    end_word = min(best + words, n) - 1
-    start = int(starts[best]) if best else 0
-    end = int(ends[end_word])
+def _window_span(text: str, first_start: int, best: int, words: int, end_of, n: int) -> tuple[int, int]:
+    """The characters of the ``words``-word window starting at word ``best`` (its start ``first_start``;
+    ``end_of(i)`` gives word i's end), closing punctuation kept."""
+    start = first_start if best else 0
+    end = end_of(min(best + words, n) - 1)
     while end < len(text) and text[end] in ".!?,;:)\"'\u201d":
         end += 1
     return start, end
@@ -111,7 +122,7 @@ def _window_span(text: str, starts, ends, best: int, n: int, words: int) -> tupl
 def _best_window_few(text: str, matches: list[tuple[str, int, int]], words: int) -> tuple[int, int]:
     """``best_window`` for a passage with at most ``FEW_MATCHES`` matches (a search's usual hit), in
     plain Python: the same candidates and the same score, each candidate counted over the matches,
-    where the difference arrays' dozen numpy calls cost ten times the counting (110 us a hit)."""
+    where a dozen numpy calls cost ten times the counting (110 us a hit)."""
     spans = list(map(_SPAN, TOKEN_RE.finditer(text)))
     n = len(spans)
     if n <= words:
@@ -153,13 +164,15 @@ def _best_window_few(text: str, matches: list[tuple[str, int, int]], words: int)
         score = (distinct * scale + count) * 2 + (c in sentence)
         if score > best_score:
             best, best_score = c, score
-    return _window_span(text, starts, ends, best, n, words)
+    return _window_span(text, starts[best], best, words, ends.__getitem__, n)
 
 
 def make_snippet(
     text: str, analyzer: Analyzer, terms: Collection[str], words: int = SNIPPET_WORDS
 ) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
     """(snippet, highlights in the snippet, highlights in ``text``): plain text with offset pairs."""
+    if len(text) > LAYOUT_CHARS:
+        return _long_snippet(text, analyzer, terms, words)
     matches = highlight_spans(text, analyzer, terms)
     start, end = best_window(text, matches, words)
     starts = list(map(_START, matches))  # in text order
@@ -167,3 +180,129 @@ def make_snippet(
     window = full[bisect_left(starts, start) : bisect_right(starts, end)]
     inside = [(s - start, e - start) for s, e in window if e <= end]
     return text[start:end], inside, full
+
+
+def _long_snippet(
+    text: str, analyzer: Analyzer, terms: Collection[str], words: int
+) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
+    """``make_snippet`` for a long passage, in pieces, keeping nothing per word: each piece's words and
+    matches are laid out per distinct run (``Analyzer.run_layout``) and placed at the runs' starts with
+    numpy; across pieces only the matches, their words, the sentence starts and every ``MARK_EVERY``-th
+    word's start are kept, and the window's end words are found again from those marks. So memory is
+    the matches plus one piece, and a long passage costs per character what a short one does."""
+    ids: dict[str, int] = {}
+    marks = []  # the start of every ``MARK_EVERY``-th word, to find the window's words again
+    got_start, got_end, got_term, got_word, got_sentence = [], [], [], [], [np.zeros(1, dtype=np.int64)]
+    # the sentence starts a window can use are at most ``near`` words before a match's word (see
+    # ``_best_start``): those are kept, the others dropped once no later match can be that near
+    near = max(words, 4)
+    undecided = np.zeros(0, dtype=np.int64)
+    n = 0
+    stop_pending = False  # a sentence stop after the last word so far: the next word starts a sentence
+    for pos, cut in _pieces(text):
+        starts, ends, match_start, match_end, term = _piece_layout(text, pos, cut, analyzer, terms, ids)
+        stops = np.fromiter(map(_MATCH_START, _SENTENCE_END.finditer(text, pos, cut)), dtype=np.int64)
+        if not len(starts):
+            stop_pending = stop_pending or len(stops) > 0
+            continue
+        marks.append(starts[-n % MARK_EVERY :: MARK_EVERY].copy())  # a copy: a view keeps the piece
+        word = n + np.searchsorted(starts, match_start, side="right") - 1
+        got_start.append(match_start)
+        got_end.append(match_end)
+        got_term.append(term)
+        got_word.append(word)
+        local, trailing = _piece_sentences(starts, ends, stops)
+        found = np.concatenate((undecided, [n] if stop_pending else [], n + local)).astype(np.int64)
+        following = np.searchsorted(word, found)  # the first match at or after each sentence start
+        keep = following < len(word)
+        keep[keep] = word[following[keep]] - found[keep] <= near
+        got_sentence.append(found[keep])
+        n += len(starts)
+        undecided = found[~keep & (found >= n - near)]
+        stop_pending = trailing
+    match_start, match_end = _joined(got_start), _joined(got_end)
+    if n <= words:
+        start, end = 0, len(text)
+    else:
+        sentence = np.unique(np.concatenate(got_sentence))
+        cap = slice(0, MAX_WINDOW_MATCHES)
+        best = _best_start(_joined(got_word)[cap], _joined(got_term)[cap], len(ids), sentence, n, words)
+        marked = _joined(marks)
+        start, end = _window_span(
+            text, _word_span(text, marked, best)[0], best, words, lambda i: _word_span(text, marked, i)[1], n
+        )
+    window = slice(int(np.searchsorted(match_start, start)), int(np.searchsorted(match_start, end, side="right")))
+    shown = match_end[window] <= end
+    inside = list(zip((match_start[window][shown] - start).tolist(), (match_end[window][shown] - start).tolist()))
+    return text[start:end], inside, list(zip(match_start.tolist(), match_end.tolist()))
+
+
+def _piece_sentences(starts: np.ndarray, ends: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The words of a piece that start a sentence (the gap before them holds a stop, not a stop inside
+    the word before, which may be in an earlier piece), and whether a stop follows its last word."""
+    after = np.searchsorted(starts, stops, side="right")  # the first word starting after each stop
+    inside = after < len(starts)
+    after, held = after[inside], stops[inside]
+    gap = (after == 0) | (held >= ends[np.maximum(after - 1, 0)])
+    return after[gap], bool((stops[~inside] >= ends[-1]).any())
+
+
+def _pieces(text: str):
+    """(pos, cut) spans covering ``text`` of about ``CHUNK_CHARS`` each, cut at white space (which no
+    run holds, so every run lies inside one piece); the last piece takes up to 1.5 times that."""
+    pos, size = 0, len(text)
+    while pos < size:
+        gap = _GAP.search(text, pos + CHUNK_CHARS) if size - pos > CHUNK_CHARS * 3 // 2 else None
+        cut = gap.start() if gap else size
+        yield pos, cut
+        pos = cut
+
+
+def _piece_layout(text: str, pos: int, cut: int, analyzer: Analyzer, terms: Collection[str], ids: dict[str, int]):
+    """The words' starts and ends in ``text[pos:cut]``, and its matches' starts, ends and term numbers
+    (numbered in ``ids``, shared across pieces), all in text order."""
+    found = RUN_RE.findall(text, pos, cut)
+    base = np.fromiter(map(_MATCH_START, RUN_RE.finditer(text, pos, cut)), dtype=np.int64, count=len(found))
+    layout = analyzer.run_layout(found, terms)
+    number = {word: i for i, word in enumerate(layout)}
+    run = np.fromiter(map(number.__getitem__, found), dtype=np.intp, count=len(found))
+    shapes = layout.values()
+    words = _table([w for w, _ in shapes], 2)
+    at, row = _place(run, words[0])
+    matches = _table([[(ids.setdefault(t, len(ids)), s, e) for t, s, e in m] for _, m in shapes], 3)
+    m_at, m_row = _place(run, matches[0])
+    return (
+        base[at] + words[1][row],
+        base[at] + words[2][row],
+        base[m_at] + matches[2][m_row],
+        base[m_at] + matches[3][m_row],
+        matches[1][m_row],
+    )
+
+
+def _word_span(text: str, marks: np.ndarray, i: int) -> tuple[int, int]:
+    """The span of word ``i``: ``TOKEN_RE`` matches the same words in the text as in its runs, so it is
+    found by matching on from the marked word before it."""
+    found = TOKEN_RE.finditer(text, int(marks[i // MARK_EVERY]))
+    return next(islice(found, i % MARK_EVERY, None)).span()
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _table(rows: list, width: int) -> tuple[np.ndarray, ...]:
+    """Per-run rows of ``width``-tuples as flat columns: the row counts, then each field's column."""
+    counts = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(rows)), dtype=np.int64, count=int(counts.sum()) * width)
+    return (counts, *(flat[i::width] for i in range(width)))
+
+
+def _place(run: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every item of every run occurrence, in text order: the occurrence it belongs to and its row in
+    the flat table (the run's rows start at the sum of the counts of the runs before it)."""
+    per = counts[run]
+    at = np.repeat(np.arange(len(run)), per)
+    first = np.cumsum(counts) - counts  # each distinct run's first row
+    within = np.arange(len(at)) - np.repeat(np.cumsum(per) - per, per)
+    return at, first[run][at] + within

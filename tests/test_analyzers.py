@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import analyzers
 from analyzers import Token
 from analyzers import base as analyzer_base
-from analyzers.base import TOKEN_RE, tokenize
+from analyzers.base import RUN_RE, TOKEN_RE, tokenize
 
 ID = analyzers.get("id")
 EN = analyzers.get("en")
@@ -286,6 +286,29 @@ def test_match_spans_equals_filtered_analyze(text: str, data) -> None:
             assert an.match_spans(text, wanted) == expected
     finally:
         analyzer_base.ONE_PASS_CHARS = one_pass
+
+
+_LAYOUT_PIECES = ["ibukota", "ibukotanya", "kota", "orang-orang", "e-mail", "a_b", "3.5", "Jum'at", "end.Next"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from([*_LAYOUT_PIECES, *"abc AB-'.,_1é\u0301İß", " ", ". "]), max_size=40).map("".join),
+    st.data(),
+)
+def test_run_layout_places_the_words_and_matches_of_analyze(text: str, data) -> None:
+    """Each run's words and matches from ``run_layout``, placed at the run's start, are the text's
+    ``TOKEN_RE`` words and the wanted tokens of ``analyze`` (for English and Indonesian, whose compounds
+    split a plain run)."""
+    for an in (analyzers.get("en"), analyzers.get("id")):
+        terms = {t.term for t in an.analyze(text)}
+        wanted = set(data.draw(st.lists(st.sampled_from(sorted(terms)), max_size=3))) if terms else set()
+        runs = list(RUN_RE.finditer(text))
+        layout = an.run_layout([m.group() for m in runs], wanted)
+        placed_words = [(m.start() + s, m.start() + e) for m in runs for s, e in layout[m.group()][0]]
+        placed_matches = [(t, m.start() + s, m.start() + e) for m in runs for t, s, e in layout[m.group()][1]]
+        assert placed_words == [m.span() for m in TOKEN_RE.finditer(text)]
+        assert placed_matches == [(t.term, t.start, t.end) for t in an.analyze(text) if t.term in wanted]
 
 
 def test_stemming_from_many_threads_gives_the_same_terms() -> None:

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import tracemalloc
 from bisect import bisect_left
 from pathlib import Path
 
@@ -138,6 +139,64 @@ def test_snippet_of_a_passage_with_many_matches_is_a_window_with_its_highlights(
     monkeypatch.setattr(highlight, "MAX_WINDOW_MATCHES", 100)
     snippet, _, full = make_snippet(text, analyzer, ["river", "mountain"])
     assert "mountain" not in snippet and len(full) == 3002
+
+
+@given(
+    st.lists(st.sampled_from(SNIPPET_VOCAB + [".", "!", "\n", ",", "a_b", "_", "end.Next", "e-mail"]), max_size=300),
+    st.sets(st.sampled_from(["river", "mountain", "pass", "kota", "upper", "lars", "mail"]), min_size=0),
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=200),
+    st.sampled_from(["en", "id"]),
+)
+def test_a_long_passage_laid_out_in_pieces_gets_the_snippet_of_the_short_path(
+    words: list[str], terms: set[str], size: int, piece: int, lang: str
+) -> None:
+    """The long-passage path (pieces cut at white space, words found again from marks) gives the snippet
+    and highlights of the short path, whatever the piece size: stops and words at the cuts included."""
+    text = " ".join(words)
+    analyzer = analyzers.get(lang)
+    wanted = {analyzer.term(t) for t in terms} - {""}
+    layout, chunk, mark = highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY
+    try:
+        highlight.LAYOUT_CHARS = 1 << 40
+        expected = make_snippet(text, analyzer, wanted, size)
+        highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY = -1, piece, 1 + piece % 7
+        assert make_snippet(text, analyzer, wanted, size) == expected
+    finally:
+        highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY = layout, chunk, mark
+
+
+def test_a_long_passage_snippet_keeps_nothing_per_word(monkeypatch) -> None:
+    """A 2 MB passage (400,000 words, sentence stops, a few matches): the long path's traced peak is a
+    piece's worth (0.9 MB), not objects or arrays over its words (the short path: 63 MB), and its window
+    is the short path's."""
+    rng = random.Random(5)
+    vocab = ["alpha", "beta", "gamma.", "delta,", "epsilon", "zeta!", "eta", "theta"]
+    text = " ".join(rng.choice(vocab) for _ in range(400_000)) + " mountain river pass"
+    analyzer = analyzers.get("en")
+    assert len(text) > highlight.LAYOUT_CHARS
+    make_snippet(text, analyzer, ["river", "mountain"])  # the run cache filled
+    tracemalloc.start()
+    try:
+        got = make_snippet(text, analyzer, ["river", "mountain"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_500_000, peak
+    monkeypatch.setattr(highlight, "LAYOUT_CHARS", 1 << 40)
+    assert make_snippet(text, analyzer, ["river", "mountain"]) == got
+    assert got[0].endswith("mountain river pass")
+
+
+def test_the_cap_on_window_matches_holds_on_a_long_passage(monkeypatch) -> None:
+    text = "river " * 3000 + "the mountain river " + "river " * 3000
+    analyzer = analyzers.get("en")
+    assert len(text) > highlight.LAYOUT_CHARS
+    snippet, _, full = make_snippet(text, analyzer, ["river", "mountain"])
+    assert "mountain" in snippet and len(full) == 6002
+    monkeypatch.setattr(highlight, "MAX_WINDOW_MATCHES", 100)
+    snippet, _, full = make_snippet(text, analyzer, ["river", "mountain"])
+    assert "mountain" not in snippet and len(full) == 6002
 
 
 # -- query limits and argument validation -------------------------------------------------------------
