@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import bm25
+from .arrays import sorted_unique
 
 if TYPE_CHECKING:
     from .scorers import TermScorer, Vec
@@ -92,7 +93,7 @@ class TermBlocks:
         if self.n_blocks == 0 or cand.shape[0] == 0:
             return np.zeros(cand.shape[0], dtype=bool), np.empty(0, dtype=np.float64)
         j = self.blocks_of(cand)
-        blocks = np.unique(j[j >= 0])
+        blocks = sorted_unique(j[j >= 0])
         pids, tfs = self.postings(blocks)
         if pids.shape[0] == 0:
             return np.zeros(cand.shape[0], dtype=bool), np.empty(0, dtype=np.float64)
@@ -165,8 +166,8 @@ def block_max_or(scorers: list[TermScorer], top_n: int, per_document: bool) -> V
     seed_blocks: dict[int, list[int]] = {}
     for _, t, j in flat[: want + len(terms)]:
         seed_blocks.setdefault(t, []).append(j)
-    seeds = [terms[t].postings(np.unique(np.asarray(js, dtype=np.int64)))[0] for t, js in seed_blocks.items()]
-    cand = np.unique(np.concatenate(seeds)) if seeds else np.empty(0, dtype=np.int64)
+    seeds = [terms[t].postings(sorted_unique(np.asarray(js, dtype=np.int64)))[0] for t, js in seed_blocks.items()]
+    cand = sorted_unique(np.concatenate(seeds)) if seeds else np.empty(0, dtype=np.int64)
     theta = _threshold(exact_scores(terms, cand), cand, top_n, p_doc) if cand.shape[0] else 0.0
     # 2. the blocks that can reach it
     found = []
@@ -179,7 +180,7 @@ def block_max_or(scorers: list[TermScorer], top_n: int, per_document: bool) -> V
     if not found:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
     # 3. exact scores of their passages; those below the threshold cannot rank
-    cand = np.unique(np.concatenate(found))
+    cand = sorted_unique(np.concatenate(found))
     acc = exact_scores(terms, cand)
     ok = acc >= theta if theta > 0.0 else acc > 0.0
     return cand[ok], acc[ok]

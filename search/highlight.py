@@ -18,6 +18,8 @@ import numpy as np
 from analyzers import Analyzer
 from analyzers.base import RUN_RE, TOKEN_RE
 
+from .arrays import sorted_unique
+
 SNIPPET_WORDS = 32
 # Matches of one passage that take part in choosing its snippet window (all of them are highlighted).
 MAX_WINDOW_MATCHES = 50_000
@@ -72,7 +74,7 @@ def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNI
     after = np.searchsorted(starts, stops, side="right")  # the first word starting after the stop
     inside = (after > 0) & (after < n)
     stops, after = stops[inside], after[inside]
-    sentence = np.union1d([0], after[stops >= ends[after - 1]])
+    sentence = sorted_unique(np.concatenate(([0], after[stops >= ends[after - 1]])))
     best = _best_start(word, term, len(ids), sentence, n, words)
     return _window_span(text, int(starts[best]), best, words, lambda i: int(ends[i]), n)
 
@@ -95,7 +97,7 @@ def _best_start(word, term, terms: int, sentence, n: int, words: int) -> int:
     last_start = n - words
     own = sentence[np.searchsorted(sentence, word, side="right") - 1]  # each match's sentence start
     near = own[word - own < words // 2]
-    candidate = np.unique(
+    candidate = sorted_unique(
         np.minimum(np.concatenate(([0], np.maximum(word - 4, 0), word, near)), last_start)
     )
     # matches in the window: c <= w < c + words; new distinct terms: also previous < c, i.e.
@@ -224,7 +226,7 @@ def _long_snippet(
     if n <= words:
         start, end = 0, len(text)
     else:
-        sentence = np.unique(np.concatenate(got_sentence))
+        sentence = sorted_unique(np.concatenate(got_sentence))
         cap = slice(0, MAX_WINDOW_MATCHES)
         best = _best_start(_joined(got_word)[cap], _joined(got_term)[cap], len(ids), sentence, n, words)
         marked = _joined(marks)

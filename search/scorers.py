@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import bm25
+from .arrays import sorted_unique
 from .bm25 import Explanation
 from .query import FILTER, MUST, MUST_NOT, SHOULD
 from .sloppy import sloppy_frequencies
@@ -325,7 +326,11 @@ class BooleanScorer(Scorer):
         if total * DENSE_RATIO > n_passages:
             return dense_combine(scored, [], [], n_passages, self._floor(plain, top_n))
         if len(scored) < 8:
-            return sparse_sum(scored)
+            ids, sums = sparse_sum(scored)
+            if ids.shape[0] > top_n and (floor := self._floor(plain, top_n)) > 0.0:
+                ranks = sums >= floor  # only the passages that can still rank, as the dense path keeps
+                return ids[ranks], sums[ranks]
+            return ids, sums
         ids = union([p for p, _ in scored], n_passages)
         if ids.shape[0] == 0:
             return EMPTY
@@ -459,7 +464,7 @@ def phrase_matches(
             return EMPTY
         # later terms only need the passages still in the running
         if i < last and keys.shape[0] < cand.shape[0]:
-            cand = np.unique(keys >> 32)
+            cand = sorted_unique(keys >> 32)
     assert keys is not None
     owners = keys >> 32
     starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
@@ -505,7 +510,7 @@ def documents_of(reader, pid_lists: list[np.ndarray]) -> Vec:
     for p in pid_lists:
         hit[p] = True
     p_doc = reader.p_doc
-    every = np.flatnonzero(np.isin(p_doc, np.unique(p_doc[hit])))
+    every = np.flatnonzero(np.isin(p_doc, sorted_unique(p_doc[hit])))
     return every, np.zeros(every.shape[0], dtype=np.float64)
 
 
@@ -570,7 +575,7 @@ def union(pid_lists: list[np.ndarray], n_passages: int) -> np.ndarray:
         for p in pid_lists:
             mask[p] = True
         return np.flatnonzero(mask)
-    return np.unique(np.concatenate(pid_lists))
+    return sorted_unique(np.concatenate(pid_lists))
 
 
 def value_at(vec: Vec, pid: int) -> float | None:

@@ -866,6 +866,7 @@ class SegmentReader:
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
         self._passage_views: tuple[memoryview, memoryview, memoryview] | None = None  # see passage_text
+        self._row_views: tuple[memoryview, memoryview, bytes, memoryview] | None = None  # see passage_row
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
         self._counts = counts
@@ -1325,6 +1326,22 @@ class SegmentReader:
         except UnicodeDecodeError:
             raise self._corrupt(f"stored {field}") from None
 
+    def passage_row(self, pid: int) -> tuple[str, int]:
+        """(document id, passage number) of passage ``pid``: what a ranked row needs of every candidate,
+        read through plain-int views of the passage table and the id column's offsets (a numpy scalar
+        read costs more than the rest of a row)."""
+        views = self._row_views
+        if views is None:
+            self._ensure("passages")
+            raw, offs = self._column_bytes("doc_id")
+            views = self._row_views = (_int_view(self.a["p_doc"]), _int_view(self.a["p_no"]), raw, _int_view(offs))
+        p_doc, p_no, raw, offs = views
+        doc = p_doc[pid]
+        try:
+            return raw[offs[doc] : offs[doc + 1]].decode("utf-8"), p_no[pid]
+        except UnicodeDecodeError:
+            raise self._corrupt("stored doc_id") from None
+
     def passage_text(self, pid: int) -> str:
         """Passage ``pid``'s text: ``string("doc_text", p_doc[pid])[p_start[pid]:p_end[pid]]``, equal to
         it, without decoding the whole document (a hit's text, read for every hit a caller shows).
@@ -1410,6 +1427,7 @@ class SegmentReader:
         self.a = {}
         self._words = {}
         self._passage_views = None
+        self._row_views = None
         DECODED.drop(self._uid)
 
 

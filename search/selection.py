@@ -84,8 +84,8 @@ def top_rows(
         # a few rows: Python ints and floats read once, cheaper than numpy scalar reads row by row
         for i, pid, score in zip(order.tolist(), pids[order].tolist(), scores[order].tolist()):
             lg, si = found[bisect_right(bounds, i) - 1][:2]
-            r = segments[si].reader
-            rows.append((score, r.string("doc_id", int(r.p_doc[pid])), int(r.a["p_no"][pid]), lg, si, pid))
+            doc_id, p_no = segments[si].reader.passage_row(pid)
+            rows.append((score, doc_id, p_no, lg, si, pid))
         rows.sort(key=_row_order)
         if per_document:
             seen: set[str] = set()

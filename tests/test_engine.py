@@ -360,3 +360,14 @@ def test_plain_words_parse_as_the_parser_parses_them(parts) -> None:
 
     text = "".join(w + s for w, s in parts)
     assert parse_query(text, {"year": "int"}) == _Parser(text, {"year": "int"}).parse()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-(2**40), 2**40), max_size=300), st.sampled_from(["int64", "int32", "uint32", "float64"]))
+def test_sorted_unique_equals_numpy_unique(values: list[int], dtype: str) -> None:
+    """``search.arrays.sorted_unique`` (numpy 2's hashing ``unique`` is slow on a query's small arrays)."""
+    from search.arrays import sorted_unique
+
+    a = np.array(values).astype(dtype)
+    got = sorted_unique(a)
+    assert got.dtype == np.unique(a).dtype and np.array_equal(got, np.unique(a))
