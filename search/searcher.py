@@ -398,6 +398,9 @@ class QueryContext:
         # a keyword query counts a repeated word each time, where the language tells questions apart
         # (English has no question words: its claims and questions would count too, which cost SciFact)
         keyword = QUESTION not in kinds and bool(an.question_words)
+        # "langkah langkah" typed for "langkah-langkah": the index holds a reduplicated word once (its
+        # analyzer folds reduplication), so the query's word spelled twice in a row counts once too
+        spelled_apart = an.reduplication
         for at_clause, (occur, child) in enumerate(node.clauses):
             if occur == SHOULD and isinstance(child, FuzzyQuery) and not child.typed:
                 # a word search(fuzzy=True) made fuzzy is dropped as the plain word would be
@@ -416,12 +419,26 @@ class QueryContext:
                     if at is None:
                         seen[sig] = len(out)
                         out.append((SHOULD, AnalyzedTerm(t, child.field)))
-                    elif keyword:
+                    elif keyword and not (spelled_apart and _repeats_previous(node, at_clause)):
                         term = out[at][1]
                         out[at] = (SHOULD, AnalyzedTerm(t, child.field, term.count + 1))  # type: ignore[union-attr]
                 continue
             out.append((occur, child))
         return out
+
+
+def _repeats_previous(node: BooleanQuery, i: int) -> bool:
+    """Clause ``i`` is the same SHOULD word as the clause right before it (case aside)."""
+    if i == 0:
+        return False
+    (o1, a), (o2, b) = node.clauses[i - 1], node.clauses[i]
+    return (
+        o1 == o2 == SHOULD
+        and isinstance(a, TermQuery)
+        and isinstance(b, TermQuery)
+        and a.field == b.field
+        and a.text.casefold() == b.text.casefold()
+    )
 
 
 def _is_word(node: object) -> bool:

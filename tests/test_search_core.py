@@ -107,17 +107,51 @@ def test_a_repeated_word_counts_each_time_in_a_keyword_query_and_once_in_a_quest
         return {h.doc_id: h.score for h in index.search(q, k=10)}
 
     once, daerah = scores("pajak"), scores("daerah")
-    twice = scores("pajak pajak daerah")
+    twice = scores("pajak daerah pajak")
     for d in "abc":
         assert twice[d] == pytest.approx(2 * once[d] + daerah.get(d, 0.0), rel=1e-12)
-    e = index.explain("pajak pajak daerah", "c")
+    e = index.explain("pajak daerah pajak", "c")
     assert e.value == twice["c"]
     assert e.details[0].description.startswith("pajak [id] repeated in the query")
     assert e.details[0].details[0].value == 2.0
     # "apa" makes it a question: questions repeat words that do not find the answer, so once
-    question = scores("apa pajak pajak daerah")
+    question = scores("apa pajak daerah pajak")
     for d in "abc":
         assert question[d] == pytest.approx(once[d] + daerah.get(d, 0.0), rel=1e-12)
+
+
+def test_a_word_typed_twice_in_a_row_counts_once_as_the_reduplication_it_spells(tmp_path: Path) -> None:
+    """"langkah langkah" is "langkah-langkah" typed without its hyphen: the index holds a reduplicated
+    word as one occurrence, so the query counts it once, as it counts the hyphenated form. Apart, the
+    word counts twice; an analyzer that indexes both halves (``reduplication: False``) counts twice."""
+    docs = [
+        ("a", "langkah-langkah kegiatan pembangunan daerah"),
+        ("b", "langkah pertama dan langkah kedua"),
+        ("c", "kegiatan rutin tiap tahun"),
+    ]
+    for options, together in (({}, 1), ({"reduplication": False}, 2)):
+        index = build(
+            tmp_path / f"idx{together}",
+            [Document(i, t, lang="id") for i, t in docs],
+            passage_words=0,
+            analyzer_options=options,
+        )
+
+        def scores(q: str, index: Index = index) -> dict[str, float]:
+            return {h.doc_id: h.score for h in index.search(q, k=10)}
+
+        once, kegiatan = scores("langkah"), scores("kegiatan")
+        cases = (
+            ("langkah langkah kegiatan", together),
+            ("Langkah langkah kegiatan", together),
+            ("langkah kegiatan langkah", 2),
+            ("langkah-langkah kegiatan", together),
+        )
+        for query, times in cases:
+            got = scores(query)
+            for d in "abc":
+                want = times * once.get(d, 0.0) + kegiatan.get(d, 0.0)
+                assert got.get(d, 0.0) == pytest.approx(want, rel=1e-12), (options, query, d)
 
 
 def test_search_k1_b_override(hand_index: Index) -> None:
