@@ -460,7 +460,7 @@ class Analyzer:
         for run, got in known.items():
             if len(got) == 1 and run.isalnum():
                 term = got[0]
-                out[run] = (((0, len(run)),), ((term, 0, len(run)),) if term in wanted else ())
+                out[run] = (((0, len(run)),), ((term, 0, len(run)),) if term and term in wanted else ())
             else:
                 words = tuple(map(_MATCH_SPAN, TOKEN_RE.finditer(run)))
                 if wanted.isdisjoint(got):

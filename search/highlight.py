@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection
-from itertools import chain, islice
+from itertools import chain, compress, islice
 from operator import itemgetter
 
 import numpy as np
@@ -19,6 +19,7 @@ from analyzers import Analyzer
 from analyzers.base import RUN_RE, TOKEN_RE
 
 from .arrays import sorted_unique
+from .errors import InvalidArgument
 
 SNIPPET_WORDS = 32
 # Matches of one passage that take part in choosing its snippet window (all of them are highlighted).
@@ -32,6 +33,8 @@ LAYOUT_CHARS = 16_384
 CHUNK_CHARS = 1 << 14
 _GAP = re.compile(r"\s")
 MARK_EVERY = 64
+# distinct runs a long passage's layout table holds before it starts again (``_RunTable``)
+RUN_TABLE_LIMIT = 1 << 16
 _SENTENCE_END = re.compile(r"[.!?\n]")
 # C-level getters: with map() they walk matches and regex matches with no Python step per item
 _TERM, _START, _END = itemgetter(0), itemgetter(1), itemgetter(2)
@@ -173,6 +176,8 @@ def make_snippet(
     text: str, analyzer: Analyzer, terms: Collection[str], words: int = SNIPPET_WORDS
 ) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
     """(snippet, highlights in the snippet, highlights in ``text``): plain text with offset pairs."""
+    if isinstance(words, bool) or not isinstance(words, int) or words < 1:
+        raise InvalidArgument(f"a snippet needs words >= 1, got {words!r}")
     if len(text) > LAYOUT_CHARS:
         return _long_snippet(text, analyzer, terms, words)
     matches = highlight_spans(text, analyzer, terms)
@@ -188,11 +193,12 @@ def _long_snippet(
     text: str, analyzer: Analyzer, terms: Collection[str], words: int
 ) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
     """``make_snippet`` for a long passage, in pieces, keeping nothing per word: each piece's words and
-    matches are laid out per distinct run (``Analyzer.run_layout``) and placed at the runs' starts with
-    numpy; across pieces only the matches, their words, the sentence starts and every ``MARK_EVERY``-th
-    word's start are kept, and the window's end words are found again from those marks. So memory is
-    the matches plus one piece, and a long passage costs per character what a short one does."""
-    ids: dict[str, int] = {}
+    matches are placed at its runs' starts with numpy from the layouts of its distinct runs
+    (``_RunTable``); across pieces only the matches, their words, the sentence starts and every
+    ``MARK_EVERY``-th word's start are kept, and the window's end words are found again from those
+    marks. So memory is the matches, one piece and a bounded table of distinct runs, and a long passage
+    costs per character what a short one does."""
+    table = _RunTable(analyzer, frozenset(terms))
     marks = []  # the start of every ``MARK_EVERY``-th word, to find the window's words again
     got_start, got_end, got_term, got_word, got_sentence = [], [], [], [], [np.zeros(1, dtype=np.int64)]
     # the sentence starts a window can use are at most ``near`` words before a match's word (see
@@ -202,7 +208,7 @@ def _long_snippet(
     n = 0
     stop_pending = False  # a sentence stop after the last word so far: the next word starts a sentence
     for pos, cut in _pieces(text):
-        starts, ends, match_start, match_end, term = _piece_layout(text, pos, cut, analyzer, terms, ids)
+        starts, ends, match_start, match_end, term = table.piece(text, pos, cut)
         stops = np.fromiter(map(_MATCH_START, _SENTENCE_END.finditer(text, pos, cut)), dtype=np.int64)
         if not len(starts):
             stop_pending = stop_pending or len(stops) > 0
@@ -228,7 +234,7 @@ def _long_snippet(
     else:
         sentence = sorted_unique(np.concatenate(got_sentence))
         cap = slice(0, MAX_WINDOW_MATCHES)
-        best = _best_start(_joined(got_word)[cap], _joined(got_term)[cap], len(ids), sentence, n, words)
+        best = _best_start(_joined(got_word)[cap], _joined(got_term)[cap], len(table.ids), sentence, n, words)
         marked = _joined(marks)
         start, end = _window_span(
             text, _word_span(text, marked, best)[0], best, words, lambda i: _word_span(text, marked, i)[1], n
@@ -260,26 +266,115 @@ def _pieces(text: str):
         pos = cut
 
 
-def _piece_layout(text: str, pos: int, cut: int, analyzer: Analyzer, terms: Collection[str], ids: dict[str, int]):
-    """The words' starts and ends in ``text[pos:cut]``, and its matches' starts, ends and term numbers
-    (numbered in ``ids``, shared across pieces), all in text order."""
-    found = RUN_RE.findall(text, pos, cut)
-    base = np.fromiter(map(_MATCH_START, RUN_RE.finditer(text, pos, cut)), dtype=np.int64, count=len(found))
-    layout = analyzer.run_layout(found, terms)
-    number = {word: i for i, word in enumerate(layout)}
-    run = np.fromiter(map(number.__getitem__, found), dtype=np.intp, count=len(found))
-    shapes = layout.values()
-    words = _table([w for w, _ in shapes], 2)
-    at, row = _place(run, words[0])
-    matches = _table([[(ids.setdefault(t, len(ids)), s, e) for t, s, e in m] for _, m in shapes], 3)
-    m_at, m_row = _place(run, matches[0])
-    return (
-        base[at] + words[1][row],
-        base[at] + words[2][row],
-        base[m_at] + matches[2][m_row],
-        base[m_at] + matches[3][m_row],
-        matches[1][m_row],
-    )
+class _RunTable:
+    """The distinct runs of one passage, numbered across its pieces, with their layouts
+    (``Analyzer.run_layout``: once per distinct run, not once per piece) as flat growing columns: per
+    run its count and first row of words and of matches; per row a word's (start, end) or a match's
+    (term number, start, end) in the run. Started again between pieces once it holds
+    ``RUN_TABLE_LIMIT`` runs, so its memory is bounded whatever the passage; term numbers (``ids``)
+    hold for the whole passage."""
+
+    def __init__(self, analyzer: Analyzer, terms: frozenset[str]) -> None:
+        self.analyzer = analyzer
+        self.terms = terms
+        self.ids: dict[str, int] = {}
+        self._start()
+
+    def _start(self) -> None:
+        self.number: dict[str, int] = {}
+        self.word_runs = [_Growing(), _Growing()]  # count, first row
+        self.word_rows = [_Growing(), _Growing()]  # start, end
+        self.match_runs = [_Growing(), _Growing()]
+        self.match_rows = [_Growing(), _Growing(), _Growing()]  # term number, start, end
+
+    def _add(self, runs: set[str]) -> None:
+        """Number ``runs`` (new to the table) and append their layouts: a run of letters and digits with
+        one term (most runs) is one word and at most one match spanning it, laid out in bulk; the rest
+        through ``Analyzer.run_layout``."""
+        runs_list = list(runs)
+        got = self.analyzer.run_terms(runs_list)
+        plain_mask = [len(t) == 1 and r.isalnum() for r, t in zip(runs_list, got)]
+        plain = list(compress(runs_list, plain_mask))
+        plain_terms = [t[0] for t in compress(got, plain_mask)]
+        layout = self.analyzer.run_layout([r for r, p in zip(runs_list, plain_mask) if not p], self.terms)
+        first = len(self.number)
+        self.number.update(zip(plain, range(first, first + len(plain))))
+        first += len(plain)
+        self.number.update(zip(layout, range(first, first + len(layout))))
+        ids, wanted = self.ids, self.terms
+        # plain runs: one word (0, len); a match (term, 0, len) when the term is wanted
+        lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+        hit = np.fromiter(map(wanted.__contains__, plain_terms), dtype=bool, count=len(plain))
+        hit &= np.fromiter(map(bool, plain_terms), dtype=bool, count=len(plain))  # "" is a stopword's
+        hit_ids = [ids.setdefault(t, len(ids)) for t in compress(plain_terms, hit.tolist())]
+        self._append(
+            self.word_runs, self.word_rows, np.ones(len(plain), dtype=np.int64), [np.zeros_like(lengths), lengths]
+        )
+        self._append(
+            self.match_runs,
+            self.match_rows,
+            hit.astype(np.int64),
+            [np.array(hit_ids, dtype=np.int64), np.zeros(len(hit_ids), dtype=np.int64), lengths[hit]],
+        )
+        # the others (hyphens, apostrophes, inner stops, compounds): their own layouts
+        matches = [[(ids.setdefault(t, len(ids)), s, e) for t, s, e in m] for _, m in layout.values()]
+        for shapes, per_run, rows in (
+            ([w for w, _ in layout.values()], self.word_runs, self.word_rows),
+            (matches, self.match_runs, self.match_rows),
+        ):
+            counts, *fields = _table(shapes, len(rows))
+            self._append(per_run, rows, counts, fields)
+
+    @staticmethod
+    def _append(per_run: list[_Growing], rows: list[_Growing], counts: np.ndarray, fields: list[np.ndarray]) -> None:
+        per_run[1].extend(np.cumsum(counts) - counts + rows[0].size)
+        per_run[0].extend(counts)
+        for column, values in zip(rows, fields):
+            column.extend(values)
+
+    def piece(self, text: str, pos: int, cut: int) -> tuple[np.ndarray, ...]:
+        """The words' starts and ends in ``text[pos:cut]``, and its matches' starts, ends and term
+        numbers, all in text order."""
+        if len(self.number) >= RUN_TABLE_LIMIT:
+            self._start()
+        found = RUN_RE.findall(text, pos, cut)
+        base = np.fromiter(map(_MATCH_START, RUN_RE.finditer(text, pos, cut)), dtype=np.int64, count=len(found))
+        new = set(found).difference(self.number)
+        if new:
+            self._add(new)
+        run = np.fromiter(map(self.number.__getitem__, found), dtype=np.intp, count=len(found))
+        at, row = _place(run, self.word_runs[0].view, self.word_runs[1].view)
+        m_at, m_row = _place(run, self.match_runs[0].view, self.match_runs[1].view)
+        return (
+            base[at] + self.word_rows[0].view[row],
+            base[at] + self.word_rows[1].view[row],
+            base[m_at] + self.match_rows[1].view[m_row],
+            base[m_at] + self.match_rows[2].view[m_row],
+            self.match_rows[0].view[m_row],
+        )
+
+
+class _Growing:
+    """An int64 column that grows by doubling (amortized linear appends)."""
+
+    __slots__ = ("_data", "size")
+
+    def __init__(self) -> None:
+        self._data = np.zeros(64, dtype=np.int64)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + values.shape[0]
+        if end > self._data.shape[0]:
+            grown = np.zeros(max(end, 2 * self._data.shape[0]), dtype=np.int64)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
 
 
 def _word_span(text: str, marks: np.ndarray, i: int) -> tuple[int, int]:
@@ -300,11 +395,10 @@ def _table(rows: list, width: int) -> tuple[np.ndarray, ...]:
     return (counts, *(flat[i::width] for i in range(width)))
 
 
-def _place(run: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _place(run: np.ndarray, counts: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For every item of every run occurrence, in text order: the occurrence it belongs to and its row in
-    the flat table (the run's rows start at the sum of the counts of the runs before it)."""
+    the flat table (``counts`` and ``first`` row of each distinct run)."""
     per = counts[run]
     at = np.repeat(np.arange(len(run)), per)
-    first = np.cumsum(counts) - counts  # each distinct run's first row
     within = np.arange(len(at)) - np.repeat(np.cumsum(per) - per, per)
     return at, first[run][at] + within

@@ -866,7 +866,8 @@ class SegmentReader:
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
         self._passage_views: tuple[memoryview, memoryview, memoryview] | None = None  # see passage_text
-        self._row_views: tuple[memoryview, memoryview, bytes, memoryview] | None = None  # see passage_row
+        self._row_views: tuple[memoryview, memoryview] | None = None  # see passage_row
+        self._id_view: tuple[bytes, memoryview] | None = None  # see _id_offsets
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
         self._counts = counts
@@ -1296,6 +1297,8 @@ class SegmentReader:
                 raise self._corrupt(f"stored {name}") from None
             self._columns[name] = got
             self._raw_columns.pop(name, None)
+            if name == "doc_id":
+                self._id_view = None
         return got
 
     def string(self, field: str, i: int) -> str:
@@ -1333,14 +1336,26 @@ class SegmentReader:
         views = self._row_views
         if views is None:
             self._ensure("passages")
-            raw, offs = self._column_bytes("doc_id")
-            views = self._row_views = (_int_view(self.a["p_doc"]), _int_view(self.a["p_no"]), raw, _int_view(offs))
-        p_doc, p_no, raw, offs = views
+            views = self._row_views = (_int_view(self.a["p_doc"]), _int_view(self.a["p_no"]))
+        p_doc, p_no = views
         doc = p_doc[pid]
+        ids = self._columns.get("doc_id")  # decoded whole by ``warm``: read as it is, never inflated again
+        if ids is not None:
+            return ids[doc], p_no[pid]
+        raw, offs = self._id_view or self._id_offsets()
         try:
             return raw[offs[doc] : offs[doc + 1]].decode("utf-8"), p_no[pid]
         except UnicodeDecodeError:
             raise self._corrupt("stored doc_id") from None
+
+    def _id_offsets(self) -> tuple[bytes, memoryview]:
+        """The inflated id column and its offsets as a plain-int view, kept while the column is not
+        decoded whole (``_column`` drops both)."""
+        got = self._id_view
+        if got is None:
+            raw, offs = self._column_bytes("doc_id")
+            got = self._id_view = (raw, _int_view(offs))
+        return got
 
     def passage_text(self, pid: int) -> str:
         """Passage ``pid``'s text: ``string("doc_text", p_doc[pid])[p_start[pid]:p_end[pid]]``, equal to
@@ -1428,6 +1443,7 @@ class SegmentReader:
         self._words = {}
         self._passage_views = None
         self._row_views = None
+        self._id_view = None
         DECODED.drop(self._uid)
 
 

@@ -143,7 +143,7 @@ def test_snippet_of_a_passage_with_many_matches_is_a_window_with_its_highlights(
 
 @given(
     st.lists(st.sampled_from(SNIPPET_VOCAB + [".", "!", "\n", ",", "a_b", "_", "end.Next", "e-mail"]), max_size=300),
-    st.sets(st.sampled_from(["river", "mountain", "pass", "kota", "upper", "lars", "mail"]), min_size=0),
+    st.sets(st.sampled_from(["river", "mountain", "pass", "kota", "upper", "lars", "mail", "the", "yang"]), min_size=0),
     st.integers(min_value=1, max_value=40),
     st.integers(min_value=1, max_value=200),
     st.sampled_from(["en", "id"]),
@@ -155,15 +155,19 @@ def test_a_long_passage_laid_out_in_pieces_gets_the_snippet_of_the_short_path(
     and highlights of the short path, whatever the piece size: stops and words at the cuts included."""
     text = " ".join(words)
     analyzer = analyzers.get(lang)
-    wanted = {analyzer.term(t) for t in terms} - {""}
+    wanted = {analyzer.term(t) for t in terms}  # a stopword's term is "": it highlights nothing
     layout, chunk, mark = highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY
+    table = highlight.RUN_TABLE_LIMIT
     try:
         highlight.LAYOUT_CHARS = 1 << 40
         expected = make_snippet(text, analyzer, wanted, size)
         highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY = -1, piece, 1 + piece % 7
+        highlight.RUN_TABLE_LIMIT = 1 + piece % 5  # the run table started again between pieces
         assert make_snippet(text, analyzer, wanted, size) == expected
+        assert make_snippet(text, analyzer, iter(wanted), size) == expected  # terms read once
     finally:
         highlight.LAYOUT_CHARS, highlight.CHUNK_CHARS, highlight.MARK_EVERY = layout, chunk, mark
+        highlight.RUN_TABLE_LIMIT = table
 
 
 def test_a_long_passage_snippet_keeps_nothing_per_word(monkeypatch) -> None:
@@ -186,6 +190,12 @@ def test_a_long_passage_snippet_keeps_nothing_per_word(monkeypatch) -> None:
     monkeypatch.setattr(highlight, "LAYOUT_CHARS", 1 << 40)
     assert make_snippet(text, analyzer, ["river", "mountain"]) == got
     assert got[0].endswith("mountain river pass")
+
+
+@pytest.mark.parametrize("words", [0, -3, 1.5, True])
+def test_a_snippet_of_no_words_is_refused(words) -> None:
+    with pytest.raises(InvalidArgument, match="words >= 1"):
+        make_snippet("river mountain " * 20, analyzers.get("en"), ["river"], words)
 
 
 def test_the_cap_on_window_matches_holds_on_a_long_passage(monkeypatch) -> None:

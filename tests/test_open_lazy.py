@@ -97,6 +97,28 @@ def test_warm_checks_every_section_so_queries_check_none(tmp_path, counted):
     assert counted["crc"] == []
 
 
+def test_after_warm_a_search_reads_ids_from_the_decoded_column(tmp_path, monkeypatch):
+    """``warm`` decodes each segment's id column; ranking then reads a row's id from that list, never
+    inflating the column again (it was inflated and checksummed anew on the first search, and kept twice)."""
+    build(tmp_path / "idx")
+    index = Index.open(tmp_path / "idx")
+    cold = [(h.doc_id, h.passage, h.score) for h in index.search("river sungai", k=20)]
+    index.close()
+    index = Index.open(tmp_path / "idx")
+    index.warm()
+    inflated: list[str] = []
+    real = segment.SegmentReader._column_bytes
+
+    def column_bytes(self, name):
+        inflated.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(segment.SegmentReader, "_column_bytes", column_bytes)
+    assert [(h.doc_id, h.passage, h.score) for h in index.search("river sungai", k=20)] == cold
+    assert "doc_id" not in inflated
+    assert all(seg.reader._id_view is None for seg in index._snapshot.segments)
+
+
 def test_statistics_with_deletions_are_the_live_passages(tmp_path, counted):
     index = build(tmp_path / "idx", deletes=True)
     assert any(seg.live_passages is not None for seg in index._snapshot.segments)
