@@ -451,22 +451,17 @@ class Analyzer:
         (term, start, end) of its tokens whose term is in ``terms``, offsets in the run (as ``analyze``).
 
         A long passage's snippet is laid out from these once per distinct run, placed at each run's start
-        with array arithmetic, instead of a regex pass and a tuple per word of the text. A run of letters
-        and digits with one term (most runs) is one word and at most one match spanning the whole run.
+        with array arithmetic, instead of a regex pass and a tuple per word of the text (the snippet code
+        lays out runs of letters and digits with one term, most runs, in bulk itself).
         """
         wanted = frozenset(terms)
-        known = self._resolve(runs)
         out: dict[str, tuple[tuple[tuple[int, int], ...], tuple[tuple[str, int, int], ...]]] = {}
-        for run, got in known.items():
-            if len(got) == 1 and run.isalnum():
-                term = got[0]
-                out[run] = (((0, len(run)),), ((term, 0, len(run)),) if term and term in wanted else ())
+        for run, got in self._resolve(runs).items():
+            words = tuple(map(_MATCH_SPAN, TOKEN_RE.finditer(run)))
+            if wanted.isdisjoint(got):
+                out[run] = (words, ())
             else:
-                words = tuple(map(_MATCH_SPAN, TOKEN_RE.finditer(run)))
-                if wanted.isdisjoint(got):
-                    out[run] = (words, ())
-                else:
-                    out[run] = (words, tuple(span for span in self._token_spans(run) if span[0] in wanted))
+                out[run] = (words, tuple(span for span in self._token_spans(run) if span[0] in wanted))
         return out
 
     def _token_spans(self, run: str) -> list[tuple[str, int, int]]:

@@ -74,10 +74,7 @@ def best_window(text: str, matches: list[tuple[str, int, int]], words: int = SNI
     word = np.maximum(np.searchsorted(starts, at, side="right") - 1, 0)  # the word holding each match
     # sentence starts: word 0 and every word after a gap holding . ! ? or a line break
     stops = np.fromiter(map(_MATCH_START, _SENTENCE_END.finditer(text)), dtype=np.int64)
-    after = np.searchsorted(starts, stops, side="right")  # the first word starting after the stop
-    inside = (after > 0) & (after < n)
-    stops, after = stops[inside], after[inside]
-    sentence = sorted_unique(np.concatenate(([0], after[stops >= ends[after - 1]])))
+    sentence = sorted_unique(np.concatenate(([0], _sentence_starts(starts, ends, stops)[0])))
     best = _best_start(word, term, len(ids), sentence, n, words)
     return _window_span(text, int(starts[best]), best, words, lambda i: int(ends[i]), n)
 
@@ -219,7 +216,7 @@ def _long_snippet(
         got_end.append(match_end)
         got_term.append(term)
         got_word.append(word)
-        local, trailing = _piece_sentences(starts, ends, stops)
+        local, trailing = _sentence_starts(starts, ends, stops)
         found = np.concatenate((undecided, [n] if stop_pending else [], n + local)).astype(np.int64)
         following = np.searchsorted(word, found)  # the first match at or after each sentence start
         keep = following < len(word)
@@ -245,9 +242,10 @@ def _long_snippet(
     return text[start:end], inside, list(zip(match_start.tolist(), match_end.tolist()))
 
 
-def _piece_sentences(starts: np.ndarray, ends: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The words of a piece that start a sentence (the gap before them holds a stop, not a stop inside
-    the word before, which may be in an earlier piece), and whether a stop follows its last word."""
+def _sentence_starts(starts: np.ndarray, ends: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The words (of a text, or of a piece of one) that start a sentence: the gap before them holds a
+    stop, not a stop inside the word before, which may be in an earlier piece. And whether a stop
+    follows the last word."""
     after = np.searchsorted(starts, stops, side="right")  # the first word starting after each stop
     inside = after < len(starts)
     after, held = after[inside], stops[inside]

@@ -865,8 +865,7 @@ class SegmentReader:
         self._columns: dict[str, list[str]] = {}
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
-        self._passage_views: tuple[memoryview, memoryview, memoryview] | None = None  # see passage_text
-        self._row_views: tuple[memoryview, memoryview] | None = None  # see passage_row
+        self._passage_views: tuple[memoryview, memoryview, memoryview, memoryview] | None = None  # see _views
         self._id_view: tuple[bytes, memoryview] | None = None  # see _id_offsets
         self.n_docs: int = counts.n_docs
         self.n_passages: int = counts.n_passages
@@ -1333,11 +1332,7 @@ class SegmentReader:
         """(document id, passage number) of passage ``pid``: what a ranked row needs of every candidate,
         read through plain-int views of the passage table and the id column's offsets (a numpy scalar
         read costs more than the rest of a row)."""
-        views = self._row_views
-        if views is None:
-            self._ensure("passages")
-            views = self._row_views = (_int_view(self.a["p_doc"]), _int_view(self.a["p_no"]))
-        p_doc, p_no = views
+        p_doc, _, _, p_no = self._passage_views or self._views()
         doc = p_doc[pid]
         ids = self._columns.get("doc_id")  # decoded whole by ``warm``: read as it is, never inflated again
         if ids is not None:
@@ -1347,6 +1342,14 @@ class SegmentReader:
             return raw[offs[doc] : offs[doc + 1]].decode("utf-8"), p_no[pid]
         except UnicodeDecodeError:
             raise self._corrupt("stored doc_id") from None
+
+    def _views(self) -> tuple[memoryview, memoryview, memoryview, memoryview]:
+        """The passage table's columns a hit reads (p_doc, p_start, p_end, p_no) as plain-int views."""
+        self._ensure("passages")
+        a = self.a
+        views = (_int_view(a["p_doc"]), _int_view(a["p_start"]), _int_view(a["p_end"]), _int_view(a["p_no"]))
+        self._passage_views = views
+        return views
 
     def _id_offsets(self) -> tuple[bytes, memoryview]:
         """The inflated id column and its offsets as a plain-int view, kept while the column is not
@@ -1367,12 +1370,7 @@ class SegmentReader:
         document (over ``LONG_DOC_BYTES``) keeps a character -> byte table every ``TEXT_STEP``
         characters in the decoded cache, so a passage deep in it decodes about its own bytes only.
         Plain ints from memoryviews and one bisect: no numpy scalar on this path."""
-        views = self._passage_views
-        if views is None:
-            self._ensure("passages")
-            a = self.a
-            views = self._passage_views = (_int_view(a["p_doc"]), _int_view(a["p_start"]), _int_view(a["p_end"]))
-        p_doc, p_start, p_end = views
+        p_doc, p_start, p_end, _ = self._passage_views or self._views()
         doc, lo, hi = p_doc[pid], p_start[pid], p_end[pid]
         if hi <= lo:
             return ""
@@ -1442,7 +1440,6 @@ class SegmentReader:
         self.a = {}
         self._words = {}
         self._passage_views = None
-        self._row_views = None
         self._id_view = None
         DECODED.drop(self._uid)
 
