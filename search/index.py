@@ -39,6 +39,26 @@ _count = check_count
 _parsed = checked_query
 
 
+class QueryTerms:
+    """What one search's hits highlight under each language (``weights.highlight_terms``) and that
+    language's analyzer, worked out when a hit first makes its snippet: ranking, and a caller that
+    reads ids and texts only, never pay for it."""
+
+    __slots__ = ("_ctx", "_root", "_by_lang")
+
+    def __init__(self, ctx: QueryContext, root: BooleanQuery) -> None:
+        self._ctx = ctx
+        self._root = root
+        self._by_lang: dict[str, tuple[frozenset[str], analyzers.Analyzer]] = {}
+
+    def get(self, lang: str) -> tuple[frozenset[str], analyzers.Analyzer]:
+        got = self._by_lang.get(lang)
+        if got is None:
+            ctx = self._ctx
+            got = self._by_lang[lang] = (highlight_terms(ctx, self._root, lang), ctx.analyzer(lang))
+        return got
+
+
 class Hit:
     """One ranked passage. ``text``, ``title`` and ``meta`` are read on first access; ``snippet``,
     ``snippet_highlights`` and ``highlights`` are computed on first access, so ranking pays for neither.
@@ -57,8 +77,8 @@ class Hit:
         passage: int,
         score: float,
         lang: str,
-        terms: frozenset[str],
-        analyzer: analyzers.Analyzer,
+        terms: frozenset[str] | QueryTerms,
+        analyzer: analyzers.Analyzer | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.passage = passage
@@ -67,8 +87,18 @@ class Hit:
         self._snap = snap
         self._si = si
         self._pid = pid
-        self._terms = (terms, analyzer)
+        # (terms to highlight, analyzer), or the search's ``QueryTerms`` that gives them on first use
+        self._terms: tuple[frozenset[str], analyzers.Analyzer] | QueryTerms = (
+            terms if isinstance(terms, QueryTerms) else (terms, analyzer)  # type: ignore[assignment]
+        )
         self._cache: dict[str, Any] = {}
+
+    def _highlighting(self) -> tuple[frozenset[str], analyzers.Analyzer]:
+        """The analyzed query terms this hit's snippet highlights, and the analyzer of its language."""
+        got = self._terms
+        if isinstance(got, QueryTerms):
+            got = self._terms = got.get(self.lang)
+        return got
 
     def __repr__(self) -> str:
         return f"Hit(doc_id={self.doc_id!r}, passage={self.passage}, score={self.score:.4f}, lang={self.lang!r})"
@@ -96,7 +126,7 @@ class Hit:
 
     def _snippet(self) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
         if "snippet" not in self._cache:
-            terms, analyzer = self._terms
+            terms, analyzer = self._highlighting()
             self._cache["snippet"] = make_snippet(self.text, analyzer, terms)
         return self._cache["snippet"]
 
@@ -503,7 +533,10 @@ class Index:
             if stopwords is None:
                 an = s.analyzer(stop)
                 stopwords = self._query_stopwords[stop] = an.stopwords | an.query_stopwords | an.question_words
-        k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
+        if k1 is None and b is None:
+            k1, b = float(s.k1), float(s.b)  # checked when the settings were made
+        else:
+            k1, b = check_bm25_parameters(s.k1 if k1 is None else k1, s.b if b is None else b)
         ctx = QueryContext(snap, k1, b, s.analyzer, stopwords, stop, statistics)
         if len(self._analyses) >= PARSE_CACHE_QUERIES:
             self._analyses.clear()
@@ -548,7 +581,10 @@ class Index:
         found = QueryWeight(ctx, parsed.root, langs).found(offset + k)
         if not found or k == 0:
             return []
-        weights = language_weights(parsed, unfiltered_languages(ctx, parsed, langs, found))
+        if len(langs) == 1:  # one language searched: its scores count as they are
+            weights = {langs[0]: 1.0}
+        else:
+            weights = language_weights(parsed, unfiltered_languages(ctx, parsed, langs, found))
         rows = top_rows(snap, found, weights, offset + k, per_document)
         return self._hits(snap, ctx, parsed, rows[offset:])
 
@@ -571,11 +607,8 @@ class Index:
 
     def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""
-        terms_by_lang = {lg: highlight_terms(ctx, parsed.root, lg) for lg in {r[3] for r in rows}}
-        return [
-            Hit(snap, si, pid, doc_id, p_no, score, lg, terms_by_lang[lg], self.settings.analyzer(lg))
-            for score, doc_id, p_no, lg, si, pid in rows
-        ]
+        terms = QueryTerms(ctx, parsed.root)
+        return [Hit(snap, si, pid, doc_id, p_no, score, lg, terms) for score, doc_id, p_no, lg, si, pid in rows]
 
     def explain(
         self,

@@ -271,8 +271,7 @@ class BooleanScorer(Scorer):
         if not_pids:  # one exclusion for every NOT clause: the documents they match, whole
             must_not.append(documents_of(w.ctx.snap.segments[si].reader, not_pids))
         n_passages = w.ctx.snap.segments[si].reader.n_passages
-        dense = sum(p.shape[0] for p, _ in scored) * DENSE_RATIO > n_passages
-        if len(scored) > 1 and not must and not filters and dense:
+        if len(scored) > 1 and not must and not filters and _total(scored) * DENSE_RATIO > n_passages:
             if must_not:
                 floor = 0.0
             elif keep is None:
@@ -305,6 +304,8 @@ class BooleanScorer(Scorer):
             return EMPTY
         if len(scored) == 1 and ids.shape[0] == scored[0][0].shape[0]:
             return ids, scored[0][1]
+        if len(must) == len(scored):  # every scored clause holds every id: gather, no membership test
+            return ids, _gather_sum(ids, scored)
         return ids, _sum_at(ids, scored)
 
     def _ranked_or(self, top_n: int) -> Vec:
@@ -320,10 +321,7 @@ class BooleanScorer(Scorer):
                 return p[ranks], s[ranks]
             return scored[0]
         n_passages = self.weight.ctx.snap.segments[self.si].reader.n_passages
-        total = 0
-        for p, _ in scored:
-            total += p.shape[0]
-        if total * DENSE_RATIO > n_passages:
+        if _total(scored) * DENSE_RATIO > n_passages:
             return dense_combine(scored, [], [], n_passages, self._floor(plain, top_n))
         if len(scored) < 8:
             ids, sums = sparse_sum(scored)
@@ -417,6 +415,25 @@ def _sum_at(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
         hit = p[idx_c] == ids
         acc[hit] += s[idx_c[hit]]
     return acc
+
+
+def _total(scored: list[Vec]) -> int:
+    """How many postings the clauses hold together."""
+    total = 0
+    for p, _ in scored:
+        total += p.shape[0]
+    return total
+
+
+def _gather_sum(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
+    """``_sum_at`` when every clause of ``scored`` holds every one of ``ids`` (a conjunction): each
+    clause's scores gathered at the ids' positions and added in clause order (the same floats:
+    0 + s1 is s1)."""
+    acc: np.ndarray | None = None
+    for p, s in scored:
+        got = s[np.searchsorted(p, ids)]
+        acc = got if acc is None else acc + got
+    return acc  # type: ignore[return-value]
 
 
 def _bool_mask(sc: Scorer) -> np.ndarray | None:

@@ -33,6 +33,8 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
 
 def check_count(name: str, value: object) -> int:
     """``value`` as an int >= 0 (numpy integers too), or ``InvalidArgument`` naming ``name``."""
+    if type(value) is int and value >= 0:  # the common case, before the checks below
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
@@ -40,6 +42,7 @@ def check_count(name: str, value: object) -> int:
 
 Row = tuple[float, str, int, str, int, int]  # (score, doc id, passage no, lang, segment, pid)
 SORT_ALL = 256  # up to this many candidate rows, top_rows sorts them all instead of partitioning
+SORT_LIST = 64  # up to this many, it sorts them as Python numbers (no numpy call)
 
 
 def top_rows(
@@ -59,6 +62,8 @@ def top_rows(
     """
     if not found:
         return []
+    if sum(f[2].shape[0] for f in found) <= SORT_LIST:
+        return _top_rows_listed(snap, found, weights, need, per_document)
     if len(found) == 1:
         lg, si, pids, scores = found[0]
         if weights[lg] != 1.0:
@@ -93,6 +98,47 @@ def top_rows(
         if len(rows) >= need or order.shape[0] >= n:
             return rows[:need]
         m = max(m * 4, need + (need - len(rows)) * 8)
+
+
+def _top_rows_listed(
+    snap: Snapshot, found: list[tuple[str, int, np.ndarray, np.ndarray]], weights: dict[str, float], need: int,
+    per_document: bool,
+) -> list[Row]:
+    """``top_rows`` for a few candidates (at most ``SORT_LIST``): read as Python numbers and sorted by
+    ``list.sort``, since a numpy call costs more than sorting them. Picks the same rows: the ``m`` best
+    scores and every score tied with the m-th (the weighted scores are the same float products)."""
+    cands: list[tuple[float, int, int]] = []
+    for fi, (lg, _, pids, scores) in enumerate(found):
+        w = weights[lg]
+        cands.extend(zip((scores if w == 1.0 else scores * w).tolist(), itertools.repeat(fi), pids.tolist()))
+    cands.sort(key=_first, reverse=True)
+    segments = snap.segments
+    m, n = need, len(cands)
+    done = 0  # candidates already made rows
+    rows: list[Row] = []
+    while True:
+        end = n if m >= n else m
+        if end < n:
+            bar = cands[end - 1][0]
+            while end < n and cands[end][0] >= bar:  # every score tied with the m-th
+                end += 1
+        for score, fi, pid in cands[done:end]:
+            lg, si = found[fi][:2]
+            doc_id, p_no = segments[si].reader.passage_row(pid)
+            rows.append((score, doc_id, p_no, lg, si, pid))
+        done = end
+        rows.sort(key=_row_order)
+        kept = rows
+        if per_document:
+            seen: set[str] = set()
+            kept = [row for row in rows if not (row[1] in seen or seen.add(row[1]))]
+        if len(kept) >= need or end >= n:
+            return kept[:need]
+        m = max(m * 4, need + (need - len(kept)) * 8)
+
+
+def _first(c: tuple[float, int, int]) -> float:
+    return c[0]
 
 
 def _row_order(row: Row) -> tuple[float, str, int]:

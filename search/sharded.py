@@ -494,7 +494,7 @@ def hit_state(hit: Hit) -> dict[str, Any]:
         "title": hit.title,
         "text": hit.text,
         "meta": hit.meta,
-        "terms": sorted(hit._terms[0]),
+        "terms": sorted(hit._highlighting()[0]),
     }
 
 

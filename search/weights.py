@@ -277,6 +277,10 @@ def _boolean_weight(ctx: QueryContext, lang: str, node: BooleanQuery) -> Boolean
         not_keys.append(())
     if not clauses:
         return None
+    if len(clauses) == 1 and not plain[0] and clauses[0][0] in (SHOULD, MUST):
+        only = clauses[0][1]
+        if isinstance(only, (PhraseWeight, TermWeight)):
+            return only  # a group of one phrase or field term scores as it does (Lucene rewrites it so)
     return BooleanWeight(ctx, lang, clauses, plain, not_keys)
 
 

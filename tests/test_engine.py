@@ -305,10 +305,14 @@ def test_the_ranked_or_path_equals_the_general_path_and_small_sets_rank_as_large
     for a, b in zip(direct, general):
         assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
     ranked = top_rows(snap, direct, {"en": 1.0}, k, True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(search.selection, "SORT_ALL", 0)  # always partition first
-        assert top_rows(snap, direct, {"en": 1.0}, k, True) == ranked
-    assert top_rows(snap, direct, {"en": 1.0}, k, False) == top_rows(snap, general, {"en": 1.0}, k, False)
+    weighed = top_rows(snap, direct, {"en": 0.3}, k, True)  # a language weight scales every score
+    for sort_list, sort_all in ((0, 256), (0, 0), (1 << 30, 0)):  # numpy sort, partition, Python sort
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(search.selection, "SORT_LIST", sort_list)
+            mp.setattr(search.selection, "SORT_ALL", sort_all)
+            assert top_rows(snap, direct, {"en": 1.0}, k, True) == ranked
+            assert top_rows(snap, direct, {"en": 0.3}, k, True) == weighed
+            assert top_rows(snap, direct, {"en": 1.0}, k, False) == top_rows(snap, general, {"en": 1.0}, k, False)
 
 
 def test_what_an_index_keeps_across_searches_follows_its_commits(tmp_path) -> None:
