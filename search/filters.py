@@ -42,12 +42,19 @@ def has_filters(node: BooleanQuery) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=1024)
 def split(node: BooleanQuery) -> tuple[BooleanQuery, BooleanQuery | None]:
-    """``node`` as (its scoring clauses, its filter clauses as one filter group or None); memoized by
-    the node's value (every search splits its groups twice: for the words and for the mask)."""
-    if not any(is_filter(c) for _, c in node.clauses):
-        return node, None
+    """``node`` as (its scoring clauses, its filter clauses as one filter group or None); a group with
+    filters is split once, memoized by its value (every search splits its groups twice: for the words
+    and for the mask); a group without is returned as it is, before hashing it (a frozen dataclass
+    hashes all its fields, at every depth, at each call)."""
+    for _, c in node.clauses:
+        if isinstance(c, (FieldFilter, BooleanQuery)) and is_filter(c):
+            return _split(node)
+    return node, None
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(node: BooleanQuery) -> tuple[BooleanQuery, BooleanQuery | None]:
     scoring = tuple((o, c) for o, c in node.clauses if not is_filter(c))
     flt = tuple((o, c) for o, c in node.clauses if is_filter(c))
     return BooleanQuery(scoring), BooleanQuery(flt)

@@ -219,6 +219,8 @@ class BooleanScorer(Scorer):
             return block_max_or(terms, top_n, w.ctx.per_document)
         if w.ranked_or:
             return self._ranked_or(top_n)
+        if w.conjunction:
+            return self._conjunction()
         must: list[Vec] = []
         scored: list[Vec] = []
         plain: list[TermScorer | None] = []
@@ -333,6 +335,17 @@ class BooleanScorer(Scorer):
         if ids.shape[0] == 0:
             return EMPTY
         return ids, _sum_at(ids, scored)
+
+    def _conjunction(self) -> Vec:
+        """The general path below for MUST terms alone ("a AND b"): the same intersection and the same
+        clause-order sums, without the bookkeeping other clauses need."""
+        vecs = [sc.vec() for _, sc in self.children]
+        ids = vecs[0][0]
+        for p, _ in vecs[1:]:
+            ids = intersect_sorted(ids, p)
+        if ids.shape[0] == 0:
+            return EMPTY
+        return ids, _gather_sum(ids, vecs)
 
     def _not_matches(self, sc: Scorer, keys: tuple[str, ...]) -> list[np.ndarray]:
         """Passages of this segment a NOT clause matches: under the weight's language, and for a plain

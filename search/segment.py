@@ -72,12 +72,16 @@ class _DecodedCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple) -> object | None:
-        with self._lock:
-            got = self._items.get(key)
-            if got is None:
-                return None
+        # without the lock: one OrderedDict call is atomic under the GIL (keys are tuples of str and
+        # int, hashed in C), and a read changes only the order; a hit is read for every ranked passage
+        got = self._items.get(key)
+        if got is None:
+            return None
+        try:
             self._items.move_to_end(key)
-            return got[0]
+        except KeyError:  # evicted by a put in another thread since the read: the value is still good
+            pass
+        return got[0]
 
     def put(self, key: tuple, value: object, size: int) -> None:
         with self._lock:
@@ -104,7 +108,7 @@ class _DecodedCache:
 
     def drop(self, owner: int) -> None:
         with self._lock:
-            for key in [k for k in self._items if k[0] == owner]:
+            for key in [k for k in list(self._items) if k[0] == owner]:  # list(): one C call, as reads reorder
                 self._bytes -= self._items.pop(key)[1]
 
 

@@ -111,7 +111,7 @@ def _top_rows_listed(
     for fi, (lg, _, pids, scores) in enumerate(found):
         w = weights[lg]
         cands.extend(zip((scores if w == 1.0 else scores * w).tolist(), itertools.repeat(fi), pids.tolist()))
-    cands.sort(key=_first, reverse=True)
+    cands.sort(reverse=True)  # by score (equal scores in any order: every tie with the m-th is taken)
     segments = snap.segments
     m, n = need, len(cands)
     done = 0  # candidates already made rows
@@ -135,10 +135,6 @@ def _top_rows_listed(
         if len(kept) >= need or end >= n:
             return kept[:need]
         m = max(m * 4, need + (need - len(kept)) * 8)
-
-
-def _first(c: tuple[float, int, int]) -> float:
-    return c[0]
 
 
 def _row_order(row: Row) -> tuple[float, str, int]:

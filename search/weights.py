@@ -84,7 +84,8 @@ class TermWeight(Weight):
     __slots__ = ("term", "field", "key", "_idf", "count")
 
     def __init__(self, ctx: QueryContext, lang: str, term: str, field: str | None = None, count: int = 1) -> None:
-        super().__init__(ctx, lang)
+        self.ctx = ctx  # Weight's fields, set here: a query makes one TermWeight per word and language
+        self.lang = lang
         self.term = term
         self.field = field
         self.key = f"{lang}:{term}"
@@ -209,7 +210,7 @@ class BooleanWeight(Weight):
     excluded whichever language its passage was detected as).
     """
 
-    __slots__ = ("clauses", "plain", "not_keys", "ranked_or")
+    __slots__ = ("clauses", "plain", "not_keys", "ranked_or", "conjunction")
 
     def __init__(
         self,
@@ -224,10 +225,16 @@ class BooleanWeight(Weight):
         self.plain = plain if plain is not None else [False] * len(clauses)
         self.not_keys = not_keys if not_keys is not None else [()] * len(clauses)
         # only plain words, all SHOULD, each counted once: a ranked OR (block-max evaluation applies)
-        self.ranked_or = all(
-            p and occ == SHOULD and isinstance(c, TermWeight) and c.count == 1
-            for (occ, c), p in zip(clauses, self.plain)
-        )
+        ranked_or = conjunction = True
+        for (occ, c), p in zip(clauses, self.plain):
+            term = isinstance(c, TermWeight)
+            if ranked_or and not (p and occ == SHOULD and term and c.count == 1):  # type: ignore[union-attr]
+                ranked_or = False
+            if conjunction and not (occ == MUST and term):
+                conjunction = False
+        self.ranked_or = ranked_or
+        # two or more MUST terms and nothing else ("a AND b"): an intersection, scored clause by clause
+        self.conjunction = conjunction and len(clauses) > 1
 
     def scorer(self, si: int) -> BooleanScorer:
         return BooleanScorer(self, si)

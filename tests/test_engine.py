@@ -315,6 +315,42 @@ def test_the_ranked_or_path_equals_the_general_path_and_small_sets_rank_as_large
             assert top_rows(snap, direct, {"en": 1.0}, k, False) == top_rows(snap, general, {"en": 1.0}, k, False)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    corpus=corpora(),
+    query=st.lists(st.sampled_from(VOCAB), min_size=2, max_size=5),
+    title=st.booleans(),
+    split=st.integers(0, 3),
+)
+def test_a_conjunction_of_terms_equals_the_general_path(tmp_path_factory, corpus, query, title, split) -> None:
+    """"a AND b" takes a direct path (``BooleanScorer._conjunction``): the same passages and the same
+    clause-order sums as the general boolean path, bit for bit, title-only words among the terms too."""
+    docs, _ = corpus
+    idx = Index.create(tmp_path_factory.mktemp("and") / "idx", passage_words=8)
+    cut = len(docs) * split // 4
+    for lo, hi in ((0, cut), (cut, len(docs))):
+        if hi > lo:
+            with idx.writer() as w:
+                for i in range(lo, hi):
+                    w.add(Document(f"d{i:04d}", docs[i], title=docs[(i * 7) % len(docs)][:20], lang="en"))
+    words = [f"title:{q}" if title and i == 0 else q for i, q in enumerate(query)]
+    parsed = parse_query(" AND ".join(words))
+    snap = idx._snapshot
+
+    def found(conjunction: bool):
+        ctx = idx.query_context(snap, None, None, None)
+        qw = QueryWeight(ctx, parsed.root, ["en"])
+        w = qw.by_lang["en"]
+        assert isinstance(w, BooleanWeight) and w.conjunction
+        w.conjunction = conjunction
+        return qw.found(10)
+
+    direct, general = found(True), found(False)
+    assert [a[:2] for a in direct] == [b[:2] for b in general]
+    for a, b in zip(direct, general):
+        assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
+
+
 def test_what_an_index_keeps_across_searches_follows_its_commits(tmp_path) -> None:
     """Parses, analyses, term slots and df are kept across searches (per index, per snapshot): a word a
     later commit adds is found with the scores a fresh index gives, a deleted one is gone, and a query
