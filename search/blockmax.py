@@ -69,7 +69,7 @@ class TermBlocks:
 
     def blocks_of(self, pids: np.ndarray) -> np.ndarray:
         """The block that would hold each of ``pids`` (sorted), -1 past the last block."""
-        j = np.searchsorted(self.last, pids)
+        j = self.last.searchsorted(pids)
         j[j >= self.n_blocks] = -1
         return j
 
@@ -97,7 +97,7 @@ class TermBlocks:
         pids, tfs = self.postings(blocks)
         if pids.shape[0] == 0:
             return np.zeros(cand.shape[0], dtype=bool), np.empty(0, dtype=np.float64)
-        idx = np.minimum(np.searchsorted(pids, cand), pids.shape[0] - 1)
+        idx = np.minimum(pids.searchsorted(cand), pids.shape[0] - 1)
         hit = pids[idx] == cand
         w = self.scorer.weight
         tf = tfs[idx[hit]]
@@ -122,8 +122,8 @@ def _other_bounds(terms: list[TermBlocks], t: int) -> np.ndarray:
     for s, other in enumerate(terms):
         if s == t or other.n_blocks == 0:
             continue
-        lo = np.searchsorted(other.last, me.first)  # first block whose last passage >= the range start
-        hi = np.minimum(np.searchsorted(other.last, me.last), other.n_blocks - 1)
+        lo = other.last.searchsorted(me.first)  # first block whose last passage >= the range start
+        hi = np.minimum(other.last.searchsorted(me.last), other.n_blocks - 1)
         inside = lo < other.n_blocks
         if inside.any():
             total[inside] += _range_max(other.ub, lo[inside], np.maximum(hi[inside], lo[inside]))

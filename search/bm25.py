@@ -31,8 +31,8 @@ def length_norms(dl: np.ndarray, avgdl: float, k1: float, b: float) -> np.ndarra
 
 
 def term_scores(idf_value: float, tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
-    """Vectorized term score over postings: ``tf`` and the passages' ``length_norms`` side by side."""
-    tf = tf.astype(np.float64)
+    """Vectorized term score over postings: ``tf`` and the passages' ``length_norms`` side by side (an
+    integer ``tf`` is cast to float64 by each operation, exactly: no cast of its own)."""
     return idf_value * (tf / (tf + norm))
 
 

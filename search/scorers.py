@@ -427,7 +427,7 @@ def _sum_at(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
     for p, s in scored:
         if p.shape[0] == 0:
             continue
-        idx = np.searchsorted(p, ids)
+        idx = p.searchsorted(ids)
         idx_c = np.minimum(idx, p.shape[0] - 1)
         hit = p[idx_c] == ids
         acc[hit] += s[idx_c[hit]]
@@ -453,7 +453,7 @@ def _gather_sum(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
     0 + s1 is s1)."""
     acc: np.ndarray | None = None
     for p, s in scored:
-        got = s[np.searchsorted(p, ids)]
+        got = s[p.searchsorted(ids)]
         acc = got if acc is None else acc + got
     return acc  # type: ignore[return-value]
 
@@ -529,9 +529,9 @@ def term_positions(ctx, si: int, prefix: str, slot: int, cand: np.ndarray) -> tu
     starts = snap.cached_arrays((si, "pos", prefix, slot), lambda: (reader.position_starts(slot),))[0]
     if full is None:
         return reader.positions_of(slot, cand, starts)
-    idx = np.searchsorted(pids, cand)
+    idx = pids.searchsorted(cand)
     lens = tfs[idx]
-    run_start = np.cumsum(lens) - lens
+    run_start = lens.cumsum() - lens
     at = np.repeat(starts[idx] - run_start, lens) + np.arange(int(run_start[-1] + lens[-1]) if lens.shape[0] else 0)
     return np.repeat(cand, lens), full[1][at]
 
@@ -559,7 +559,7 @@ def intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = b, a
     if a.shape[0] == 0:
         return a
-    idx = np.searchsorted(b, a)
+    idx = b.searchsorted(a)
     np.minimum(idx, b.shape[0] - 1, out=idx)
     return a[b[idx] == a]
 
@@ -574,7 +574,7 @@ def sparse_sum(scored: list[Vec]) -> Vec:
     n = pids.shape[0]
     if n == 0:
         return EMPTY
-    order = np.argsort(pids, kind="stable")
+    order = pids.argsort(kind="stable")
     ordered = pids[order]
     first = np.empty(n, dtype=bool)
     first[0] = True
@@ -583,7 +583,7 @@ def sparse_sum(scored: list[Vec]) -> Vec:
     if ids.shape[0] == n:  # no passage in two clauses: each sum is one score
         return ids, np.concatenate([s for _, s in scored])[order]
     number = np.empty(n, dtype=np.intp)
-    number[order] = np.cumsum(first) - 1
+    number[order] = first.cumsum() - 1
     acc = np.zeros(ids.shape[0], dtype=np.float64)
     lo = 0
     for p, s in scored:  # a clause's passages are distinct: one fancy add per clause
@@ -610,11 +610,11 @@ def dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_pas
         ok = acc > 0.0  # every matching clause adds a positive score (idf > 0, tf >= 1)
     else:
         # with a floor, only passages that can still rank are returned (fewer to select from later)
-        ids = np.flatnonzero(acc >= floor) if floor > 0.0 else np.flatnonzero(acc)
+        ids = (acc >= floor).nonzero()[0] if floor > 0.0 else acc.nonzero()[0]
         return ids, acc[ids]
     for p, _ in must_not:
         ok[p] = False
-    ids = np.flatnonzero(ok)
+    ids = ok.nonzero()[0]
     return ids, acc[ids]
 
 
@@ -625,14 +625,14 @@ def union(pid_lists: list[np.ndarray], n_passages: int) -> np.ndarray:
         mask = np.zeros(n_passages, dtype=bool)
         for p in pid_lists:
             mask[p] = True
-        return np.flatnonzero(mask)
+        return mask.nonzero()[0]
     return sorted_unique(np.concatenate(pid_lists))
 
 
 def value_at(vec: Vec, pid: int) -> float | None:
     """The value of ``vec`` at passage ``pid`` (None: absent)."""
     p, s = vec
-    i = int(np.searchsorted(p, pid))
+    i = int(p.searchsorted(pid))
     if i < p.shape[0] and int(p[i]) == pid:
         return float(s[i])
     return None
@@ -641,7 +641,7 @@ def value_at(vec: Vec, pid: int) -> float | None:
 def tf_at(postings: tuple[np.ndarray, np.ndarray], pid: int) -> int:
     """The term frequency at passage ``pid`` of (passage ids, tfs) postings (0: absent)."""
     p, tf = postings
-    i = int(np.searchsorted(p, pid))
+    i = int(p.searchsorted(pid))
     if i < p.shape[0] and int(p[i]) == pid:
         return int(tf[i])
     return 0

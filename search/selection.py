@@ -28,7 +28,7 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
         return np.arange(n)
     part = np.argpartition(scores, n - k)
     threshold = scores[part[n - k]]
-    return np.flatnonzero(scores >= threshold)
+    return (scores >= threshold).nonzero()[0]
 
 
 def check_count(name: str, value: object) -> int:
@@ -79,12 +79,12 @@ def top_rows(
     n = scores.shape[0]
     while True:
         if n <= SORT_ALL:  # few rows: one sort beats a partition, a mask and a sort of the winners
-            order = np.argsort(-scores, kind="stable")
+            order = (-scores).argsort(kind="stable")
             if m < n:
                 order = order[: int(np.count_nonzero(scores >= scores[order[m - 1]]))]
         else:
             picked = top_k_indices(scores, m)
-            order = picked[np.argsort(-scores[picked], kind="stable")]
+            order = picked[(-scores[picked]).argsort(kind="stable")]
         rows = []
         # a few rows: Python ints and floats read once, cheaper than numpy scalar reads row by row
         for i, pid, score in zip(order.tolist(), pids[order].tolist(), scores[order].tolist()):

@@ -186,7 +186,7 @@ class _MaskScorer(Scorer):
 
     def vec(self, top_n: int = 0) -> Vec:
         m = np.asarray(self.weight.mask(self.si))
-        pids = np.flatnonzero(m) if m.dtype == bool else m.astype(np.int64)
+        pids = m.nonzero()[0] if m.dtype == bool else m.astype(np.int64)
         return pids, np.zeros(pids.shape[0], dtype=np.float64)
 
     def passage_mask(self) -> np.ndarray | None:
