@@ -24,18 +24,21 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks.config import size_label
 from benchmarks.engines import ENGINES
 from benchmarks.queries import make_queries
 
 SHAPES = ("1-term", "2-term", "3-term", "phrase", "boolean")
 
 
-def measure(workdir: Path, corpus: str, size: int, peer: str, rounds: int) -> dict:
-    """p50 per shape of telusur and ``peer`` on the indexes a ``test_search`` run left in ``workdir``."""
-    ours = ENGINES["telusur"].open(workdir / f"telusur-{corpus}-{size}-2core" / "index", corpus)
-    theirs = ENGINES[peer].open(workdir / f"{peer}-{corpus}-{size}-2core" / "index", corpus)
+def measure(workdir: Path, corpus: str, size: int | None, peer: str, rounds: int) -> dict:
+    """p50 per shape of telusur and ``peer`` on the indexes a ``test_search`` run left in ``workdir``
+    (``size`` None: the whole corpus)."""
+    label = size_label(size)
+    ours = ENGINES["telusur"].open(workdir / f"telusur-{corpus}-{label}-2core" / "index", corpus)
+    theirs = ENGINES[peer].open(workdir / f"{peer}-{corpus}-{label}-2core" / "index", corpus)
     queries = make_queries(corpus, size, 100)
-    out: dict = {"corpus": corpus, "size": size, "peer": peer, "rounds": rounds, "load": os.getloadavg(), "shapes": {}}
+    out: dict = {"corpus": corpus, "size": label, "peer": peer, "rounds": rounds, "load": os.getloadavg(), "shapes": {}}
     for shape in SHAPES:
         times: tuple[list[float], list[float]] = ([], [])
         for q in queries[shape]:  # one untimed pass each, as the benchmark's warm-up
@@ -59,12 +62,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--corpus", default="en")
-    ap.add_argument("--size", type=int, action="append", required=True)
+    ap.add_argument("--size", action="append", required=True, help="passages, or 'full'")
     ap.add_argument("--peer", default="tantivy-en_stem")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    runs = [measure(Path(args.workdir), args.corpus, n, args.peer, args.rounds) for n in args.size]
+    sizes = [None if n == "full" else int(n) for n in args.size]
+    runs = [measure(Path(args.workdir), args.corpus, n, args.peer, args.rounds) for n in sizes]
     for run in runs:
         for shape, got in run["shapes"].items():
             print(

@@ -127,6 +127,8 @@ class Snapshot:
                     t[0] += n
                     t[1] += length
         self.stats: dict[str, LangStats] = {k: LangStats(v[0], v[1]) for k, v in sorted(totals.items())}
+        # whether any segment has deletions: df then counts live postings instead of reading the dictionary
+        self.has_deletions = any(seg.live_passages is not None for seg in segments)
         self._id_map: dict[str, tuple[int, int]] | None = None
         self._norms: dict[tuple[int, str, float, float], np.ndarray] = {}
         self._scores: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
@@ -357,7 +359,7 @@ class QueryContext:
             return self.statistics.df(key)
         got = self._df.get(key)
         if got is None:
-            if any(seg.live_passages is not None for seg in self.snap.segments):
+            if self.snap.has_deletions:
                 self.postings(key)
                 return self._df[key]
             shared = self.snap.df_cache

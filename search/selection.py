@@ -62,7 +62,10 @@ def top_rows(
     """
     if not found:
         return []
-    if sum(f[2].shape[0] for f in found) <= SORT_LIST:
+    n = 0
+    for f in found:
+        n += f[2].shape[0]
+    if n <= SORT_LIST:
         return _top_rows_listed(snap, found, weights, need, per_document)
     if len(found) == 1:
         lg, si, pids, scores = found[0]

@@ -147,7 +147,11 @@ class PhraseWeight(Weight):
     @property
     def idf(self) -> float:
         if self._idf is None:
-            self._idf = sum(v for _, v, _ in self.idf_parts())
+            n, ctx, lang = self.stats.n_passages, self.ctx, self.lang
+            total = 0  # the sum ``idf_parts`` explains, in the same order
+            for t in self.words:
+                total += bm25.idf(n, ctx.df(f"{lang}:{t}"))
+            self._idf = total
         return self._idf
 
     def scorer(self, si: int) -> PhraseScorer:
