@@ -60,12 +60,20 @@ class Scorer:
 class TermScorer(Scorer):
     """One analyzed term: BM25 over its postings (``title:`` keeps the passages whose title has it)."""
 
-    __slots__ = ()
+    __slots__ = ("_arrays",)
     weight: TermWeight
+
+    def __init__(self, weight: TermWeight, si: int) -> None:
+        self.weight = weight
+        self.si = si
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(passage ids, scores, best ``TOP_SCORES`` scores descending) over the whole segment, memoized
-        per query and kept in the snapshot's score cache for frequent terms."""
+        by the scorer and per query, and kept in the snapshot's score cache for frequent terms."""
+        got = self._arrays
+        if got is not None:  # a ranked OR's floor reads them again after ``vec``
+            return got
         w = self.weight
         ctx = w.ctx
         memo_key = (w.lang, w.term, self.si)
@@ -75,6 +83,7 @@ class TermScorer(Scorer):
             # than keeping it (at 10k passages most query terms have fewer than 128 postings a segment)
             got = ctx.snap.cached_arrays(self._cache_key(), self._compute, 1)
             ctx._term_memo[memo_key] = got
+        self._arrays = got  # type: ignore[assignment]
         return got  # type: ignore[return-value]
 
     def _cache_key(self) -> tuple:
