@@ -607,6 +607,7 @@ class Index:
 
     def _hits(self, snap: Snapshot, ctx: QueryContext, parsed: ParsedQuery, rows: list[Row]) -> list[Hit]:
         """``Hit`` objects for ranked rows (score, doc id, passage no, lang, segment, pid); text stays lazy."""
+        ctx.forget_arrays()  # the hits keep ctx for their highlight terms: not the arrays it read
         terms = QueryTerms(ctx, parsed.root)
         return [Hit(snap, si, pid, doc_id, p_no, score, lg, terms) for score, doc_id, p_no, lg, si, pid in rows]
 

@@ -31,6 +31,10 @@ Vec = tuple[np.ndarray, np.ndarray]  # (sorted unique passage ids, float64 score
 # 8.2-18.6 us for 30-1,000 postings; at 25,000 passages the sort wins below about 700 postings)
 DENSE_RATIO = 4
 DENSE_SMALL = 65_536
+# a conjunction looks its shortest clause's passages up in a longer clause through a dense array of the
+# segment's passages when they are more than 1/GATHER_DENSE of (passages + the longer clause's postings)
+# (a binary search costs about 45-57 ns a passage there, the dense array 1-3 ns an element)
+GATHER_DENSE = 32
 TOP_SCORES = 64  # best scores kept per cached term: floors for ranked ORs
 # a phrase reads (and the snapshot keeps) a term's whole decoded positions once its candidates are at
 # least 1/FULL_POSITIONS_RATIO of the term's postings; fewer candidates decode their own positions only
@@ -350,15 +354,41 @@ class BooleanScorer(Scorer):
         return ids, _sum_at(ids, scored)
 
     def _conjunction(self) -> Vec:
-        """The general path below for MUST terms alone ("a AND b"): the same intersection and the same
-        clause-order sums, without the bookkeeping other clauses need."""
+        """The general path below for MUST terms alone ("a AND b"): the same passages and the same
+        clause-order sums, without the bookkeeping other clauses need.
+
+        The shortest clause's passages are looked up in each longer clause, shortest first: by binary
+        search when they are few, else by scattering the longer clause's scores over an array of the
+        segment's passages and reading it at them (every match scores above 0). Two clauses of 13,000
+        and 30,000 postings in 32,000 passages: 78 us against 749 us by binary search."""
         vecs = [sc.vec() for _, sc in self.children]
-        ids = vecs[0][0]
-        for p, _ in vecs[1:]:
-            ids = intersect_sorted(ids, p)
+        order = sorted(range(len(vecs)), key=lambda i: vecs[i][0].shape[0])
+        ids, first = vecs[order[0]]
         if ids.shape[0] == 0:
             return EMPTY
-        return ids, _gather_sum(ids, vecs)
+        n_passages = self.weight.ctx.snap.segments[self.si].reader.n_passages
+        at: dict[int, np.ndarray] = {order[0]: first}  # clause -> its scores at ``ids``
+        for i in order[1:]:
+            p, s = vecs[i]
+            if ids.shape[0] * GATHER_DENSE > n_passages + p.shape[0]:
+                acc = np.zeros(n_passages, dtype=np.float64)
+                acc[p] = s
+                got = acc[ids]
+                hit = got > 0.0
+            else:
+                idx = p.searchsorted(ids)
+                np.minimum(idx, p.shape[0] - 1, out=idx)
+                hit = p[idx] == ids
+                got = s[idx]
+            ids = ids[hit]
+            if ids.shape[0] == 0:
+                return EMPTY
+            at = {c: v[hit] for c, v in at.items()}
+            at[i] = got[hit]
+        total = at[0]
+        for c in range(1, len(vecs)):
+            total = total + at[c]  # clause order: ((s0 + s1) + s2), as the general path adds
+        return ids, total
 
     def _not_matches(self, sc: Scorer, keys: tuple[str, ...]) -> list[np.ndarray]:
         """Passages of this segment a NOT clause matches: under the weight's language, and for a plain

@@ -267,6 +267,14 @@ class QueryContext:
         self._postings, self._slots, self._terms, self._df = other._postings, other._slots, other._terms, other._df
         self._phrases = other._phrases
 
+    def forget_arrays(self) -> None:
+        """Let go of the postings, scores and phrase matches this search read (new memos: another
+        context may share the old ones). A search's hits keep its context for their highlight terms,
+        which need its analyses only; a caller holding hits must not hold a query's arrays too."""
+        self._postings = {}
+        self._term_memo = {}
+        self._phrases = {}
+
     def mark_dropped(self, root: BooleanQuery, langs: list[str]) -> None:
         """Fill ``dropped`` as evaluating ``root`` under ``langs`` does, without evaluating it (for
         highlighting hits found by another context: a shard's fetch after its search)."""

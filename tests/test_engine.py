@@ -324,7 +324,9 @@ def test_the_ranked_or_path_equals_the_general_path_and_small_sets_rank_as_large
 )
 def test_a_conjunction_of_terms_equals_the_general_path(tmp_path_factory, corpus, query, title, split) -> None:
     """"a AND b" takes a direct path (``BooleanScorer._conjunction``): the same passages and the same
-    clause-order sums as the general boolean path, bit for bit, title-only words among the terms too."""
+    clause-order sums as the general boolean path, bit for bit, title-only words among the terms too,
+    whether a longer clause is searched or read through a dense array."""
+    import search.scorers
     docs, _ = corpus
     idx = Index.create(tmp_path_factory.mktemp("and") / "idx", passage_words=8)
     cut = len(docs) * split // 4
@@ -337,18 +339,22 @@ def test_a_conjunction_of_terms_equals_the_general_path(tmp_path_factory, corpus
     parsed = parse_query(" AND ".join(words))
     snap = idx._snapshot
 
-    def found(conjunction: bool):
-        ctx = idx.query_context(snap, None, None, None)
-        qw = QueryWeight(ctx, parsed.root, ["en"])
-        w = qw.by_lang["en"]
-        assert isinstance(w, BooleanWeight) and w.conjunction
-        w.conjunction = conjunction
-        return qw.found(10)
+    def found(conjunction: bool, gather_dense: int = 32):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(search.scorers, "GATHER_DENSE", gather_dense)
+            ctx = idx.query_context(snap, None, None, None)
+            qw = QueryWeight(ctx, parsed.root, ["en"])
+            w = qw.by_lang["en"]
+            assert isinstance(w, BooleanWeight) and w.conjunction
+            w.conjunction = conjunction
+            return qw.found(10)
 
-    direct, general = found(True), found(False)
-    assert [a[:2] for a in direct] == [b[:2] for b in general]
-    for a, b in zip(direct, general):
-        assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
+    general = found(False)
+    for gather_dense in (0, 32, 1 << 40):  # binary search only, either, a dense array only
+        direct = found(True, gather_dense)
+        assert [a[:2] for a in direct] == [b[:2] for b in general]
+        for a, b in zip(direct, general):
+            assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
 
 
 @settings(max_examples=25, deadline=None)
