@@ -90,6 +90,22 @@ class TermScorer(Scorer):
         self._arrays = got  # type: ignore[assignment]
         return got  # type: ignore[return-value]
 
+    def dense_scores(self) -> np.ndarray:
+        """``vec``'s scores spread over every passage of the segment (0.0 where the term is absent), kept
+        in the snapshot's score cache: a conjunction reads a frequent term's scores at the passages of
+        its rarer terms without scattering them again (Lucene keeps frequent clauses' bitsets so)."""
+        w = self.weight
+        reader = w.ctx.snap.segments[self.si].reader
+
+        def compute() -> tuple[np.ndarray]:
+            pids, scores = self.vec()
+            acc = np.zeros(reader.n_passages, dtype=np.float64)
+            acc[pids] = scores
+            return (acc,)
+
+        key = (*self._cache_key(), "dense", w.field, w.count)
+        return w.ctx.snap.cached_arrays(key, compute, 1)[0]
+
     def _cache_key(self) -> tuple:
         """What this term's scores in this segment depend on: the snapshot's cache key."""
         w = self.weight
@@ -366,14 +382,19 @@ class BooleanScorer(Scorer):
         ids, first = vecs[order[0]]
         if ids.shape[0] == 0:
             return EMPTY
-        n_passages = self.weight.ctx.snap.segments[self.si].reader.n_passages
+        snap = self.weight.ctx.snap
+        n_passages = snap.segments[self.si].reader.n_passages
         at: dict[int, np.ndarray] = {order[0]: first}  # clause -> its scores at ``ids``
         for i in order[1:]:
             p, s = vecs[i]
             if ids.shape[0] * GATHER_DENSE > n_passages + p.shape[0]:
-                acc = np.zeros(n_passages, dtype=np.float64)
-                acc[p] = s
-                got = acc[ids]
+                sc = self.children[i][1]
+                if type(sc) is TermScorer and p.shape[0] * DENSE_RATIO > n_passages and snap.keeps(8 * n_passages):
+                    got = sc.dense_scores()[ids]  # a frequent term: its dense scores are kept
+                else:
+                    acc = np.zeros(n_passages, dtype=np.float64)
+                    acc[p] = s
+                    got = acc[ids]
                 hit = got > 0.0
             else:
                 idx = p.searchsorted(ids)

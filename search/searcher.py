@@ -167,6 +167,11 @@ class Snapshot:
                         self._scores_bytes -= sum(a.nbytes for a in old) + 200
         return got
 
+    def keeps(self, nbytes: int) -> bool:
+        """Whether an entry of ``nbytes`` is small enough for the score cache (at most 1/64 of its budget:
+        one array must not push out dozens of frequent terms)."""
+        return nbytes * 64 <= SCORE_CACHE_BYTES
+
     @property
     def score_cache_room(self) -> int:
         """Bytes of the score cache's budget still free."""
