@@ -132,9 +132,7 @@ class TermScorer(Scorer):
             pids, scores = self.arrays()[:2]
             hit = keep[pids]
             pids, scores = pids[hit], scores[hit]
-            n = scores.shape[0]
-            top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
-            return pids, scores, np.sort(top)[::-1].copy()
+            return pids, scores, _best(scores)
 
         return w.ctx.snap.cached_arrays((*self._cache_key(), "mask", mask_key), compute, 1)  # type: ignore[return-value]
 
@@ -144,9 +142,7 @@ class TermScorer(Scorer):
         if pids.shape[0] == 0:
             return EMPTY[0], EMPTY[1], EMPTY[1]
         scores = bm25.term_scores(w.idf, tfs, w.norms(self.si)[pids])
-        n = scores.shape[0]
-        top = np.partition(scores, n - TOP_SCORES)[n - TOP_SCORES :] if n > TOP_SCORES else scores.copy()
-        return pids.astype(np.int64), scores, np.sort(top)[::-1].copy()
+        return pids.astype(np.int64), scores, _best(scores)
 
     def vec(self, top_n: int = 0) -> Vec:
         w = self.weight
@@ -494,6 +490,17 @@ def _sum_at(ids: np.ndarray, scored: list[Vec]) -> np.ndarray:
     return acc
 
 
+def _best(scores: np.ndarray) -> np.ndarray:
+    """The ``TOP_SCORES`` best of ``scores`` (all when fewer), descending, in a new array."""
+    top = scores.copy()
+    n = top.shape[0]
+    if n > TOP_SCORES:
+        top.partition(n - TOP_SCORES)
+        top = top[n - TOP_SCORES :]
+    top.sort()
+    return top[::-1].copy()
+
+
 def _total(scored: list[Vec]) -> int:
     """How many postings the clauses hold together."""
     total = 0
@@ -566,8 +573,11 @@ def phrase_matches(
             cand = sorted_unique(keys >> 32)
     assert keys is not None
     owners = keys >> 32
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
-    return owners[starts], np.diff(np.append(starts, owners.shape[0]))
+    first = np.empty(owners.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(owners[1:], owners[:-1], out=first[1:])
+    starts = first.nonzero()[0]
+    return owners[starts], np.diff(starts, append=owners.shape[0])
 
 
 def term_positions(ctx, si: int, prefix: str, slot: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -592,8 +602,8 @@ def term_positions(ctx, si: int, prefix: str, slot: int, cand: np.ndarray) -> tu
     idx = pids.searchsorted(cand)
     lens = tfs[idx]
     run_start = lens.cumsum() - lens
-    at = np.repeat(starts[idx] - run_start, lens) + np.arange(int(run_start[-1] + lens[-1]) if lens.shape[0] else 0)
-    return np.repeat(cand, lens), full[1][at]
+    at = (starts[idx] - run_start).repeat(lens) + np.arange(int(run_start[-1] + lens[-1]) if lens.shape[0] else 0)
+    return cand.repeat(lens), full[1][at]
 
 
 # -- sparse vector algebra -----------------------------------------------------------------------------------

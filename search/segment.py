@@ -975,7 +975,7 @@ class SegmentReader:
             h = key_hash(key)
         self._ensure("dictionary")
         th = self.term_hash
-        i = int(np.searchsorted(th, np.uint32(h)))
+        i = int(th.searchsorted(np.uint32(h)))
         kb = key.encode("utf-8")
         blob, off = self.a["term_blob"], self.a["term_off"]
         n = th.shape[0]
@@ -1001,12 +1001,11 @@ class SegmentReader:
         gaps = codec.unpack_group(self._words["pid"], self.a["pid_width"], lay.pid_off, b0, df).view(np.int64)
         if df > 1 and not gaps[1:].all():
             raise self._corrupt("passage ids repeat")
-        pids = np.cumsum(gaps)
+        pids = gaps.cumsum()
         ends = np.arange(codec.BLOCK - 1, df + codec.BLOCK - 1, codec.BLOCK)
         ends[-1] = df - 1
-        if int(pids[-1]) >= self.n_passages or not np.array_equal(
-            pids[ends], self.a["blk_last"][b0 : b0 + ends.shape[0]]
-        ):
+        last = self.a["blk_last"][b0 : b0 + ends.shape[0]]
+        if int(pids[-1]) >= self.n_passages or last.shape[0] != ends.shape[0] or not (pids[ends] == last).all():
             raise self._corrupt("passage ids disagree with the skip data")
         tfs = codec.unpack_group(self._words["tf"], self.a["tf_width"], lay.tf_off, b0, df).view(np.int64) + 1
         if int(tfs.sum()) != int(lay.ttf[slot]):
@@ -1023,7 +1022,7 @@ class SegmentReader:
         if total == 0:
             return np.zeros(0, dtype=np.int64)
         self.check_section("positions")
-        run_start = np.cumsum(lens) - lens
+        run_start = lens.cumsum() - lens
         idx = np.repeat(first - run_start, lens) + np.arange(total, dtype=np.int64)
         pb0 = int(self._layout.term_pblk[slot])
         d = codec.unpack(
@@ -1038,7 +1037,7 @@ class SegmentReader:
         later[heads] = False
         if not d[later].all():
             raise self._corrupt("positions repeat")
-        cs = np.cumsum(d)
+        cs = d.cumsum()
         pos = cs - np.repeat(cs[heads] - d[heads], lens[lens > 0])
         if int(pos.max()) > 0xFFFFFFFF:
             raise self._corrupt("positions out of range")
@@ -1048,7 +1047,7 @@ class SegmentReader:
         """(passage id, position) of every occurrence of one slot's term, in postings order."""
         pids, tfs = self.postings(slot)
         starts = self.position_starts(slot)
-        return np.repeat(pids, tfs), self._positions_at(slot, starts, tfs)
+        return pids.repeat(tfs), self._positions_at(slot, starts, tfs)
 
     def positions_of(self, slot: int, passages: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passage id, position) of one slot's term in ``passages`` only (a sorted subset of its postings).
@@ -1057,9 +1056,9 @@ class SegmentReader:
         so only the wanted passages' positions are decoded (each value is read where it lies).
         """
         pids, tfs = self.postings(slot)
-        idx = np.searchsorted(pids, passages)
+        idx = pids.searchsorted(passages)
         lens = tfs[idx]
-        return np.repeat(passages, lens), self._positions_at(slot, starts[idx], lens)
+        return passages.repeat(lens), self._positions_at(slot, starts[idx], lens)
 
     def position_starts(self, slot: int) -> np.ndarray:
         """Where each posting's positions begin within the term's positions (exclusive cumulative tf)."""
