@@ -353,7 +353,7 @@ class BooleanScorer(Scorer):
             return scored[0]
         n_passages = self.weight.ctx.snap.segments[self.si].reader.n_passages
         if _dense(_total(scored), n_passages):
-            return dense_combine(scored, [], [], n_passages, self._floor(plain, top_n))
+            return dense_combine(scored, [], [], n_passages, self._floor(plain, top_n), positive=True)
         if len(scored) < 8:
             ids, sums = sparse_sum(scored)
             if ids.shape[0] > top_n and (floor := self._floor(plain, top_n)) > 0.0:
@@ -663,11 +663,17 @@ def sparse_sum(scored: list[Vec]) -> Vec:
     return ids, acc
 
 
-def dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int, floor: float = 0.0) -> Vec:
+def dense_combine(
+    scored: list[Vec], must: list[Vec], must_not: list[Vec], n_passages: int, floor: float = 0.0, positive: bool = False
+) -> Vec:
     """Combine clauses over a dense per-passage array: cheaper than set operations for long postings.
 
     Scores are added clause by clause, so each passage's sum has the same order as the sparse path.
-    """
+    A passage matches when it is in a clause (every MUST clause, when there are some), whatever its
+    sum: a group of filters or of NOT words matches with 0.0, and a shard's first phase may score an
+    expanded word below 0. ``positive``: every clause scores above 0 (plain words), so a nonzero sum
+    is a match and no match mask is built. With ``floor`` > 0 only passages reaching it are returned
+    (fewer to select from later)."""
     acc = np.zeros(n_passages, dtype=np.float64)
     for p, s in scored:
         acc[p] += s  # passage ids are unique within a clause
@@ -676,12 +682,16 @@ def dense_combine(scored: list[Vec], must: list[Vec], must_not: list[Vec], n_pas
         for p, _ in must:
             count[p] += 1
         ok = count == len(must)
-    elif must_not:
-        ok = acc > 0.0  # every matching clause adds a positive score (idf > 0, tf >= 1)
-    else:
-        # with a floor, only passages that can still rank are returned (fewer to select from later)
-        ids = (acc >= floor).nonzero()[0] if floor > 0.0 else acc.nonzero()[0]
+    elif floor > 0.0 and not must_not:  # a zero or negative sum cannot reach a positive floor
+        ids = (acc >= floor).nonzero()[0]
         return ids, acc[ids]
+    elif positive and not must_not:
+        ids = acc.nonzero()[0]
+        return ids, acc[ids]
+    else:
+        ok = np.zeros(n_passages, dtype=bool)
+        for p, _ in scored:
+            ok[p] = True
     for p, _ in must_not:
         ok[p] = False
     ids = ok.nonzero()[0]

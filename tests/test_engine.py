@@ -458,3 +458,40 @@ def test_sorted_unique_equals_numpy_unique(values: list[int], dtype: str) -> Non
     a = np.array(values).astype(dtype)
     got = sorted_unique(a)
     assert got.dtype == np.unique(a).dtype and np.array_equal(got, np.unique(a))
+
+
+def test_a_zero_scoring_group_matches_on_the_dense_path(tmp_path) -> None:
+    """A group of filters and NOT words scores 0.0 and still matches: the dense path (every small
+    segment's OR) keeps it as the sparse path does, in hits and in facets (found by a review)."""
+    idx = Index.create(tmp_path / "i", fields={"source": "keyword"})
+    with idx.writer() as w:
+        w.add(Document("a", "pajak daerah naik", lang="id", meta={"source": "x"}))
+        w.add(Document("c", "kota besar ramai", lang="id", meta={"source": "z"}))
+        for i in range(100):
+            w.add(Document(f"f{i:03d}", f"filler kata lain {i}", lang="id", meta={"source": "q"}))
+    q = "pajak OR (-turun source:z)"
+    hits = idx.search(q, lang="id")
+    assert [h.doc_id for h in hits] == ["a", "c"] and hits[1].score == 0.0
+    assert idx.facets(q, ["source"], lang="id") == {"source": {"x": 1, "z": 1}}
+
+
+def test_a_sharded_fuzzy_query_with_not_finds_what_one_index_finds(tmp_path) -> None:
+    """A shard's first phase may score an expanded word below 0 (its own N, the df of every shard):
+    the dense path keeps such passages, so the languages a query matches in are the same as one
+    index's and the ranking is too (found by a review: [] and a KeyError before)."""
+    from search import ShardedIndex
+
+    docs = [Document(f"en{i}", "the city council met", lang="en") for i in range(12)]
+    docs += [Document(f"id{i}", f"pajak daerah kota besar nomor {i}", lang="id") for i in range(60)]
+    one = Index.create(tmp_path / "one", passage_words=0)
+    sh = ShardedIndex.create(tmp_path / "s", shards=3, passage_words=0)
+    for idx in (one, sh):
+        with idx.writer() as w:
+            for d in docs:
+                w.add(d)
+    for q in ("city~ council -river", "pajak OR -river OR city~"):
+        expected = [(h.doc_id, h.score) for h in one.search(q, k=3)]
+        assert expected, q
+        got = [(h.doc_id, h.score) for h in sh.search(q, k=3)]
+        assert [g[0] for g in got] == [e[0] for e in expected], q
+        assert all(abs(g[1] - e[1]) <= 1e-9 for g, e in zip(got, expected)), q
