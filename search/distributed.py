@@ -138,11 +138,12 @@ class ShardServer:
     know a key (restarted, or its cache moved on), or knows its plan but not the statistics a call
     relies on, answers None and is sent everything again.
 
-    Each query call is one JSON string, ``[key, [arguments], [statistics json, weights] or null]``,
-    plus the plan when it is sent: Ray serializes each argument apart, at a cost per argument on both
-    ends (an object through cloudpickle). Answers are JSON text too (scores round-trip exactly): Ray
-    sends a string as it is, where a list of rows and hit states would go through cloudpickle object
-    by object."""
+    Each query call is one JSON text in UTF-8 bytes, ``[key, [arguments], [statistics json, weights]
+    or null]``, plus the plan when it is sent: Ray serializes each argument apart, at a cost per
+    argument on both ends (an object through cloudpickle). Answers are JSON bytes too (scores
+    round-trip exactly): Ray sends bytes as they are, where a list of rows and hit states would go
+    through cloudpickle object by object; bytes cost about 0.1 ms less a query than the same JSON as
+    ``str`` (alternating processes, 2 shards on this machine)."""
 
     def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
         self.number, self.n_shards = number, n_shards
@@ -152,7 +153,7 @@ class ShardServer:
     def ping(self) -> int:
         return os.getpid()
 
-    def _kept_plan(self, call: str, plan: QueryPlan | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
+    def _kept_plan(self, call: bytes, plan: QueryPlan | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
         """The (plan, statistics, weights) a call names and its arguments: the plan sent (``plan``,
         then kept under the call's key) or kept under the key; the statistics and weights sent with
         the call (kept with the plan), else those kept with it. None when there is no plan under the
@@ -175,28 +176,28 @@ class ShardServer:
             kept.popitem(last=False)
         return got, args
 
-    def statistics(self, call: str, plan: QueryPlan | None = None) -> str | None:
+    def statistics(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
         """Phase one (``LocalShard.statistics``) for the plan the call names, kept for phase two, as JSON."""
         got = self._kept_plan(call, plan, scoring=False)
         if got is None:
             return None
-        return json.dumps(self.shard.statistics(got[0][0]))
+        return json.dumps(self.shard.statistics(got[0][0])).encode()
 
     def _states(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
 
-    def search(self, call: str, plan: QueryPlan | None = None) -> str | None:
+    def search(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
         """This shard's best rows (``LocalShard.search``; arguments ``[need, per_document]``), as JSON."""
         got = self._kept_plan(call, plan)
         if got is None:
             return None
         (query, stats, weights), (need, per_document) = got
-        return json.dumps(self.shard.search(query, stats, weights, need, per_document))
+        return json.dumps(self.shard.search(query, stats, weights, need, per_document)).encode()
 
-    def fetch(self, plan: QueryPlan, rows: list[Row]) -> str:
-        return json.dumps(self._states(plan, [tuple(r) for r in rows]))
+    def fetch(self, plan: QueryPlan, rows: list[Row]) -> bytes:
+        return json.dumps(self._states(plan, [tuple(r) for r in rows])).encode()
 
-    def search_matched(self, call: str, plan: QueryPlan | None = None) -> str | None:
+    def search_matched(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
         """Where the query matches here and the best rows weighed for those languages (both phases in
         one call: ``LocalShard.search_matched``; arguments ``[need, per_document, fetch]``), with their
         hits' state when ``fetch``, as JSON."""
@@ -205,16 +206,16 @@ class ShardServer:
             return None
         (query, stats, _), (need, per_document, fetch) = got
         matched, rows = self.shard.search_matched(query, stats, need, per_document)
-        return json.dumps([matched, rows, (self._states(query, rows) if fetch and rows else None)])
+        return json.dumps([matched, rows, (self._states(query, rows) if fetch and rows else None)]).encode()
 
-    def search_fetch(self, call: str, plan: QueryPlan | None = None) -> str | None:
+    def search_fetch(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
         """``search`` and ``fetch`` of every row in one call (one round trip for a small page), as JSON."""
         got = self._kept_plan(call, plan)
         if got is None:
             return None
         (query, stats, weights), (need, per_document) = got
         rows = self.shard.search(query, stats, weights, need, per_document)
-        return json.dumps([rows, self._states(query, rows) if rows else []])
+        return json.dumps([rows, self._states(query, rows) if rows else []]).encode()
 
     def explain(
         self, plan: QueryPlan, stats: dict[str, Any], weights: dict[str, float], doc_id: str, passage: int
@@ -420,14 +421,14 @@ class RayShardedIndex(ShardedIndex):
         get the key with ``stats`` (``[statistics json, weights]`` for the plan they keep, or None:
         those kept with it). An actor that lost the plan (its answer None) is sent everything."""
         sent = self._sent
-        bare = json.dumps([key, args, stats])
-        whole: list[tuple[QueryPlan, str]] = []
+        bare = json.dumps([key, args, stats]).encode()
+        whole: list[tuple[QueryPlan, bytes]] = []
 
         def call(i: int, again: bool) -> Callable[[Any], Any]:
             if again or key not in sent[i]:
                 if not whole:
                     plan, with_stats = given()
-                    whole.append((plan, json.dumps([key, args, with_stats])))
+                    whole.append((plan, json.dumps([key, args, with_stats]).encode()))
                 plan, full = whole[0]
                 return lambda a: getattr(a, method).remote(full, plan)
             return lambda a: getattr(a, method).remote(bare)

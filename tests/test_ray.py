@@ -621,7 +621,7 @@ def test_a_repeated_query_sends_its_plan_once_and_again_to_a_restarted_actor(ray
         key = decided[3]["search"]
         assert all(key in sent for sent in on_ray._sent)
         victim = on_ray.actors[1]
-        call = json.dumps([key, [10, True], None])  # the key alone: the plan and statistics kept with it
+        call = json.dumps([key, [10, True], None]).encode()  # the key alone: the plan and statistics kept with it
         assert ray_local.get(victim.search_fetch.remote(call)) is not None  # kept: the key suffices
         before = ray_local.get(victim.ping.remote())
         ray_local.kill(victim, no_restart=False)
@@ -675,7 +675,7 @@ def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_i
     def then_forget(self, plan, *args, **kwargs):
         got = phase_one(self, plan, *args, **kwargs)
         if forget:  # shard 1 keeps KEPT_PLANS other plans: the query's own is gone before its search
-            calls = [json.dumps([f"other.{j}", [], None]) for j in range(KEPT_PLANS)]
+            calls = [json.dumps([f"other.{j}", [], None]).encode() for j in range(KEPT_PLANS)]
             ray_local.get([self.actors[1].statistics.remote(call, plan) for call in calls])
         return got
 
