@@ -268,6 +268,20 @@ def test_only_a_forced_blockmax_takes_the_block_max_path(index: Index, monkeypat
     assert bool(entered) is calls
 
 
+def split_index(root, docs: list[str], split: int, titled: bool = False) -> Index:
+    """An index of ``docs`` in one or two segments (the first ``split`` quarters, then the rest), 8-word
+    passages; ``titled``: document i's title is the start of document 7i's text (title-only words)."""
+    idx = Index.create(root / "idx", passage_words=8)
+    cut = len(docs) * split // 4
+    for lo, hi in ((0, cut), (cut, len(docs))):
+        if hi > lo:
+            with idx.writer() as w:
+                for i in range(lo, hi):
+                    title = docs[(i * 7) % len(docs)][:20] if titled else ""
+                    w.add(Document(f"d{i:04d}", docs[i], title=title, lang="en"))
+    return idx
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     corpus=corpora(),
@@ -283,14 +297,7 @@ def test_the_ranked_or_path_equals_the_general_path_and_small_sets_rank_as_large
     exactly as a large one (partition, then sort), ties at the boundary included."""
     import search.selection
 
-    docs, _ = corpus
-    idx = Index.create(tmp_path_factory.mktemp("or") / "idx", passage_words=8)
-    cut = len(docs) * split // 4
-    for lo, hi in ((0, cut), (cut, len(docs))):
-        if hi > lo:
-            with idx.writer() as w:
-                for i in range(lo, hi):
-                    w.add(Document(f"d{i:04d}", docs[i], lang="en"))
+    idx = split_index(tmp_path_factory.mktemp("or"), corpus[0], split)
     snap = idx._snapshot
     parsed = parse_query(" ".join(query))
     ctx = idx.query_context(snap, None, None, None)
@@ -327,14 +334,7 @@ def test_a_conjunction_of_terms_equals_the_general_path(tmp_path_factory, corpus
     clause-order sums as the general boolean path, bit for bit, title-only words among the terms too,
     whether a longer clause is searched or read through a dense array."""
     import search.scorers
-    docs, _ = corpus
-    idx = Index.create(tmp_path_factory.mktemp("and") / "idx", passage_words=8)
-    cut = len(docs) * split // 4
-    for lo, hi in ((0, cut), (cut, len(docs))):
-        if hi > lo:
-            with idx.writer() as w:
-                for i in range(lo, hi):
-                    w.add(Document(f"d{i:04d}", docs[i], title=docs[(i * 7) % len(docs)][:20], lang="en"))
+    idx = split_index(tmp_path_factory.mktemp("and"), corpus[0], split, titled=True)
     words = [f"title:{q}" if title and i == 0 else q for i, q in enumerate(query)]
     parsed = parse_query(" AND ".join(words))
     snap = idx._snapshot
@@ -372,14 +372,7 @@ def test_dense_and_sparse_sums_give_the_same_scores(tmp_path_factory, corpus, qu
     is the same, for ranked ORs and for ORs with NOT or title words (the general path)."""
     import search.scorers
 
-    docs, _ = corpus
-    idx = Index.create(tmp_path_factory.mktemp("dense") / "idx", passage_words=8)
-    cut = len(docs) * split // 4
-    for lo, hi in ((0, cut), (cut, len(docs))):
-        if hi > lo:
-            with idx.writer() as w:
-                for i in range(lo, hi):
-                    w.add(Document(f"d{i:04d}", docs[i], title=docs[(i * 3) % len(docs)][:15], lang="en"))
+    idx = split_index(tmp_path_factory.mktemp("dense"), corpus[0], split, titled=True)
     parsed = parse_query(" ".join(op + word for op, word in query))
     snap = idx._snapshot
 
