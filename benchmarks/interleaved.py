@@ -58,17 +58,25 @@ def measure(workdir: Path, corpus: str, size: int | None, peer: str, rounds: int
     return out
 
 
+def _size(text: str) -> int | None:
+    """A ``--size``: a positive number of passages, or 'full' (None), as ``BENCH_SIZES`` reads it."""
+    if text == "full":
+        return None
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a positive number of passages nor 'full'")
+    return int(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--corpus", default="en")
-    ap.add_argument("--size", action="append", required=True, help="passages, or 'full'")
+    ap.add_argument("--size", action="append", required=True, type=_size, help="passages, or 'full'")
     ap.add_argument("--peer", default="tantivy-en_stem")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    sizes = [None if n == "full" else int(n) for n in args.size]
-    runs = [measure(Path(args.workdir), args.corpus, n, args.peer, args.rounds) for n in sizes]
+    runs = [measure(Path(args.workdir), args.corpus, n, args.peer, args.rounds) for n in args.size]
     for run in runs:
         for shape, got in run["shapes"].items():
             print(

@@ -10,12 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def run_firsts(values: np.ndarray) -> np.ndarray:
+    """For a non-empty sorted 1-d array, True where a run of equal values starts (a neighbour compare,
+    without concatenating a Python list to it)."""
+    first = np.empty(values.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return first
+
+
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values of a 1-d array in ascending order: ``np.unique(values)`` by sort and compare."""
     if values.shape[0] < 2:
         return values.copy()
     out = np.sort(values)
-    keep = np.empty(out.shape[0], dtype=bool)
-    keep[0] = True
-    np.not_equal(out[1:], out[:-1], out=keep[1:])
-    return out[keep]
+    return out[run_firsts(out)]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import bm25
-from .arrays import sorted_unique
+from .arrays import run_firsts, sorted_unique
 from .bm25 import Explanation
 from .query import FILTER, MUST, MUST_NOT, SHOULD
 from .sloppy import sloppy_frequencies
@@ -576,10 +576,7 @@ def phrase_matches(
             cand = sorted_unique(keys >> 32)
     assert keys is not None
     owners = keys >> 32
-    first = np.empty(owners.shape[0], dtype=bool)
-    first[0] = True
-    np.not_equal(owners[1:], owners[:-1], out=first[1:])
-    starts = first.nonzero()[0]
+    starts = run_firsts(owners).nonzero()[0]
     return owners[starts], np.diff(starts, append=owners.shape[0])
 
 
@@ -649,9 +646,7 @@ def sparse_sum(scored: list[Vec]) -> Vec:
         return EMPTY
     order = pids.argsort(kind="stable")
     ordered = pids[order]
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    first = run_firsts(ordered)
     ids = ordered[first]
     if ids.shape[0] == n:  # no passage in two clauses: each sum is one score
         return ids, np.concatenate([s for _, s in scored])[order]
