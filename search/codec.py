@@ -73,22 +73,30 @@ def pack(values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_words = (total + 7) // 8 + 1
     acc = np.zeros(n_words, dtype=np.uint64)
     ends = starts + lens
-    # bit offset of every value: its block's first bit plus its index in the block times the width.
-    # Offsets grow with the value index and never overlap, so each 64-bit word is the OR of the runs
-    # of values that start (low part) or end (high part) in it: two ``reduceat`` calls, no scatter.
-    for lo in range(0, values.shape[0], _CHUNK):
-        idx = np.arange(lo, min(lo + _CHUNK, values.shape[0]), dtype=np.int64)
-        b = np.searchsorted(ends, idx, side="right")  # the block of each value
-        k = idx - starts[b]
-        w = widths[b].astype(np.int64)
-        bit = off[b] * 8 + k * w
-        v = values[lo : lo + idx.shape[0]].astype(np.uint64)
+    # bit offset of every value: its block's first bit plus its index in the block times the width, that
+    # is ``base + i * w`` with ``base`` per block, spread over the block's values by ``repeat``. Offsets
+    # grow with the value index and never overlap, so each 64-bit word is the OR of the runs of values
+    # that start (low part) or end (high part) in it: two ``reduceat`` calls, no scatter. Whole blocks
+    # of about ``_CHUNK`` values at a time.
+    base = off[:-1] * 8 - starts * widths.astype(np.int64)
+    cuts = np.searchsorted(ends, np.arange(_CHUNK, values.shape[0], _CHUNK), side="left") + 1
+    for b0, b1 in zip([0, *cuts.tolist()], [*cuts.tolist(), lens.shape[0]]):
+        if b1 <= b0:
+            continue
+        lo, hi = int(starts[b0]), int(ends[b1 - 1])
+        if hi <= lo:
+            continue
+        n_b = lens[b0:b1]
+        w = np.repeat(widths[b0:b1], n_b).astype(np.int64)
+        bit = np.repeat(base[b0:b1], n_b)
+        bit += np.arange(lo, hi, dtype=np.int64) * w
+        v = values[lo:hi].astype(np.uint64)
         q = bit >> 6
-        r = (bit & 63).astype(np.uint64)
-        _or_runs(acc, q, v << r)
-        spill = (bit & 63) + w > 64
+        r = bit & 63
+        _or_runs(acc, q, v << r.astype(np.uint64))
+        spill = r + w > 64
         if spill.any():
-            _or_runs(acc, q[spill] + 1, v[spill] >> (np.uint64(64) - r[spill]))
+            _or_runs(acc, q[spill] + 1, v[spill] >> (np.uint64(64) - r[spill].astype(np.uint64)))
     data = np.zeros(total + PAD, dtype=np.uint8)
     data[:total] = acc.view(np.uint8)[:total]
     return data, widths

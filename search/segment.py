@@ -450,26 +450,31 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
             order_t[lo : hi + 1] = sorted(order_t[lo : hi + 1], key=lambda j: keys[j])
             while i < len(tie_starts) and tie_starts[i] <= hi:
                 i += 1
-    hash_list = hashes.tolist()
+    order_np = np.asarray(order_t, dtype=np.int64)
     slot_of = np.zeros(n_terms, dtype=np.uint32)
-    slot_of[np.asarray(order_t, dtype=np.int64)] = np.arange(n_terms, dtype=np.uint32)
+    slot_of[order_np] = np.arange(n_terms, dtype=np.uint32)
     postings, n_postings = _postings_arrays(tid, slot_of, pid, pos, p_len)
     n_tok = int(tid.shape[0])
     del tid, pid, pos  # (the caller's columns stay unless consumed; a remapped copy goes now)
 
-    term_blob, term_off = encode_blob([keys[i] for i in order_t], np.uint32)
-    key_slot = {keys[i]: s for s, i in enumerate(order_t)}
-    surface = sorted((w.encode("utf-8"), key_slot[k]) for w, k in data.surface.items() if k in key_slot)
-    surf_blob, surf_off = encode_blob([w.decode("utf-8") for w, _ in surface], np.uint32)
+    sorted_keys = list(map(keys.__getitem__, order_t))
+    term_blob, term_off = encode_blob(sorted_keys, np.uint32)
+    key_slot = dict(zip(sorted_keys, range(n_terms)))
+    # words in UTF-8 byte order, which is code point order: strings sort as they are, no encoded copies
+    surf_map = data.surface
+    surf_words = sorted(w for w, k in surf_map.items() if k in key_slot)
+    surf_blob, surf_off = encode_blob(surf_words, np.uint32)
+    surf_slots = map(key_slot.__getitem__, map(surf_map.__getitem__, surf_words))
+    surf_term = np.fromiter(surf_slots, np.uint32, len(surf_words))
 
     arrays: dict[str, np.ndarray] = {
-        "term_hash": np.asarray([hash_list[i] for i in order_t], dtype=np.uint32),
+        "term_hash": hashes[order_np],
         "term_blob": term_blob,
         "term_off": term_off,
         **postings,
         "surf_blob": surf_blob,
         "surf_off": surf_off,
-        "surf_term": np.asarray([s for _, s in surface], dtype=np.uint32),
+        "surf_term": surf_term,
         "p_doc": np.asarray(data.p_doc, dtype=np.uint32),
         "p_no": np.asarray(data.p_no, dtype=np.uint32),
         "p_start": np.asarray(data.p_start, dtype=np.uint64),
