@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Iterable
 from itertools import chain, compress, filterfalse
 
 import numpy as np
 
 from analyzers import tokenize
+from analyzers.base import runs_of_words
 from analyzers.language import detect_document
 
-from .documents import Document, split_passages
+from .documents import Document, split_with_words
 from .segment import SegmentData
 from .settings import IndexSettings
 
@@ -284,13 +286,16 @@ class SegmentBuilder:
     def add_fields(self, doc_id: str, text: str, title: str, lang: str | None, meta_json: str) -> None:
         """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
         settings = self.settings
-        spans = split_passages(text, settings.passage_words)
-        if lang is not None:
-            langs = [lang] * len(spans)
+        spans, words = split_with_words(text, settings.passage_words)
+        if words is not None:  # one passage, its words listed to count them: its runs from those
+            raws: Iterable[list[str]] = [runs_of_words(words)]
+        else:
             # one passage's words at a time: a huge document never holds all its words as strings at once
             raws = iter([tokenize(text)]) if len(spans) == 1 else (tokenize(text[s:e]) for s, e in spans)
+        if lang is not None:
+            langs = [lang] * len(spans)
         else:
-            raws = [tokenize(text)] if len(spans) == 1 else [tokenize(text[s:e]) for s, e in spans]
+            raws = list(raws)
             texts = [text] if len(spans) == 1 else [text[s:e] for s, e in spans]
             langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)

@@ -120,11 +120,29 @@ def split_passages(text: str, passage_words: int) -> list[tuple[int, int]]:
     longer than twice the target is cut between words. ``passage_words=0`` keeps one passage.
     There is always at least one passage, so a document with an empty text still has its title indexed.
     """
+    return split_with_words(text, passage_words)[0]
+
+
+def split_with_words(text: str, passage_words: int) -> tuple[list[tuple[int, int]], list[str] | None]:
+    """``split_passages`` and, when the text stays one passage because it has few words, its whitespace
+    words as counted (else None): the indexer reads that passage's word runs from them
+    (``analyzers.base.runs_of_words``) instead of scanning the text again."""
     n = len(text)
     if passage_words <= 0 or n == 0:
-        return [(0, n)]
-    if _word_count(text, int(passage_words * 1.25) + 1) <= passage_words * 1.25:
-        return [(0, n)]
+        return [(0, n)], None
+    limit = passage_words * 1.25
+    if n <= SPLIT_COUNT_CHARS:
+        words = text.split()
+        if len(words) <= limit:
+            return [(0, n)], words
+    elif _word_count(text, int(limit) + 1) <= limit:
+        return [(0, n)], None
+    return _split_long(text, passage_words), None
+
+
+def _split_long(text: str, passage_words: int) -> list[tuple[int, int]]:
+    """``split_passages`` of a text with more than 1.25 x ``passage_words`` words."""
+    n = len(text)
     spans: list[tuple[int, int]] = []
     start = 0
     words = 0
@@ -153,10 +171,9 @@ SPLIT_COUNT_CHARS = 1 << 16
 
 
 def _word_count(text: str, limit: int) -> int:
-    """The number of ``\\S+`` words of ``text``; a long text's are counted up to ``limit`` only. (``\\s``
-    and ``str.split`` share CPython's definition of whitespace, so both count the same words.)"""
-    if len(text) <= SPLIT_COUNT_CHARS:
-        return len(text.split())
+    """The number of ``\\S+`` words of a long text, counted up to ``limit`` only, so a huge text's words
+    are never all listed at once. (``\\s`` and ``str.split``, which counts a short text's words, share
+    CPython's definition of whitespace, so both count the same words.)"""
     return sum(1 for _ in itertools.islice(_WORD.finditer(text), limit))
 
 

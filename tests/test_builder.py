@@ -18,15 +18,46 @@ _PIECES = ["kata", "river", "a.", "b?", "\u200b", "\u180e", "x\u0301", "\ufeff",
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join), st.integers(min_value=1, max_value=90))
-def test_word_count_equals_the_regex_count_on_both_paths(text: str, limit: int) -> None:
-    words = len(re.findall(r"\S+", text))
-    assert documents._word_count(text, limit) == words  # short: str.split
-    long_path = documents.SPLIT_COUNT_CHARS
-    try:
-        documents.SPLIT_COUNT_CHARS = -1  # every text takes the lazy path, which stops at the limit
-        assert documents._word_count(text, limit) == min(words, limit)
-    finally:
-        documents.SPLIT_COUNT_CHARS = long_path
+def test_word_counts_and_the_words_listed_agree_with_the_regex(text: str, limit: int) -> None:
+    words = re.findall(r"\S+", text)
+    spans, listed = documents.split_with_words(text, limit)  # a short text's words: str.split
+    if text and len(words) <= limit * 1.25:
+        assert spans == [(0, len(text))] and listed == words
+    else:
+        assert listed is None
+    assert documents._word_count(text, limit) == min(len(words), limit)  # a long text's: lazy, to the limit
+
+
+# punctuation around words, inner separators, marks, "_", quotes and dashes, beside every kind of whitespace
+_TOKEN_PIECES = ["word", "Kata", "(", ")", ",", ".", "-", "'", "\u2019", "\u201c", "\u2014", "\u2026", "!", "_", "3",
+                 "x\u0301", "\u0301", "\u00df", "\u0915\u093f", "\u0130", *_SPACES]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_TOKEN_PIECES), max_size=60).map("".join))
+def test_runs_read_from_counted_words_are_the_run_regex_runs(text: str) -> None:
+    from analyzers import tokenize
+    from analyzers.base import runs_of_words
+
+    assert runs_of_words(text.split()) == tokenize(text)
+
+
+def test_a_segment_built_from_counted_words_equals_one_built_by_the_run_regex(monkeypatch) -> None:
+    from search import builder
+    from search.settings import IndexSettings
+
+    texts = ["Upper Lars (the river), e-mail: U.S. \u2014 ok!", "Kata-kata; orang\u2019s x\u0301 a_b 3.5 ...",
+             "", "satu " * 200, "pendek."]  # fmt: skip
+
+    def build() -> dict:
+        b = builder.SegmentBuilder(IndexSettings(passage_words=120, default_language="id"))
+        for i, text in enumerate(texts):
+            b.add_fields(f"d{i}", text, "Judul (baru)", "id" if i % 2 else None, "{}")
+        data = b.to_segment_data()
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in vars(data).items()}
+
+    counted = build()
+    monkeypatch.setattr(builder, "split_with_words", lambda text, n: (documents.split_passages(text, n), None))
+    assert build() == counted
 
 
 @pytest.mark.parametrize("passage_words", [3, 120, 10_000])
