@@ -406,3 +406,21 @@ def test_known_item_queries_are_words_of_their_passage() -> None:
     assert any(w in ("dan", "yang") for _, q in queries for w in q.split())  # function words are drawn too
     with pytest.raises(ValueError, match="no passage has 99 words"):
         known_item_queries(passages, 1, seed=1, min_words=99)
+
+
+def test_known_item_paired_statistics() -> None:
+    """McNemar's exact p and the paired bootstrap of benchmarks/known_item_paired.py, by hand."""
+    from benchmarks.known_item_paired import compare, mcnemar_exact, paired_bootstrap
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)  # both tails of binomial(5, 1/2) at 0 and 5
+    assert mcnemar_exact(3, 3) == 1.0
+    assert mcnemar_exact(1, 9) == mcnemar_exact(9, 1) == pytest.approx(2 * 11 / 1024)
+    same = paired_bootstrap([1.0, 0.0, 1.0], [1.0, 0.0, 1.0])
+    assert same == {"diff": 0.0, "ci95_low": 0.0, "ci95_high": 0.0, "p_boot_le0": 1.0}
+    boot = paired_bootstrap([1.0] * 50 + [0.0] * 50, [0.0] * 50 + [0.0] * 50, draws=2000)
+    assert boot["diff"] == 0.5 and 0.35 < boot["ci95_low"] < 0.5 < boot["ci95_high"] < 0.65
+    c = compare([1, 0, 3, 0], [2, 5, 0, 0])  # ranks, 0 = not in the top 10
+    assert (c["found_by_a_only"], c["found_by_b_only"]) == (1, 1)
+    assert c["success@10"]["diff"] == 0.0
+    assert c["mrr@10"]["diff"] == pytest.approx((1 + 1 / 3 - 1 / 2 - 1 / 5) / 4)
