@@ -2,7 +2,7 @@
 
 A segment stores, per postings block of 128 passages, the block's last passage id, its largest tf and
 its smallest passage length (format 2). BM25 grows with tf and falls with length, so
-``idf * max_tf / (max_tf + k1 * (1 - b + b * min_len / avgdl))`` bounds every score in the block
+``idf * (max_tf / (max_tf + k1 * (1 - b + b * min_len / avgdl)) + delta)`` bounds every score in the block
 (Ding & Suel, "Faster top-k document retrieval using block-max indexes", SIGIR 2011). Here, with numpy:
 
 1. a threshold: the exact scores of the passages in the blocks with the highest bounds give a score
@@ -61,7 +61,7 @@ class TermBlocks:
             self.first[1:] = self.last[:-1] + 1
         st = w.stats
         norm = bm25.length_norms(min_len, st.avgdl, ctx.k1, ctx.b)
-        self.ub = bm25.term_scores(w.idf, max_tf, norm) * (1.0 + BOUND_SLACK)
+        self.ub = bm25.term_scores(w.idf, max_tf, norm, w.delta) * (1.0 + BOUND_SLACK)
 
     @property
     def n_blocks(self) -> int:
@@ -101,7 +101,7 @@ class TermBlocks:
         hit = pids[idx] == cand
         w = self.scorer.weight
         tf = tfs[idx[hit]]
-        scores = bm25.term_scores(w.idf, tf, w.norms(self.scorer.si)[cand[hit]])
+        scores = bm25.term_scores(w.idf, tf, w.norms(self.scorer.si)[cand[hit]], w.delta)
         return hit, scores
 
 

@@ -236,7 +236,7 @@ class BlendedTermScorer(TermScorer):
         if got is None:
             ctx = w.ctx
             # kept in the snapshot's score cache as plain terms are (a repeated query costs a lookup)
-            cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b, "blended", w.blended_df, w.boost)
+            cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b, w.delta, "blended", w.blended_df, w.boost)
             if ctx.statistics is not None:
                 st = ctx.statistics.lang_stats(w.lang)
                 cache_key += (st.n_passages, st.total_length)
@@ -335,6 +335,7 @@ class ExpandedScorer(Scorer):
             st.total_length,
             ctx.k1,
             ctx.b,
+            w.delta,
         )
         return ctx.snap.cached_arrays(cache_key, self._compute, 0)  # type: ignore[return-value]
 
@@ -357,7 +358,7 @@ class ExpandedScorer(Scorer):
                 continue
             if acc is None:
                 acc = np.zeros(n_passages, dtype=np.float64)
-            acc[pids] += bm25.term_scores(idf, tfs, norms[pids]) * e.boost
+            acc[pids] += bm25.term_scores(idf, tfs, norms[pids], w.delta) * e.boost
         if acc is None:
             return EMPTY[0], EMPTY[1], EMPTY[1]
         ids = np.flatnonzero(acc)

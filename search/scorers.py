@@ -110,7 +110,7 @@ class TermScorer(Scorer):
         """What this term's scores in this segment depend on: the snapshot's cache key."""
         w = self.weight
         ctx = w.ctx
-        cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b)
+        cache_key: tuple = (self.si, w.key, ctx.k1, ctx.b, w.delta)
         if ctx.statistics is not None:  # scores depend on the given N, avgdl and df
             st = ctx.statistics.lang_stats(w.lang)
             cache_key += (st.n_passages, st.total_length, ctx.statistics.df(w.key))
@@ -141,7 +141,7 @@ class TermScorer(Scorer):
         pids, tfs = w.ctx.postings(w.key)[self.si]
         if pids.shape[0] == 0:
             return EMPTY[0], EMPTY[1], EMPTY[1]
-        scores = bm25.term_scores(w.idf, tfs, w.norms(self.si)[pids])
+        scores = bm25.term_scores(w.idf, tfs, w.norms(self.si)[pids], w.delta)
         return pids.astype(np.int64), scores, _best(scores)
 
     def vec(self, top_n: int = 0) -> Vec:
@@ -165,7 +165,7 @@ class TermScorer(Scorer):
         tf = tf_at(w.ctx.postings(w.key)[self.si], pid)
         st = w.stats
         dl = int(w.ctx.snap.segments[self.si].reader.p_len[pid])
-        e = bm25.explain_term(label, st.n_passages, w.df, tf, dl, st.avgdl, w.ctx.k1, w.ctx.b)
+        e = bm25.explain_term(label, st.n_passages, w.df, tf, dl, st.avgdl, w.ctx.k1, w.ctx.b, delta=w.delta)
         if w.count == 1:
             return e
         return Explanation(
@@ -206,7 +206,7 @@ class PhraseScorer(Scorer):
         if pids.shape[0] == 0:
             return EMPTY
         w = self.weight
-        return pids, bm25.term_scores(w.idf, freq, w.norms(self.si)[pids])
+        return pids, bm25.term_scores(w.idf, freq, w.norms(self.si)[pids], w.delta)
 
     def explain(self, pid: int) -> Explanation:
         w = self.weight
@@ -217,7 +217,7 @@ class PhraseScorer(Scorer):
             return Explanation(0.0, f"no match for {label}", [])
         st = w.stats
         dl = int(w.ctx.snap.segments[self.si].reader.p_len[pid])
-        e = bm25.explain_term(label, st.n_passages, 0, float(f), dl, st.avgdl, w.ctx.k1, w.ctx.b)
+        e = bm25.explain_term(label, st.n_passages, 0, float(f), dl, st.avgdl, w.ctx.k1, w.ctx.b, delta=w.delta)
         idf_parts = [Explanation(v, f"idf({t}), from N = {st.n_passages}, df = {df}") for t, v, df in w.idf_parts()]
         e.details[0] = Explanation(w.idf, "idf of the phrase, sum of:", idf_parts)
         e.value = w.idf * e.details[1].value  # the product of its parts, as scoring computes it

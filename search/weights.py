@@ -71,6 +71,11 @@ class Weight:
         """N and total length of this weight's language: the given statistics', else the snapshot's."""
         return self.ctx.stats(self.lang)
 
+    @property
+    def delta(self) -> float:
+        """BM25+'s lower bound of a matching term's tf part in this language (``bm25.DELTA``)."""
+        return bm25.delta(self.lang)
+
     def norms(self, si: int) -> np.ndarray:
         """BM25 length norms of every passage of segment ``si`` under this language's avgdl."""
         ctx = self.ctx

@@ -73,8 +73,10 @@ def assert_parts_give_the_whole(e: Explanation) -> int:
             assert node.value == math.log(1.0 + (n - df + 0.5) / (df + 0.5))
             checked += 1
         elif node.description.startswith("tf / (tf + k1"):
-            tf, k1, b, dl, avgdl = values
-            assert node.value == tf / (tf + k1 * (1.0 - b + b * (dl / avgdl)))
+            tf, k1, b, dl, avgdl, *delta = values  # BM25+'s delta where the language has one
+            part = tf / (tf + k1 * (1.0 - b + b * (dl / avgdl)))
+            assert node.value == (part + delta[0] if delta else part)
+            assert len(delta) == node.description.endswith("+ delta from:")
             checked += 1
     return checked
 
@@ -116,6 +118,50 @@ def test_a_multi_language_query_explains_its_language_weight(index: Index) -> No
         e = index.explain(query, h.doc_id, h.passage)
         assert e.value == h.score and e.details[0].value < 1.0
         assert_parts_give_the_whole(e)
+
+
+def test_an_indonesian_match_scores_at_least_bm25_plus_lower_bound(index: Index) -> None:
+    """Indonesian terms score BM25+ (Lv & Zhai 2011): idf * (tf / (tf + norm) + delta) with delta
+    ``bm25.DELTA["id"]``; English terms plain BM25 (delta 0), bit for bit."""
+    from search import bm25
+
+    assert bm25.delta("id") == 0.125 and bm25.delta("en") == 0.0
+    for query, lang in (("sungai", "id"), ("river", "en")):
+        hits = index.search(query, k=50, per_document=False, lang=lang)
+        assert hits
+        snap = index._snapshot
+        st = snap.stats[lang]
+        for hit in hits:
+            nodes = list(walk(index.explain(query, hit.doc_id, hit.passage)))
+            leaf = next(n for n in nodes if n.description.startswith("tf /"))
+            tf, k1, b, dl, avgdl = (d.value for d in leaf.details[:5])
+            plain = tf / (tf + k1 * (1.0 - b + b * (dl / avgdl)))
+            assert avgdl == st.avgdl
+            assert leaf.value == (plain + 0.125 if lang == "id" else plain)
+            idf = next(n for n in nodes if n.description.startswith("idf"))
+            assert hit.score == idf.value * leaf.value
+
+
+def test_bm25_plus_ranks_more_query_words_above_a_shorter_passage(tmp_path) -> None:
+    """Why the lower bound: a long passage holding both query words must not lose to a short passage
+    holding one (plain BM25 ranks the short one first here; BM25+ the one that has both words)."""
+    from search import bm25
+
+    idx = Index.create(tmp_path / "idx", passage_words=0)
+    with idx.writer() as w:
+        w.add(Document("short", "anggaran daerah", lang="id"))
+        w.add(Document("both", "anggaran pendapatan " + " ".join(f"kata{i}" for i in range(32)), lang="id"))
+        for i in range(20):  # an average passage of 15 words: "both" is over twice as long
+            w.add(Document(f"l{i}", f"laporan tahun {i} " + " ".join(f"isi{j}" for j in range(12)), lang="id"))
+    query = "anggaran pendapatan"
+    assert [h.doc_id for h in idx.search(query, k=1)] == ["both"]
+    plain = dict(bm25.DELTA)
+    try:
+        bm25.DELTA.clear()
+        fresh = Index.open(tmp_path / "idx")  # no score cached under the delta
+        assert [h.doc_id for h in fresh.search(query, k=1)] == ["short"]
+    finally:
+        bm25.DELTA.update(plain)
 
 
 def test_inflated_leaves_are_caught(index: Index) -> None:
