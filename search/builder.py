@@ -99,8 +99,10 @@ class SegmentBuilder:
         self.ids: set[str] = set()
         self._titles: dict[str, tuple[str, list[int], int, int]] = {}
         self._runs: dict[str, _RunIds] = {}  # lang -> word run -> term id (see ``_RunIds``)
-        self._multi_slots: list[int] = []  # the term ids of the runs of several slots, one after another
-        self._multi_off: list[int] = [0]
+        # the term ids of the runs of several slots, one after another, and where each run's start: arrays,
+        # so each chunk's splice reads them as numpy views instead of converting lists that only grow
+        self._multi_slots = array("I")
+        self._multi_off = array("q", [0])
         self._surface: dict[str, str] = {}  # "<lang>:<word>" -> term key, of the text's runs analyzed so far
         self._title_texts: set[tuple[str, str]] = set()  # (lang, title) seen, for the surface words
         self._slots_per_char: dict[str, int] = {}
@@ -184,7 +186,7 @@ class SegmentBuilder:
         multi = vals >= MULTI
         if self._multi_slots and multi.any():  # splice in the runs of several slots
             which = vals[multi].astype(np.int64) - MULTI
-            off = np.asarray(self._multi_off, dtype=np.int64)
+            off = np.frombuffer(self._multi_off, dtype=np.int64)
             lens = np.ones(vals.shape[0], dtype=np.int64)
             lens[multi] = off[which + 1] - off[which]
             ends = np.cumsum(lens)
@@ -193,7 +195,7 @@ class SegmentBuilder:
             out[starts[~multi]] = vals[~multi]
             n_lens = lens[multi]
             within = np.arange(int(n_lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_lens) - n_lens, n_lens)
-            out[np.repeat(starts[multi], n_lens) + within] = np.asarray(self._multi_slots, dtype=np.uint32)[
+            out[np.repeat(starts[multi], n_lens) + within] = np.frombuffer(self._multi_slots, dtype=np.uint32)[
                 np.repeat(off[which], n_lens) + within
             ]
             bounds = np.concatenate(([0], np.cumsum(counts)))

@@ -415,6 +415,15 @@ def encode_postings(
     }
 
 
+def _surface_slots(surface: dict[str, str], key_slot: dict[str, int], every: bool) -> tuple[list[str], np.ndarray]:
+    """The surface words in UTF-8 byte order (which is code point order: strings sort as they are) and
+    their terms' slots; ``every``: all words name a term of ``key_slot`` (else those that do not are
+    left out; ``KeyError`` when ``every`` is wrong)."""
+    words = sorted(surface) if every else sorted(w for w, k in surface.items() if k in key_slot)
+    slots = map(key_slot.__getitem__, map(surface.__getitem__, words))
+    return words, np.fromiter(slots, np.uint32, len(words))
+
+
 def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np.ndarray], dict]:
     """The on-disk arrays of a segment and the header counts they agree with. With ``consume`` the token
     columns are taken out of ``data`` (left empty), so a flush's columns (12 bytes a token) are let go
@@ -460,12 +469,11 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
     sorted_keys = list(map(keys.__getitem__, order_t))
     term_blob, term_off = encode_blob(sorted_keys, np.uint32)
     key_slot = dict(zip(sorted_keys, range(n_terms)))
-    # words in UTF-8 byte order, which is code point order: strings sort as they are, no encoded copies
-    surf_map = data.surface
-    surf_words = sorted(w for w, k in surf_map.items() if k in key_slot)
+    try:  # no term dropped (a flush): every surface word names a term, no filter per word
+        surf_words, surf_term = _surface_slots(data.surface, key_slot, n_terms == len(data.keys))
+    except KeyError:  # a word naming a term this segment lacks: left out, as for dropped terms
+        surf_words, surf_term = _surface_slots(data.surface, key_slot, False)
     surf_blob, surf_off = encode_blob(surf_words, np.uint32)
-    surf_slots = map(key_slot.__getitem__, map(surf_map.__getitem__, surf_words))
-    surf_term = np.fromiter(surf_slots, np.uint32, len(surf_words))
 
     arrays: dict[str, np.ndarray] = {
         "term_hash": hashes[order_np],

@@ -167,3 +167,21 @@ def test_columns_made_a_range_at_a_time_over_the_chunks_equal_one_pass(monkeypat
     ranged = builder._slot_columns(b._tok, body, title)
     assert all(x.tolist() == y.tolist() for x, y in zip(ranged, whole))
     assert len(whole[0]) == b.n_tokens
+
+
+def test_a_surface_word_naming_no_term_is_left_out_of_the_flushed_segment() -> None:
+    from search import segment
+    from search.builder import SegmentBuilder
+    from search.settings import IndexSettings
+
+    def surface_of(extra: dict[str, str]) -> tuple[list[int], list[int]]:
+        b = SegmentBuilder(IndexSettings(passage_words=0, default_language="en"))
+        b.add_fields("d", "Rivers of the upper Lars", "", "en", "{}")
+        data = b.to_segment_data()
+        data.surface.update(extra)
+        arrays, _ = segment.build_arrays(data)
+        return arrays["surf_blob"].tolist(), arrays["surf_term"].tolist()
+
+    plain = surface_of({})
+    assert plain[1]  # the words were kept, each naming its term
+    assert surface_of({"en:zzz": "en:no-such-term"}) == plain  # every term kept: the word alone is dropped
