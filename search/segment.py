@@ -278,7 +278,8 @@ def _postings_arrays(
     so the bytes equal those of a single pass, while the sorted copies exist for one range only.
     """
     n_terms = slot_of.shape[0]
-    ttf = np.bincount(slot_of[tid], minlength=n_terms).astype(np.int64)
+    ttf = np.empty(n_terms, dtype=np.int64)
+    ttf[slot_of] = np.bincount(tid, minlength=n_terms)  # counted by term id, then placed by slot
     chunk_of_slot = (np.cumsum(ttf) - ttf) // POSTINGS_CHUNK_TOKENS
     chunks = int(chunk_of_slot[-1]) + 1 if n_terms else 0
     bounds = np.searchsorted(chunk_of_slot, np.arange(chunks + 1), side="left")
@@ -303,7 +304,9 @@ def _postings_arrays(
         if sel is not None:
             order = sel[order]
         del slot, sel
-        pid_s, pos_s = pid[order].astype(np.int64), pos[order].astype(np.int64)
+        # unsigned as stored: the differences below that wrap are where a term or posting starts, and
+        # those are overwritten (packing reads values as 64-bit words itself)
+        pid_s, pos_s = pid[order], pos[order]
         del order
         n_tok = slot_s.shape[0]
         change = np.flatnonzero((slot_s[1:] != slot_s[:-1]) | (pid_s[1:] != pid_s[:-1])) + 1
