@@ -228,7 +228,7 @@ def arm_tripwire(n: int, record: Path, only: str = "", sig: int = signal.SIGKILL
     wrap(writer, "merge_segments", "merge")  # a merge inside commit (force_merge, shards)
     wrap(writer, "BackgroundMerge", "merge")  # a merge started in its own process after a commit
     wrap(writer.IndexWriter, "_apply_merge", "merge")  # a finished merge joining the next commit
-    wrap(parallel, "_send", "send batch")
+    wrap(parallel, "_send_to_worker", "send batch")
     wrap(parallel._Pool, "_handle", "worker message")
 
     class _File(WrappedFile):
