@@ -7,6 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from search import Document, Index, InvalidDocument, WorkerFailed, parallel
 from search.builder import SegmentBuilder, content_hash
@@ -215,9 +217,24 @@ def test_a_worker_gone_before_a_send_is_reported_not_a_broken_pipe(tmp_path: Pat
     try:
         pool.procs[dead].kill()
         pool.procs[dead].join()
-        batch = [["d0", "some text", "", None, None]]
+        batch = [["d0", "some text", "", None, ""]]  # as _batches makes them: meta_json "" for none
         with pytest.raises(WorkerFailed, match=f"worker {dead} .*exited with code {-signal.SIGKILL}"):
             pool.run([batch] * (1 if ends == "finish" else 3))
     finally:
         pool.close(remove_files=True)
     assert segment_files(tmp_path) == []
+
+
+_FIELD = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(
+    st.integers(min_value=0, max_value=2**40),
+    st.lists(st.tuples(_FIELD, _FIELD, _FIELD, st.sampled_from([None, "en", "id"]), _FIELD), max_size=20),
+)
+def test_a_batch_reaches_a_worker_field_for_field(batch_no: int, docs: list[tuple]) -> None:
+    """The parent's batch framing (lengths, then one UTF-8 text; nothing unpickled) gives the worker the
+    same fields, ``None`` languages included, whatever the text holds (NULs, marks, astral characters)."""
+    got_no, flat = parallel._unpack_batch(parallel._pack_batch(batch_no, [list(d) for d in docs]))
+    assert got_no == batch_no
+    assert flat == [field for doc in docs for field in doc]

@@ -267,7 +267,7 @@ def bulk_jsonl(tmp_path_factory) -> Path:
     """A JSONL file large enough that ``search index`` runs its workers for a while."""
     path = tmp_path_factory.mktemp("bulk") / "bulk.jsonl"
     with open(path, "w", encoding="utf-8") as f:
-        for doc in crash_worker.bulk_documents(20_000):
+        for doc in crash_worker.bulk_documents(40_000):  # builds got faster: keep the workers visible a while
             f.write(json.dumps({"id": doc.id, "text": doc.text, "lang": doc.lang}) + "\n")
     return path
 
