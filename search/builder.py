@@ -111,6 +111,11 @@ class SegmentBuilder:
         return len(self.doc_ids)
 
     @property
+    def largest_text(self) -> int:
+        """Characters of the longest document text buffered (what decides a flush's allocation mode)."""
+        return max(map(len, self.doc_texts), default=0)
+
+    @property
     def n_tokens(self) -> int:
         """Indexed tokens buffered (stopword slots not counted): what ``buffer_tokens`` bounds."""
         self._analyze()

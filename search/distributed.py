@@ -875,10 +875,10 @@ class ShardBuilder:
     def _flush(self) -> dict[str, Any]:
         import tempfile
 
-        from .malloc import large_arrays_mapped
+        from .malloc import flush_arrays
         from .segment import write_segment
 
-        with tempfile.TemporaryDirectory(prefix="telusur-shard-") as tmp, large_arrays_mapped():
+        with tempfile.TemporaryDirectory(prefix="telusur-shard-") as tmp, flush_arrays(self.buf.largest_text):
             data = self.buf.to_segment_data()
             path = Path(tmp) / "segment.tls"
             size, checksum = write_segment(path, data, consume=True)

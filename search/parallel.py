@@ -50,7 +50,7 @@ from typing import Any
 
 from .builder import SegmentBuilder
 from .errors import SearchError, WorkerFailed
-from .malloc import large_arrays_mapped
+from .malloc import flush_arrays
 from .segment import write_segment
 from .settings import IndexSettings
 
@@ -193,7 +193,7 @@ def _worker(
         def flush() -> None:
             nonlocal buf, batches, written
             name = f"{prefix}{written}.tls"
-            with large_arrays_mapped():  # its temporaries leave no holes in the heap (search/malloc.py)
+            with flush_arrays(buf.largest_text):  # a huge document's temporaries leave no holes (malloc.py)
                 data = buf.to_segment_data()
                 size, checksum = write_segment(Path(directory) / name, data, consume=True)
             entry = {"tmp": name, "size": size, "checksum": checksum, "docs": len(data.doc_ids)}

@@ -23,7 +23,7 @@ from .builder import SegmentBuilder
 from .columns import document_values
 from .documents import Document
 from .errors import IndexCorrupt, InvalidArgument, InvalidDocument, SearchError
-from .malloc import large_arrays_mapped
+from .malloc import flush_arrays
 from .merge import BackgroundMerge, SegmentSize, TieredMergePolicy, merge_segments
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
@@ -295,7 +295,7 @@ class IndexWriter:
         if not len(self._buffer):
             return
         buf = self._buffer
-        with large_arrays_mapped():  # its temporaries leave no holes in the heap (search/malloc.py)
+        with flush_arrays(buf.largest_text):  # a huge document's temporaries leave no holes (search/malloc.py)
             entry = self._write(buf.to_segment_data())
         self._entries.append(entry)
         ids = self._live_ids()

@@ -842,3 +842,30 @@ def test_the_plain_window_chooser_equals_the_numpy_one_on_random_passages(monkey
         assert best_window(text, matches, size) == numpy_window, (text, terms, size)
         checked += len(matches) > 1
     assert checked > 1000
+
+
+def test_only_a_flush_holding_a_huge_document_maps_its_arrays(tmp_path, monkeypatch) -> None:
+    """A flush maps its big arrays (no heap holes under a huge document's peak) only when it holds a
+    document of ``HUGE_DOCUMENT_CHARS`` or more; other flushes reuse the heap's memory."""
+    import contextlib
+
+    from search import malloc
+
+    mapped: list[int] = []
+
+    @contextlib.contextmanager
+    def recording():
+        mapped.append(1)
+        yield
+
+    monkeypatch.setattr(malloc, "large_arrays_mapped", recording)
+    monkeypatch.setattr(malloc, "HUGE_DOCUMENT_CHARS", 1000)
+    index = Index.create(tmp_path / "idx")
+    with index.writer() as w:
+        w.add(Document(id="small", text="river " * 100, lang="en"))  # 600 characters
+        w.flush()
+        assert mapped == []
+        w.add(Document(id="huge", text="river " * 200, lang="en"))  # 1,200 characters
+        w.flush()
+        assert mapped == [1]
+    assert {h.doc_id for h in index.search("river", k=5)} == {"small", "huge"}
