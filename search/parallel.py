@@ -54,7 +54,12 @@ from .malloc import flush_arrays
 from .segment import write_segment
 from .settings import IndexSettings
 
-BATCHES_PER_BUFFER = 8  # a batch is about 1/8 of a writer buffer: small enough to balance two workers
+# A batch is about 1/32 of a writer buffer (some 900 passages of 120 words): round robin gives every
+# worker the same share within one batch, and a build of 10k passages, cut in eighths, left one worker
+# idle for a fifth of the build. Inputs of fewer than ``IN_PROCESS_BATCHES`` + 1 batches (an eighth of a
+# buffer) are analyzed in the writer's process: starting workers would cost more.
+BATCHES_PER_BUFFER = 32
+IN_PROCESS_BATCHES = 4
 IN_FLIGHT = 2  # batches sent to one worker and not yet done: one being analyzed, one waiting
 TMP_PREFIX = "seg_tmp_"  # "seg_" so a writer opening after a crash removes leftovers
 STALL_SECONDS = 600.0  # no message from any busy worker for this long: give up rather than hang

@@ -185,8 +185,8 @@ class IndexWriter:
             return n
         batch_ids: list[list[str]] = []
         batches = self._batches(docs, parallel.batch_tokens(self._buffer_tokens), batch_ids)
-        head = list(itertools.islice(batches, 2))
-        if len(head) < 2:  # one batch: analyzing it here is cheaper than starting processes
+        head = list(itertools.islice(batches, parallel.IN_PROCESS_BATCHES + 1))
+        if len(head) <= parallel.IN_PROCESS_BATCHES:  # a few batches: cheaper here than starting processes
             for batch in head:
                 for fields in batch:
                     self._buffer.add_fields(*fields)

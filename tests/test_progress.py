@@ -36,7 +36,7 @@ def test_add_many_reports_documents_as_they_are_indexed(tmp_path: Path, workers:
         assert n > 0 and sum(calls) + n <= handed[0]  # never ahead of the documents handed in
         calls.append(n)
 
-    with index.writer(buffer_tokens=4_000) as w:
+    with index.writer(buffer_tokens=16_000) as w:  # batches (1/32 of it) of a few documents each
         assert w.add_many(_docs(at_end, handed, calls), workers=workers, progress=progress) == DOCS
     assert sum(calls) == DOCS and len(index) == DOCS
     if workers == 1:
