@@ -189,7 +189,7 @@ class SegmentBuilder:
             vals[at] = np.fromiter(map(runs.__getitem__, map(flat.__getitem__, at.tolist())), np.uint32, at.shape[0])
         del flat
         multi = vals >= MULTI
-        if self._multi_slots and multi.any():  # splice in the runs of several slots
+        if multi.any():  # splice in the runs of several slots (or of none: a run of no words)
             which = vals[multi].astype(np.int64) - MULTI
             off = np.frombuffer(self._multi_off, dtype=np.int64)
             lens = np.ones(vals.shape[0], dtype=np.int64)

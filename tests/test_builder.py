@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_a_segment_built_from_counted_words_equals_one_built_by_the_run_regex(mo
     from search.settings import IndexSettings
 
     texts = ["Upper Lars (the river), e-mail: U.S. \u2014 ok!", "Kata-kata; orang\u2019s x\u0301 a_b 3.5 ...",
-             "", "satu " * 200, "pendek."]  # fmt: skip
+             "", "satu " * 200, "pendek.", "hello _ world", "_", "a - _ - b"]  # fmt: skip
 
     def build() -> dict:
         b = builder.SegmentBuilder(IndexSettings(passage_words=120, default_language="id"))
@@ -58,6 +59,19 @@ def test_a_segment_built_from_counted_words_equals_one_built_by_the_run_regex(mo
     counted = build()
     monkeypatch.setattr(builder, "split_with_words", lambda text, n: (documents.split_passages(text, n), None))
     assert build() == counted
+
+
+@pytest.mark.parametrize("lang", ["en", "id"])
+def test_a_run_of_no_words_builds_and_leaves_its_neighbours_findable(tmp_path: Path, lang: str) -> None:
+    # "_" alone is a run that yields no term: it once broke the flush when no run of several words preceded it
+    from search import Document, Index
+
+    index = Index.create(tmp_path / "ix")
+    with index.writer() as w:
+        w.add(Document(id="a", text="hello _ world", lang=lang))
+        w.add(Document(id="b", text="_", lang=lang))
+    assert [h.doc_id for h in index.search('"hello world"')] == ["a"]
+    assert index.get("b").text == "_"
 
 
 @pytest.mark.parametrize("passage_words", [3, 120, 10_000])
