@@ -264,7 +264,6 @@ def index_cmd(
         for f in files:
             size, shown, pending = _size(f.path), 0, 0
             for doc in read_documents(f, lang):
-                doc.validate()
                 if doc.id in hashes:
                     raise SourceError(f"{f.path}: document id {doc.id!r} appears twice in the sources")
                 hashes[doc.id] = bytes.fromhex(doc.content_hash())

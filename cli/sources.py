@@ -342,7 +342,7 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
-    """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike).
+    """The valid documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike).
 
     A JSONL file is read a line at a time (so a large one never sits in memory whole), unless it is
     UTF-16 or binary, which the whole-file path reports or decodes."""
@@ -352,7 +352,7 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
     else:
         text = _decode(source.path, _read(source.path))
         title = _markdown_title(text) if kind == ".md" else ""
-        yield Document(id=source.rel, text=text, title=title, lang=lang)
+        yield _checked(Document(id=source.rel, text=text, title=title, lang=lang), str(source.path))
         return
     for n, line in lines:
         if not line.strip():
@@ -374,4 +374,13 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
         if not isinstance(title, str) or (meta is not None and not isinstance(meta, dict)):
             raise SourceError(f'{where}: "title" must be a string and "meta" an object')
         doc_lang = lang or obj.get("lang")
-        yield Document(id=doc_id, text=body, title=title, lang=doc_lang, meta=meta)
+        yield _checked(Document(id=doc_id, text=body, title=title, lang=doc_lang, meta=meta), where)
+
+
+def _checked(doc: Document, where: str) -> Document:
+    """``doc`` once ``Document.validate`` passes; its error names the file (and line) it came from."""
+    try:
+        doc.validate()
+    except InvalidDocument as e:
+        raise InvalidDocument(f"{where}: {e}") from None
+    return doc

@@ -64,9 +64,15 @@ class Document:
             if _depth_over(self.meta, MAX_META_DEPTH):
                 raise InvalidDocument(f"document {self.id!r}: meta is nested more than {MAX_META_DEPTH} deep")
             try:
-                size = len(self.meta_json())
+                meta_json = self.meta_json()
             except (TypeError, ValueError, RecursionError) as e:
                 raise InvalidDocument(f"document {self.id!r}: meta is not JSON-serializable: {e}") from None
+            size = len(meta_json)
+            bad = None if meta_json.isascii() else _SURROGATE.search(meta_json)
+            if bad is not None:
+                raise InvalidDocument(
+                    f"document {self.id!r}: meta is not valid Unicode (lone surrogate at {bad.start()} of its JSON)"
+                )
             if size > MAX_META_CHARS:
                 raise InvalidDocument(
                     f"document {self.id!r}: meta is {size:,} characters of JSON; the limit is {MAX_META_CHARS:,}"

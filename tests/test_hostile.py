@@ -589,6 +589,10 @@ def test_document_text_title_and_meta_sizes_are_bounded(monkeypatch) -> None:
         Document(id="m", text="x", meta={"k": "v" * documents.MAX_META_CHARS}).validate()
     with pytest.raises(InvalidDocument, match="lone surrogate at 3"):
         Document(id="s", text="abc\ud800def").validate()
+    with pytest.raises(InvalidDocument, match="meta is not valid Unicode"):
+        Document(id="s", text="abc", meta={"k": ["ok", "\udc80"]}).validate()
+    with pytest.raises(InvalidDocument, match="meta is not valid Unicode"):
+        Document(id="s", text="abc", meta={"\ud800": 1}).validate()
 
 
 def _index_cli(tmp_path: Path, *files: tuple[str, bytes]) -> subprocess.CompletedProcess:
@@ -608,6 +612,15 @@ def test_jsonl_meta_nested_100000_deep_is_one_error_line(tmp_path: Path) -> None
     proc = _index_cli(tmp_path, ("deep.jsonl", shallow.encode()))
     assert proc.returncode == 2 and f"nested more than {MAX_META_DEPTH} deep" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "idx").exists()  # nothing was written
+
+
+def test_jsonl_meta_with_a_lone_surrogate_is_one_error_line_and_writes_nothing(tmp_path: Path) -> None:
+    # JSON may spell a lone surrogate as an escape; it cannot be stored as UTF-8, so the line is refused up front
+    line = b'{"id": "a", "text": "river", "meta": {"k": "\\ud800"}}\n'
+    proc = _index_cli(tmp_path, ("bad.jsonl", line))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert "bad.jsonl:1: document 'a': meta is not valid Unicode" in proc.stderr
+    assert not (tmp_path / "idx").exists()
 
 
 def test_jsonl_line_too_deep_to_parse_is_invalid_document_naming_its_field(tmp_path: Path) -> None:
