@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -198,7 +198,7 @@ class IndexWriter:
         segments = parallel.build_segments(
             self._dir,
             self._settings,
-            itertools.chain(head, batches),
+            _handing_over(head, batches),
             workers=n_workers,
             buffer_tokens=self._buffer_tokens,
             progress=progress,
@@ -606,3 +606,12 @@ class IndexWriter:
                 self._lock.release()
         except Exception:
             pass
+
+
+def _handing_over(head: list, rest: Iterator) -> Iterator:
+    """The batches of ``head`` and then of ``rest``, each of ``head`` dropped as it is handed out, so a batch
+    holding a huge document is not kept alive for the whole build."""
+    head.reverse()
+    while head:
+        yield head.pop()
+    yield from rest
