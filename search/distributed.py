@@ -836,6 +836,10 @@ class RayShardedIndex(ShardedIndex):
 
 #: batches sent to one shard's builder and not yet answered: one being analyzed, one waiting
 BUILD_IN_FLIGHT = 2
+#: batches per builder buffer: each shard has its own builder, so batches need not be small enough to share
+#: a build evenly between workers (as ``parallel.BATCHES_PER_BUFFER`` are); larger ones pay Ray's
+#: per-call cost (about a millisecond) fewer times
+RAY_BATCHES_PER_BUFFER = 8
 _builds = itertools.count()
 
 
@@ -929,7 +933,7 @@ def add_many_on_ray(writer: Any, docs: Any, *, ray_address: str = "local", num_c
     writers = writer._writers
     n = len(writers)
     folders = [w._dir for w in writers]
-    limit = parallel.batch_tokens(writer._buffer_tokens)
+    limit = max(1, writer._buffer_tokens // RAY_BATCHES_PER_BUFFER)
     tag = f"{parallel.TMP_PREFIX}ray_{os.getpid()}_{next(_builds)}_"
     # the builders live as long as the writer (a streaming build calls add_many once per chunk, and
     # starting an actor costs seconds): started by the first call, stopped when the writer closes
