@@ -222,7 +222,7 @@ class Snapshot:
 class QueryContext:
     """One search over a snapshot: BM25 parameters, analyzers, and a per-query memo of postings.
 
-    Scores are plain BM25 per language; the caller weighs languages afterwards.
+    Scores are BM25 per language (BM25+ where ``bm25.DELTA`` says); the caller weighs languages afterwards.
     """
 
     def __init__(

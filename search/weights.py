@@ -387,7 +387,7 @@ def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:
     BM25 scores of different languages are not comparable as they stand (a few passages misdetected
     as English make Indonesian words look rare there), so a confident Indonesian question ranks
     Indonesian passages first while an ambiguous query ("Upper Lars") treats both alike. The
-    likeliest language has weight 1, so a one-language result keeps plain BM25 scores.
+    likeliest language has weight 1, so a one-language result keeps its unweighted scores.
     """
     if len(langs) < 2:
         return {x: 1.0 for x in langs}
