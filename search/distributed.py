@@ -16,6 +16,7 @@ asks for Ray (``ShardedIndex.open(path, ray_address=...)``, ``--ray``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -139,8 +140,11 @@ class ShardServer:
     relies on, answers None and is sent everything again.
 
     Each query call is one JSON text in UTF-8 bytes, ``[key, [arguments], [statistics json, weights]
-    or null]``, plus the plan when it is sent: Ray serializes each argument apart, at a cost per
-    argument on both ends (an object through cloudpickle). Answers are JSON bytes too (scores
+    or null, plan texts]``, plus the plan when it is sent and has no texts: Ray serializes each argument
+    apart, at a cost per argument on both ends (an object through cloudpickle). A plan parsed from a
+    query and filter text, with nothing expanded (``QueryPlan.text_form``), is sent as those texts
+    and parsed again here: a two-phase query is 0.4 ms faster so (the same process alternating both
+    ways, 2 shards, a 2 ms round trip). Answers are JSON bytes too (scores
     round-trip exactly): Ray sends bytes as they are, where a list of rows and hit states would go
     through cloudpickle object by object; bytes cost about 0.1 ms less a query than the same JSON as
     ``str`` (alternating processes, 2 shards on this machine)."""
@@ -158,8 +162,10 @@ class ShardServer:
         then kept under the call's key) or kept under the key; the statistics and weights sent with
         the call (kept with the plan), else those kept with it. None when there is no plan under the
         key, or (``scoring``) no statistics for it."""
-        key, args, stats = json.loads(call)
+        key, args, stats, *form = json.loads(call)
         kept = self._kept
+        if plan is None and form and form[0] is not None:
+            plan = QueryPlan.from_text_form(form[0], self.shard.index.settings.fields)
         if plan is not None:
             got: Any = (plan, None, None)
         else:
@@ -428,8 +434,11 @@ class RayShardedIndex(ShardedIndex):
             if again or key not in sent[i]:
                 if not whole:
                     plan, with_stats = given()
-                    whole.append((plan, json.dumps([key, args, with_stats]).encode()))
+                    form = plan.text_form()  # a plan parsed from texts goes as them, in the one argument
+                    whole.append((None if form else plan, json.dumps([key, args, with_stats, form]).encode()))
                 plan, full = whole[0]
+                if plan is None:
+                    return lambda a: getattr(a, method).remote(full)
                 return lambda a: getattr(a, method).remote(full, plan)
             return lambda a: getattr(a, method).remote(bare)
 
@@ -665,7 +674,10 @@ class RayShardedIndex(ShardedIndex):
                 hit = self._plans.get(key)
             if hit is not None:
                 return hit, []
-        plan, missing = self._prepare(self.parse(query, filter), lang, k1, b, fuzzy, prefix_last, self._ask(deadline))
+        parsed = self.parse(query, filter)
+        plan, missing = self._prepare(parsed, lang, k1, b, fuzzy, prefix_last, self._ask(deadline))
+        if isinstance(query, str) and plan.parsed is parsed and plan.expansions is None:
+            plan = dataclasses.replace(plan, source=(query, filter))  # sent to the actors as its texts
         got = self._precomputed(plan)
         table = self._table_statistics(plan) if got is None else None
         decided = [plan, got, None if table is None else table[0], {}]  # {}: its keys on the actors (_key)

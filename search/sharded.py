@@ -269,6 +269,23 @@ class QueryPlan:
     k1: float
     b: float
     expansions: dict[tuple[str, Query], tuple[Expansion, ...]] | None = None
+    #: the query and filter texts ``parsed`` was parsed from, when nothing rewrote or expanded it: a shard
+    #: can parse them again (``text_form``/``from_text_form``) instead of receiving the parsed tree
+    source: tuple[str, str | None] | None = dataclasses.field(default=None, compare=False)
+
+    def text_form(self) -> list[Any] | None:
+        """This plan as JSON values a shard turns back into it (``from_text_form``), or None when it was
+        rewritten or expanded (then it travels whole)."""
+        if self.source is None or self.expansions is not None:
+            return None
+        return [self.source[0], self.source[1], list(self.langs), self.stop, self.k1, self.b]
+
+    @classmethod
+    def from_text_form(cls, form: list[Any], fields: dict[str, str]) -> QueryPlan:
+        """The plan ``text_form`` describes, its query parsed again with the index's ``fields``."""
+        query, filter_text, langs, stop, k1, b = form
+        parsed = parse_with_fields(query, filter_text, fields)
+        return cls(parsed, tuple(langs), stop, k1, b, source=(query, filter_text))
 
     def term_keys(self, analyze: Callable[[str, str], tuple[list[str], list[int]]]) -> list[str]:
         """Every term key whose global df scoring this plan may read: the query's words' and its

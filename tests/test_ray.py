@@ -699,3 +699,29 @@ def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_i
                 assert rounds == (3 if kwargs["k"] == 5 else 4) and sent == 2, (q, kwargs, rounds, sent)
     finally:
         on_ray.close()
+
+
+def test_an_actor_given_a_plan_as_texts_answers_as_given_the_plan(ray_local, built: Path) -> None:
+    """A plan parsed from texts reaches an actor as those texts inside the call's one JSON argument; the
+    actor parses them again, and its statistics and search answer as for the pickled plan object."""
+    import dataclasses
+
+    on_ray = ShardedIndex.open(built, ray_address="local", timeout=60)
+    try:
+        actor, found = on_ray.actors[0], 0
+        for q in QUERIES:
+            plan = on_ray._plan(on_ray.parse(q), None, None, None)
+            stats = on_ray._combine(plan, [json.loads(ray_local.get(a.statistics.remote(
+                json.dumps([f"s.{q}", [], None]).encode(), plan))) for a in on_ray.actors])  # fmt: skip
+            scoring = [stats[0].to_json(), stats[1]]
+            form = dataclasses.replace(plan, source=(q, None)).text_form()
+            as_texts = json.dumps([f"t.{q}", [10, True], scoring, form]).encode()
+            as_object = json.dumps([f"o.{q}", [10, True], scoring]).encode()
+            got = json.loads(ray_local.get(actor.search_fetch.remote(as_texts)))
+            assert got == json.loads(ray_local.get(actor.search_fetch.remote(as_object, plan))), q
+            found += bool(got[0])
+            bare = json.dumps([f"t.{q}", [10, True], None]).encode()  # the plan kept under its key
+            assert json.loads(ray_local.get(actor.search_fetch.remote(bare))) == got, q
+        assert found >= len(QUERIES) // 2  # the shard holds hits for most of them
+    finally:
+        on_ray.close()

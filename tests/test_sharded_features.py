@@ -4,6 +4,7 @@ shard count (in process here; on Ray in tests/test_ray.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,27 @@ def view(hits) -> list[tuple]:
 
 def _search_kwargs(extra: dict) -> list[dict]:
     return [dict(extra), dict(extra, k=4, offset=2), dict(extra, per_document=False, k=30)]
+
+
+def test_a_plan_parsed_from_texts_travels_as_them_and_parses_back_equal(indexes) -> None:
+    """A Ray shard receives a plan made from query and filter texts as those texts (one JSON argument,
+    no pickled tree) and parses them again with its own fields: the plan it makes equals the one the
+    coordinator made. A plan with expansions, or without texts behind it, has no text form."""
+    import dataclasses
+
+    from search.sharded import QueryPlan
+
+    _, sharded = indexes
+    index = sharded[0]
+    for q, flt in [*FILTERED, ("mount* border", None), ("kota", "lang:id")]:
+        plan = index._plan(index.parse(q, flt), None, 1.1, 0.6)
+        assert plan.text_form() is None  # no texts recorded: it would travel whole
+        plan = dataclasses.replace(plan, source=(q, flt))
+        form = json.loads(json.dumps(plan.text_form()))  # as the actor reads it
+        again = QueryPlan.from_text_form(form, index.settings.fields)
+        assert again == plan and again.parsed == plan.parsed and again.k1 == 1.1, (q, flt)
+    expanded = dataclasses.replace(plan, expansions={})
+    assert expanded.text_form() is None
 
 
 @pytest.mark.parametrize("q,flt", FILTERED)
