@@ -191,9 +191,13 @@ class SegmentBuilder:
         multi = vals >= MULTI
         if multi.any():  # splice in the runs of several slots (or of none: a run of no words)
             which = vals[multi].astype(np.int64) - MULTI
+            # views of the growing arrays: copied from where needed, so no view outlives this block (an
+            # exception's traceback holding one would make the next ``append`` raise BufferError)
             off = np.frombuffer(self._multi_off, dtype=np.int64)
+            starts_of = off[which]
             lens = np.ones(vals.shape[0], dtype=np.int64)
-            lens[multi] = off[which + 1] - off[which]
+            lens[multi] = off[which + 1] - starts_of
+            del off
             ends = np.cumsum(lens)
             starts = ends - lens
             out = np.empty(int(ends[-1]), dtype=np.uint32)
@@ -201,7 +205,7 @@ class SegmentBuilder:
             n_lens = lens[multi]
             within = np.arange(int(n_lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_lens) - n_lens, n_lens)
             out[np.repeat(starts[multi], n_lens) + within] = np.frombuffer(self._multi_slots, dtype=np.uint32)[
-                np.repeat(off[which], n_lens) + within
+                np.repeat(starts_of, n_lens) + within
             ]
             bounds = np.concatenate(([0], np.cumsum(counts)))
             cum = np.concatenate(([0], ends))
