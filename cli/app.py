@@ -366,7 +366,7 @@ def _read_again(files: Iterable[SourceFile], lang: str | None, wanted: set[str])
     for f in files:
         if not wanted:
             return
-        for doc in read_documents(f, lang):
+        for doc in read_documents(f, lang, check=False):  # checked by the first pass (and the writer)
             if doc.id in wanted:
                 wanted.discard(doc.id)
                 yield doc

@@ -341,8 +341,10 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield n, line.rstrip("\r\n")
 
 
-def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Document]:
-    """The valid documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike).
+def read_documents(source: SourceFile, lang: str | None = None, *, check: bool = True) -> Iterator[Document]:
+    """The documents of one file: one per .txt/.md file, one per JSONL line (``.gz`` forms alike), each
+    validated when ``check`` (an ``InvalidDocument`` names the JSONL file and line; a file's document is
+    named by its path already). The second pass reads with ``check`` off: the first checked them all.
 
     A JSONL file is read a line at a time (so a large one never sits in memory whole), unless it is
     UTF-16 or binary, which the whole-file path reports or decodes."""
@@ -352,7 +354,10 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
     else:
         text = _decode(source.path, _read(source.path))
         title = _markdown_title(text) if kind == ".md" else ""
-        yield _checked(Document(id=source.rel, text=text, title=title, lang=lang), str(source.path))
+        doc = Document(id=source.rel, text=text, title=title, lang=lang)
+        if check:
+            doc.validate()
+        yield doc
         return
     for n, line in lines:
         if not line.strip():
@@ -374,7 +379,8 @@ def read_documents(source: SourceFile, lang: str | None = None) -> Iterator[Docu
         if not isinstance(title, str) or (meta is not None and not isinstance(meta, dict)):
             raise SourceError(f'{where}: "title" must be a string and "meta" an object')
         doc_lang = lang or obj.get("lang")
-        yield _checked(Document(id=doc_id, text=body, title=title, lang=doc_lang, meta=meta), where)
+        doc = Document(id=doc_id, text=body, title=title, lang=doc_lang, meta=meta)
+        yield _checked(doc, where) if check else doc
 
 
 def _checked(doc: Document, where: str) -> Document:

@@ -24,7 +24,8 @@ from .settings import IndexSettings
 
 TITLE_GAP = 100  # position gap between a passage's text and its title, so phrases never span both
 # A run cache value at or above this stands for a word run of several slots ("e-mail", "3.5kg": about 1%
-# of runs), whose term ids are a slice of ``SegmentBuilder._multi_slots``; below it, the one slot's term id.
+# of runs) or of none (a lone "_"), whose term ids are a slice (maybe empty) of
+# ``SegmentBuilder._multi_slots``; below it, the one slot's term id.
 MULTI = 1 << 31
 PENDING = 0xFFFFFFFF  # a run met for the first time in the chunk being mapped, analyzed right after
 # Passages are analyzed in chunks of about this many word runs: a chunk's runs go to term ids in one
@@ -34,7 +35,8 @@ CHUNK_RUNS = 1 << 16
 
 
 class _RunIds(dict):
-    """Word run -> its slot's term id (0: a stopword) or ``MULTI + i`` (several slots), for one language.
+    """Word run -> its slot's term id (0: a stopword) or ``MULTI + i`` (several slots, or none), for one
+    language.
 
     A run missing from the cache is noted in ``fresh`` and stands as ``PENDING`` until the chunk's new
     runs are analyzed together, so mapping a chunk is one ``map(runs.__getitem__, runs_of_chunk)``."""

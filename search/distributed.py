@@ -140,14 +140,15 @@ class ShardServer:
     relies on, answers None and is sent everything again.
 
     Each query call is one JSON text in UTF-8 bytes, ``[key, [arguments], [statistics json, weights]
-    or null, plan texts]``, plus the plan when it is sent and has no texts: Ray serializes each argument
-    apart, at a cost per argument on both ends (an object through cloudpickle). A plan parsed from a
-    query and filter text, with nothing expanded (``QueryPlan.text_form``), is sent as those texts
-    and parsed again here: a two-phase query is 0.4 ms faster so (the same process alternating both
-    ways, 2 shards, a 2 ms round trip). Answers are JSON bytes too (scores
-    round-trip exactly): Ray sends bytes as they are, where a list of rows and hit states would go
-    through cloudpickle object by object; bytes cost about 0.1 ms less a query than the same JSON as
-    ``str`` (alternating processes, 2 shards on this machine)."""
+    or null]``; when it carries the plan, a fourth element holds the plan's texts (or null, and the plan
+    object is a second argument): Ray serializes each argument apart, at a cost per argument on both
+    ends (an object through cloudpickle). A plan parsed from a query and filter text, with nothing
+    rewritten or expanded (``QueryPlan.text_form``), is sent as those texts with the fields they were
+    parsed with, and parsed again here: a two-phase query is 0.2-0.5 ms faster so (one process
+    alternating both ways, 2 shards, round trips of 1.2-2.8 ms; ``benchmarks/plan_texts_ab.py``).
+    Answers are JSON bytes too (scores round-trip exactly): Ray sends bytes as they are, where a list
+    of rows and hit states would go through cloudpickle object by object; bytes cost about 0.1 ms less
+    a query than the same JSON as ``str`` (alternating processes, 2 shards on this machine)."""
 
     def __init__(self, path: str, number: int, n_shards: int, folder: str, commit: dict[str, Any]) -> None:
         self.number, self.n_shards = number, n_shards
@@ -158,14 +159,14 @@ class ShardServer:
         return os.getpid()
 
     def _kept_plan(self, call: bytes, plan: QueryPlan | None, scoring: bool = True) -> tuple[Any, list[Any]] | None:
-        """The (plan, statistics, weights) a call names and its arguments: the plan sent (``plan``,
-        then kept under the call's key) or kept under the key; the statistics and weights sent with
-        the call (kept with the plan), else those kept with it. None when there is no plan under the
-        key, or (``scoring``) no statistics for it."""
+        """The (plan, statistics, weights) a call names and its arguments: the plan sent (``plan``, or
+        parsed from the texts the call carries; then kept under the call's key) or kept under the key;
+        the statistics and weights sent with the call (kept with the plan), else those kept with it.
+        None when there is no plan under the key, or (``scoring``) no statistics for it."""
         key, args, stats, *form = json.loads(call)
         kept = self._kept
         if plan is None and form and form[0] is not None:
-            plan = QueryPlan.from_text_form(form[0], self.shard.index.settings.fields)
+            plan = QueryPlan.from_text_form(form[0])
         if plan is not None:
             got: Any = (plan, None, None)
         else:
@@ -434,7 +435,7 @@ class RayShardedIndex(ShardedIndex):
             if again or key not in sent[i]:
                 if not whole:
                     plan, with_stats = given()
-                    form = plan.text_form()  # a plan parsed from texts goes as them, in the one argument
+                    form = plan.text_form(self.settings.fields)  # a plan parsed from texts goes as them
                     whole.append((None if form else plan, json.dumps([key, args, with_stats, form]).encode()))
                 plan, full = whole[0]
                 if plan is None:
@@ -850,7 +851,9 @@ class RayShardedIndex(ShardedIndex):
 BUILD_IN_FLIGHT = 2
 #: batches per builder buffer: each shard has its own builder, so batches need not be small enough to share
 #: a build evenly between workers (as ``parallel.BATCHES_PER_BUFFER`` are); larger ones pay Ray's
-#: per-call cost (about a millisecond) fewer times
+#: per-call cost (about a millisecond) fewer times. The coordinator holds up to 1 + ``BUILD_IN_FLIGHT``
+#: batches a shard (about 9 MB of text a shard with the default buffer). Measured at 50k passages on 2
+#: shards: 5.36 s against 5.43 s with batches of 1/32 (medians of 3, alternating): no cost either way.
 RAY_BATCHES_PER_BUFFER = 8
 _builds = itertools.count()
 

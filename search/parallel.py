@@ -360,6 +360,7 @@ class _Pool:
                 self._wait()
             self.in_flight[w] += 1
             self._send(w, _pack_batch(i, batch))
+            del batch  # sent: not kept while the next is read or the workers finish
         for w in range(n):
             self._send(w, _FINISH)
         while not all(self.finished):

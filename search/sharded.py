@@ -270,20 +270,22 @@ class QueryPlan:
     b: float
     expansions: dict[tuple[str, Query], tuple[Expansion, ...]] | None = None
     #: the query and filter texts ``parsed`` was parsed from, when nothing rewrote or expanded it: a shard
-    #: can parse them again (``text_form``/``from_text_form``) instead of receiving the parsed tree
+    #: can parse them again (``text_form``/``from_text_form``) instead of receiving the parsed tree; a
+    #: copy with another ``parsed`` must drop it (``_prepare`` does)
     source: tuple[str, str | None] | None = dataclasses.field(default=None, compare=False)
 
-    def text_form(self) -> list[Any] | None:
+    def text_form(self, fields: dict[str, str]) -> list[Any] | None:
         """This plan as JSON values a shard turns back into it (``from_text_form``), or None when it was
-        rewritten or expanded (then it travels whole)."""
+        rewritten or expanded (then it travels whole). ``fields`` are those the coordinator parsed with:
+        the shard parses with them too, so both hold the same tree even if its own settings differ."""
         if self.source is None or self.expansions is not None:
             return None
-        return [self.source[0], self.source[1], list(self.langs), self.stop, self.k1, self.b]
+        return [self.source[0], self.source[1], list(self.langs), self.stop, self.k1, self.b, fields]
 
     @classmethod
-    def from_text_form(cls, form: list[Any], fields: dict[str, str]) -> QueryPlan:
-        """The plan ``text_form`` describes, its query parsed again with the index's ``fields``."""
-        query, filter_text, langs, stop, k1, b = form
+    def from_text_form(cls, form: list[Any]) -> QueryPlan:
+        """The plan ``text_form`` describes, its query parsed again with the fields it names."""
+        query, filter_text, langs, stop, k1, b, fields = form
         parsed = parse_with_fields(query, filter_text, fields)
         return cls(parsed, tuple(langs), stop, k1, b, source=(query, filter_text))
 
@@ -802,7 +804,7 @@ class ShardedIndex:
             if fuzzy:
                 typo, missing = self._typos(plan, ask)
             rewritten = multiterm.rewrite(plan.parsed, fuzzy=fuzzy, prefix_last=prefix_last, typo=typo)
-            plan = dataclasses.replace(plan, parsed=rewritten)
+            plan = dataclasses.replace(plan, parsed=rewritten, source=None)  # its texts no longer describe it
         nodes = multiterm_nodes(plan.parsed.root)
         if nodes:
             plan, lost = self._expand(plan, nodes, ask)

@@ -714,7 +714,9 @@ def test_an_actor_given_a_plan_as_texts_answers_as_given_the_plan(ray_local, bui
             stats = on_ray._combine(plan, [json.loads(ray_local.get(a.statistics.remote(
                 json.dumps([f"s.{q}", [], None]).encode(), plan))) for a in on_ray.actors])  # fmt: skip
             scoring = [stats[0].to_json(), stats[1]]
-            form = dataclasses.replace(plan, source=(q, None)).text_form()
+            decided = on_ray._decided(q, None, None, None, None, False, False, None)[0][0]
+            assert decided.source == (q, None) and decided.text_form(on_ray.settings.fields) is not None, q
+            form = dataclasses.replace(plan, source=(q, None)).text_form(on_ray.settings.fields)
             as_texts = json.dumps([f"t.{q}", [10, True], scoring, form]).encode()
             as_object = json.dumps([f"o.{q}", [10, True], scoring]).encode()
             got = json.loads(ray_local.get(actor.search_fetch.remote(as_texts)))
@@ -723,5 +725,9 @@ def test_an_actor_given_a_plan_as_texts_answers_as_given_the_plan(ray_local, bui
             bare = json.dumps([f"t.{q}", [10, True], None]).encode()  # the plan kept under its key
             assert json.loads(ray_local.get(actor.search_fetch.remote(bare))) == got, q
         assert found >= len(QUERIES) // 2  # the shard holds hits for most of them
+        rewrites = [("warga perbatasn", (True, False)), ("warga perba", (False, True)), ("perbat*", (False, False))]
+        for q, extra in rewrites:
+            rewritten = on_ray._decided(q, None, None, None, None, *extra, None)[0][0]
+            assert rewritten.text_form(on_ray.settings.fields) is None, q  # rewritten or expanded: sent whole
     finally:
         on_ray.close()

@@ -135,23 +135,29 @@ def _search_kwargs(extra: dict) -> list[dict]:
 
 def test_a_plan_parsed_from_texts_travels_as_them_and_parses_back_equal(indexes) -> None:
     """A Ray shard receives a plan made from query and filter texts as those texts (one JSON argument,
-    no pickled tree) and parses them again with its own fields: the plan it makes equals the one the
-    coordinator made. A plan with expansions, or without texts behind it, has no text form."""
+    no pickled tree) and parses them again with the fields the coordinator parsed with: the plan it makes
+    equals the coordinator's. A plan with expansions, or without texts behind it, has no text form."""
     import dataclasses
 
     from search.sharded import QueryPlan
 
     _, sharded = indexes
     index = sharded[0]
+    fields = index.settings.fields
     for q, flt in [*FILTERED, ("mount* border", None), ("kota", "lang:id")]:
         plan = index._plan(index.parse(q, flt), None, 1.1, 0.6)
-        assert plan.text_form() is None  # no texts recorded: it would travel whole
+        assert plan.text_form(fields) is None  # no texts recorded: it would travel whole
         plan = dataclasses.replace(plan, source=(q, flt))
-        form = json.loads(json.dumps(plan.text_form()))  # as the actor reads it
-        again = QueryPlan.from_text_form(form, index.settings.fields)
-        assert again == plan and again.parsed == plan.parsed and again.k1 == 1.1, (q, flt)
-    expanded = dataclasses.replace(plan, expansions={})
-    assert expanded.text_form() is None
+        form = json.loads(json.dumps(plan.text_form(fields)))  # as the actor reads it
+        again = QueryPlan.from_text_form(form)
+        assert again == plan and again.k1 == 1.1, (q, flt)
+    assert dataclasses.replace(plan, expansions={}).text_form(fields) is None
+    # the fields travel with the texts: a shard parses "year:2015" as the coordinator did, whatever its own
+    year = index._plan(index.parse("year:2015 river"), None, None, None)
+    year = dataclasses.replace(year, source=("year:2015 river", None))
+    plain = QueryPlan.from_text_form(json.loads(json.dumps(year.text_form({}))))
+    assert QueryPlan.from_text_form(json.loads(json.dumps(year.text_form(fields)))) == year != plain
+
 
 
 @pytest.mark.parametrize("q,flt", FILTERED)
