@@ -34,6 +34,12 @@ def names() -> list[str]:
     return sorted(_FACTORIES)
 
 
+def registered(name: object) -> bool:
+    """Whether ``name`` is a registered analyzer name (``names()`` without building a sorted list: a
+    check made for every document added)."""
+    return isinstance(name, str) and name in _FACTORIES
+
+
 def get(name: str, **options: Any) -> Analyzer:
     """The analyzer registered as ``name`` ("id" or "en").
 
@@ -64,6 +70,7 @@ __all__ = [
     "language_probabilities",
     "names",
     "normalize_word",
+    "registered",
     "stopword_evidence",
     "tokenize",
     "versions",

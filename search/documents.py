@@ -54,7 +54,7 @@ class Document:
                 raise InvalidDocument(
                     f"document {self.id!r}: {name} is not valid Unicode (lone surrogate at {bad.start()})"
                 )
-        if self.lang is not None and self.lang not in analyzers.names():
+        if self.lang is not None and not analyzers.registered(self.lang):
             raise InvalidDocument(
                 f"document {self.id!r}: unknown lang {self.lang!r}; choose one of {analyzers.names()} or None"
             )

@@ -593,6 +593,9 @@ def test_document_text_title_and_meta_sizes_are_bounded(monkeypatch) -> None:
         Document(id="s", text="abc", meta={"k": ["ok", "\udc80"]}).validate()
     with pytest.raises(InvalidDocument, match="meta is not valid Unicode"):
         Document(id="s", text="abc", meta={"\ud800": 1}).validate()
+    for lang in ("xx", ["en"], {"en": 1}, 5):  # unhashable or not a string: refused, never a TypeError
+        with pytest.raises(InvalidDocument, match="unknown lang"):
+            Document(id="l", text="x", lang=lang).validate()  # type: ignore[arg-type]
 
 
 def _index_cli(tmp_path: Path, *files: tuple[str, bytes]) -> subprocess.CompletedProcess:
