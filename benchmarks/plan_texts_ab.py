@@ -1,9 +1,15 @@
-"""A/B of how a two-phase Ray query sends its plan (issue #23): as query and filter texts inside the
-call's one JSON argument (``QueryPlan.text_form``) or as a pickled plan object (the way before).
+"""A/B of two ways of running a two-phase Ray query (issue #23), alternating query by query.
+
+``--what texts`` (default): how the plan is sent, as query and filter texts inside the call's one JSON
+argument (``QueryPlan.text_form``, side A) or as a pickled plan object (side B, the way before).
+``--what frequencies``: the phases of a query whose languages need evaluating, as document frequencies
+then one ``search_matched`` call that evaluates once (side A), or as a ``statistics`` round that
+evaluates the query to learn its languages and a search that evaluates it again (side B, before).
 
 Not part of any test run: a script, run by hand::
 
     python -m benchmarks.plan_texts_ab --size 50000 --out /tmp/plan-texts.json
+    python -m benchmarks.plan_texts_ab --size 50000 --what frequencies --out /tmp/frequencies.json
 
 Builds a single index and a 2-shard index of ``size`` passages (half Indonesian, half English; kept in
 ``--root`` for the next run), starts a local Ray with 2 CPUs and opens the sharded index on it without
@@ -32,10 +38,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "telusur-plan-texts")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--what", choices=("texts", "frequencies"), default="texts")
     args = ap.parse_args()
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
 
+    import search.distributed
     from benchmarks.corpora import load_passages
     from benchmarks.queries import make_queries
     from search import Document, Index
@@ -59,9 +67,13 @@ def main() -> None:
     matched = [q for q in queries if index._precomputed(index._plan(_parsed(q), None, None, None)) is None]
     index.one_round, index.plan_cache = False, 0
     as_texts = QueryPlan.text_form
+    evaluating = search.distributed.languages_need_evaluating
 
     def run(q: str, texts: bool) -> tuple[float, list]:
-        QueryPlan.text_form = as_texts if texts else (lambda self, fields: None)  # type: ignore[method-assign]
+        if args.what == "texts":
+            QueryPlan.text_form = as_texts if texts else (lambda self, fields: None)  # type: ignore[method-assign]
+        else:  # side B: as if no query needed its languages evaluated before the search (the old path)
+            search.distributed.languages_need_evaluating = evaluating if texts else (lambda plan: False)
         t0 = time.perf_counter()
         got = [(h.doc_id, h.score, h.text) for h in index.search(q)]
         return time.perf_counter() - t0, got
@@ -80,16 +92,21 @@ def main() -> None:
             [(h.doc_id, h.text) for h in single.search(q)]
             times["single"].append(time.perf_counter() - t0)
     QueryPlan.text_form = as_texts  # type: ignore[method-assign]
+    search.distributed.languages_need_evaluating = evaluating
+    sides = ("texts", "pickled") if args.what == "texts" else ("frequencies", "statistics")
+    times = {sides[0]: times.pop("texts"), sides[1]: times.pop("pickled"), **times}
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    pairs = [(a - b) * 1000 for a, b in zip(times["texts"], times["pickled"])]
+    pairs = [(a - b) * 1000 for a, b in zip(times[sides[0]], times[sides[1]])]
     report = {
+        "what": args.what,
+        "sides": list(sides),
         "passages": args.size,
         "queries": len(matched),
         "rounds": args.rounds,
         "p50_ms": {k: round(v, 3) for k, v in med.items()},
         "paired_difference_p50_ms": round(statistics.median(pairs), 3),
         "above_two_round_trips_ms": {
-            side: round(med[side] - med["single"] - 2 * med["ping"], 3) for side in ("texts", "pickled")
+            side: round(med[side] - med["single"] - 2 * med["ping"], 3) for side in sides
         },
         "load_1m": os.getloadavg()[0],
     }

@@ -44,6 +44,7 @@ from .sharded import (
     _load_df_table,
     _open_shard,
     hit_state,
+    languages_need_evaluating,
     merge_rows,
     read_manifest,
     shard_of,
@@ -154,6 +155,8 @@ class ShardServer:
         self.number, self.n_shards = number, n_shards
         self.shard = LocalShard(_open_shard(Path(path) / folder, commit))
         self._kept: OrderedDict[str, tuple[QueryPlan, FixedStatistics | None, Any]] = OrderedDict()
+        # query texts parsed here, per set of fields the coordinators parse with (one, in practice)
+        self._parsed: dict[str, dict[tuple[str, str | None], Any]] = {}
 
     def ping(self) -> int:
         return os.getpid()
@@ -166,7 +169,13 @@ class ShardServer:
         key, args, stats, *form = json.loads(call)
         kept = self._kept
         if plan is None and form and form[0] is not None:
-            plan = QueryPlan.from_text_form(form[0])
+            fields = json.dumps(form[0][-1], sort_keys=True)
+            cache = self._parsed.get(fields)
+            if cache is None:
+                if len(self._parsed) >= 8:  # coordinators with other fields: never more than a few
+                    self._parsed.clear()
+                cache = self._parsed[fields] = {}
+            plan = QueryPlan.from_text_form(form[0], cache)
         if plan is not None:
             got: Any = (plan, None, None)
         else:
@@ -189,6 +198,14 @@ class ShardServer:
         if got is None:
             return None
         return json.dumps(self.shard.statistics(got[0][0])).encode()
+
+    def frequencies(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
+        """Phase one without evaluating (``LocalShard.frequencies``) for the plan the call names, kept
+        for phase two, as JSON."""
+        got = self._kept_plan(call, plan, scoring=False)
+        if got is None:
+            return None
+        return json.dumps(self.shard.frequencies(got[0][0])).encode()
 
     def _states(self, plan: QueryPlan, rows: list[Row]) -> list[dict[str, Any]]:
         return [hit_state(h) for h in self.shard.fetch(plan, rows)]
@@ -311,6 +328,7 @@ class RayShardedIndex(ShardedIndex):
             num_cpus=actor_cpus,
         )
         self._refresh_lock = threading.Lock()
+        self._parsed: dict[tuple[str, str | None], ParsedQuery] = {}
         self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self._plans_lock = threading.Lock()
         self._keys = itertools.count()
@@ -629,6 +647,8 @@ class RayShardedIndex(ShardedIndex):
             result = self._search_matched(plan, key, table, offset, need, per_document, fetch, deadline)
             result.missing_shards = sorted(set(result.missing_shards) | set(unplanned))
             return result
+        if got is None and k and languages_need_evaluating(plan):
+            return self._two_phases_matched(decided, unplanned, offset, need, per_document, fetch, deadline)
         sent_stats = None
         if got is None:
             # two phases under one key: the actors keep the plan statistics analyzed, and the search
@@ -650,6 +670,40 @@ class RayShardedIndex(ShardedIndex):
             plan, key, self._given(plan, stats, weights), alive, need, per_document, fetch, deadline, sent_stats
         )
         return self._page(plan, rows, states, offset, need, missing + lost, deadline)
+
+    def _two_phases_matched(
+        self,
+        decided: list[Any],
+        unplanned: list[int],
+        offset: int,
+        need: int,
+        per_document: bool,
+        fetch: bool,
+        deadline: float | None,
+    ) -> SearchResult:
+        """Two phases for a query whose languages must be evaluated, without a table: the shards'
+        document frequencies (no evaluation), then ``_search_matched`` with their sums, under one key (the
+        actors keep the plan the first call parsed). Evaluating once, where a ``statistics`` round would
+        evaluate the query to learn its languages and the search evaluate it again. The summed
+        statistics, when every shard answered, are kept with the plan: the query's next run is one round."""
+        plan = decided[0]
+        every = list(range(self.n_shards))
+        key = self._key(None, "search")
+        answers, missing = self._keyed("frequencies", key, self._given(plan, None, None), every, (), deadline)
+        dfs: dict[str, int] = {}
+        for got in answers.values():
+            for term, n in got.items():
+                dfs[term] = dfs.get(term, 0) + n
+        stats = FixedStatistics(self.global_statistics(), dfs)
+        missing = sorted(set(missing) | set(unplanned))
+        if not missing:
+            decided[2] = stats
+        alive = [i for i in every if i not in missing]
+        result = self._search_matched(
+            plan, key, stats, offset, need, per_document, fetch, deadline, alive, [stats.to_json(), None]
+        )
+        result.missing_shards = sorted(set(result.missing_shards) | set(missing))
+        return result
 
     def _decided(
         self,
@@ -752,6 +806,8 @@ class RayShardedIndex(ShardedIndex):
         per_document: bool,
         fetch: bool,
         deadline: float | None,
+        shards: list[int] | None = None,
+        sent_stats: Any = None,
     ) -> SearchResult:
         """One round for a query whose global statistics are known (the table computed at commit) but
         whose languages are not (a phrase or boolean query over two languages): every shard evaluates,
@@ -759,10 +815,17 @@ class RayShardedIndex(ShardedIndex):
         weights of the whole index are those of the union; a shard whose rows are all of one language
         is rescaled here (a positive factor, the multiplication a single index makes: the same scores
         and order), and a shard that matched in several languages but not in all the index's is asked
-        again with the final weights (never with two languages, id and en)."""
-        every = list(range(self.n_shards))
+        again with the final weights (never with two languages, id and en). ``shards``: those to ask
+        (default every one); ``sent_stats``: the statistics for actors that keep the plan (``_keyed``)."""
+        shards = list(range(self.n_shards)) if shards is None else shards
         answers, missing = self._keyed(
-            "search_matched", key, self._given(plan, stats, None), every, (need, per_document, fetch), deadline
+            "search_matched",
+            key,
+            self._given(plan, stats, None),
+            shards,
+            (need, per_document, fetch),
+            deadline,
+            sent_stats,
         )
         matched = {lg for m, _, _ in answers.values() for lg in m}
         weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])

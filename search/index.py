@@ -481,16 +481,7 @@ class Index:
     def parse(self, query: str | ParsedQuery, filter: str | None = None) -> ParsedQuery:
         """``query`` parsed with this index's declared fields (a ``ParsedQuery`` checked), plus ``filter``:
         filters only (``InvalidArgument`` for words in it), joined to the query's root as a must."""
-        if isinstance(query, str) and (filter is None or isinstance(filter, str)):
-            got = self._parsed.get((query, filter))
-            if got is not None:
-                return got
-        parsed = parse_with_fields(query, filter, self.settings.fields)
-        if isinstance(query, str):
-            if len(self._parsed) >= PARSE_CACHE_QUERIES:
-                self._parsed.clear()
-            self._parsed[(query, filter)] = parsed  # only what parsed without an error
-        return parsed
+        return cached_parse(self._parsed, query, filter, self.settings.fields)
 
     def facets(
         self,
@@ -687,6 +678,27 @@ def unfiltered_languages(ctx: QueryContext, parsed: ParsedQuery, langs: list[str
     if rest:
         matched.update(QueryWeight(ctx, filters.strip(parsed.root), rest).matching_languages())
     return sorted(matched)
+
+
+def cached_parse(
+    cache: dict[tuple[str, str | None], ParsedQuery],
+    query: str | ParsedQuery,
+    filter: str | None,
+    fields: dict[str, str],
+) -> ParsedQuery:
+    """``parse_with_fields``, query and filter texts kept parsed in ``cache`` (one per set of ``fields``;
+    at most ``PARSE_CACHE_QUERIES``, emptied when full): a service sees the same queries again, and a
+    parse costs more than a small search (a ``ParsedQuery`` is never changed in place)."""
+    if isinstance(query, str) and (filter is None or isinstance(filter, str)):
+        got = cache.get((query, filter))
+        if got is not None:
+            return got
+    parsed = parse_with_fields(query, filter, fields)
+    if isinstance(query, str):
+        if len(cache) >= PARSE_CACHE_QUERIES:
+            cache.clear()
+        cache[(query, filter)] = parsed  # only what parsed without an error
+    return parsed
 
 
 def parse_with_fields(query: str | ParsedQuery, filter: str | None, fields: dict[str, str]) -> ParsedQuery:

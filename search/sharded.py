@@ -50,7 +50,15 @@ from .errors import (
     SearchError,
 )
 from .files import MAX_META_BYTES, open_checked, read_checked
-from .index import Hit, Index, check_facet_fields, count_facets, parse_with_fields, unfiltered_languages
+from .index import (
+    Hit,
+    Index,
+    cached_parse,
+    check_facet_fields,
+    count_facets,
+    parse_with_fields,
+    unfiltered_languages,
+)
 from .multiterm import Expansion
 from .query import SHOULD, BooleanQuery, FuzzyQuery, ParsedQuery, PrefixQuery, Query, TermQuery, WildcardQuery
 from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query_term_keys
@@ -283,10 +291,16 @@ class QueryPlan:
         return [self.source[0], self.source[1], list(self.langs), self.stop, self.k1, self.b, fields]
 
     @classmethod
-    def from_text_form(cls, form: list[Any]) -> QueryPlan:
-        """The plan ``text_form`` describes, its query parsed again with the fields it names."""
+    def from_text_form(
+        cls, form: list[Any], cache: dict[tuple[str, str | None], ParsedQuery] | None = None
+    ) -> QueryPlan:
+        """The plan ``text_form`` describes, its query parsed again with the fields it names (or taken
+        from ``cache``, the texts parsed before with those same fields)."""
         query, filter_text, langs, stop, k1, b, fields = form
-        parsed = parse_with_fields(query, filter_text, fields)
+        if cache is None:
+            parsed = parse_with_fields(query, filter_text, fields)
+        else:
+            parsed = cached_parse(cache, query, filter_text, fields)
         return cls(parsed, tuple(langs), stop, k1, b, source=(query, filter_text))
 
     def term_keys(self, analyze: Callable[[str, str], tuple[list[str], list[int]]]) -> list[str]:
@@ -384,14 +398,22 @@ class LocalShard:
         self._last.value = None
         return count_facets(ctx.snap, QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(0), names)
 
-    def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
+    def frequencies(self, plan: QueryPlan) -> dict[str, int]:
         """Live passages here holding each term key the query may score (every shard derives the same
-        keys from the plan), and the languages in which the query matches a passage here."""
+        keys from the plan): phase one without evaluating the query (dictionary lookups only)."""
+        return self._frequencies(plan)[0]
+
+    def _frequencies(self, plan: QueryPlan) -> tuple[dict[str, int], QueryContext]:
         ctx = self._new_context(plan)
         self._last.value = (plan, ctx)
+        return {key: ctx.df(key) for key in plan.term_keys(ctx.analyze)}, ctx
+
+    def statistics(self, plan: QueryPlan) -> tuple[dict[str, int], list[str]]:
+        """``frequencies``, and the languages in which the query matches a passage here (which takes
+        evaluating a query that is more than a ranked OR of words over several languages)."""
+        dfs, ctx = self._frequencies(plan)
         langs = list(plan.langs)
         root = plan.parsed.root
-        dfs = {key: ctx.df(key) for key in plan.term_keys(ctx.analyze)}
         words = _matched_words(root)
         if len(langs) < 2:
             matched = langs  # one language weighs 1 whether it matches or not: nothing to evaluate
@@ -452,6 +474,12 @@ class LocalShard:
         return self.index._explain(
             plan.parsed, doc_id, passage, plan.k1, plan.b, decided, stats, weights, plan.expansions
         )
+
+
+def languages_need_evaluating(plan: QueryPlan) -> bool:
+    """Whether the languages ``plan`` matches in can only be known by evaluating it: a query over
+    several languages that is more than a ranked OR of words (a phrase, a boolean or field query)."""
+    return len(plan.langs) > 1 and _matched_words(plan.parsed.root) is None
 
 
 def _plain_or(root: BooleanQuery) -> bool:
@@ -566,6 +594,7 @@ class ShardedIndex:
         self._state = (manifest, [LocalShard(s) for s in shards])
         self._dfs = _load_df_table(path, manifest)
         self._refresh_lock = threading.Lock()
+        self._parsed: dict[tuple[str, str | None], ParsedQuery] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -778,8 +807,9 @@ class ShardedIndex:
         return dict(self.settings.fields)
 
     def parse(self, query: str | ParsedQuery, filter: str | None = None) -> ParsedQuery:
-        """As ``Index.parse``: ``query`` with the declared fields, plus the filters of ``filter``."""
-        return parse_with_fields(query, filter, self.settings.fields)
+        """As ``Index.parse``: ``query`` with the declared fields, plus the filters of ``filter`` (kept
+        parsed per text, as one index keeps them)."""
+        return cached_parse(self._parsed, query, filter, self.settings.fields)
 
     def _prepare(
         self,
@@ -876,9 +906,9 @@ class ShardedIndex:
         """Statistics and language weights from the document frequencies computed at commit, when the
         query needs no evaluation to know where it matches (one round); else None."""
         langs, parsed = list(plan.langs), plan.parsed
-        words = _matched_words(parsed.root)
-        if not (len(langs) < 2 or words is not None):
+        if languages_need_evaluating(plan):
             return None
+        words = _matched_words(parsed.root)
         got = self._table_statistics(plan)
         if got is None:
             return None

@@ -159,6 +159,37 @@ def test_a_plan_parsed_from_texts_travels_as_them_and_parses_back_equal(indexes)
     assert QueryPlan.from_text_form(json.loads(json.dumps(year.text_form(fields)))) == year != plain
 
 
+def test_query_texts_are_parsed_once_per_set_of_fields(indexes) -> None:
+    """A sharded index keeps query texts parsed, as one index does, and a shard server keeps the texts it
+    is sent parsed per set of fields the coordinator parsed with: the same texts with other fields are
+    parsed again (``year:2015`` is a filter only where ``year`` is declared), never taken from the cache."""
+    import dataclasses
+
+    from search.distributed import ShardServer
+    from search.sharded import QueryPlan, read_manifest
+
+    _, sharded = indexes
+    index = sharded[0]
+    fields = index.settings.fields
+    assert index.parse("year:2015 river") is index.parse("year:2015 river")
+    assert index.parse("river", "year:2015") is not index.parse("river")
+    manifest = read_manifest(index.path)
+    server = ShardServer(str(index.path), 0, index.n_shards, manifest["folders"][0], manifest["commits"][0])
+    year = index._plan(index.parse("year:2015 river"), None, None, None)
+    year = dataclasses.replace(year, source=("year:2015 river", None))
+
+    def kept(key: str, with_fields: dict[str, str]) -> QueryPlan:
+        call = json.dumps([key, [], None, year.text_form(with_fields)]).encode()
+        got = server._kept_plan(call, None, scoring=False)
+        assert got is not None
+        return got[0][0]
+
+    first, again, plain = kept("a", fields), kept("b", fields), kept("c", {})
+    assert first == year and again.parsed is first.parsed  # parsed once
+    assert plain != year and plain.parsed is not first.parsed
+    assert kept("d", {}).parsed is plain.parsed and kept("e", fields).parsed is first.parsed
+
+
 
 @pytest.mark.parametrize("q,flt", FILTERED)
 def test_filtered_search_equals_one_index(indexes, q: str, flt: str | None) -> None:
