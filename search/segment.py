@@ -893,6 +893,7 @@ class SegmentReader:
         self.a = arrays
         self.term_hash = arrays["term_hash"]
         self._words = {s: codec.words(arrays[f"{s}_data"]) for s in ("pid", "tf", "pos")}
+        self._bytes: tuple[memoryview, memoryview] | None = None  # see _byte_views
         self._uid = next(_READER_IDS)  # cache owner: unique for the process's life, unlike id()
 
     def check_section(self, section: str) -> None:
@@ -1014,6 +1015,40 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         b0 = int(lay.term_blk[slot])
+        if df <= codec.SMALL:
+            got = self._small_postings(slot, df, b0)
+        else:
+            got = self._decoded_postings(slot, df, b0)
+        DECODED.put((self._uid, "p", slot), got, got[0].nbytes + got[1].nbytes + 200)
+        return got
+
+    def _small_postings(self, slot: int, df: int, b0: int) -> tuple[np.ndarray, np.ndarray]:
+        """``postings`` of a term in one block, decoded and checked with Python integers (the same checks
+        and errors as ``_decoded_postings``, at a fraction of its fixed cost)."""
+        lay, a = self._layout, self.a
+        data = self._bytes or self._byte_views()
+        gaps = codec.unpack_small(data[0], int(lay.pid_off[b0]), int(a["pid_width"][b0]), df)
+        if 0 in gaps[1:]:
+            raise self._corrupt("passage ids repeat")
+        pids = list(itertools.accumulate(gaps))
+        if pids[-1] >= self.n_passages or pids[-1] != int(a["blk_last"][b0]):
+            raise self._corrupt("passage ids disagree with the skip data")
+        tfs = codec.unpack_small(data[1], int(lay.tf_off[b0]), int(a["tf_width"][b0]), df)
+        if sum(tfs) + df != int(lay.ttf[slot]):
+            raise self._corrupt("term frequencies disagree with the dictionary")
+        p, t = np.array(pids, dtype=np.int64), np.array(tfs, dtype=np.int64)
+        t += 1
+        p.flags.writeable = t.flags.writeable = False  # shared through the cache, like the map was
+        return p, t
+
+    def _byte_views(self) -> tuple[memoryview, memoryview]:
+        """The packed passage-id and tf bytes as memoryviews (``unpack_small`` slices them)."""
+        self._bytes = (memoryview(self.a["pid_data"]), memoryview(self.a["tf_data"]))
+        return self._bytes
+
+    def _decoded_postings(self, slot: int, df: int, b0: int) -> tuple[np.ndarray, np.ndarray]:
+        """``postings`` of a term of several blocks, decoded with numpy and checked."""
+        lay = self._layout
         gaps = codec.unpack_group(self._words["pid"], self.a["pid_width"], lay.pid_off, b0, df).view(np.int64)
         if df > 1 and not gaps[1:].all():
             raise self._corrupt("passage ids repeat")
@@ -1026,10 +1061,8 @@ class SegmentReader:
         tfs = codec.unpack_group(self._words["tf"], self.a["tf_width"], lay.tf_off, b0, df).view(np.int64) + 1
         if int(tfs.sum()) != int(lay.ttf[slot]):
             raise self._corrupt("term frequencies disagree with the dictionary")
-        got = (pids, tfs)
         pids.flags.writeable = tfs.flags.writeable = False  # shared through the cache, like the map was
-        DECODED.put((self._uid, "p", slot), got, pids.nbytes + tfs.nbytes + 200)
-        return got
+        return pids, tfs
 
     def _positions_at(self, slot: int, first: np.ndarray, lens: np.ndarray) -> np.ndarray:
         """Positions of runs of occurrences (``first`` index within the term, ``lens`` occurrences each,
@@ -1458,6 +1491,7 @@ class SegmentReader:
         """Drop the arrays; the map closes once no view of it is alive."""
         self.a = {}
         self._words = {}
+        self._bytes = None
         self._passage_views = None
         self._id_view = None
         DECODED.drop(self._uid)

@@ -39,6 +39,10 @@ def roundtrip(values: np.ndarray, counts: list[int]) -> None:
     for g, n in enumerate(counts):
         got = codec.unpack_group(view, widths, off, int(first_block[g]), n)
         assert np.array_equal(got, values[start : start + n]), f"group {g}"
+        if 0 < n <= codec.SMALL:  # one block: read with Python integers as a term's small postings are
+            b = int(first_block[g])
+            small = codec.unpack_small(memoryview(data), int(off[b]), int(widths[b]), n)
+            assert small == values[start : start + n].tolist(), f"group {g}"
         start += n
 
 
@@ -183,13 +187,15 @@ def test_damaged_postings_read_as_index_corrupt(tmp_path, monkeypatch, array, ch
     if not checksums:
         monkeypatch.setattr(SegmentReader, "check_section", lambda self, section: None)
     n = 400
+    # "en:a" spans two postings blocks (decoded with numpy), "en:b" and "en:c" one (with Python integers)
     tokens = [(0, p, 1) for p in range(0, n, 2)] + [(0, p, 4) for p in range(0, n, 6)] + [(1, 7, 2)]
+    tokens += [(2, p, 3) for p in range(1, n, 5)] + [(2, p, 8) for p in range(1, n, 15)]
     clean = tmp_path / "clean.tls"
-    write_segment(clean, segment_with(tokens, n, ["en:a", "en:b"]))
+    write_segment(clean, segment_with(tokens, n, ["en:a", "en:b", "en:c"]))
 
     def answers(r: SegmentReader) -> dict:
         got = {}
-        for k in ("en:a", "en:b"):
+        for k in ("en:a", "en:b", "en:c"):
             slot = r.find(k)  # -1 when a damaged dictionary hides the term: a different answer
             got[k] = None if slot < 0 else (r.postings(slot)[0].tolist(), r.positions(slot)[1].tolist())
         return {"postings": got, "lengths": r.p_len.tolist(), "docs": r.p_doc.tolist()}
