@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -39,7 +39,7 @@ def roundtrip(values: np.ndarray, counts: list[int]) -> None:
     for g, n in enumerate(counts):
         got = codec.unpack_group(view, widths, off, int(first_block[g]), n)
         assert np.array_equal(got, values[start : start + n]), f"group {g}"
-        if 0 < n <= codec.SMALL:  # one block: read with Python integers as a term's small postings are
+        if 0 < n <= codec.BLOCK:  # one block: as a term's small postings are read, with Python integers
             b = int(first_block[g])
             small = codec.unpack_small(memoryview(data), int(off[b]), int(widths[b]), n)
             assert small == values[start : start + n].tolist(), f"group {g}"
@@ -163,6 +163,42 @@ def test_segment_keeps_extreme_postings_and_positions(tmp_path):
     assert mpids[slots == run].tolist() == common and int(mtfs.sum()) == len(tokens) == mpos.shape[0]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 32).flatmap(
+        lambda bits: st.lists(st.tuples(st.integers(0, 39), st.integers(0, 2**bits - 1)), min_size=1, max_size=300)
+    ),
+    st.lists(st.integers(0, 39), max_size=12),
+)
+def test_few_positions_read_value_by_value_equal_the_numpy_decoding(tmp_path_factory, tokens, wanted):
+    """A term's positions in a few passages (read value by value with Python integers) equal the numpy
+    decoding of the same occurrences, whatever the positions (below 2**bits, for every width up to 32: a
+    value of 25 bits or more can straddle five bytes) and blocks they span."""
+    path = tmp_path_factory.mktemp("few") / "seg.tls"
+    occurrences = sorted({(pid, pos) for pid, pos in tokens})
+    write_segment(path, segment_with([(0, pid, pos) for pid, pos in occurrences], 40, ["en:x"]))
+    r = SegmentReader(path)
+    slot = r.find("en:x")
+    pids = r.postings(slot)[0]
+    passages = np.array(sorted({p for p in wanted if p in set(pids.tolist())}), dtype=np.int64)
+    starts = r.position_starts(slot)
+    got_pid, got_pos = r.positions_of(slot, passages, starts)
+    expected = [(p, q) for p, q in occurrences if p in set(passages.tolist())]
+    assert list(zip(got_pid.tolist(), got_pos.tolist())) == expected
+    tfs = r.postings(slot)[1]
+    idx = pids.searchsorted(passages)
+    old = segment.SMALL_POSITIONS
+    try:
+        for first, lens in ((starts[idx], tfs[idx]), (starts, tfs)):  # the wanted passages, then every one
+            small = r._few_positions(slot, first.tolist(), lens.tolist())
+            segment.SMALL_POSITIONS = -1  # the numpy decoding, whatever the count
+            assert small.tolist() == r._positions_at(slot, first, lens).tolist()
+            segment.SMALL_POSITIONS = old
+        assert small.tolist() == [q for _, q in occurrences]
+    finally:
+        segment.SMALL_POSITIONS = old
+
+
 def arrays_at(path: Path) -> dict[str, tuple[int, int]]:
     raw = path.read_bytes()
     hlen = int.from_bytes(raw[8:16], "little")
@@ -190,12 +226,13 @@ def test_damaged_postings_read_as_index_corrupt(tmp_path, monkeypatch, array, ch
     # "en:a" spans two postings blocks (decoded with numpy), "en:b" and "en:c" one (with Python integers)
     tokens = [(0, p, 1) for p in range(0, n, 2)] + [(0, p, 4) for p in range(0, n, 6)] + [(1, 7, 2)]
     tokens += [(2, p, 3) for p in range(1, n, 5)] + [(2, p, 8) for p in range(1, n, 15)]
+    tokens += [(3, p, 5) for p in range(3, n, 20)] + [(3, p, 9) for p in range(3, n, 40)]  # 30 positions
     clean = tmp_path / "clean.tls"
-    write_segment(clean, segment_with(tokens, n, ["en:a", "en:b", "en:c"]))
+    write_segment(clean, segment_with(tokens, n, ["en:a", "en:b", "en:c", "en:d"]))
 
     def answers(r: SegmentReader) -> dict:
         got = {}
-        for k in ("en:a", "en:b", "en:c"):
+        for k in ("en:a", "en:b", "en:c", "en:d"):
             slot = r.find(k)  # -1 when a damaged dictionary hides the term: a different answer
             got[k] = None if slot < 0 else (r.postings(slot)[0].tolist(), r.positions(slot)[1].tolist())
         return {"postings": got, "lengths": r.p_len.tolist(), "docs": r.p_doc.tolist()}
