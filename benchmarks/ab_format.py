@@ -206,10 +206,15 @@ def main_driver(args: argparse.Namespace) -> None:
     samples: dict = {f"{side}/{lang}/{n}": {s: [] for s in SHAPES} for side in sides for lang, n in configs}
     answers: dict = {}
     loads: dict = {f"{lang}/{n}": [] for lang, n in configs}
+    # per round, new p50 / old p50 of that round's pair of processes: a process's own speed drifts (on a
+    # shared machine by up to a quarter between runs), so the median of per-round ratios is steadier
+    # than the ratio of pooled samples
+    round_ratios: dict = {f"{lang}/{n}": {s: [] for s in SHAPES} for lang, n in configs}
     for r in range(args.rounds):
         for lang, n in configs:
             order = ("old", "new") if r % 2 == 0 else ("new", "old")
             loads[f"{lang}/{n}"].append(_uptime())
+            this_round: dict = {}
             for side in order:
                 index = work / f"{side}-{tag if side == 'new' else 'base'}-{lang}-{n}"
                 got = _run(
@@ -220,7 +225,10 @@ def main_driver(args: argparse.Namespace) -> None:
                 )
                 for s in SHAPES:
                     samples[f"{side}/{lang}/{n}"][s] += got["times_ns"][s]
+                this_round[side] = got["times_ns"]
                 answers[f"{side}/{lang}/{n}"] = got["answers"]
+            for s in SHAPES:
+                round_ratios[f"{lang}/{n}"][s].append(_p50(this_round["new"][s]) / _p50(this_round["old"][s]))
             print(f"round {r + 1} {lang} {n} load {loads[f'{lang}/{n}'][-1]}", file=sys.stderr)
     rows = []
     for lang, n in configs:
@@ -230,10 +238,13 @@ def main_driver(args: argparse.Namespace) -> None:
             same = sum(
                 a == b for a, b in zip(answers[f"old/{lang}/{n}"][s], answers[f"new/{lang}/{n}"][s], strict=True)
             )
+            ratios = round_ratios[f"{lang}/{n}"][s]
             row["shapes"][s] = {
                 "old_ms": o,
                 "new_ms": w,
                 "ratio": w / o,
+                "round_ratios": ratios,
+                "round_ratio_median": statistics.median(ratios),
                 "same_answers": same,
                 "queries": len(answers[f"old/{lang}/{n}"][s]),
             }
@@ -265,6 +276,14 @@ def render(report: dict) -> str:
             for r in report["rows"]
         )
     )
+    if all("round_ratio_median" in v for r in report["rows"] for v in r["shapes"].values()):
+        lines += ["", "median of per-round ratios (new / old p50 of one pair of processes) [lowest-highest round]:"]
+        for row in report["rows"]:
+            cells = [
+                f"{v['round_ratio_median']:.2f} [{min(v['round_ratios']):.2f}-{max(v['round_ratios']):.2f}]"
+                for v in row["shapes"].values()
+            ]
+            lines.append(f"| {row['lang']} | {row['n']} | " + " | ".join(cells) + " |")
     b = report["builds"]
     lines.append("segments / MB: " + "; ".join(f"{k}: {v['segments']} / {v['bytes'] / 1e6:.1f}" for k, v in b.items()))
     return "\n".join(lines)
