@@ -1019,7 +1019,7 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         b0 = int(lay.term_blk[slot])
-        if df <= codec.SMALL:
+        if df <= codec.SMALL and df <= codec.BLOCK:  # one block only: its width is the whole term's
             got = self._small_postings(slot, df, b0)
         else:
             got = self._decoded_postings(slot, df, b0)
