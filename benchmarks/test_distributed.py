@@ -10,7 +10,7 @@ also checks the hits are the same with equal scores. ``extra_info`` splits the q
 answered: ``one_round`` (a ranked OR of words or a one-language query: statistics and language weights
 from the table computed at commit), ``matched`` (a phrase or boolean query over both languages: global
 statistics from the table, the languages it matches in learnt from the same call) and ``two_phase``
-(the same queries with the table ignored: a round of statistics, then the search), each with the p50 of
+(the same queries with the table ignored: a round of document frequencies, then the search), each with the p50 of
 the per-query difference (Ray sharded - single) beside the p50 empty round trip: the goals are at most
 one round trip + 0.5 ms (one round) and two round trips + 0.5 ms (two phases).
 ``test_distributed_build`` builds the same 2 shards in process and on Ray (one builder actor per shard)
@@ -110,7 +110,7 @@ def test_distributed_query_overhead(benchmark, ray_local, built) -> None:
     fresh = ShardedIndex.open(sharded_path, ray_address="local")
     fresh.plan_cache = 0  # every query planned as if seen for the first time
     two_phase = ShardedIndex.open(sharded_path, ray_address="local")
-    two_phase.one_round = False  # the table ignored: a round of statistics before every search
+    two_phase.one_round = False  # the table ignored: a round of document frequencies before every search
     two_phase.plan_cache = 0
     try:
         actors = on_ray.actors

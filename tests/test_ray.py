@@ -651,10 +651,11 @@ def test_a_repeated_query_sends_its_plan_once_and_again_to_a_restarted_actor(ray
 
 
 def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_it(ray_local, built: Path) -> None:
-    """Without the table (a round of statistics first) the plan goes with the statistics call only: the
-    search sends the key with the global statistics and weights, and each actor searches with the plan
-    object it kept. An actor that lost the plan between the two phases (its kept plans turned over, as
-    after many other queries, or a restart) answers None and is sent everything: the same answers."""
+    """Without the table (a round of statistics, or for a query whose languages need evaluating of
+    document frequencies, first) the plan goes with that first call only: the search sends the key with
+    the global statistics, and each actor searches with the plan object it kept. An actor that lost the
+    plan between the two phases (its kept plans turned over, as after many other queries, or a restart)
+    answers None and is sent everything: the same answers."""
     from search.distributed import KEPT_PLANS, RayShardedIndex
     from search.index import _parsed
     from search.sharded import QueryPlan
