@@ -329,6 +329,7 @@ class RayShardedIndex(ShardedIndex):
         )
         self._refresh_lock = threading.Lock()
         self._parsed: dict[tuple[str, str | None], ParsedQuery] = {}
+        self._analyses: dict[tuple, tuple[list[str], list[int], list[int]]] = {}
         self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self._plans_lock = threading.Lock()
         self._keys = itertools.count()

@@ -51,6 +51,7 @@ from .errors import (
 )
 from .files import MAX_META_BYTES, open_checked, read_checked
 from .index import (
+    PARSE_CACHE_QUERIES,
     Hit,
     Index,
     cached_parse,
@@ -168,6 +169,20 @@ class DfTable:
         h = np.uint64(key_hash64(key))
         i = int(np.searchsorted(self.hashes, h))
         return int(self.counts[i]) if i < self.hashes.shape[0] and self.hashes[i] == h else 0
+
+    def dfs(self, keys: list[str]) -> dict[str, int]:
+        """``df`` of every key, in one binary search of all their hashes (a query's 4 keys: about a
+        quarter of the time of four ``df`` calls)."""
+        if not keys:
+            return {}
+        h = np.array([key_hash64(k) for k in keys], dtype=np.uint64)
+        n = self.hashes.shape[0]
+        i = self.hashes.searchsorted(h)
+        found = i < n
+        i[~found] = 0
+        hit = found & (self.hashes[i] == h) if n else found
+        counts = np.where(hit, self.counts[i], 0) if n else np.zeros(len(keys), np.uint64)
+        return dict(zip(keys, counts.tolist()))
 
 
 def build_df_table(snapshots: list[Snapshot]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -595,6 +610,7 @@ class ShardedIndex:
         self._dfs = _load_df_table(path, manifest)
         self._refresh_lock = threading.Lock()
         self._parsed: dict[tuple[str, str | None], ParsedQuery] = {}
+        self._analyses: dict[tuple, tuple[list[str], list[int], list[int]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -900,7 +916,11 @@ class ShardedIndex:
         if plan.stop is not None:
             an = self.settings.analyzer(plan.stop)
             stopwords = an.stopwords | an.query_stopwords | an.question_words
-        return QueryContext(None, plan.k1, plan.b, self.settings.analyzer, stopwords, plan.stop)  # type: ignore[arg-type]
+        ctx = QueryContext(None, plan.k1, plan.b, self.settings.analyzer, stopwords, plan.stop)  # type: ignore[arg-type]
+        if len(self._analyses) >= PARSE_CACHE_QUERIES:  # query texts analyzed, kept as an Index keeps them
+            self._analyses.clear()
+        ctx.analyses = self._analyses
+        return ctx
 
     def _precomputed(self, plan: QueryPlan) -> tuple[FixedStatistics, dict[str, float]] | None:
         """Statistics and language weights from the document frequencies computed at commit, when the
@@ -931,7 +951,7 @@ class ShardedIndex:
         if table is None or table.generation != self.generation or not self.one_round:
             return None
         ctx = self._analysis(plan)
-        dfs = {key: table.df(key) for key in plan.term_keys(ctx.analyze)}
+        dfs = table.dfs(plan.term_keys(ctx.analyze))
         return FixedStatistics(self.global_statistics(), dfs), ctx
 
     def _combine(
@@ -977,13 +997,15 @@ class ShardedIndex:
         _, shards = self._state
         parsed = self.parse(query, filter)
         plan, _ = self._prepare(parsed, lang, k1, b, fuzzy, prefix_last, local_ask(shards))
-        stats, weights = self._gather(shards, plan)
-        if not weights or k == 0:
-            return SearchResult()
         need = offset + k
-        page = merge_rows(
-            {i: sh.search(plan, stats, weights, need, per_document) for i, sh in enumerate(shards)}, offset, need
-        )
+        if k and shards and languages_need_evaluating(plan):
+            rows = self._matched_rows(shards, plan, need, per_document)
+        else:
+            stats, weights = self._gather(shards, plan)
+            if not weights or k == 0:
+                return SearchResult()
+            rows = {i: sh.search(plan, stats, weights, need, per_document) for i, sh in enumerate(shards)}
+        page = merge_rows(rows, offset, need)
         by_shard: dict[int, list[int]] = {}
         for j, (_, i) in enumerate(page):
             by_shard.setdefault(i, []).append(j)
@@ -992,6 +1014,42 @@ class ShardedIndex:
             for j, hit in zip(positions, shards[i].fetch(plan, [page[j][0] for j in positions])):
                 hits[j] = hit
         return SearchResult(h for h in hits if h is not None)
+
+    def _matched_rows(
+        self, shards: list[LocalShard], plan: QueryPlan, need: int, per_document: bool
+    ) -> dict[int, list[Row]]:
+        """Every shard's best rows for a query whose languages must be evaluated, evaluating it once a
+        shard: the global statistics from the table computed at commit (else every shard's document
+        frequencies, no evaluation), then ``LocalShard.search_matched``, which reports where the query
+        matches and ranks with the weights of those languages. The weights of the whole index are those
+        of the union: a shard whose rows are all of one language is rescaled (a positive factor, the
+        multiplication one index makes), a shard that matched in several but not all is searched again
+        with the final weights (as ``RayShardedIndex`` does over actors)."""
+        got = self._table_statistics(plan)
+        if got is not None:
+            stats = got[0]
+        else:
+            dfs: dict[str, int] = {}
+            for sh in shards:
+                for key, n in sh.frequencies(plan).items():
+                    dfs[key] = dfs.get(key, 0) + n
+            stats = FixedStatistics(self.global_statistics(), dfs)
+        answers = [sh.search_matched(plan, stats, need, per_document) for sh in shards]
+        matched = {lg for m, _ in answers for lg in m}
+        weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
+        rows: dict[int, list[Row]] = {}
+        if not weights:
+            return rows
+        for i, (m, got_rows) in enumerate(answers):
+            if got_rows and set(m) != matched:
+                if len(m) > 1:
+                    rows[i] = shards[i].search(plan, stats, weights, need, per_document)
+                    continue
+                w = weights[m[0]]
+                if w != 1.0:
+                    got_rows = [(row[0] * w, *row[1:]) for row in got_rows]  # type: ignore[misc]
+            rows[i] = got_rows
+        return rows
 
     def explain(
         self,

@@ -539,6 +539,8 @@ def test_precomputed_document_frequencies_equal_the_shards_sums(tmp_path: Path) 
     keys = {k for s in idx.shards for seg in s.snapshot.segments for k in seg.reader.keys()} | {"id:zzzz"}
     for key in keys:
         assert table.df(key) == sum(QueryContext(s.snapshot, 1.2, 0.75).df(key) for s in idx.shards), key
+    ordered = sorted(keys) + ["en:zzzz", "~"]  # one lookup of every key, missing ones (also past the end) 0
+    assert table.dfs(ordered) == {k: table.df(k) for k in ordered} and table.dfs([]) == {}
     assert sorted(p.name for p in (tmp_path / "s").glob(f"{DF_PREFIX}*")) == [f"{DF_PREFIX}{idx.generation:06d}.npy"]
     # one round and two rounds give the same ranking
     for q in ("warga river", "kota", '"warga kota"', "river -kota"):
