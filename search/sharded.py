@@ -1022,9 +1022,9 @@ class ShardedIndex:
         shard: the global statistics from the table computed at commit (else every shard's document
         frequencies, no evaluation), then ``LocalShard.search_matched``, which reports where the query
         matches and ranks with the weights of those languages. The weights of the whole index are those
-        of the union: a shard whose rows are all of one language is rescaled (a positive factor, the
-        multiplication one index makes), a shard that matched in several but not all is searched again
-        with the final weights (as ``RayShardedIndex`` does over actors)."""
+        of the union: a shard that matched in other languages than the union, ranked under other weights,
+        is searched again with the final weights (in process that costs no round trip, so no rescaling,
+        which ``RayShardedIndex`` does over actors and which can differ from one index on an ulp tie)."""
         got = self._table_statistics(plan)
         if got is not None:
             stats = got[0]
@@ -1041,13 +1041,12 @@ class ShardedIndex:
         if not weights:
             return rows
         for i, (m, got_rows) in enumerate(answers):
-            if got_rows and set(m) != matched:
-                if len(m) > 1:
-                    rows[i] = shards[i].search(plan, stats, weights, need, per_document)
-                    continue
-                w = weights[m[0]]
-                if w != 1.0:
-                    got_rows = [(row[0] * w, *row[1:]) for row in got_rows]  # type: ignore[misc]
+            if got_rows and set(m) != matched and any(weights[lg] != 1.0 for lg in m):
+                # ranked under other weights: searched again with the final ones. Rescaling its rows
+                # would keep their order, but a product can round two scores one ulp apart to a tie
+                # that one index breaks by document id and passage, and the shard chose before it
+                rows[i] = shards[i].search(plan, stats, weights, need, per_document)
+                continue
             rows[i] = got_rows
         return rows
 
