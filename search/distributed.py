@@ -49,6 +49,7 @@ from .sharded import (
     read_manifest,
     shard_of,
     sum_facets,
+    sum_frequencies,
 )
 from .weights import language_weights
 
@@ -691,11 +692,7 @@ class RayShardedIndex(ShardedIndex):
         every = list(range(self.n_shards))
         key = self._key(None, "search")
         answers, missing = self._keyed("frequencies", key, self._given(plan, None, None), every, (), deadline)
-        dfs: dict[str, int] = {}
-        for got in answers.values():
-            for term, n in got.items():
-                dfs[term] = dfs.get(term, 0) + n
-        stats = FixedStatistics(self.global_statistics(), dfs)
+        stats = FixedStatistics(self.global_statistics(), sum_frequencies(answers.values()))
         missing = sorted(set(missing) | set(unplanned))
         if not missing:
             decided[2] = stats

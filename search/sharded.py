@@ -560,6 +560,15 @@ def hit_state(hit: Hit) -> dict[str, Any]:
     }
 
 
+def sum_frequencies(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Every shard's document frequencies summed per term key (a passage lives in one shard)."""
+    dfs: dict[str, int] = {}
+    for part in parts:
+        for key, n in part.items():
+            dfs[key] = dfs.get(key, 0) + n
+    return dfs
+
+
 def sum_facets(parts: Iterable[dict[str, dict[str | int, int]]], names: list[str]) -> dict[str, dict[str | int, int]]:
     """Every shard's facet counts summed (a document lives in one shard: the counts of one index), most
     frequent first, then by value, as ``Index.facets`` orders them."""
@@ -868,12 +877,8 @@ class ShardedIndex:
         terms = {text: {lg: actx.analyze(lg, text)[0] for lg in langs} for text in texts}
         keys = list(dict.fromkeys(f"{lg}:{t[0]}" for by in terms.values() for lg, t in by.items() if len(t) == 1))
         answers, missing = ask("words", plan, texts, keys)
-        known: set[str] = set()
-        dfs: dict[str, int] = {}
-        for flags, got in answers:
-            known.update(t for t, flag in zip(texts, flags) if flag)
-            for key, n in got.items():
-                dfs[key] = dfs.get(key, 0) + n
+        known = {t for flags, _ in answers for t, flag in zip(texts, flags) if flag}
+        dfs = sum_frequencies(got for _, got in answers)
         typos = {
             text
             for text in texts
@@ -958,13 +963,9 @@ class ShardedIndex:
         self, plan: QueryPlan, answers: Iterable[tuple[dict[str, int], list[str]]]
     ) -> tuple[FixedStatistics, dict[str, float]]:
         """The global statistics and language weights from the shards' ``statistics`` answers."""
-        dfs: dict[str, int] = {}
-        matched: set[str] = set()
-        for got, m in answers:
-            for key, n in got.items():
-                dfs[key] = dfs.get(key, 0) + n
-            matched.update(m)
-        stats = FixedStatistics(self.global_statistics(), dfs)
+        answers = list(answers)
+        matched = {lg for _, m in answers for lg in m}
+        stats = FixedStatistics(self.global_statistics(), sum_frequencies(got for got, _ in answers))
         return stats, language_weights(plan.parsed, [x for x in plan.langs if x in matched])
 
     def _gather(self, shards: list[LocalShard], plan: QueryPlan) -> tuple[FixedStatistics, dict[str, float]]:
@@ -1029,11 +1030,7 @@ class ShardedIndex:
         if got is not None:
             stats = got[0]
         else:
-            dfs: dict[str, int] = {}
-            for sh in shards:
-                for key, n in sh.frequencies(plan).items():
-                    dfs[key] = dfs.get(key, 0) + n
-            stats = FixedStatistics(self.global_statistics(), dfs)
+            stats = FixedStatistics(self.global_statistics(), sum_frequencies(sh.frequencies(plan) for sh in shards))
         answers = [sh.search_matched(plan, stats, need, per_document) for sh in shards]
         matched = {lg for m, _ in answers for lg in m}
         weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
