@@ -22,6 +22,7 @@ limit: more than ``MAX_QUERY_TERMS`` distinct words,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -128,6 +129,13 @@ class ParsedQuery:
     text: str = ""
     words: tuple[str, ...] = field(default=())
     exclude_langs: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def language_probabilities(self) -> Mapping[str, float]:
+        """P(language | the query's plain words) (``analyzers.language_probabilities``), computed once a
+        parsed query: the parse caches keep a repeated query text parsed, and a two-language query is
+        weighed on every search and, sharded, by every shard (25-30 µs a time)."""
+        return analyzers.language_probabilities(" ".join(self.words))  # a Mapping: read, never changed
 
 
 # -- lexer -------------------------------------------------------------------------------------------

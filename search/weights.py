@@ -391,7 +391,7 @@ def language_weights(parsed: ParsedQuery, langs: list[str]) -> dict[str, float]:
     """
     if len(langs) < 2:
         return {x: 1.0 for x in langs}
-    probs = analyzers.language_probabilities(" ".join(parsed.words))
+    probs = parsed.language_probabilities
     top = max(probs.get(x, 0.0) for x in langs)
     if top <= 0:
         return {x: 1.0 for x in langs}

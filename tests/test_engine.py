@@ -4,6 +4,7 @@ and whose root is the search score; weights bound once; filter clauses that rest
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,6 +219,25 @@ def test_a_filter_clause_restricts_without_scoring(index: Index) -> None:
 def test_language_weights_are_one_for_one_language() -> None:
     parsed = ParsedQuery(BooleanQuery(((SHOULD, TermQuery("river")), (MUST, TermQuery("city")))), None, "", ("river",))
     assert language_weights(parsed, ["en"]) == {"en": 1.0}
+
+
+def test_a_parsed_query_is_weighed_by_language_once(tmp_path: Path, monkeypatch) -> None:
+    """The language model runs once a parsed query, however often it is weighed (each search of a
+    repeated query text, each shard), and a query parsed anew is weighed anew."""
+    import analyzers
+
+    idx = Index.create(tmp_path / "ix", passage_words=8)
+    with idx.writer() as w:
+        w.add(Document("a", "warga rusia melarikan diri ke kota", lang="id"))
+        w.add(Document("b", "people cross the river at night", lang="en"))
+    calls = []
+    real = analyzers.language_probabilities
+    monkeypatch.setattr(analyzers, "language_probabilities", lambda text: calls.append(text) or real(text))
+    first = [(h.doc_id, h.score) for h in idx.search("warga river")]
+    assert len(first) == 2 and calls == ["warga river"]
+    assert [(h.doc_id, h.score) for h in idx.search("warga river")] == first and len(calls) == 1
+    parsed = parse_query("warga river")
+    assert language_weights(parsed, ["id", "en"]) == language_weights(parsed, ["en", "id"]) and len(calls) == 2
 
 
 # -- block-max ------------------------------------------------------------------------------------------------
