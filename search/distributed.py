@@ -43,15 +43,16 @@ from .sharded import (
     ShardedIndex,
     _load_df_table,
     _open_shard,
+    fetched_rows,
     hit_state,
     languages_need_evaluating,
+    matched_rows,
     merge_rows,
     read_manifest,
     shard_of,
     sum_facets,
     sum_frequencies,
 )
-from .weights import language_weights
 
 #: a page of at most this many rows over all shards (offset + k, times the shards) is searched and
 #: fetched in one call per shard (one round trip; every shard sends its rows' stored text); a larger
@@ -223,15 +224,17 @@ class ShardServer:
         return json.dumps(self._states(plan, [tuple(r) for r in rows])).encode()
 
     def search_matched(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
-        """Where the query matches here and the best rows weighed for those languages (both phases in
-        one call: ``LocalShard.search_matched``; arguments ``[need, per_document, fetch]``), with their
-        hits' state when ``fetch``, as JSON."""
+        """Where the query matches here and the best rows under the weights of those languages and of
+        all (both phases in one call: ``LocalShard.search_matched``; arguments ``[need, per_document,
+        fetch]``), with, when ``fetch``, the hits' state of the first rows then of the others' rows not
+        among them, as JSON."""
         got = self._kept_plan(call, plan)
         if got is None:
             return None
         (query, stats, _), (need, per_document, fetch) = got
-        matched, rows = self.shard.search_matched(query, stats, need, per_document)
-        return json.dumps([matched, rows, (self._states(query, rows) if fetch and rows else None)]).encode()
+        matched, rows, every = self.shard.search_matched(query, stats, need, per_document)
+        states = self._states(query, fetched_rows(rows, every)) if fetch and rows else None
+        return json.dumps([matched, rows, every, states]).encode()
 
     def search_fetch(self, call: bytes, plan: QueryPlan | None = None) -> bytes | None:
         """``search`` and ``fetch`` of every row in one call (one round trip for a small page), as JSON."""
@@ -809,11 +812,11 @@ class RayShardedIndex(ShardedIndex):
     ) -> SearchResult:
         """One round for a query whose global statistics are known (the table computed at commit) but
         whose languages are not (a phrase or boolean query over two languages): every shard evaluates,
-        reports where the query matches and ranks its rows with the weights of those languages. The
-        weights of the whole index are those of the union; a shard whose rows are all of one language
-        is rescaled here (a positive factor, the multiplication a single index makes: the same scores
-        and order), and a shard that matched in several languages but not in all the index's is asked
-        again with the final weights (never with two languages, id and en). ``shards``: those to ask
+        reports where the query matches and ranks its rows with the weights of those languages and, when
+        they differ, with those of all the query's languages. The weights of the whole index are those of
+        the union, and ``matched_rows`` picks each shard's rows ranked under them (no row is rescaled: a
+        product can round two scores into a tie that one index breaks otherwise); a shard whose rows fit
+        neither (three languages or more) is asked again with the final weights. ``shards``: those to ask
         (default every one); ``sent_stats``: the statistics for actors that keep the plan (``_keyed``)."""
         shards = list(range(self.n_shards)) if shards is None else shards
         answers, missing = self._keyed(
@@ -825,23 +828,16 @@ class RayShardedIndex(ShardedIndex):
             deadline,
             sent_stats,
         )
-        matched = {lg for m, _, _ in answers.values() for lg in m}
-        weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
+        weights, rows, redo = matched_rows(plan, {i: (m, own, every) for i, (m, own, every, _) in answers.items()})
         if not weights:
             return SearchResult((), missing)
-        rows: dict[int, list[Row]] = {}
+        rows = {i: [tuple(r) for r in got] for i, got in rows.items()}  # type: ignore[misc]
         states: dict[tuple[int, str, int], dict[str, Any]] | None = {} if fetch else None
-        redo: list[int] = []
-        for i, (m, got, got_states) in answers.items():
-            if got and set(m) != matched and len(m) > 1:
-                redo.append(i)
-                continue
-            w = weights[m[0]] if got and set(m) != matched else 1.0
-            got = [(row[0] * w, *row[1:]) if w != 1.0 else tuple(row) for row in got]
-            rows[i] = got
-            if states is not None:
-                for row, state in zip(got, got_states or ()):
-                    states[(i, row[1], row[2])] = dict(state, score=row[0])
+        if states is not None:
+            for i, (_, own, every, got_states) in answers.items():
+                sent = {(r[1], r[2]): st for r, st in zip(fetched_rows(own, every), got_states or ())}
+                for row in rows.get(i, ()):
+                    states[(i, row[1], row[2])] = dict(sent[(row[1], row[2])], score=row[0])
         if redo:
             given = self._given(plan, stats, weights)
             more, more_states, lost = self._search_rows(

@@ -459,19 +459,30 @@ class LocalShard:
 
     def search_matched(
         self, plan: QueryPlan, stats: FixedStatistics, need: int, per_document: bool
-    ) -> tuple[list[str], list[Row]]:
+    ) -> tuple[list[str], list[Row], list[Row] | None]:
         """Both phases in one call, for a query that must be evaluated to know the languages it matches
-        in (global ``stats`` known beforehand): the languages it matches here and this shard's best rows
-        weighed as if they were all (``language_weights`` of them). The coordinator, once it knows
-        every shard's languages, rescales the rows of a one-language shard (a positive factor keeps
-        their order) or asks again with the final weights."""
+        in (global ``stats`` known beforehand): the languages it matches here, this shard's best rows
+        weighed for those languages (``language_weights`` of them) and, when the query searches other
+        languages too and that changes these languages' weights, its best rows weighed for all of them
+        (else None). The index's weights are those of the languages some shard matches in, which in an
+        index of two languages are this shard's or all: ``matched_rows`` picks the rows ranked under
+        them, so no row is rescaled (a product can round two scores one ulp apart to a tie that one
+        index breaks by document id and passage, after the shard chose)."""
         ctx = self._context(plan, stats)
         ctx.per_document = per_document
-        found = QueryWeight(ctx, plan.parsed.root, list(plan.langs)).found(need)
-        matched = [lg for lg in plan.langs if lg in unfiltered_languages(ctx, plan.parsed, list(plan.langs), found)]
+        langs = list(plan.langs)
+        found = QueryWeight(ctx, plan.parsed.root, langs).found(need)
+        matched = [lg for lg in langs if lg in unfiltered_languages(ctx, plan.parsed, langs, found)]
         if not found:
-            return matched, []
-        return matched, top_rows(ctx.snap, found, language_weights(plan.parsed, matched), need, per_document)
+            return matched, [], None
+        weights = language_weights(plan.parsed, matched)
+        rows = top_rows(ctx.snap, found, weights, need, per_document)
+        if len(matched) == len(langs):
+            return matched, rows, None
+        every = language_weights(plan.parsed, langs)
+        if all(every[lg] == weights[lg] for lg in matched):
+            return matched, rows, None
+        return matched, rows, top_rows(ctx.snap, found, every, need, per_document)
 
     def fetch(self, plan: QueryPlan, rows: list[Row]) -> list[Hit]:
         """Hits for rows this shard returned (stored text and snippets are read lazily, for these only)."""
@@ -495,6 +506,38 @@ def languages_need_evaluating(plan: QueryPlan) -> bool:
     """Whether the languages ``plan`` matches in can only be known by evaluating it: a query over
     several languages that is more than a ranked OR of words (a phrase, a boolean or field query)."""
     return len(plan.langs) > 1 and _matched_words(plan.parsed.root) is None
+
+
+def matched_rows(
+    plan: QueryPlan, answers: dict[int, tuple[list[str], list[Row], list[Row] | None]]
+) -> tuple[dict[str, float], dict[int, list[Row]], list[int]]:
+    """The index's language weights for a query whose shards answered ``search_matched`` (those of the
+    union of the languages they matched in), each shard's rows ranked under them, and the shards to
+    search again with them: those whose languages are neither the union nor all the query's, which
+    only an index of three or more languages can have."""
+    matched = {lg for m, _, _ in answers.values() for lg in m}
+    weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
+    rows: dict[int, list[Row]] = {}
+    redo: list[int] = []
+    if not weights:
+        return weights, rows, redo
+    for i, (m, own, every) in answers.items():
+        if not own or set(m) == matched:
+            rows[i] = own
+        elif len(matched) == len(plan.langs):
+            rows[i] = own if every is None else every
+        else:
+            redo.append(i)
+    return weights, rows, redo
+
+
+def fetched_rows(own: list[Row], every: list[Row] | None) -> list[Row]:
+    """The rows whose hits a ``search_matched`` answer that fetches carries, in order: its own rows,
+    then those of ``every`` (the rows under all languages' weights) for passages not among them."""
+    if not every:
+        return own
+    have = {(r[1], r[2]) for r in own}
+    return own + [r for r in every if (r[1], r[2]) not in have]
 
 
 def _plain_or(root: BooleanQuery) -> bool:
@@ -1022,29 +1065,17 @@ class ShardedIndex:
         """Every shard's best rows for a query whose languages must be evaluated, evaluating it once a
         shard: the global statistics from the table computed at commit (else every shard's document
         frequencies, no evaluation), then ``LocalShard.search_matched``, which reports where the query
-        matches and ranks with the weights of those languages. The weights of the whole index are those
-        of the union: a shard that matched in other languages than the union, ranked under other weights,
-        is searched again with the final weights (in process that costs no round trip, so no rescaling,
-        which ``RayShardedIndex`` does over actors and which can differ from one index on an ulp tie)."""
+        matches and ranks under the weights the index can end with (``matched_rows`` picks; a shard
+        whose rows fit neither is searched again with the final weights)."""
         got = self._table_statistics(plan)
         if got is not None:
             stats = got[0]
         else:
             stats = FixedStatistics(self.global_statistics(), sum_frequencies(sh.frequencies(plan) for sh in shards))
-        answers = [sh.search_matched(plan, stats, need, per_document) for sh in shards]
-        matched = {lg for m, _ in answers for lg in m}
-        weights = language_weights(plan.parsed, [lg for lg in plan.langs if lg in matched])
-        rows: dict[int, list[Row]] = {}
-        if not weights:
-            return rows
-        for i, (m, got_rows) in enumerate(answers):
-            if got_rows and set(m) != matched and any(weights[lg] != 1.0 for lg in m):
-                # ranked under other weights: searched again with the final ones. Rescaling its rows
-                # would keep their order, but a product can round two scores one ulp apart to a tie
-                # that one index breaks by document id and passage, and the shard chose before it
-                rows[i] = shards[i].search(plan, stats, weights, need, per_document)
-                continue
-            rows[i] = got_rows
+        answers = {i: sh.search_matched(plan, stats, need, per_document) for i, sh in enumerate(shards)}
+        weights, rows, redo = matched_rows(plan, answers)
+        for i in redo:
+            rows[i] = shards[i].search(plan, stats, weights, need, per_document)
         return rows
 
     def explain(

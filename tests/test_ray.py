@@ -510,6 +510,56 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
         on_ray.close()
 
 
+def test_a_shard_matching_one_language_gives_the_rows_one_index_gives_without_a_second_round(
+    ray_local, tmp_path
+) -> None:
+    """A shard whose passages match in one language, while the index matches in two, also ranks under
+    the weights of both (the only other weights it can end with); rescaling its rows would round d0's
+    passages 0 and 1 (one ulp apart under k1 = 0.77) to a tie that one index breaks by passage number.
+    The same hits and scores as one index, with and without the table, rows alone or with their hits,
+    in one round with the table."""
+    from search.distributed import RayShardedIndex
+
+    docs = [
+        Document(
+            "d0",
+            "winter garden garden market market market lorem ipsum. "
+            "winter winter winter garden garden market lorem ipsum.",
+            lang="id",
+        ),
+        Document("d3", "winter garden market the cold winter garden market stalls.", lang="en"),
+    ]
+    assert shard_of("d0", 2) != shard_of("d3", 2)
+    one = Index.create(tmp_path / "one", passage_words=8)
+    sharded = ShardedIndex.create(tmp_path / "sh", shards=2, passage_words=8)
+    for ix in (one, sharded):
+        with ix.writer() as w:
+            w.add_many(docs, workers=1)
+    on_ray = ShardedIndex.open(tmp_path / "sh", ray_address="local")
+    rounds = 0
+    fanout = RayShardedIndex._fanout
+
+    def counted(self, calls, deadline):
+        nonlocal rounds
+        rounds += 1
+        return fanout(self, calls, deadline)
+
+    q = "+winter +garden +market"
+    try:
+        on_ray._fanout = counted.__get__(on_ray)
+        for k in (10, 200):  # 200: the rows alone, their hits fetched in a second call
+            want = [(h.doc_id, h.passage, h.score, h.text) for h in one.search(q, k=k, k1=0.77)]
+            assert ("d0", 0) in [w[:2] for w in want]
+            for table in (True, False):
+                on_ray.one_round, on_ray.plan_cache = table, 0
+                rounds = 0
+                got = on_ray.search(q, k=k, k1=0.77)
+                assert [(h.doc_id, h.passage, h.score, h.text) for h in got] == want, (k, table)
+                assert rounds == (1 if table else 2) + (k == 200), (k, table)
+    finally:
+        on_ray.close()
+
+
 def test_plans_and_statistics_are_kept_per_commit(ray_local, tmp_path) -> None:
     """A repeated query string skips planning and, without a table, the statistics round; a new commit
     forgets them (answers follow the new statistics)."""
