@@ -50,8 +50,11 @@ from .files import open_checked
 MAGIC = b"TLSSEG02"
 MAGIC_V1 = b"TLSSEG01"  # the previous format: read only by ``legacy`` (export)
 ALIGN = 64
-DOC_BLOCK_BYTES = 32 << 10  # zlib level 3, 32 KB: 0.44 of English text at half the CPU of level 6 (0.41)
-ZLIB_LEVEL = 3
+DOC_BLOCK_BYTES = 32 << 10  # 16 KB blocks cost a warm process more inflations (benchmarks/block_size_ab.py)
+#: zlib level of stored text, per passage of 50k (en / id): level 1 6.7 / 6.5 us, 0.457 / 0.290 of the text;
+#: level 2 7.6 / 6.8 us, 0.445 / 0.275; level 3 10.0 / 8.9 us, 0.436 / 0.264; level 6 about twice level 3's
+#: CPU for 0.41 / 0.235. Level 2 keeps most of level 1's speed at half its size cost (1.5% of an id index).
+ZLIB_LEVEL = 2
 SATURATE = 0xFFFF
 BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in zlib blocks, one per ~DOC_BLOCK_BYTES
 COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one zlib stream each
