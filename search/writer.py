@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -184,10 +184,11 @@ class IndexWriter:
                     progress(1)
             return n
         batch_ids: list[list[str]] = []
-        batches = self._batches(docs, parallel.batch_tokens(self._buffer_tokens), batch_ids)
+        cut = self._batches(docs, parallel.batch_tokens(self._buffer_tokens))
+        batches = _recorded(parallel.assigned(cut, n_workers), batch_ids)
         head = list(itertools.islice(batches, parallel.IN_PROCESS_BATCHES + 1))
         if len(head) <= parallel.IN_PROCESS_BATCHES:  # a few batches: cheaper here than starting processes
-            for batch in head:
+            for _, batch in head:
                 for fields in batch:
                     self._buffer.add_fields(*fields)
                     if self._buffer.full(self._buffer_tokens):
@@ -206,7 +207,7 @@ class IndexWriter:
         self._register(segments, batch_ids)
         return sum(map(len, batch_ids))
 
-    def _batches(self, docs: Iterable[Document], limit: int, batch_ids: list[list[str]]):
+    def _batches(self, docs: Iterable[Document], limit: int) -> Iterator[list[list[Any]]]:
         """Validated documents as field lists, cut by estimated tokens (deterministic, never by timing)."""
         from . import parallel  # worker processes: imported by the writers that use them
 
@@ -219,11 +220,9 @@ class IndexWriter:
             batch.append([doc.id, doc.text, doc.title, doc.lang, doc.meta_json()])
             tokens += parallel.estimate_tokens(doc.text, doc.title)
             if tokens >= limit:
-                batch_ids.append([f[0] for f in batch])
                 yield batch
                 batch, tokens = [], 0
         if batch:
-            batch_ids.append([f[0] for f in batch])
             yield batch
 
     def _register(self, segments: list[dict], batch_ids: list[list[str]]) -> None:
@@ -606,6 +605,14 @@ class IndexWriter:
                 self._lock.release()
         except Exception:
             pass
+
+
+def _recorded(batches: Iterator[tuple[int, list[list[Any]]]], ids: list[list[str]]) -> Iterator:
+    """``batches`` as they come, each one's document ids appended to ``ids`` (batch number ``i``'s at
+    ``ids[i]``: how the segments a worker wrote are registered)."""
+    for w, batch in batches:
+        ids.append([fields[0] for fields in batch])
+        yield w, batch
 
 
 def _handing_over(head: list, rest: Iterator) -> Iterator:

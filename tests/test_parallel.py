@@ -219,7 +219,7 @@ def test_a_worker_gone_before_a_send_is_reported_not_a_broken_pipe(tmp_path: Pat
         pool.procs[dead].join()
         batch = [["d0", "some text", "", None, ""]]  # as _batches makes them: meta_json "" for none
         with pytest.raises(WorkerFailed, match=f"worker {dead} .*exited with code {-signal.SIGKILL}"):
-            pool.run([batch] * (1 if ends == "finish" else 3))
+            pool.run([(i % 2, batch) for i in range(1 if ends == "finish" else 3)])
     finally:
         pool.close(remove_files=True)
     assert segment_files(tmp_path) == []
@@ -238,3 +238,31 @@ def test_a_batch_reaches_a_worker_field_for_field(batch_no: int, docs: list[tupl
     got_no, flat = parallel._unpack_batch(parallel._pack_batch(batch_no, [list(d) for d in docs]))
     assert got_no == batch_no
     assert flat == [field for doc in docs for field in doc]
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=60),
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=2, max_value=4),
+)
+def test_batches_go_round_robin_and_the_workers_end_together(lengths: list[int], per_batch: int, workers: int) -> None:
+    """``assigned``: every document once, in order; all but the last two batches round robin; those two
+    cut again so the workers' estimated tokens end as even as one document allows (plain round robin
+    left one worker a whole batch more); and the same input gives the same assignment."""
+    docs = [[f"d{i}", "x" * n, "", None, ""] for i, n in enumerate(lengths)]
+    batches = [docs[i : i + per_batch] for i in range(0, len(docs), per_batch)]
+    got = list(parallel.assigned(iter(batches), workers))
+    assert got == list(parallel.assigned(iter(batches), workers))
+    assert [fields for _, piece in got for fields in piece] == docs
+    assert all(piece for _, piece in got)
+    lead = batches[:-2]
+    assert [(w, piece) for w, piece in got[: len(lead)]] == [(i % workers, b) for i, b in enumerate(lead)]
+    totals = [0] * workers
+    for w, piece in got:
+        totals[w] += sum(parallel.estimate_tokens(f[1], f[2]) for f in piece)
+    before = [0] * workers
+    for i, b in enumerate(lead):
+        before[i % workers] += sum(parallel.estimate_tokens(f[1], f[2]) for f in b)
+    tail = [parallel.estimate_tokens(f[1], f[2]) for b in batches[-2:] for f in b]
+    if sum(tail) >= workers * (max(before) - min(before)) + workers * max(tail):  # enough to even them out
+        assert max(totals) - min(totals) <= max(tail)
