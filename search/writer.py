@@ -183,23 +183,22 @@ class IndexWriter:
                 if progress is not None:
                     progress(1)
             return n
-        batch_ids: list[list[str]] = []
         cut = self._batches(docs, parallel.batch_tokens(self._buffer_tokens))
-        batches = _recorded(parallel.assigned(cut, n_workers), batch_ids)
-        head = list(itertools.islice(batches, parallel.IN_PROCESS_BATCHES + 1))
+        head = list(itertools.islice(cut, parallel.IN_PROCESS_BATCHES + 1))
         if len(head) <= parallel.IN_PROCESS_BATCHES:  # a few batches: cheaper here than starting processes
-            for _, batch in head:
+            for batch in head:
                 for fields in batch:
                     self._buffer.add_fields(*fields)
                     if self._buffer.full(self._buffer_tokens):
                         self.flush()
                     if progress is not None:
                         progress(1)
-            return sum(map(len, batch_ids))
+            return sum(map(len, head))
+        batch_ids: list[list[str]] = []
         segments = parallel.build_segments(
             self._dir,
             self._settings,
-            _handing_over(head, batches),
+            _recorded(parallel.assigned(_handing_over(head, cut), n_workers), batch_ids),
             workers=n_workers,
             buffer_tokens=self._buffer_tokens,
             progress=progress,
