@@ -121,11 +121,12 @@ def _tokens(batch: list[list[Any]]) -> int:
 
 def assigned(batches: Iterable[list[list[Any]]], workers: int) -> Iterator[tuple[int, list[list[Any]]]]:
     """Each batch with the worker it goes to: round robin, but the input's last two batches are cut
-    again so that every worker ends with the same estimated tokens (fed to the worker with the fewest
-    first). A rule on the input alone, so builds stay byte-identical. Plain round robin left the worker
-    given the last batch working alone for its length: 50k English passages are 35 batches, 18 for one
-    worker and 17 for the other, and one core idled for a tenth of the build. Holds two batches back to
-    know which are the last."""
+    again so that the workers end with the same estimated tokens, within a document or so (each worker
+    is filled to one level, its documents those whose middle falls in its share, in input order). A rule
+    on the input alone, so builds stay byte-identical. Plain round robin left the worker given the last
+    batch working alone for its length: 50k English passages are 35 batches, 18 for one worker and 17
+    for the other, and one core idled for a tenth of the build. Holds two batches back to know which are
+    the last."""
     sent = [0] * workers
     held: list[list[list[Any]]] = []
     i = 0
@@ -140,20 +141,31 @@ def assigned(batches: Iterable[list[list[Any]]], workers: int) -> Iterator[tuple
     tail = [fields for batch in held for fields in batch]
     del held
     est = [estimate_tokens(fields[1], fields[2]) for fields in tail]
-    target = (sum(sent) + sum(est)) / workers
-    order = sorted(range(workers), key=lambda w: (sent[w], w))
-    start = 0
-    for k, w in enumerate(order):
-        end, total = start, sent[w]
-        if k == len(order) - 1:
-            end = len(tail)
-        else:
-            while end < len(tail) and total + est[end] / 2 < target:
-                total += est[end]
-                end += 1
-        if end > start:
-            yield w, tail[start:end]
-        start = end
+    order = sorted(range(workers), key=lambda w: (sent[w], w))  # the least fed first
+    shares = list(itertools.accumulate(max(0.0, _level(sent, sum(est)) - sent[w]) for w in order))
+    pieces: list[list[list[Any]]] = [[] for _ in order]
+    k, done = 0, 0
+    for fields, e in zip(tail, est):
+        while k < len(order) - 1 and done + e / 2 > shares[k]:
+            k += 1
+        pieces[k].append(fields)
+        done += e
+    for w, piece in zip(order, pieces):
+        if piece:
+            yield w, piece
+
+
+def _level(sent: list[int], more: int) -> float:
+    """The level every worker below it is filled to when ``more`` tokens are shared out (water filling:
+    a worker already above it gets none)."""
+    low = sorted(sent)
+    total = 0
+    for k, s in enumerate(low, 1):
+        total += s
+        level = (total + more) / k
+        if k == len(low) or level <= low[k]:
+            return level
+    return float(more)
 
 
 def _send(conn: Connection, message: dict[str, Any]) -> None:
