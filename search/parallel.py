@@ -119,26 +119,32 @@ def _tokens(batch: list[list[Any]]) -> int:
     return sum(estimate_tokens(fields[1], fields[2]) for fields in batch)
 
 
-def assigned(batches: Iterable[list[list[Any]]], workers: int) -> Iterator[tuple[int, list[list[Any]]]]:
-    """Each batch with the worker it goes to: round robin, but the input's last two batches are cut
-    again so that the workers end with the same estimated tokens, within a document or so (each worker
-    is filled to one level, its documents those whose middle falls in its share, in input order). A rule
-    on the input alone, so builds stay byte-identical. Plain round robin left the worker given the last
-    batch working alone for its length: 50k English passages are 35 batches, 18 for one worker and 17
-    for the other, and one core idled for a tenth of the build. Holds two batches back to know which are
-    the last."""
+def assigned(
+    batches: Iterable[list[list[Any]]], workers: int, limit: int
+) -> Iterator[tuple[int, list[list[Any]]]]:
+    """Each batch (cut at ``limit`` estimated tokens) with the worker it goes to: round robin, but the
+    input's last two batches are cut again so that the workers end at one level of estimated tokens,
+    each within a document of it (every worker is filled to the level, its documents those whose middle
+    falls in its share, in input order). A rule on the input alone, so builds stay byte-identical. Plain
+    round robin left the worker given the last batch working alone for its length: 50k English passages
+    are 35 batches, 18 for one worker and 17 for the other, and one core idled for a tenth of the build.
+    Two batches are held back to know which are the last, never one of over twice ``limit`` (a huge
+    document: it goes at once, so the parent never holds more than one)."""
     sent = [0] * workers
-    held: list[list[list[Any]]] = []
+    held: list[tuple[list[list[Any]], int]] = []
     i = 0
     for batch in batches:
-        held.append(batch)
-        if len(held) > 2:
-            first = held.pop(0)
+        tokens = _tokens(batch)
+        held.append((batch, tokens))
+        del batch
+        while len(held) > 2 or (held and held[-1][1] > 2 * limit):
+            first, tokens = held.pop(0)
             w = i % workers
-            sent[w] += _tokens(first)
+            sent[w] += tokens
             i += 1
             yield w, first
-    tail = [fields for batch in held for fields in batch]
+            del first  # sent: not kept while the next is read
+    tail = [fields for batch, _ in held for fields in batch]
     del held
     est = [estimate_tokens(fields[1], fields[2]) for fields in tail]
     order = sorted(range(workers), key=lambda w: (sent[w], w))  # the least fed first
@@ -150,6 +156,7 @@ def assigned(batches: Iterable[list[list[Any]]], workers: int) -> Iterator[tuple
             k += 1
         pieces[k].append(fields)
         done += e
+    del tail
     for w, piece in zip(order, pieces):
         if piece:
             yield w, piece

@@ -183,7 +183,8 @@ class IndexWriter:
                 if progress is not None:
                     progress(1)
             return n
-        cut = self._batches(docs, parallel.batch_tokens(self._buffer_tokens))
+        limit = parallel.batch_tokens(self._buffer_tokens)
+        cut = self._batches(docs, limit)
         head = list(itertools.islice(cut, parallel.IN_PROCESS_BATCHES + 1))
         if len(head) <= parallel.IN_PROCESS_BATCHES:  # a few batches: cheaper here than starting processes
             for batch in head:
@@ -198,7 +199,7 @@ class IndexWriter:
         segments = parallel.build_segments(
             self._dir,
             self._settings,
-            _recorded(parallel.assigned(_handing_over(head, cut), n_workers), batch_ids),
+            _recorded(parallel.assigned(_handing_over(head, cut), n_workers, limit), batch_ids),
             workers=n_workers,
             buffer_tokens=self._buffer_tokens,
             progress=progress,
@@ -612,6 +613,7 @@ def _recorded(batches: Iterator[tuple[int, list[list[Any]]]], ids: list[list[str
     for w, batch in batches:
         ids.append([fields[0] for fields in batch])
         yield w, batch
+        del batch  # sent: not kept while the next is read
 
 
 def _handing_over(head: list, rest: Iterator) -> Iterator:

@@ -252,8 +252,8 @@ def test_batches_go_round_robin_and_the_workers_end_together(lengths: list[int],
     same input gives the same assignment."""
     docs = [[f"d{i}", "x" * n, "", None, ""] for i, n in enumerate(lengths)]
     batches = [docs[i : i + per_batch] for i in range(0, len(docs), per_batch)]
-    got = list(parallel.assigned(iter(batches), workers))
-    assert got == list(parallel.assigned(iter(batches), workers))
+    got = list(parallel.assigned(iter(batches), workers, 10**9))
+    assert got == list(parallel.assigned(iter(batches), workers, 10**9))
     assert [fields for _, piece in got for fields in piece] == docs
     assert all(piece for _, piece in got)
     lead = batches[:-2]
@@ -267,3 +267,23 @@ def test_batches_go_round_robin_and_the_workers_end_together(lengths: list[int],
     tail = [parallel.estimate_tokens(f[1], f[2]) for b in batches[-2:] for f in b]
     if sum(tail) >= workers * (max(before) - min(before)) + workers * max(tail):  # enough to even them out
         assert max(totals) - min(totals) <= 2 * max(tail)
+
+
+def test_a_batch_holding_a_huge_document_is_never_held_back() -> None:
+    """``assigned`` holds two batches back to balance the end, but never one over twice the batch size
+    (a huge document): it goes before the next batch is read, so the parent holds one at a time."""
+    sizes = [600, 600, 6000, 600, 6000, 600, 600]  # 101 and 1001 estimated tokens; batches of 100
+    read: list[int] = []
+
+    def source():
+        for i, n in enumerate(sizes):
+            read.append(i)
+            yield [[f"d{i}", "x" * n, "", None, ""]]
+
+    got = []
+    for _, piece in parallel.assigned(source(), 2, 100):
+        for fields in piece:
+            if len(fields[1]) == 6000:
+                assert read[-1] == int(fields[0][1:]), (fields[0], read)  # nothing after it read yet
+        got.extend(fields[0] for fields in piece)
+    assert got == [f"d{i}" for i in range(len(sizes))]
