@@ -431,7 +431,7 @@ def rewrite(
                 raise ValueError("fuzzy rewriting needs the search's QueryContext")
             typo = functools.partial(_typo_candidate, ctx)
         root = _fuzzy_words(root, typo)
-    return dataclasses.replace(parsed, root=root)
+    return parsed.with_root(root)
 
 
 def _typo_candidate(ctx: QueryContext, text: str) -> bool:

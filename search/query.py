@@ -22,6 +22,7 @@ limit: more than ``MAX_QUERY_TERMS`` distinct words,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,13 @@ class ParsedQuery:
         parsed query: the parse caches keep a repeated query text parsed, and a two-language query is
         weighed on every search and, sharded, by every shard (25-30 µs a time)."""
         return analyzers.language_probabilities(" ".join(self.words))  # a Mapping: read, never changed
+
+    def with_root(self, root: BooleanQuery) -> ParsedQuery:
+        """The same query with another clause tree (fuzzy and prefix words rewritten on each search): its
+        words stay, and so do its language probabilities, computed here once for every rewrite."""
+        out = dataclasses.replace(self, root=root)
+        out.__dict__["language_probabilities"] = self.language_probabilities
+        return out
 
 
 # -- lexer -------------------------------------------------------------------------------------------

@@ -236,8 +236,11 @@ def test_a_parsed_query_is_weighed_by_language_once(tmp_path: Path, monkeypatch)
     first = [(h.doc_id, h.score) for h in idx.search("warga river")]
     assert len(first) == 2 and calls == ["warga river"]
     assert [(h.doc_id, h.score) for h in idx.search("warga river")] == first and len(calls) == 1
+    fuzzy = [(h.doc_id, h.score) for h in idx.search("warga rivers", fuzzy=True)]  # rewritten on each search
+    assert fuzzy and [(h.doc_id, h.score) for h in idx.search("warga rivers", fuzzy=True)] == fuzzy
+    assert calls == ["warga river", "warga rivers"]
     parsed = parse_query("warga river")
-    assert language_weights(parsed, ["id", "en"]) == language_weights(parsed, ["en", "id"]) and len(calls) == 2
+    assert language_weights(parsed, ["id", "en"]) == language_weights(parsed, ["en", "id"]) and len(calls) == 3
 
 
 # -- block-max ------------------------------------------------------------------------------------------------
