@@ -10,8 +10,8 @@ as ``first_seen_ab.py`` builds), each once under ``--root``. A hit whose stored 
 pays the inflation of that whole block (zlib), where format 1 sliced uncompressed text: the larger the
 block, the more a first-seen query pays, and the smaller, the worse the compression. Both indexes are
 opened in one process (the decoded cache is keyed by reader, so neither answers the other); a warm-up
-pass of other queries (seed 1) fills what every query shares; then each timed query (seed 0, new to both)
-runs once on each, which goes first alternating query by query. Reported: p50 per shape per side, the
+pass of other queries (seed 1) fills what every query shares; then each timed query (``make_queries``'
+default seed) runs once on each, which goes first alternating query by query. Reported: p50 per shape per side, the
 median of the paired differences (second size minus first), the blocks inflated per query, and the size
 on disk of each index. Both sides' answers (ids, scores, texts of the top 10) are checked equal.
 """
