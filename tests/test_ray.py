@@ -95,6 +95,23 @@ def without(hits, missing: list[int], k: int) -> list[tuple]:
     return view([h for h in hits if shard_of(h.doc_id, N_SHARDS) not in missing][:k])
 
 
+class _Rounds:
+    """Counts the fan-out rounds (calls to every shard's actor at once) ``on_ray`` makes from now on:
+    ``n``, which the caller sets to 0 before the search it counts."""
+
+    def __init__(self, on_ray) -> None:
+        from search.distributed import RayShardedIndex
+
+        self.n = 0
+        fanout = RayShardedIndex._fanout
+
+        def counted(index, calls, deadline):
+            self.n += 1
+            return fanout(index, calls, deadline)
+
+        on_ray._fanout = counted.__get__(on_ray)
+
+
 # -- Ray stays optional (these run without Ray) -----------------------------------------------------------
 
 
@@ -452,7 +469,6 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
     language weights); with the table computed at commit every shard answers in one call, and a shard
     whose rows are all of one language is rescaled by the coordinator: the same hits and scores as a
     single index of the documents."""
-    from search.distributed import RayShardedIndex
     from search.index import _parsed
 
     def ids(shard: int, n: int, prefix: str) -> list[str]:
@@ -478,22 +494,14 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
     with sharded.writer() as w:
         w.add_many(docs, workers=1)
     on_ray = ShardedIndex.open(tmp_path / "sharded", ray_address="local")
-    rounds = 0
-    fanout = RayShardedIndex._fanout
-
-    def counted(self, calls, deadline):
-        nonlocal rounds
-        rounds += 1
-        return fanout(self, calls, deadline)
-
     try:
-        on_ray._fanout = counted.__get__(on_ray)
+        rounds = _Rounds(on_ray)
         weighed = 0
         for q in ('"warga rusia" OR "border crossing"', '"warga rusia" kota', "+crossing night", '"rusia melarikan"'):
             for kwargs in ({"k": 5}, {"k": 12, "per_document": False}):
-                rounds = 0
+                rounds.n = 0
                 got = on_ray.search(q, **kwargs)
-                assert rounds == 1, (q, kwargs)
+                assert rounds.n == 1, (q, kwargs)
                 want = single.search(q, **kwargs)
                 assert [(h.doc_id, h.passage, h.score, h.text) for h in got] == [
                     (h.doc_id, h.passage, h.score, h.text) for h in want
@@ -502,10 +510,10 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
                 weights = Index.language_weights(_parsed(q), ["en", "id"])
                 weighed += any(weights[h.lang] < 1 for h in want) and len({h.lang for h in want}) > 1
         assert weighed  # some answers hold both languages, one weighed below 1 (rescaled rows among them)
-        rounds = 0
+        rounds.n = 0
         big = on_ray.search('"warga rusia" OR "border crossing"', k=80)  # 3 x 80 rows: fetched in a second call
         want = single.search('"warga rusia" OR "border crossing"', k=80)
-        assert rounds == 2 and [(h.doc_id, h.score) for h in big] == [(h.doc_id, h.score) for h in want]
+        assert rounds.n == 2 and [(h.doc_id, h.score) for h in big] == [(h.doc_id, h.score) for h in want]
     finally:
         on_ray.close()
 
@@ -518,8 +526,6 @@ def test_a_shard_matching_one_language_gives_the_rows_one_index_gives_without_a_
     passages 0 and 1 (one ulp apart under k1 = 0.77) to a tie that one index breaks by passage number.
     The same hits and scores as one index, with and without the table, rows alone or with their hits,
     in one round with the table."""
-    from search.distributed import RayShardedIndex
-
     docs = [
         Document(
             "d0",
@@ -536,26 +542,18 @@ def test_a_shard_matching_one_language_gives_the_rows_one_index_gives_without_a_
         with ix.writer() as w:
             w.add_many(docs, workers=1)
     on_ray = ShardedIndex.open(tmp_path / "sh", ray_address="local")
-    rounds = 0
-    fanout = RayShardedIndex._fanout
-
-    def counted(self, calls, deadline):
-        nonlocal rounds
-        rounds += 1
-        return fanout(self, calls, deadline)
-
     q = "+winter +garden +market"
     try:
-        on_ray._fanout = counted.__get__(on_ray)
+        rounds = _Rounds(on_ray)
         for k in (10, 200):  # 200: the rows alone, their hits fetched in a second call
             want = [(h.doc_id, h.passage, h.score, h.text) for h in one.search(q, k=k, k1=0.77)]
             assert ("d0", 0) in [w[:2] for w in want]
             for table in (True, False):
                 on_ray.one_round, on_ray.plan_cache = table, 0
-                rounds = 0
+                rounds.n = 0
                 got = on_ray.search(q, k=k, k1=0.77)
                 assert [(h.doc_id, h.passage, h.score, h.text) for h in got] == want, (k, table)
-                assert rounds == (1 if table else 2) + (k == 200), (k, table)
+                assert rounds.n == (1 if table else 2) + (k == 200), (k, table)
     finally:
         on_ray.close()
 
@@ -563,35 +561,25 @@ def test_a_shard_matching_one_language_gives_the_rows_one_index_gives_without_a_
 def test_plans_and_statistics_are_kept_per_commit(ray_local, tmp_path) -> None:
     """A repeated query string skips planning and, without a table, the statistics round; a new commit
     forgets them (answers follow the new statistics)."""
-    from search.distributed import RayShardedIndex
-
     path = tmp_path / "s"
     idx = ShardedIndex.create(path, shards=N_SHARDS, passage_words=8)
     with idx.writer() as w:
         w.add_many(_corpus(40), workers=1)
     on_ray = ShardedIndex.open(path, ray_address="local")
     on_ray.one_round = False  # as without a table: a statistics round first
-    rounds = 0
-    fanout = RayShardedIndex._fanout
-
-    def counted(self, calls, deadline):
-        nonlocal rounds
-        rounds += 1
-        return fanout(self, calls, deadline)
-
     try:
-        on_ray._fanout = counted.__get__(on_ray)
+        rounds = _Rounds(on_ray)
         q = '"warga rusia" kota'
         first = view(on_ray.search(q, k=5))
-        assert rounds == 2
-        rounds = 0
-        assert view(on_ray.search(q, k=5)) == first and rounds == 1  # statistics kept for this commit
+        assert rounds.n == 2
+        rounds.n = 0
+        assert view(on_ray.search(q, k=5)) == first and rounds.n == 1  # statistics kept for this commit
         with idx.writer() as w:
             w.add_many([Document(f"more/{i}", "warga rusia kota kota kota") for i in range(6)], workers=1)
         assert on_ray.refresh()
-        rounds = 0
+        rounds.n = 0
         got = on_ray.search(q, k=5)
-        assert rounds == 2 and view(got) == view(ShardedIndex.open(path).search(q, k=5)) != first
+        assert rounds.n == 2 and view(got) == view(ShardedIndex.open(path).search(q, k=5)) != first
     finally:
         on_ray.close()
 
@@ -618,20 +606,10 @@ def test_filters_facets_and_expanded_words_on_ray_equal_one_index(ray_local, tmp
     expanded query keeps its expansions with the plan (no expansion round again)."""
     from test_sharded_features import EXPANDED, FIELDS, FILTERED, _build, mixed_corpus
 
-    from search.distributed import RayShardedIndex
-
     docs = mixed_corpus(90)
     single = _build(tmp_path, None, docs)
     local = _build(tmp_path, N_SHARDS, docs)
     on_ray = ShardedIndex.open(local.path, ray_address="local")
-    rounds = 0
-    fanout = RayShardedIndex._fanout
-
-    def counted(self, calls, deadline):
-        nonlocal rounds
-        rounds += 1
-        return fanout(self, calls, deadline)
-
     try:
         assert on_ray.fields == FIELDS
         for one_round in (True, False):
@@ -655,12 +633,12 @@ def test_filters_facets_and_expanded_words_on_ray_equal_one_index(ray_local, tmp
         top = single.search("perbatasn~ river", k=1)[0]
         assert on_ray.explain("perbatasn~ river", top.doc_id, top.passage).value == pytest.approx(top.score, abs=1e-12)
         on_ray.one_round = True
-        on_ray._fanout = counted.__get__(on_ray)
+        rounds = _Rounds(on_ray)
         q = "mountian~1 river"
         on_ray.search(q, k=5, filter="year:>2012")
-        rounds = 0
+        rounds.n = 0
         assert view(on_ray.search(q, k=5, filter="year:>2012")) == view(single.search(q, k=5, filter="year:>2012"))
-        assert rounds == 1  # the expansions were kept with the plan: one round, as any query
+        assert rounds.n == 1  # the expansions were kept with the plan: one round, as any query
     finally:
         on_ray.close()
 
@@ -714,15 +692,10 @@ def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_i
     on_ray = ShardedIndex.open(built, ray_address="local", timeout=60)
     on_ray.one_round = False  # as without a table: a statistics round before every search
     on_ray.plan_cache = 0  # every query planned anew: a new key each time
-    rounds = sent = 0
+    sent = 0
     forget = False
     other = QueryPlan(_parsed("other"), ("en",), None, 1.2, 0.75)  # the plan other queries' keys hold
-    fanout, given, keyed = RayShardedIndex._fanout, RayShardedIndex._given, RayShardedIndex._keyed
-
-    def counted(self, calls, deadline):
-        nonlocal rounds
-        rounds += 1
-        return fanout(self, calls, deadline)
+    given, keyed = RayShardedIndex._given, RayShardedIndex._keyed
 
     def counted_given(self, plan, stats, weights):  # counts the times the plan is sent (for all shards)
         make = given(self, plan, stats, weights)
@@ -743,23 +716,23 @@ def test_a_two_phase_query_sends_its_plan_once_and_again_to_an_actor_that_lost_i
         return got
 
     try:
-        on_ray._fanout = counted.__get__(on_ray)
+        rounds = _Rounds(on_ray)
         on_ray._given = counted_given.__get__(on_ray)
         on_ray._keyed = then_forget.__get__(on_ray)
         for q in QUERIES:
             for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):  # searched and fetched in one call, or not
-                rounds = sent = 0
+                rounds.n = sent = 0
                 got = on_ray.search(q, **kwargs)
                 assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
-                assert rounds == (2 if kwargs["k"] == 5 else 3) and sent == 1, (q, kwargs, rounds, sent)
+                assert rounds.n == (2 if kwargs["k"] == 5 else 3) and sent == 1, (q, kwargs, rounds.n, sent)
         forget = True
         for q in ('"warga rusia" kota', "+border -night", "warga river"):
             for kwargs in ({"k": 5}, {"k": 70, "per_document": False}):
-                rounds = sent = 0
+                rounds.n = sent = 0
                 got = on_ray.search(q, **kwargs)
                 assert not got.partial and view(got) == view(local.search(q, **kwargs)), (q, kwargs)
                 # statistics, the search (shard 1 answers None), the search again to shard 1 with the plan
-                assert rounds == (3 if kwargs["k"] == 5 else 4) and sent == 2, (q, kwargs, rounds, sent)
+                assert rounds.n == (3 if kwargs["k"] == 5 else 4) and sent == 2, (q, kwargs, rounds.n, sent)
     finally:
         on_ray.close()
 
