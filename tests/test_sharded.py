@@ -626,11 +626,11 @@ def test_a_shard_failing_to_commit_leaves_the_previous_commit(tmp_path: Path, mo
     assert len(ShardedIndex.open(path)) == 29
 
 
-def test_a_shard_ranked_under_other_language_weights_is_searched_again_not_rescaled(tmp_path: Path) -> None:
-    """A shard whose passages match in one language while the index matches in two ranked its rows with
-    that language alone; rescaling them by the final weight keeps their order, but can round two of one
-    document's passages one ulp apart to a tie that one index breaks by passage number (found by a
-    review: d0's passages 0 and 1 under k1 = 0.77). Searched again with the final weights, the shard
+def test_a_shard_matching_one_language_ranks_under_the_final_weights_not_rescaled(tmp_path: Path) -> None:
+    """A shard whose passages match in one language while the index matches in two must rank under the
+    weights of both; rescaling rows ranked with that language alone keeps their order, but can round two
+    of one document's passages one ulp apart to a tie that one index breaks by passage number (found by
+    a review: d0's passages 0 and 1 under k1 = 0.77). The shard's second ranking (``search_matched``)
     gives what one index gives."""
     docs = [
         Document(
