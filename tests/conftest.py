@@ -49,3 +49,21 @@ try:
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is a test extra; tests that need it import it themselves
     pass
+
+
+@pytest.fixture
+def ulp_tie_docs():
+    """Two documents, one a shard each of two, on which a two-language query's rescaled rows differ from
+    one index's: "+winter +garden +market" under k1 = 0.77 scores d0's passages 0 and 1 one ulp apart
+    in Indonesian alone, and a product by the final weight ties them (found by a review)."""
+    from search import Document
+
+    return [
+        Document(
+            "d0",
+            "winter garden garden market market market lorem ipsum. "
+            "winter winter winter garden garden market lorem ipsum.",
+            lang="id",
+        ),
+        Document("d3", "winter garden market the cold winter garden market stalls.", lang="en"),
+    ]

@@ -519,22 +519,14 @@ def test_two_language_queries_take_one_round_with_exact_scores(ray_local, tmp_pa
 
 
 def test_a_shard_matching_one_language_gives_the_rows_one_index_gives_without_a_second_round(
-    ray_local, tmp_path
+    ray_local, tmp_path, ulp_tie_docs
 ) -> None:
     """A shard whose passages match in one language, while the index matches in two, also ranks under
     the weights of both (the only other weights it can end with); rescaling its rows would round d0's
     passages 0 and 1 (one ulp apart under k1 = 0.77) to a tie that one index breaks by passage number.
     The same hits and scores as one index, with and without the table, rows alone or with their hits,
     in one round with the table."""
-    docs = [
-        Document(
-            "d0",
-            "winter garden garden market market market lorem ipsum. "
-            "winter winter winter garden garden market lorem ipsum.",
-            lang="id",
-        ),
-        Document("d3", "winter garden market the cold winter garden market stalls.", lang="en"),
-    ]
+    docs = ulp_tie_docs
     assert shard_of("d0", 2) != shard_of("d3", 2)
     one = Index.create(tmp_path / "one", passage_words=8)
     sharded = ShardedIndex.create(tmp_path / "sh", shards=2, passage_words=8)

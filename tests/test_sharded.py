@@ -626,21 +626,15 @@ def test_a_shard_failing_to_commit_leaves_the_previous_commit(tmp_path: Path, mo
     assert len(ShardedIndex.open(path)) == 29
 
 
-def test_a_shard_matching_one_language_ranks_under_the_final_weights_not_rescaled(tmp_path: Path) -> None:
+def test_a_shard_matching_one_language_ranks_under_the_final_weights_not_rescaled(
+    tmp_path: Path, ulp_tie_docs: list
+) -> None:
     """A shard whose passages match in one language while the index matches in two must rank under the
     weights of both; rescaling rows ranked with that language alone keeps their order, but can round two
     of one document's passages one ulp apart to a tie that one index breaks by passage number (found by
     a review: d0's passages 0 and 1 under k1 = 0.77). The shard's second ranking (``search_matched``)
     gives what one index gives."""
-    docs = [
-        Document(
-            "d0",
-            "winter garden garden market market market lorem ipsum. "
-            "winter winter winter garden garden market lorem ipsum.",
-            lang="id",
-        ),
-        Document("d3", "winter garden market the cold winter garden market stalls.", lang="en"),
-    ]
+    docs = ulp_tie_docs
     one = Index.create(tmp_path / "one", passage_words=8)
     sharded = ShardedIndex.create(tmp_path / "sh", shards=2, passage_words=8)
     for ix in (one, sharded):
