@@ -18,7 +18,7 @@ import numpy as np
 from .errors import IndexCorrupt
 from .files import read_checked
 from .segment import ALIGN, MAGIC_V1
-from .storage import FORMAT_VERSION, OLD_VERSIONS, read_meta
+from .storage import COMPATIBLE_VERSIONS, FORMAT_VERSION, OLD_VERSIONS, read_meta
 
 _V1_FIELDS = ("doc_id", "doc_text", "doc_title", "doc_meta", "doc_lang")
 
@@ -52,7 +52,7 @@ def export_documents(directory: str | Path) -> Iterator[dict[str, Any]]:
             yield from _export_snapshot(shard.snapshot)
         return
     meta = read_meta(directory, versions=OLD_VERSIONS)
-    if meta["format_version"] == FORMAT_VERSION:
+    if meta["format_version"] in (FORMAT_VERSION, *COMPATIBLE_VERSIONS):
         from .index import Index
 
         yield from _export_snapshot(Index.open(directory)._snapshot)

@@ -21,21 +21,19 @@ import itertools
 import json
 import math
 import signal
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import codec, columns
+from . import codec, columns, compress
 from .segment import (
     ARRAY_DTYPES,
     BLOCK_FIELDS,
     COLUMN_FIELDS,
     DOC_BLOCK_BYTES,
     SECTIONS,
-    ZLIB_LEVEL,
     SegmentData,
     SegmentReader,
     encode_postings,
@@ -416,6 +414,7 @@ def merge_segments(
             "positions": positions,
             "doc_block_max": largest,
             "column_sizes": column_sizes,
+            "stored": compress.CODEC,
         })
         size, checksum = write_spilled_segment(path, spill.arrays, header)
     finally:
@@ -610,8 +609,9 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
     ``DOC_BLOCK_BYTES`` compressed: a segment's last, partial block); the live documents of the other
     blocks are re-blocked as ``encode_doc_blocks`` blocks them, a pending partial block written out
     before the next copied one. So small blocks are joined again at every merge instead of piling up
-    from merge to merge. Returns a bound on the largest raw block (a copied block's is its source's
-    bound). ``metas``, when given, gets every live document's stored meta JSON."""
+    from merge to merge. A block of another codec (format version 2's zlib) is never copied. Returns a
+    bound on the largest raw block (a copied block's is its source's bound). ``metas``, when given, gets
+    every live document's stored meta JSON."""
     nf = len(BLOCK_FIELDS)
     lengths: list[int] = []
     body: list[bytes] = []
@@ -630,16 +630,17 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
     def write_pending() -> None:  # the re-blocked documents so far, as one block
         nonlocal lengths, body, size
         block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-        write(zlib.compress(block, ZLIB_LEVEL), len(block))
+        write(compress.compress(block), len(block))
         lengths, body, size = [], [], 0
 
     copy_from = DOC_BLOCK_BYTES // 8  # compressed bytes
     for src in srcs:
         reader, live = src.reader, src.live_docs
         block_first, block_off, data = reader.stored_layout()
+        same_codec = reader.stored_codec == compress.CODEC  # (a format 2 segment's zlib blocks are re-blocked)
         for b in range(block_first.shape[0] - 1):
             first, end = int(block_first[b]), int(block_first[b + 1])
-            if block_off[b + 1] - block_off[b] >= copy_from and live[first:end].all():
+            if same_codec and block_off[b + 1] - block_off[b] >= copy_from and live[first:end].all():
                 if lengths:  # the re-blocked documents before this block end their own block
                     write_pending()
                 if metas is not None:
@@ -674,23 +675,26 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
 
 
 def _merge_column(srcs: list[_Source], spill: _Spill, name: str) -> int:
-    """A column as ``encode_column`` writes it (all lengths, then all values: two passes over the
-    sources, one source inflated at a time); returns its uncompressed size."""
-    z = zlib.compressobj(ZLIB_LEVEL)
-    total = 0
-    for pass_ in ("lengths", "values"):
-        for src in srcs:
-            raw = src.reader.column_raw(name)
-            n = src.reader.n_docs
-            lens = np.frombuffer(raw, dtype="<u4", count=n)
-            if pass_ == "lengths":
-                chunk = lens[src.live_docs].tobytes()
-            else:
-                values = np.frombuffer(raw, dtype=np.uint8, offset=4 * n)
-                chunk = values[np.repeat(src.live_docs, lens.astype(np.int64))].tobytes()
-            total += len(chunk)
-            spill.add(f"{name}_z", z.compress(chunk))
-            del raw, chunk
+    """A column as ``encode_column`` writes it, the same bytes (all lengths, then all values: two passes
+    over the sources, one source inflated at a time, the live lengths, 4 bytes a document, kept between
+    them so the stream knows its size); returns its uncompressed size."""
+    live_lens = []
+    for src in srcs:
+        raw = src.reader.column_raw(name)
+        live_lens.append(np.frombuffer(raw, dtype="<u4", count=src.reader.n_docs)[src.live_docs].copy())
+        del raw
+    total = sum(4 * x.shape[0] + int(x.sum(dtype=np.int64)) for x in live_lens)
+    z = compress.stream(total)
+    for lens in live_lens:
+        spill.add(f"{name}_z", z.compress(lens.tobytes()))
+    del live_lens
+    for src in srcs:
+        raw = src.reader.column_raw(name)
+        n = src.reader.n_docs
+        lens = np.frombuffer(raw, dtype="<u4", count=n)
+        values = np.frombuffer(raw, dtype=np.uint8, offset=4 * n)
+        spill.add(f"{name}_z", z.compress(values[np.repeat(src.live_docs, lens.astype(np.int64))].tobytes()))
+        del raw, lens, values
     spill.add(f"{name}_z", z.flush())
     return total
 

@@ -16,9 +16,11 @@ start follows from ``df`` and ``ttf`` (cumulative sums at open), so the dictiona
 Per postings block the segment keeps skip data and block-max inputs: the block's last passage id,
 its largest tf and its smallest passage length (both saturated at 65535, so they stay bounds).
 
-Stored documents: text, title and metadata in zlib blocks of about ``DOC_BLOCK_BYTES`` (a hit
-decompresses one block; the last few blocks are cached); ids, languages and content hashes as one zlib
-stream per column, read whole on first use (lookups by id, merges, incremental commits need them all).
+Stored documents: text, title and metadata in compressed blocks of about ``DOC_BLOCK_BYTES`` (a hit
+decompresses one block; the last few blocks are cached); ids, languages and content hashes as one
+compressed stream per column, read whole on first use (lookups by id, merges, incremental commits need
+them all). The codec (``compress``) is the header's ``stored``: zstd, or zlib where it is absent (the
+segments of format version 2).
 
 A sorted dictionary of the surface words the segment saw (``"<lang>:<normalized word>"``) maps each
 word to its term's slot, for prefix and fuzzy expansion.
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec, columns
+from . import codec, columns, compress
 from .errors import IndexCorrupt
 from .files import open_checked
 
@@ -51,13 +53,9 @@ MAGIC = b"TLSSEG02"
 MAGIC_V1 = b"TLSSEG01"  # the previous format: read only by ``legacy`` (export)
 ALIGN = 64
 DOC_BLOCK_BYTES = 32 << 10  # 16 KB blocks cost a warm process more inflations (benchmarks/block_size_ab.py)
-#: zlib level of stored text, per passage of 50k (en / id): level 1 6.7 / 6.5 us, 0.457 / 0.290 of the text;
-#: level 2 7.6 / 6.8 us, 0.445 / 0.275; level 3 10.0 / 8.9 us, 0.436 / 0.264; level 6 about twice level 3's
-#: CPU for 0.41 / 0.235. Level 2 keeps most of level 1's speed at half its size cost (1.5% of an id index).
-ZLIB_LEVEL = 2
 SATURATE = 0xFFFF
-BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in zlib blocks, one per ~DOC_BLOCK_BYTES
-COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one zlib stream each
+BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in compressed blocks, one per ~DOC_BLOCK_BYTES
+COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one compressed stream each
 LONG_DOC_BYTES = 16 << 10  # a document's stored text over this keeps a character -> byte table (passage_text)
 TEXT_STEP = 1024  # characters between two entries of that table
 #: at most this many positions of a term are read value by value with Python integers (``_few_positions``):
@@ -190,15 +188,11 @@ class SegmentData:
     fields: dict[str, str] = field(default_factory=dict)  # declared metadata fields, stored as ``columns``
 
 
-def _compress(raw: bytes) -> bytes:
-    return zlib.compress(raw, ZLIB_LEVEL)
-
-
 def encode_column(strings: list[str]) -> tuple[np.ndarray, int]:
-    """One zlib stream: u32 byte lengths, then the UTF-8 strings; with its uncompressed size."""
+    """One compressed stream: u32 byte lengths, then the UTF-8 strings; with its uncompressed size."""
     encoded = [s.encode("utf-8") for s in strings]
     raw = np.array([len(e) for e in encoded], dtype="<u4").tobytes() + b"".join(encoded)
-    return np.frombuffer(_compress(raw), dtype=np.uint8), len(raw)
+    return np.frombuffer(compress.compress(raw), dtype=np.uint8), len(raw)
 
 
 # A value longer than this (in characters) is encoded and compressed in slices of this size, never as
@@ -213,11 +207,11 @@ def _utf8_length(value: str) -> int:
 
 
 def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Documents' block fields in zlib blocks: (data, block byte offsets, first doc of each block, largest
-    uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values.
+    """Documents' block fields in compressed blocks: (data, block byte offsets, first doc of each block,
+    largest uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values.
 
     A block holding a value longer than ``STREAM_CHARS`` is compressed as a stream fed slice by slice
-    (the same zlib stream as one call on the joined bytes), so storing a huge document costs its
+    (read back as one call's output would be), so storing a huge document costs its
     compressed size, not two more copies of its text."""
     n = len(fields[0]) if fields else 0
     out = bytearray()
@@ -243,9 +237,9 @@ def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, 
             head = np.array(lengths, dtype="<u4").tobytes()
             largest = max(largest, len(head) + size)
             if all(isinstance(b, bytes) for b in body):
-                out += _compress(head + b"".join(body))  # type: ignore[arg-type]
+                out += compress.compress(head + b"".join(body))  # type: ignore[arg-type]
             else:
-                stream = zlib.compressobj(ZLIB_LEVEL)
+                stream = compress.stream(len(head) + size)
                 out += stream.compress(head)
                 for b in body:
                     if isinstance(b, bytes):
@@ -509,6 +503,7 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
         "positions": int(n_tok),
         "doc_block_max": largest,
         "column_sizes": raw_sizes,
+        "stored": compress.CODEC,
     }
     if data.fields:  # declared metadata fields as columns, read by filters and facets
         col_arrays, counts["columns"] = columns.build(data.fields, data.doc_metas)
@@ -650,7 +645,7 @@ ARRAY_DTYPES = {
 
 # Arrays guarded by a CRC-32 per section, checked once per process when the section is first used (the
 # passage table at open, since the snapshot's statistics read it there). The bulk stored text is not in
-# a section: each zlib block carries its own adler32, checked at every inflate.
+# a section: each compressed block carries its own checksum, checked at every inflate.
 SECTIONS = {
     "passages": ("p_doc", "p_no", "p_start", "p_end", "p_len", "p_lang", "doc_block_off", "doc_block_first"),
     "dictionary": ("term_hash", "term_blob", "term_off", "term_df", "term_ttf", "surf_blob", "surf_off", "surf_term"),
@@ -822,7 +817,8 @@ class SegmentReader:
       equal to the table's (``warm`` does all of it at once, for a server);
     - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and
       equal to the skip data at every block end; tfs adding up to ttf; positions strictly ascending within
-      a passage and below 2**32; stored blocks by zlib's own checksum (adler32) and their lengths;
+      a passage and below 2**32; stored blocks by their codec's own checksum (zstd's xxhash, zlib's
+      adler32) and their lengths;
     - only in ``Index.verify`` (``search check``, and before every merge): the whole file's BLAKE2b
       against the commit, which also covers the alignment padding.
     """
@@ -885,6 +881,11 @@ class SegmentReader:
             raise IndexCorrupt(f"segment file {self.name} has a bad header: no section checksums", str(self.path))
         self._crc: dict[str, int] = crcs
         self.columns_info = header.get("columns")  # declared fields' columns: read by ``columns``
+        #: the codec of the stored fields: zlib in the segments of format version 2, which name none
+        self.stored_codec: str = header.get("stored", "zlib")
+        if self.stored_codec not in compress.CODECS:
+            bad = f"segment file {self.name} has a bad header: stored fields in {self.stored_codec!r}"
+            raise IndexCorrupt(bad, str(self.path))
         self._checked: set[str] = set()  # sections whose CRC-32 passed
         self._valid: set[str] = set()  # sections whose structure passed
         self._lay: _Layout | None = None
@@ -1289,15 +1290,11 @@ class SegmentReader:
 
     # -- stored fields ------------------------------------------------------------------------------
     def _inflate(self, data: bytes | np.ndarray, expected: int, what: str) -> bytes:
-        """zlib ``data`` that must inflate to at most ``expected`` bytes (never more is allocated)."""
+        """Compressed ``data`` that must inflate to at most ``expected`` bytes (never more is allocated)."""
         try:
-            d = zlib.decompressobj()
-            raw = d.decompress(data, expected + 1)
-            if not d.eof or len(raw) > expected or d.unused_data:
-                raise zlib.error("wrong size")
-        except zlib.error:
+            return compress.inflate(data, expected, self.stored_codec)
+        except ValueError:
             raise self._corrupt(what) from None
-        return raw
 
     def stored_block(self, b: int) -> tuple[list[int], bytes]:
         """Block ``b`` of stored fields inflated and not cached (a merge reads each once): ``(byte
@@ -1363,7 +1360,7 @@ class SegmentReader:
         return got
 
     def _column_bytes(self, name: str) -> tuple[bytes, np.ndarray]:
-        """A stored column inflated (its adler32 checked) with each value's byte offsets (``n + 1``)."""
+        """A stored column inflated (its checksum checked) with each value's byte offsets (``n + 1``)."""
         got = self._raw_columns.get(name)
         if got is None:
             raw = self._inflate(self.a[f"{name}_z"].tobytes(), self._counts.column_sizes[name], f"stored {name}")

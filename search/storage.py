@@ -28,7 +28,10 @@ META = "meta.json"
 LOCK = "write.lock"
 MAX_LOCK_BYTES = 4096  # the lock file names its holder: "pid N on HOST"
 FORMAT = "telusur-index"
-FORMAT_VERSION = 2  # 2: compressed postings, block bounds, surface words, compressed stored fields
+FORMAT_VERSION = 3  # 2: compressed postings, block bounds, surface words, compressed stored fields; 3: zstd
+#: older formats this code reads and writes as they are: a version 2 index (stored fields in zlib) is
+#: searched as it is, and its first commit makes it version 3 (its new segments store zstd)
+COMPATIBLE_VERSIONS = (2,)
 OLD_VERSIONS = (1,)  # formats `search export` still reads, so their documents can be rebuilt
 
 
@@ -131,7 +134,8 @@ def read_meta(directory: Path, versions: tuple[int, ...] = ()) -> dict[str, Any]
     if meta.get("format") != FORMAT:
         raise IndexNotFound(f"no index at {directory}: {META} is not a telusur index file")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION and not (version in versions and isinstance(version, int)):
+    readable = (FORMAT_VERSION, *COMPATIBLE_VERSIONS, *versions)
+    if not (isinstance(version, int) and not isinstance(version, bool) and version in readable):
         how = rebuild_command(directory, meta) if version in OLD_VERSIONS else "rebuild the index with this version"
         raise IncompatibleIndex(
             f"index at {directory} has format version {version!r}; this telusur reads version {FORMAT_VERSION}"

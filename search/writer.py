@@ -28,6 +28,7 @@ from .merge import BackgroundMerge, SegmentSize, TieredMergePolicy, merge_segmen
 from .segment import SegmentData, SegmentReader, file_checksum, write_segment
 from .settings import IndexSettings
 from .storage import (
+    FORMAT_VERSION,
     WriteLock,
     remove_unreferenced,
     verify_deletions,
@@ -397,7 +398,8 @@ class IndexWriter:
                     rest.insert(min(first, len(rest)), merged)
                 entries = rest
         meta = dict(self._meta)
-        meta.update(generation=gen, next_segment=self._next, segments=entries)
+        # (a version 2 index becomes version 3 here: its new segments store zstd)
+        meta.update(format_version=FORMAT_VERSION, generation=gen, next_segment=self._next, segments=entries)
         write_meta(self._dir, meta)
         self._new_files = []
         snap = self._target.publish(meta, self._readers)

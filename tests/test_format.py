@@ -1,6 +1,7 @@
-"""The segment format: the bit-packing codec on adversarial inputs, segments holding extreme values,
-targeted damage read as IndexCorrupt, an old (version 1) index refused with its rebuild command, and
-``search export`` then ``search index`` answering exactly as the exported index."""
+"""The segment format: the bit-packing codec on adversarial inputs, the stored fields' compression,
+segments holding extreme values, targeted damage read as IndexCorrupt, an old (version 1) index refused
+with its rebuild command, a version 2 index (zlib) searched, written and merged as it is, and ``search
+export`` then ``search index`` answering exactly as the exported index."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.app import app
-from search import Document, IncompatibleIndex, Index, IndexCorrupt, codec, segment
+from search import Document, IncompatibleIndex, Index, IndexCorrupt, codec, compress, segment
 from search.export import export_documents
 from search.segment import SegmentData, SegmentReader, write_segment
 
 V1_INDEX = Path(__file__).parent / "data" / "index_v1"
+#: written by telusur at b808167 (format version 2, stored fields in zlib) from ``v2_batches()``: the first
+#: batch committed, then the second with ``gone-4`` deleted
+V2_INDEX = Path(__file__).parent / "data" / "index_v2"
 U32_MAX = 2**32 - 1
 
 # -- codec ------------------------------------------------------------------------------------------------
@@ -281,7 +285,129 @@ def test_damaged_postings_read_as_index_corrupt(tmp_path, monkeypatch, array, ch
         assert silent > 0  # what only the checksums catch: the reason they exist
 
 
+# -- stored fields' compression ------------------------------------------------------------------------
+
+stored_bytes = st.one_of(
+    st.binary(max_size=3000),
+    st.builds(lambda b, n: b * n, st.binary(min_size=1, max_size=8), st.integers(1, 20000)),  # long runs
+)
+
+
+@given(stored_bytes, st.lists(st.integers(1, 5000), max_size=6), st.sampled_from(compress.CODECS))
+def test_compress_streamed_in_any_pieces_is_one_call(raw, cuts, codec_name):
+    """A value streamed in pieces (a huge document's text) gives ``compress``'s bytes, so builds stay
+    byte-identical whichever values stream, and inflates back to itself within its exact size."""
+    one = compress.compress(raw, codec_name)
+    z = compress.stream(len(raw), codec_name)
+    out, at = b"", 0
+    for c in cuts:
+        out += z.compress(raw[at : at + c])
+        at += c
+    out += z.compress(raw[at:]) + z.flush()
+    assert out == one
+    assert compress.inflate(one, len(raw), codec_name) == raw
+    if raw:
+        with pytest.raises(ValueError):
+            compress.inflate(one, len(raw) - 1, codec_name)  # more than the bound: refused, not allocated
+
+
+@given(stored_bytes, st.sampled_from(compress.CODECS), st.data())
+@settings(max_examples=60)
+def test_compress_damage_reads_as_damage(raw, codec_name, data):
+    """Any flipped byte, a cut or a byte added is ``ValueError`` (the codec's checksum, its framing),
+    never other text; a stream without its size (a merged column's) inflates the same."""
+    one = compress.compress(raw, codec_name)
+    i = data.draw(st.integers(0, len(one) - 1))
+    damaged = [one[:i] + bytes([one[i] ^ data.draw(st.integers(1, 255))]) + one[i + 1 :], one[:i], one + b"\0"]
+    for bad in damaged:
+        try:
+            got = compress.inflate(bad, len(raw) + 64, codec_name)
+        except ValueError:
+            continue
+        assert got == raw, "damage read as other text"  # (a flip zstd ignores: an unused header bit)
+    z = compress.stream(None, codec_name)
+    assert compress.inflate(z.compress(raw) + z.flush(), len(raw), codec_name) == raw
+
+
 # -- old indexes and export ----------------------------------------------------------------------------
+
+
+def v2_batches() -> tuple[list[Document], list[Document], list[str]]:
+    """The documents of ``V2_INDEX``: two batches (the first's stored block of three documents over 4 KB
+    compressed, so a merge would copy it) and the ids deleted with the second."""
+    syllables = ["ka", "ri", "mu", "to", "se", "la", "na", "pu", "di", "go", "be", "ha"]
+    vocab = [a + b + c for a in syllables for b in syllables for c in syllables[:3]]
+    long_text = " ".join(vocab[(i * 2654435761 >> 7) % len(vocab)] for i in range(6000))  # about 40 KB
+    first = [
+        Document(
+            id="kota-1",
+            text="Jakarta adalah ibu kota Indonesia. Kota ini sangat besar dan ramai.",
+            title="Jakarta",
+            meta={"n": 1},
+        ),
+        Document(id="river-2", text="The river runs through the old city and into the wide sea.", lang="en"),
+        Document(id="long-3", text=long_text, title="Sungai", meta={"tags": ["a", "b"]}),
+        Document(id="gone-4", text="Dokumen ini akan dihapus dari indeks.", lang="id"),
+    ]
+    second = [
+        Document(id="uni-5", text="Ünïcödé text — with “quotes” and emoji 🙂 stays exact.", lang="en"),
+        Document(id="bridge-6", text="Jembatan tua di atas sungai besar menghubungkan dua kota.", title="Jembatan"),
+    ]
+    return first, second, ["gone-4"]
+
+
+V2_QUERIES = ["sungai", "kota OR river", '"ibu kota"', "title:jembatan", "emoji quotes", "karika OR setoka", "sea"]
+
+
+def _answers(index: Index) -> list:
+    return [[(h.doc_id, h.passage, h.score, h.text) for h in index.search(q, k=20)] for q in V2_QUERIES]
+
+
+def test_a_version_2_index_is_searched_written_and_merged_as_it_is(tmp_path):
+    """A version 2 index (stored fields in zlib) answers as the same documents built now (zstd); its
+    first commit makes it version 3, its old segments still read; a merge re-compresses their blocks
+    (never copies zlib into a zstd segment) and every stored document comes back exact."""
+    first, second, gone = v2_batches()
+    fresh = Index.create(tmp_path / "fresh")
+    with fresh.writer() as w:
+        w.add_many(first)
+    with fresh.writer() as w:
+        w.add_many(second)
+        for doc_id in gone:
+            w.delete(doc_id)
+    path = tmp_path / "v2"
+    shutil.copytree(V2_INDEX, path)
+    old = Index.open(path)
+    assert json.loads((path / "meta.json").read_text())["format_version"] == 2
+    assert {s.reader.stored_codec for s in old._snapshot.segments} == {"zlib"}
+    assert {s.reader.stored_codec for s in fresh._snapshot.segments} == {"zstd"}
+    expected = _answers(fresh)
+    assert _answers(old) == expected and all(expected)
+    docs = {d.id: d for d in first + second if d.id not in gone}
+    assert all(old.get(i) == docs[i] for i in docs)
+
+    extra = Document(id="extra-7", text="Sungai baru di kota lama.", lang="id")
+    with old.writer() as w:
+        w.add(extra)
+    assert json.loads((path / "meta.json").read_text())["format_version"] == 3
+    assert [s.reader.stored_codec for s in old._snapshot.segments] == ["zlib", "zlib", "zstd"]
+    with fresh.writer() as w:
+        w.add(extra)
+    assert _answers(old) == _answers(fresh)
+
+    with old.writer() as w:
+        w.force_merge()
+    (merged,) = old._snapshot.segments
+    assert merged.reader.stored_codec == "zstd"
+    docs["extra-7"] = extra
+    again = Index.open(path, verify=True)
+    assert all(again.get(i) == docs[i] for i in docs) and len(again) == len(docs)
+    assert [r["id"] for r in export_documents(path)] == list(docs)
+    with fresh.writer() as w:
+        w.force_merge()
+    assert _answers(again) == _answers(fresh)
+
+
 
 
 def test_old_index_is_incompatible_with_the_rebuild_command(tmp_path):
