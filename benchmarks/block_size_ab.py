@@ -12,10 +12,11 @@ as ``first_seen_ab.py`` builds), each once under ``--root``. A hit whose stored 
 pays the inflation of that whole block, where format 1 sliced uncompressed text: the larger the
 block, the more a first-seen query pays, and the smaller, the worse the compression. Both indexes are
 opened in one process (the decoded cache is keyed by reader, so neither answers the other); a warm-up
-pass of other queries (seed 1) fills what every query shares; then each timed query (``make_queries``'
-default seed) runs once on each, which goes first alternating query by query. Reported: p50 per shape per side, the
-median of the paired differences (second side minus first), the blocks inflated per query, and the size
-on disk of each index. Both sides' answers (ids, scores, texts of the top 10) are checked equal.
+pass of other queries (seed 1; none with ``--cold``) fills what every query shares; then each timed
+query (``make_queries``' default seed) runs once on each, which goes first alternating query by query.
+Reported: p50 per shape per side, the median of the paired differences (second side minus first), the
+blocks inflated per query, and the size on disk of each index. Both sides' answers (ids, scores,
+texts of the top 10) are checked equal.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=50_000)
     ap.add_argument("--sizes", default="32768,16384", help="two block sizes in bytes, A then B")
     ap.add_argument("--codecs", default="", help="two codecs, A then B (at the first size): zlib,zstd")
+    ap.add_argument("--cold", action="store_true", help="no warm-up pass: as a fresh process's first queries")
     ap.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "telusur-block-size")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -95,7 +97,7 @@ def main() -> None:
         got = [(h.doc_id, h.score, h.text) for h in sides[name].search(q, k=10)]
         return time.perf_counter() - t0, got, inflated
 
-    for qs in make_queries(args.lang, args.size, 100, seed=1).values():
+    for qs in [] if args.cold else make_queries(args.lang, args.size, 100, seed=1).values():
         for q in qs:
             for name in names:
                 run(name, q.render())
@@ -104,6 +106,7 @@ def main() -> None:
         "lang": args.lang,
         "passages": args.size,
         "sides": names,
+        "warm_up": not args.cold,
         "disk_bytes": {name: disk[name] for name in names},
         "shapes": {},
     }
