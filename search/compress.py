@@ -2,18 +2,19 @@
 re-compressed on merge) for the segments of format version 2.
 
 zstd (level 3, with its content checksum) against zlib level 2 on the 32 KB stored blocks of 50k
-English passages: 0.411 of the text instead of 0.433, compressed in 3.0 us a passage instead of 7.8,
-inflated in 58-79 us a block instead of 155 (``benchmarks/RESULTS.md``, "Stored fields in zstd"). A
+English passages: 0.412 of the text instead of 0.433, compressed in 3.1 us a passage instead of 7.8,
+inflated in about 60 us a block instead of 155 (``benchmarks/RESULTS.md``, "Stored fields in zstd"). A
 query that reads text the process never read inflates its hits' blocks, so that last figure is most of
-a first-seen query's time. The codec comes from the standard library from Python 3.14
-(``compression.zstd``) and from its backport (``backports.zstd``) before; it is imported at the first
-block, so commands that read no stored text never load it.
+a first-seen query's time. The binding is ``zstandard``: it lets a thread keep its compression and
+decompression contexts (a new decompression context costs 12-16 us, a fifth of an inflation), which the
+standard library's ``compression.zstd`` (Python 3.14) does not; both write the same bytes (the same
+libzstd). It is imported at the first block, so commands that read no stored text never load it.
 """
 
 from __future__ import annotations
 
+import threading
 import zlib
-from functools import cache
 from typing import Any, Protocol
 
 CODEC = "zstd"  #: the codec of the stored fields this code writes
@@ -30,27 +31,37 @@ class Stream(Protocol):
     def flush(self) -> bytes: ...
 
 
-@cache
-def _zstd() -> Any:
-    try:
-        from compression import zstd  # Python 3.14+
-    except ImportError:
-        from backports import zstd
-    return zstd
+class _Contexts(threading.local):
+    """This thread's zstd contexts, made at its first block and reused (a context serves one call at a
+    time; a forked worker inherits its parent's idle ones)."""
+
+    zstd: Any = None
+    compressor: Any = None
+    decompressor: Any = None
+
+    def load(self) -> Any:
+        import zstandard
+
+        self.zstd = zstandard
+        self.compressor = self.new_compressor()
+        self.decompressor = zstandard.ZstdDecompressor()
+        return zstandard
+
+    def new_compressor(self) -> Any:
+        # the checksum: damage reads as damage; the content size: ``inflate`` relies on it
+        return self.zstd.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=True)
 
 
-@cache
-def _options() -> dict:
-    p = _zstd().CompressionParameter
-    return {p.compression_level: ZSTD_LEVEL, p.checksum_flag: 1}  # the checksum: damage reads as damage
+_local = _Contexts()
 
 
 def compress(raw: bytes, codec: str | None = None) -> bytes:
     """``raw`` as one frame (zstd) or stream (zlib) of ``codec`` (default ``CODEC``), which records its own
     checksum: the same bytes as ``stream(len(raw), codec)`` fed ``raw`` in any pieces."""
     if (codec or CODEC) == "zstd":
-        z = stream(len(raw), codec)
-        return z.compress(raw) + z.flush()
+        if _local.zstd is None:
+            _local.load()
+        return _local.compressor.compress(raw)
     return zlib.compress(raw, ZLIB_LEVEL)
 
 
@@ -59,9 +70,11 @@ def stream(size: int, codec: str | None = None) -> Stream:
     frame records it: ``inflate`` relies on it). Its output does not depend on how the input is cut: the
     same bytes as one ``compress``, so a build stays byte-identical whichever values it streams."""
     if (codec or CODEC) == "zstd":
-        z = _zstd().ZstdCompressor(options=_options())
-        z.set_pledged_input_size(size)  # (fed more or less than this, zstd raises: never a wrong frame)
-        return z
+        if _local.zstd is None:
+            _local.load()
+        # its own context (``compress`` may run while this stream is open); zstd raises when fed more or
+        # less than ``size``: never a wrong frame
+        return _local.new_compressor().compressobj(size=size)
     return zlib.compressobj(ZLIB_LEVEL)
 
 
@@ -70,18 +83,16 @@ def inflate(data: bytes | memoryview, bound: int, codec: str) -> bytes:
     bytes: never more is allocated. ``ValueError`` when the data is damaged (its checksum fails, it is
     cut short or followed by more, it holds more than ``bound``)."""
     if codec == "zstd":
-        zstd = _zstd()
+        zstd = _local.zstd or _local.load()
         try:
-            size = zstd.get_frame_info(data).decompressed_size
-            # every frame this code writes records its size (``stream`` is told it), and zstd stops at
-            # that size: one unbounded call (58 us a 32 KB block, against 79 bounded) allocates no more
-            # than ``bound``. A frame without its size is damage (reading it would let its header ask
-            # for zstd's default 128 MB window).
-            if size is None or size > bound:
+            size = zstd.get_frame_parameters(data).content_size
+            # every frame this code writes records its size, and zstd allocates that size and stops
+            # there: no more than ``bound`` is allocated. A frame without its size is damage (reading it
+            # would let its header ask for zstd's default 128 MB window).
+            if size > bound:  # (CONTENTSIZE_UNKNOWN is 2**64 - 1)
                 raise zstd.ZstdError("no size, or larger than its bound")
-            d = zstd.ZstdDecompressor()
-            raw = d.decompress(data)
-            ok = d.eof and not d.unused_data
+            raw = _local.decompressor.decompress(data, allow_extra_data=False)
+            ok = True
         except zstd.ZstdError:
             ok = False
     elif codec == "zlib":

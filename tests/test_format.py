@@ -327,7 +327,9 @@ def test_compress_damage_reads_as_damage(raw, codec_name, data):
             continue
         assert got == raw, "damage read as other text"  # (a flip zstd ignores: an unused header bit)
     if codec_name == "zstd":
-        z = compress._zstd().ZstdCompressor()  # no size given: the frame does not record it
+        import zstandard
+
+        z = zstandard.ZstdCompressor().compressobj()  # no size given: the frame does not record it
         with pytest.raises(ValueError):
             compress.inflate(z.compress(raw) + z.flush(), len(raw), codec_name)
 
