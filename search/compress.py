@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CODEC = "zstd"  #: the codec of the stored fields this code writes
 CODECS = ("zlib", "zstd")  #: the codecs it reads ("zlib": segments of format version 2)
 ZSTD_LEVEL = 3
-ZLIB_LEVEL = 2  # (what format version 2 wrote; kept so a merge of such segments re-compresses as before)
+ZLIB_LEVEL = 2  # what format version 2 wrote (``compress(..., "zlib")``: tests and the codec benchmark)
 
 
 class Stream(Protocol):
@@ -61,7 +64,10 @@ def compress(raw: bytes, codec: str | None = None) -> bytes:
     if (codec or CODEC) == "zstd":
         if _local.zstd is None:
             _local.load()
-        return _local.compressor.compress(raw)
+        # through a stream told its size: zstd's one-shot call frames an input of its window (256 KB)
+        # or more differently, and a merge streams what a flush compresses in one call
+        z = _local.compressor.compressobj(size=len(raw))
+        return z.compress(raw) + z.flush()
     return zlib.compress(raw, ZLIB_LEVEL)
 
 
@@ -78,7 +84,7 @@ def stream(size: int, codec: str | None = None) -> Stream:
     return zlib.compressobj(ZLIB_LEVEL)
 
 
-def inflate(data: bytes | memoryview, bound: int, codec: str) -> bytes:
+def inflate(data: bytes | memoryview | np.ndarray, bound: int, codec: str) -> bytes:
     """What ``data`` (one ``compress`` or ``stream`` output) holds, which must be at most ``bound``
     bytes: never more is allocated. ``ValueError`` when the data is damaged (its checksum fails, it is
     cut short or followed by more, it holds more than ``bound``)."""
@@ -91,8 +97,13 @@ def inflate(data: bytes | memoryview, bound: int, codec: str) -> bytes:
             # would let its header ask for zstd's default 128 MB window).
             if size > bound:  # (CONTENTSIZE_UNKNOWN is 2**64 - 1)
                 raise zstd.ZstdError("no size, or larger than its bound")
-            raw = _local.decompressor.decompress(data, allow_extra_data=False)
-            ok = True
+            if size:
+                raw = _local.decompressor.decompress(data, allow_extra_data=False)
+                ok = True
+            else:  # (zstandard answers b"" from a size of 0 without decoding: decode to check the frame)
+                d = _local.decompressor.decompressobj()
+                raw = d.decompress(data)
+                ok = d.eof and not d.unused_data
         except zstd.ZstdError:
             ok = False
     elif codec == "zlib":

@@ -66,16 +66,25 @@ from .searcher import AnalyzedTerm, QueryContext, Snapshot, open_segments, query
 from .segment import SegmentReader, key_hash64
 from .selection import check_count, top_rows
 from .settings import IndexSettings, analyzer_versions_match, check_bm25_parameters
+from .storage import COMPATIBLE_VERSIONS as INDEX_COMPATIBLE_VERSIONS
+from .storage import FORMAT_VERSION as INDEX_FORMAT_VERSION
 from .storage import META, WriteLock, _canonical, write_checksummed_json, write_meta
 from .weights import QueryWeight, language_weights, query_languages
 from .writer import BUFFER_TOKENS, IndexWriter
 
 MANIFEST = "shards.json"
 FORMAT = "telusur-sharded"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: its shards' commits may be of index format 3 (stored fields in zstd)
+COMPATIBLE_VERSIONS = (1,)  # read and written as they are; a commit writes the current version
 ROUTING = "blake2b-64(utf-8 doc id), little-endian, mod shards"
 MAX_SHARDS = 1024
 DF_PREFIX = "dfs-"
+
+
+def readable_versions() -> tuple[int, ...]:
+    """The manifest versions this code reads."""
+    return (FORMAT_VERSION, *COMPATIBLE_VERSIONS)
+
 
 Row = tuple[float, str, int, str, int, int]  # score, doc id, passage no, lang, segment, passage id
 Match = tuple[str, int, str]  # a surface word a fuzzy, prefix or wildcard word matches: word, distance, term key
@@ -127,10 +136,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexCorrupt(f"{MANIFEST} of {directory} fails its checksum (damaged)", str(path))
     if manifest.get("format") != FORMAT:
         raise IndexNotFound(f"no index at {directory}: {MANIFEST} is not a telusur sharded index manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if not (isinstance(version, int) and not isinstance(version, bool) and version in readable_versions()):
         raise IncompatibleIndex(
-            f"sharded index at {directory} has format version {manifest.get('format_version')!r};"
-            f" this telusur reads version {FORMAT_VERSION} (rebuild it with this version)"
+            f"sharded index at {directory} has format version {version!r};"
+            f" this telusur reads versions {readable_versions()} (rebuild it with this version)"
         )
     try:
         n = int(manifest["shards"])
@@ -140,8 +150,16 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             if not isinstance(folder, str) or "/" in folder or "\\" in folder or folder in ("", ".", ".."):
                 raise ValueError(f"folder {folder!r}")
         IndexSettings.from_json(manifest["settings"])
+        shard_versions = [commit["format_version"] for commit in manifest["commits"]]
     except (KeyError, TypeError, ValueError) as e:
         raise IndexCorrupt(f"{MANIFEST} of {directory} is inconsistent ({e})", str(path)) from None
+    index_versions = (INDEX_FORMAT_VERSION, *INDEX_COMPATIBLE_VERSIONS)
+    for folder, version in zip(manifest["folders"], shard_versions):
+        if not (isinstance(version, int) and not isinstance(version, bool) and version in index_versions):
+            raise IncompatibleIndex(
+                f"shard {folder} of the sharded index at {directory} has index format version {version!r};"
+                f" this telusur reads versions {index_versions} (rebuild it with this version)"
+            )
     return manifest
 
 
@@ -1317,6 +1335,8 @@ class ShardedWriter:
                 stats={k: totals[k] for k in sorted(totals)},
                 dfs=None if table is None else _write_df_table(self._sharded.path, gen, table),
             )
+            # (a version 1 manifest becomes version 2: its shards may now hold format 3 segments)
+            manifest["format_version"] = FORMAT_VERSION
             write_manifest(self._sharded.path, manifest)
         except BaseException:
             for i in committed:  # best effort: the shards' meta.json back at the manifest's commit

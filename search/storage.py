@@ -138,7 +138,8 @@ def read_meta(directory: Path, versions: tuple[int, ...] = ()) -> dict[str, Any]
     if not (isinstance(version, int) and not isinstance(version, bool) and version in readable):
         how = rebuild_command(directory, meta) if version in OLD_VERSIONS else "rebuild the index with this version"
         raise IncompatibleIndex(
-            f"index at {directory} has format version {version!r}; this telusur reads version {FORMAT_VERSION}"
+            f"index at {directory} has format version {version!r}; this telusur reads versions"
+            f" {(FORMAT_VERSION, *COMPATIBLE_VERSIONS)}"
             f" ({how})"
         )
     if stored is None:

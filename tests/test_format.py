@@ -6,6 +6,7 @@ export`` then ``search index`` answering exactly as the exported index."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.app import app
-from search import Document, IncompatibleIndex, Index, IndexCorrupt, codec, compress, segment
+from search import Document, IncompatibleIndex, Index, IndexCorrupt, ShardedIndex, codec, compress, segment
+from search import sharded as sharded_module
 from search.export import export_documents
 from search.segment import SegmentData, SegmentReader, write_segment
+from search.sharded import read_manifest
 
 V1_INDEX = Path(__file__).parent / "data" / "index_v1"
 #: written by telusur at b808167 (format version 2, stored fields in zlib) from ``v2_batches()``: the first
@@ -311,6 +314,29 @@ def test_compress_streamed_in_any_pieces_is_one_call(raw, cuts, codec_name):
             compress.inflate(one, len(raw) - 1, codec_name)  # more than the bound: refused, not allocated
 
 
+def test_compress_and_stream_agree_past_zstd_s_window() -> None:
+    """Over 2 MB (zstd's window at level 3), one call and a stream still give the same frame: what a
+    streaming merge of a large column relies on to write the in-memory merge's bytes."""
+    rnd = random.Random(9)
+    vocab = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 10))) for _ in range(5000)]
+    text = " ".join(rnd.choice(vocab) for _ in range(200_000)).encode()
+    raw = (text * 3)[: 3 << 20]  # text-like bytes, 3 MB
+    z = compress.stream(len(raw))
+    streamed = b"".join(z.compress(raw[i : i + 300_000]) for i in range(0, len(raw), 300_000)) + z.flush()
+    assert streamed == compress.compress(raw)
+    assert compress.inflate(streamed, len(raw), "zstd") == raw
+
+
+def test_an_empty_zstd_frame_is_checked_like_any_other() -> None:
+    """A frame recording size 0 is decoded, not taken at its word: followed by more bytes, or by another
+    frame, it is damage."""
+    empty = compress.compress(b"")
+    assert compress.inflate(empty, 0, "zstd") == b""
+    for bad in (empty + b"junk", empty + compress.compress(b"a"), empty[:-1]):
+        with pytest.raises(ValueError):
+            compress.inflate(bad, 10, "zstd")
+
+
 @given(stored_bytes, st.sampled_from(compress.CODECS), st.data())
 @settings(max_examples=60)
 def test_compress_damage_reads_as_damage(raw, codec_name, data):
@@ -416,6 +442,29 @@ def test_a_version_2_index_is_searched_written_and_merged_as_it_is(tmp_path):
     assert _answers(again) == _answers(fresh)
 
 
+def test_a_sharded_manifest_of_version_1_is_read_and_a_commit_makes_it_version_2(tmp_path):
+    """A sharded index whose manifest is version 1 (shards of index format 2 or 3) opens; its next commit
+    writes version 2, which an older telusur refuses as another format instead of reading zstd segments
+    as damaged ones; a shard commit of an unknown index format is refused by name."""
+    path = tmp_path / "sharded"
+    sharded = ShardedIndex.create(path, shards=2)
+    with sharded.writer() as w:
+        w.add_many(v2_batches()[0])
+    manifest = read_manifest(path)
+    assert manifest["format_version"] == sharded_module.FORMAT_VERSION == 2
+    sharded_module.write_manifest(path, {**manifest, "format_version": 1})
+    old = Index.open(path)
+    assert [h.doc_id for h in old.search("sungai")] == [h.doc_id for h in sharded.search("sungai")]
+    with old.writer() as w:
+        w.add(Document(id="extra-7", text="Sungai baru di kota lama.", lang="id"))
+    assert read_manifest(path)["format_version"] == 2
+    manifest = read_manifest(path)
+    commits = [dict(c) for c in manifest["commits"]]
+    commits[1]["format_version"] = 4
+    sharded_module.write_manifest(path, {**manifest, "commits": commits})
+    with pytest.raises(IncompatibleIndex) as info:
+        Index.open(path)
+    assert manifest["folders"][1] in str(info.value) and "index format version 4" in str(info.value)
 
 
 def test_old_index_is_incompatible_with_the_rebuild_command(tmp_path):
