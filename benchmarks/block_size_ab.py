@@ -22,9 +22,6 @@ texts of the top 10) are checked equal.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +44,7 @@ def main() -> None:
 
     from benchmarks.corpora import load_passages
     from benchmarks.queries import make_queries
+    from benchmarks.runner import paired_shape, write_report
     from search import Document, Index, compress, merge, segment
 
     block_sizes = [int(x) for x in args.sizes.split(",")]
@@ -120,18 +118,12 @@ def main() -> None:
                 times[name].append(t)
                 blocks[name] += n
             assert got[a] == got[b], q.render()
-        pairs = [(y - x) * 1e6 for x, y in zip(times[a], times[b])]
         report["shapes"][shape] = {
-            "queries": len(qs),
-            "p50_us": {name: round(statistics.median(v) * 1e6, 1) for name, v in times.items()},
+            **paired_shape(times, a, b),
             "inflated_per_query": {name: round(n / len(qs), 2) for name, n in blocks.items()},
-            "paired_difference_p50_us": round(statistics.median(pairs), 1),
         }
     segment.SegmentReader._inflate = real_inflate  # type: ignore[method-assign]
-    report["load_1m"] = os.getloadavg()[0]
-    print(json.dumps(report))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,6 @@ differences; both sides' answers (ids, scores, texts of the top 10) are checked 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +34,7 @@ def main() -> None:
 
     from benchmarks.corpora import load_passages
     from benchmarks.queries import make_queries
+    from benchmarks.runner import paired_shape, write_report
     from search import Document, Index, codec, segment
 
     root = args.root / f"{args.lang}-{args.size}"
@@ -71,17 +69,9 @@ def main() -> None:
                 t, got[side] = run(side, q.render())
                 times[side].append(t)
             assert got["python"] == got["numpy"], q.render()
-        pairs = [(a - b) * 1e6 for a, b in zip(times["python"], times["numpy"])]
-        report["shapes"][shape] = {
-            "queries": len(qs),
-            "p50_us": {side: round(statistics.median(v) * 1e6, 1) for side, v in times.items()},
-            "paired_difference_p50_us": round(statistics.median(pairs), 1),
-        }
+        report["shapes"][shape] = paired_shape(times, "numpy", "python")  # python − numpy
     use("python")
-    report["load_1m"] = os.getloadavg()[0]
-    print(json.dumps(report))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,25 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def paired_shape(times: dict[str, list[float]], first: str, second: str) -> dict[str, Any]:
+    """A by-hand A/B's figures for one query shape: each side's p50 and the median of the paired
+    differences (``second`` minus ``first``, query by query), in microseconds."""
+    pairs = [(y - x) * 1e6 for x, y in zip(times[first], times[second])]
+    return {
+        "queries": len(times[first]),
+        "p50_us": {side: round(statistics.median(v) * 1e6, 1) for side, v in times.items()},
+        "paired_difference_p50_us": round(statistics.median(pairs), 1),
+    }
+
+
+def write_report(report: dict[str, Any], out: Path | None) -> None:
+    """A by-hand A/B's report with the load it ran at: printed as one JSON line, and written to ``out``."""
+    report["load_1m"] = os.getloadavg()[0]
+    print(json.dumps(report))
+    if out:
+        out.write_text(json.dumps(report, indent=1))
+
+
 class Recorder:
     """Wraps a call so each benchmark round's own duration and result are kept (for percentiles and for
     asserting on what the benchmarked call returned)."""
