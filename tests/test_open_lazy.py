@@ -173,6 +173,23 @@ def test_a_segment_written_without_header_statistics_sums_its_table(tmp_path, co
     assert [(h.doc_id, h.passage, h.score) for h in old_index.search("river sungai", k=20)] == expected
 
 
+def test_a_segment_naming_a_codec_this_code_lacks_is_refused_by_name(tmp_path):
+    """A header (checksum intact) whose stored fields are in a codec this code does not know: opening
+    says so and names the file, instead of failing at the first hit's text."""
+    build(tmp_path / "idx")
+    seg = sorted((tmp_path / "idx").glob("seg_*.tls"))[0]
+    raw = seg.read_bytes()
+    start, end, header = header_span(seg)
+    del header["header_crc"]
+    header["stored"] = "lz4"
+    other = segment._header_bytes(header)
+    assert len(other) <= end - start
+    seg.write_bytes(raw[:start] + other + b" " * (end - start - len(other)) + raw[end:])  # same layout
+    with pytest.raises(IndexCorrupt) as info:
+        Index.open(tmp_path / "idx")
+    assert seg.name in str(info.value) and "'lz4'" in str(info.value)
+
+
 def test_passage_table_damage_is_caught_at_first_search(tmp_path):
     build(tmp_path / "idx")
     seg = sorted((tmp_path / "idx").glob("seg_*.tls"))[0]
