@@ -374,6 +374,9 @@ class IndexWriter:
                 dels = self._deleted_of(name)
                 if dels.size >= e["docs"]:
                     continue  # every document deleted: drop the segment
+                # the snapshot this commit publishes maps the deletions to passages (``p_doc``): a damaged
+                # passage table is refused here, before a byte is written, not once meta.json names them
+                _ = self._readers[name].p_doc
                 dname = f"{name[:-4]}.{gen}.del"
                 self._new_files.append(self._dir / dname)
                 e = dict(e, deletes=write_deletions(self._dir, dname, dels))

@@ -454,6 +454,29 @@ def test_flipped_bit_in_a_deletions_file_is_never_laundered_into_a_commit(damage
     assert "d6" not in index and "d7" in index and "d1" not in index
 
 
+@pytest.mark.parametrize("array", ["p_doc", "p_len", "doc_block_off"])
+def test_a_delete_in_a_segment_with_a_damaged_passage_table_is_refused_before_anything_is_written(
+    damaged_base, tmp_path, array
+):
+    """Deleting a document of a segment that had no deletions maps them to passages only when the commit
+    publishes; a damaged passage table there was found after meta.json named the deletions, so the
+    writer raised although its commit stood. Now the writer refuses first: ``IndexCorrupt`` naming the
+    segment, meta.json and the directory unchanged, the document still there once the file is repaired."""
+    path = copy_of(damaged_base, tmp_path)
+    seg = next(p for p in sorted(path.glob("seg_*.tls")) if not list(path.glob(f"{p.stem}.*.del")))
+    doc_id = Index.open(path)._snapshot.segments[-1].reader.strings("doc_id")[0]
+    original = seg.read_bytes()
+    flip(seg, array_offset(seg, array))
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    with pytest.raises(IndexCorrupt) as info:
+        with Index.open(path).writer() as w:
+            w.delete(doc_id)
+    assert Path(info.value.path).name == seg.name
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    seg.write_bytes(original)
+    assert doc_id in Index.open(path, verify=True).content_hashes()
+
+
 def test_truncated_segment_is_named_at_plain_open(damaged_base, tmp_path):
     path = copy_of(damaged_base, tmp_path)
     target = largest_file(path)
