@@ -1,11 +1,13 @@
-"""A/B, in one process, of how stored text is kept (issue #18): what a query new to the process pays for
-its hits' text, and what the index costs on disk, with ``segment.DOC_BLOCK_BYTES`` at two values or with
-two codecs (``compress.CODEC``).
+"""A/B, in one process, of how stored text and postings are kept (issue #18): what a query new to the
+process pays for its hits' text and its terms' postings, and what the index costs on disk, with
+``segment.DOC_BLOCK_BYTES`` at two values, with two codecs (``compress.CODEC``), or with two thresholds
+for postings kept as zstd frames (``codec.BIG_DF``; 1000000000: every block packed, as format 3).
 
 Not part of any test run: a script, run by hand::
 
     python -m benchmarks.block_size_ab --lang en --size 50000 --sizes 32768,16384 --out /tmp/blocks.json
     python -m benchmarks.block_size_ab --lang en --size 50000 --codecs zlib,zstd --out /tmp/codecs.json
+    python -m benchmarks.block_size_ab --lang en --size 50000 --big-dfs 1000000000,96 --out /tmp/frames.json
 
 One index per side is built from the same passages (``add_many`` in process, ``passage_words=120``
 as ``first_seen_ab.py`` builds), each once under ``--root``. A hit whose stored block no earlier query read
@@ -37,6 +39,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=50_000)
     ap.add_argument("--sizes", default="32768,16384", help="two block sizes in bytes, A then B")
     ap.add_argument("--codecs", default="", help="two codecs, A then B (at the first size): zlib,zstd")
+    ap.add_argument("--big-dfs", default="", help="two postings thresholds, A then B: 1000000000,96")
     ap.add_argument("--cold", action="store_true", help="no warm-up pass: as a fresh process's first queries")
     ap.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "telusur-block-size")
     ap.add_argument("--out", type=Path)
@@ -45,29 +48,34 @@ def main() -> None:
     from benchmarks.corpora import load_passages
     from benchmarks.queries import make_queries
     from benchmarks.runner import paired_shape, write_report
-    from search import Document, Index, compress, merge, segment
+    from search import Document, Index, codec, compress, merge, segment
 
     block_sizes = [int(x) for x in args.sizes.split(",")]
     assert len(block_sizes) == 2, "--sizes takes two block sizes"
     if args.codecs:
         codecs = args.codecs.split(",")
         assert len(codecs) == 2 and set(codecs) <= set(compress.CODECS), f"--codecs takes two of {compress.CODECS}"
-        configs = [(block_sizes[0], c) for c in codecs]
+        configs = [(block_sizes[0], c, codec.BIG_DF) for c in codecs]
+    elif args.big_dfs:
+        big_dfs = [int(x) for x in args.big_dfs.split(",")]
+        assert len(big_dfs) == 2, "--big-dfs takes two thresholds"
+        configs = [(block_sizes[0], compress.CODEC, bd) for bd in big_dfs]
     else:
-        configs = [(bs, compress.CODEC) for bs in block_sizes]
-    names = [f"{bs}-{c}" for bs, c in configs]
-    defaults = segment.DOC_BLOCK_BYTES, compress.CODEC
+        configs = [(bs, compress.CODEC, codec.BIG_DF) for bs in block_sizes]
+    names = [f"{bs}-{c}-big{bd}" for bs, c, bd in configs]
+    defaults = segment.DOC_BLOCK_BYTES, compress.CODEC, codec.BIG_DF
 
-    def configure(bs: int, codec_name: str) -> None:  # the writer and merges read them when called
+    def configure(bs: int, codec_name: str, big_df: int) -> None:  # the writer and merges read them when called
         segment.DOC_BLOCK_BYTES = merge.DOC_BLOCK_BYTES = bs
         compress.CODEC = codec_name
+        codec.BIG_DF = big_df
 
     sides: dict[str, Index] = {}
     disk: dict[str, int] = {}
-    for name, (bs, codec_name) in zip(names, configs):
+    for name, (bs, codec_name, big_df) in zip(names, configs):
         root = args.root / f"{args.lang}-{args.size}-{name}"
         if not root.exists():
-            configure(bs, codec_name)
+            configure(bs, codec_name, big_df)
             try:
                 ix = Index.create(root, passage_words=120, default_language=args.lang)
                 passages = load_passages(args.lang, args.size)

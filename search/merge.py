@@ -415,6 +415,7 @@ def merge_segments(
             "doc_block_max": largest,
             "column_sizes": column_sizes,
             "stored": compress.CODEC,
+            "big_df": codec.BIG_DF,
         })
         size, checksum = write_spilled_segment(path, spill.arrays, header)
     finally:
@@ -464,9 +465,10 @@ def _dictionary_ranges(srcs: list[_Source]):
 
 def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tuple[int, int]:
     out = 0  # terms written so far (the next output slot)
-    blob_end = 0
+    blob_end = big_end = 0
     n_post = n_pos = 0
     spill.add("term_off", np.zeros(1, np.uint32))
+    spill.add("big_off", np.zeros(1, np.uint64))
     for terms, term_tokens in _dictionary_ranges(srcs):
         # runs of terms holding about chunk_tokens positions each (at least one term a run)
         token_ends = np.cumsum(term_tokens, dtype=np.int64)
@@ -498,6 +500,9 @@ def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tu
                 spill.add(f"{name}_width", post[f"{name}_width"])
             for name in ("blk_last", "blk_max_tf", "blk_min_len"):
                 spill.add(name, post[name])
+            spill.add("big_data", post["big_data"].tobytes())  # the run's frames, offsets made global
+            spill.add("big_off", post["big_off"][1:].astype(np.int64) + big_end)
+            big_end += int(post["big_data"].shape[0])
             out += int(keep.sum())
             n_post += int(df.sum(dtype=np.int64))
             n_pos += int(post["term_ttf"].sum(dtype=np.int64))
@@ -507,7 +512,7 @@ def _merge_postings(srcs: list[_Source], spill: _Spill, chunk_tokens: int) -> tu
     for name in ("pid", "tf", "pos"):
         spill.add(f"{name}_data", bytes(codec.PAD))
         spill.add(f"{name}_width", np.zeros(0, np.uint8))
-    for name in ("term_hash", "term_blob", "term_df", "term_ttf", "blk_last", "blk_max_tf", "blk_min_len"):
+    for name in ("term_hash", "term_blob", "term_df", "term_ttf", "blk_last", "blk_max_tf", "blk_min_len", "big_data"):
         spill.add(name, np.zeros(0, ARRAY_DTYPES[name]))  # every array exists, even with no terms
     return n_post, n_pos
 

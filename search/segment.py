@@ -11,7 +11,10 @@ of the key (ties by key), so a lookup is one ``searchsorted`` plus one byte comp
 its document frequency ``df`` and its total term frequency ``ttf`` (its number of positions).
 
 Postings are stored in dictionary order as three bit-packed streams (``codec``, blocks of 128): the
-passage-id gaps, ``tf - 1``, and the position deltas within each posting. Where each term's blocks
+passage-id gaps, ``tf - 1``, and the position deltas within each posting. From format 4 (the header's
+``big_df``), a term of more than ``big_df`` postings keeps its gaps and tfs instead as one zstd frame of
+byte planes in ``big_data`` (``big_off``: where each starts; its packed blocks are empty), which numpy
+decodes in a few calls where the packed blocks' gathers take about twenty. Where each term's blocks
 start follows from ``df`` and ``ttf`` (cumulative sums at open), so the dictionary stores no offsets.
 Per postings block the segment keeps skip data and block-max inputs: the block's last passage id,
 its largest tf and its smallest passage length (both saturated at 65535, so they stay bounds).
@@ -39,7 +42,7 @@ import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,6 +268,25 @@ POSTINGS_CHUNK_TOKENS = 1 << 20
 _POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "pos_width", "blk_last")
 
 
+def _big_frames(gaps: np.ndarray, tf1: np.ndarray, df: np.ndarray) -> list[bytes]:
+    """The zstd frames of the terms of more than ``codec.BIG_DF`` postings among terms of ``df``
+    postings each (``gaps`` and ``tf1`` hold their values in order), in term order; their values in
+    ``gaps`` and ``tf1`` are zeroed, so their packed blocks take width 0 and no bytes (format 4)."""
+    first = np.cumsum(df) - df
+    frames = []
+    for s in np.flatnonzero(df > codec.BIG_DF).tolist():
+        a, b = int(first[s]), int(first[s] + df[s])
+        frames.append(compress.compress(codec.planes(gaps[a:b], tf1[a:b]), "zstd"))
+        gaps[a:b] = 0
+        tf1[a:b] = 0
+    return frames
+
+
+def _big_offsets(sizes: Iterable[int]) -> np.ndarray:
+    """``big_off``: where each big term's frame starts in ``big_data``, and the end."""
+    return np.concatenate(([0], np.cumsum(np.fromiter(sizes, dtype=np.int64)))).astype(np.uint64)
+
+
 def _postings_arrays(
     tid: np.ndarray, slot_of: np.ndarray, pid: np.ndarray, pos: np.ndarray, p_len: np.ndarray
 ) -> tuple[dict[str, np.ndarray], int]:
@@ -288,6 +310,7 @@ def _postings_arrays(
         tok_chunk = chunk_of_slot.astype(np.uint16 if chunks <= 1 << 16 else np.uint32)[slot_of][tid]
     df = np.zeros(n_terms, dtype=np.int64)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*_POSTINGS_PARTS, "blk_max_tf", "blk_min_len")}
+    frames: list[bytes] = []
     n_postings = 0
     for k in range(chunks):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
@@ -329,15 +352,17 @@ def _postings_arrays(
         deltas[starts] = pos_s[starts]
         del pos_s, starts
         post_lens = codec.block_lengths(df_k)
+        tf1 = post_tf - 1
+        frames += _big_frames(gaps, tf1, df_k)
         for name, values, lens in (
             ("pid", gaps, post_lens),
-            ("tf", post_tf - 1, post_lens),
+            ("tf", tf1, post_lens),
             ("pos", deltas, codec.block_lengths(ttf[lo:hi])),
         ):
             data, width = codec.pack(values, lens)
             parts[f"{name}_data"].append(data[: data.shape[0] - codec.PAD])
             parts[f"{name}_width"].append(width)
-        del gaps, deltas
+        del gaps, deltas, tf1
         blk_start = np.cumsum(post_lens) - post_lens
         parts["blk_last"].append(post_pid[blk_start + post_lens - 1].astype(np.uint32))
         parts["blk_max_tf"].append(np.maximum.reduceat(post_tf, blk_start))
@@ -352,6 +377,8 @@ def _postings_arrays(
         **{name: joined(name, np.uint32 if name == "blk_last" else np.uint8) for name in _POSTINGS_PARTS},
         "blk_max_tf": np.minimum(joined("blk_max_tf", np.int64), SATURATE).astype(np.uint16),
         "blk_min_len": np.minimum(joined("blk_min_len", np.int64), SATURATE).astype(np.uint16),
+        "big_data": np.frombuffer(b"".join(frames), dtype=np.uint8),
+        "big_off": _big_offsets(map(len, frames)),
     }
     for name in ("pid_data", "tf_data", "pos_data"):  # one PAD after the joined stream, as ``codec.pack``
         arrays[name] = np.concatenate((arrays[name], np.zeros(codec.PAD, dtype=np.uint8)))
@@ -393,8 +420,10 @@ def encode_postings(
     deltas[starts] = pos_s[starts]
     post_lens = codec.block_lengths(df)
     pos_lens = codec.block_lengths(ttf)
+    tf1 = post_tf - 1
+    frames = _big_frames(gaps, tf1, df)
     pid_data, pid_width = codec.pack(gaps, post_lens)
-    tf_data, tf_width = codec.pack(post_tf - 1, post_lens)
+    tf_data, tf_width = codec.pack(tf1, post_lens)
     pos_data, pos_width = codec.pack(deltas, pos_lens)
     blk_start = np.cumsum(post_lens) - post_lens
     blk_end = blk_start + post_lens - 1
@@ -415,6 +444,8 @@ def encode_postings(
         "blk_last": post_pid[blk_end].astype(np.uint32) if post_lens.shape[0] else np.zeros(0, np.uint32),
         "blk_max_tf": np.minimum(blk_max_tf, SATURATE).astype(np.uint16),
         "blk_min_len": np.minimum(blk_min_len, SATURATE).astype(np.uint16),
+        "big_data": np.frombuffer(b"".join(frames), dtype=np.uint8),
+        "big_off": _big_offsets(map(len, frames)),
     }
 
 
@@ -504,6 +535,7 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
         "doc_block_max": largest,
         "column_sizes": raw_sizes,
         "stored": compress.CODEC,
+        "big_df": codec.BIG_DF,  # (format 4) terms of more postings are zstd frames of byte planes
     }
     if data.fields:  # declared metadata fields as columns, read by filters and facets
         col_arrays, counts["columns"] = columns.build(data.fields, data.doc_metas)
@@ -627,6 +659,8 @@ ARRAY_DTYPES = {
     "blk_last": np.dtype("<u4"),
     "blk_max_tf": np.dtype("<u2"),
     "blk_min_len": np.dtype("<u2"),
+    "big_data": np.dtype(np.uint8),
+    "big_off": np.dtype("<u8"),
     "surf_blob": np.dtype(np.uint8),
     "surf_off": np.dtype("<u4"),
     "surf_term": np.dtype("<u4"),
@@ -643,13 +677,17 @@ ARRAY_DTYPES = {
 }
 
 
+BIG_ARRAYS = {"big_data", "big_off"}  # the arrays format 4 added: absent from older segments
+
 # Arrays guarded by a CRC-32 per section, checked once per process when the section is first used (the
 # passage table at open, since the snapshot's statistics read it there). The bulk stored text is not in
 # a section: each compressed block carries its own checksum, checked at every inflate.
 SECTIONS = {
     "passages": ("p_doc", "p_no", "p_start", "p_end", "p_len", "p_lang", "doc_block_off", "doc_block_first"),
     "dictionary": ("term_hash", "term_blob", "term_off", "term_df", "term_ttf", "surf_blob", "surf_off", "surf_term"),
-    "postings": ("pid_data", "pid_width", "tf_data", "tf_width", "blk_last", "blk_max_tf", "blk_min_len"),
+    "postings": (
+        "pid_data", "pid_width", "tf_data", "tf_width", "blk_last", "blk_max_tf", "blk_min_len", "big_data", "big_off"
+    ),
     "positions": ("pos_data", "pos_width"),
 }
 
@@ -708,6 +746,8 @@ class _Counts:
         if a["doc_block_first"].shape[0] == 0:
             raise ValueError("document blocks do not cover the documents")
         self.doc_block_max = _count(header, "doc_block_max")
+        # (format 4) terms of more postings than this store them as zstd frames; None: none does
+        self.big_df: int | None = _count(header, "big_df") if "big_df" in header else None
         sizes = header["column_sizes"]
         if not isinstance(sizes, dict):
             raise ValueError("bad column sizes")
@@ -793,6 +833,18 @@ class _Layout:
         np.cumsum(codec.block_counts(df), out=self.term_blk[1:])
         self.term_pblk = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(codec.block_counts(ttf), out=self.term_pblk[1:])
+        # (format 4) a big term's frame number: how many big terms come before it; None: no big terms
+        self.term_big: np.ndarray | None = None
+        if counts.big_df is not None:
+            big = df > counts.big_df
+            self.term_big = np.zeros(n_terms + 1, dtype=np.int64)
+            np.cumsum(big, out=self.term_big[1:])
+            _monotone_offsets(a["big_off"], a["big_data"].shape[0], "big_off")
+            if a["big_off"].shape[0] != int(self.term_big[-1]) + 1:
+                raise ValueError(f"array big_off has {a['big_off'].shape[0]} entries, not {int(self.term_big[-1]) + 1}")
+            in_big = np.repeat(big, codec.block_counts(df))
+            if a["pid_width"][in_big].any() or a["tf_width"][in_big].any():
+                raise ValueError("packed blocks of a term stored as a frame")
         if n_blocks and int(a["blk_last"].max()) >= counts.n_passages:
             raise ValueError("skip data names passages that do not exist")
 
@@ -857,7 +909,9 @@ class SegmentReader:
                 raise IndexCorrupt(f"segment file {self.name} has a bad header (fails its checksum)", str(self.path))
         try:
             names = set(header["arrays"]) if isinstance(header, dict) else set()
-            if not names >= set(ARRAY_DTYPES) or not all(
+            # a segment of format 2 or 3 has no big terms' frames (its header names no ``big_df``)
+            absent = set() if "big_df" in header else BIG_ARRAYS
+            if not names >= set(ARRAY_DTYPES) - absent or not all(
                 n in ARRAY_DTYPES or columns.array_dtype(n) is not None for n in names
             ):
                 raise ValueError("the arrays are not this format's")
@@ -872,6 +926,8 @@ class SegmentReader:
                 if end > size or off < 0 or length < 0:
                     raise IndexCorrupt(f"segment file {self.name} is truncated (array {name})", str(self.path))
                 arrays[name] = buf[start:end].view(dt)
+            for name in absent:  # empty: the section's CRC-32 is then what format 3 computed
+                arrays.setdefault(name, np.zeros(0, dtype=ARRAY_DTYPES[name]))
             self.langs: list[str] = header["langs"]
             counts = _Counts(arrays, header)
         except (KeyError, TypeError, ValueError) as e:
@@ -1023,7 +1079,9 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         b0 = int(lay.term_blk[slot])
-        if df <= codec.SMALL and df <= codec.BLOCK:  # one block only: its width is the whole term's
+        if lay.term_big is not None and lay.term_big[slot + 1] > lay.term_big[slot]:
+            got = self._checked_postings(slot, df, b0, *self._frame(slot, df))
+        elif df <= codec.SMALL and df <= codec.BLOCK:  # one block only: its width is the whole term's
             got = self._small_postings(slot, df, b0)
         else:
             got = self._decoded_postings(slot, df, b0)
@@ -1054,19 +1112,44 @@ class SegmentReader:
         self._bytes = (memoryview(self.a["pid_data"]), memoryview(self.a["tf_data"]))
         return self._bytes
 
+    def _frame(self, slot: int, df: int) -> tuple[np.ndarray, np.ndarray]:
+        """The passage-id gaps and tf - 1 of a big term (format 4), from its zstd frame of byte planes."""
+        k = int(self._layout.term_big[slot])  # type: ignore[index]
+        off = self.a["big_off"]
+        lo, hi = int(off[k]), int(off[k + 1])
+        try:
+            raw = compress.inflate(self.a["big_data"][lo:hi], 1 + 2 * codec.MAX_PLANES * df, "zstd")
+        except ValueError:
+            raise self._corrupt("postings frame") from None
+        got = codec.from_planes(raw, df)
+        if got is None:
+            raise self._corrupt("postings frame")
+        return got
+
     def _decoded_postings(self, slot: int, df: int, b0: int) -> tuple[np.ndarray, np.ndarray]:
         """``postings`` of a term of several blocks, decoded with numpy and checked."""
         lay = self._layout
         gaps = codec.unpack_group(self._words["pid"], self.a["pid_width"], lay.pid_off, b0, df).view(np.int64)
+        tf1 = codec.unpack_group(self._words["tf"], self.a["tf_width"], lay.tf_off, b0, df).view(np.int64)
+        return self._checked_postings(slot, df, b0, gaps, tf1)
+
+    def _checked_postings(
+        self, slot: int, df: int, b0: int, gaps: np.ndarray, tf1: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and tfs from a term's gaps and tf - 1, checked against the skip data and ttf."""
+        lay = self._layout
         if df > 1 and not gaps[1:].all():
             raise self._corrupt("passage ids repeat")
         pids = gaps.cumsum()
-        ends = np.arange(codec.BLOCK - 1, df + codec.BLOCK - 1, codec.BLOCK)
-        ends[-1] = df - 1
-        last = self.a["blk_last"][b0 : b0 + ends.shape[0]]
-        if int(pids[-1]) >= self.n_passages or last.shape[0] != ends.shape[0] or not (pids[ends] == last).all():
+        nb = (df + codec.BLOCK - 1) >> codec.SHIFT
+        last = self.a["blk_last"][b0 : b0 + nb]
+        end = int(pids[-1])
+        # each block's last id against the skip data: the last block's, then the full blocks' before it
+        if end >= self.n_passages or last.shape[0] != nb or int(last[-1]) != end or not (
+            pids[codec.BLOCK - 1 : df - 1 : codec.BLOCK] == last[:-1]
+        ).all():
             raise self._corrupt("passage ids disagree with the skip data")
-        tfs = codec.unpack_group(self._words["tf"], self.a["tf_width"], lay.tf_off, b0, df).view(np.int64) + 1
+        tfs = tf1 + 1
         if int(tfs.sum()) != int(lay.ttf[slot]):
             raise self._corrupt("term frequencies disagree with the dictionary")
         pids.flags.writeable = tfs.flags.writeable = False  # shared through the cache, like the map was
@@ -1174,8 +1257,12 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         got = DECODED.get((self._uid, "p", slot))
+        if got is None and lay.term_big is not None and lay.term_big[slot + 1] > lay.term_big[slot]:
+            got = self.postings(slot)  # a big term's frame is decoded whole
         if got is not None:
             pids, tfs = got  # type: ignore[misc]
+            if blocks.shape[0] and (int(blocks.min()) < 0 or int(blocks.max()) << codec.SHIFT >= df):
+                raise ValueError(f"blocks {blocks} out of range for a term of {df} postings")
             return [
                 (pids[j << codec.SHIFT : (j + 1) << codec.SHIFT], tfs[j << codec.SHIFT : (j + 1) << codec.SHIFT])
                 for j in blocks.tolist()
@@ -1246,6 +1333,11 @@ class SegmentReader:
         tfs = _unpack_blocks(w["tf"], a["tf_width"], lay.tf_off, b0, lens).view(np.int64) + 1
         slots = np.repeat(np.arange(lo, hi, dtype=np.int64), df)
         first = np.cumsum(df) - df
+        if lay.term_big is not None:  # (format 4) big terms' values come from their frames
+            for s in np.flatnonzero(np.diff(lay.term_big[lo : hi + 1])).tolist():
+                n = int(df[s])
+                gaps[first[s] : first[s] + n], tf1 = self._frame(lo + s, n)
+                tfs[first[s] : first[s] + n] = tf1 + 1
         # passage ids: a cumulative sum of gaps restarted at each term's first posting
         restart = np.zeros(gaps.shape[0], dtype=np.int64)
         cs = np.cumsum(gaps)

@@ -28,10 +28,12 @@ META = "meta.json"
 LOCK = "write.lock"
 MAX_LOCK_BYTES = 4096  # the lock file names its holder: "pid N on HOST"
 FORMAT = "telusur-index"
-FORMAT_VERSION = 3  # 2: compressed postings, block bounds, surface words, compressed stored fields; 3: zstd
-#: older formats this code reads and writes as they are: a version 2 index (stored fields in zlib) is
-#: searched as it is, and its first commit makes it version 3 (its new segments store zstd)
-COMPATIBLE_VERSIONS = (2,)
+#: 2: compressed postings, block bounds, surface words, compressed stored fields; 3: stored fields in
+#: zstd; 4: the postings of terms in more than ``codec.BIG_DF`` passages as zstd frames of byte planes
+FORMAT_VERSION = 4
+#: older formats this code reads and writes as they are: a version 2 or 3 index is searched as it is,
+#: and its first commit makes it version 4 (its new segments hold zstd stored fields and frames)
+COMPATIBLE_VERSIONS = (3, 2)
 OLD_VERSIONS = (1,)  # formats `search export` still reads, so their documents can be rebuilt
 
 

@@ -401,7 +401,7 @@ class IndexWriter:
                     rest.insert(min(first, len(rest)), merged)
                 entries = rest
         meta = dict(self._meta)
-        # (a version 2 index becomes version 3 here: its new segments store zstd)
+        # (a version 2 or 3 index becomes version 4 here: its new segments store zstd and postings frames)
         meta.update(format_version=FORMAT_VERSION, generation=gen, next_segment=self._next, segments=entries)
         write_meta(self._dir, meta)
         self._new_files = []

@@ -27,6 +27,9 @@ V1_INDEX = Path(__file__).parent / "data" / "index_v1"
 #: written by telusur at b808167 (format version 2, stored fields in zlib) from ``v2_batches()``: the first
 #: batch committed, then the second with ``gone-4`` deleted
 V2_INDEX = Path(__file__).parent / "data" / "index_v2"
+#: written by telusur at db1644e (format version 3: stored fields in zstd, every postings block packed)
+#: from ``v3_batches()``, as ``V2_INDEX`` was
+V3_INDEX = Path(__file__).parent / "data" / "index_v3"
 U32_MAX = 2**32 - 1
 
 # -- codec ------------------------------------------------------------------------------------------------
@@ -103,6 +106,28 @@ def test_codec_layout_check_catches_a_changed_width():
     assert codec.check_layout(data, widths, lens) is not None
     for bad in (widths + 1, np.minimum(widths, 1), np.full_like(widths, 40)):
         assert codec.check_layout(data, bad, lens) is None
+
+
+@given(values_lists, values_lists)
+def test_byte_planes_roundtrip_property(gaps, tfs):
+    """A big term's gaps and tf - 1 (format 4) as byte planes come back unchanged, whatever their widths
+    (0 to 4 bytes: all zero, runs of small values, 2**32 - 1); a payload of another length, or naming a
+    width over 4 bytes, is refused rather than misread."""
+    n = min(len(gaps), len(tfs))
+    g, t = np.array(gaps[:n], dtype=np.int64), np.array(tfs[:n], dtype=np.int64)
+    raw = codec.planes(g, t)
+    got = codec.from_planes(raw, n)
+    assert got is not None and got[0].tolist() == g.tolist() and got[1].tolist() == t.tolist()
+    assert codec.from_planes(raw + b"\0", n) is None and codec.from_planes(raw[:-1], n) is None
+    assert codec.from_planes(bytes([raw[0] | 5]) + raw[1:], n) is None or n == 0 and raw[0] & 15 == 5
+    assert codec.from_planes(b"", n) is None
+
+
+def test_byte_planes_refuse_values_over_32_bits():
+    with pytest.raises(ValueError):
+        codec.planes(np.array([2**32], dtype=np.int64), np.zeros(1, dtype=np.int64))
+    with pytest.raises(ValueError):
+        codec.planes(np.zeros(1, dtype=np.int64), np.array([-1], dtype=np.int64))
 
 
 # -- segments with extreme values ----------------------------------------------------------------------
@@ -228,6 +253,105 @@ def test_few_positions_read_value_by_value_equal_the_numpy_decoding(tmp_path_fac
         segment.SMALL_POSITIONS = old
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from([1, 96, 97, 128, 129, 256, 257, 600]), min_size=1, max_size=4),
+    st.sampled_from([300, 70_000]),
+    st.integers(0, 2**16),
+)
+def test_big_terms_as_frames_read_as_packed_blocks(tmp_path_factory, dfs, n, seed):
+    """Terms of more than ``BIG_DF`` postings (format 4: a zstd frame of byte planes) read exactly as the
+    same segment written with every block packed (``BIG_DF`` raised): postings, any subset of blocks
+    (block-max), block bounds, positions and the merge's whole read; at 1-, 96/97- and 128/129-posting
+    edges, gaps up to 70,000 passages and tfs past one byte."""
+    rng = np.random.default_rng(seed)
+    tokens = []
+    for t, df in enumerate(dfs):
+        for p in sorted(rng.choice(n, min(df, n), replace=False).tolist()):
+            tf = int(rng.choice([1, 1, 2, 300]))
+            tokens += [(t, p, k) for k in range(tf)]
+    keys = [f"en:t{t}" for t in range(len(dfs))]
+    folder = tmp_path_factory.mktemp("frames")
+    write_segment(folder / "frames.tls", segment_with(tokens, n, keys))
+    old = codec.BIG_DF
+    try:
+        codec.BIG_DF = 10**9
+        write_segment(folder / "packed.tls", segment_with(tokens, n, keys))
+    finally:
+        codec.BIG_DF = old
+    framed, packed = SegmentReader(folder / "frames.tls"), SegmentReader(folder / "packed.tls")
+    assert _frames(framed) == sum(df > codec.BIG_DF for df in dfs) and _frames(packed) == 0
+
+    def reads(r: SegmentReader) -> list:
+        out = []
+        for k in keys:
+            slot = r.find(k)
+            blocks = np.arange(len(r.block_bounds(slot)[0]))[::-1]
+            out.append([a.tolist() for a in r.postings(slot)])
+            out.append([[a.tolist() for a in pair] for pair in r.postings_blocks(slot, blocks)])
+            out.append([a.tolist() for a in (*r.block_bounds(slot), *r.positions(slot))])
+        out.append([a.tolist() for a in r.all_postings()])
+        return out
+
+    assert reads(framed) == reads(packed)
+    fresh = SegmentReader(folder / "frames.tls")  # blocks asked before the whole term was ever decoded
+    slot = fresh.find(keys[-1])
+    blocks = np.arange(len(fresh.block_bounds(slot)[0]))[::-1]  # (as ``reads`` asks: last block first)
+    assert [[a.tolist() for a in pair] for pair in fresh.postings_blocks(slot, blocks)] == reads(packed)[-3]
+
+
+def _big_segment(path: Path) -> None:
+    """A segment whose term "en:a" (200 postings) is a frame and "en:b" (a few) packed blocks."""
+    tokens = [(0, p, 1 + p % 3) for p in range(0, 400, 2)] + [(1, 7, 2), (1, 9, 0)]
+    write_segment(path, segment_with(tokens, 400, ["en:a", "en:b"]))
+
+
+@pytest.mark.parametrize(
+    "craft,message",
+    [
+        (lambda g, t: codec.planes(np.zeros_like(g), t), "passage ids repeat"),  # ids that do not ascend
+        (lambda g, t: codec.planes(g, t)[:-1], "postings frame"),  # a payload one byte short
+        (lambda g, t: codec.planes(g, t + 1), "term frequencies disagree"),  # tfs off by one each
+        (lambda g, t: codec.planes(g + 1, t), "skip data"),  # every id one further: past the skip data
+    ],
+)
+def test_a_well_framed_but_wrong_big_term_reads_as_index_corrupt(tmp_path, monkeypatch, craft, message):
+    """A frame whose checksums pass (written so) but whose content disagrees with the dictionary, the
+    skip data or itself is ``IndexCorrupt`` naming the segment when the term is read, never a wrong
+    answer; the term of packed blocks beside it still reads."""
+    monkeypatch.setattr(codec, "planes", lambda g, t, real=codec.planes: craft_with(real, craft, g, t))
+    _big_segment(tmp_path / "seg.tls")
+    monkeypatch.undo()
+    r = SegmentReader(tmp_path / "seg.tls")
+    assert r.postings(r.find("en:b"))[0].tolist() == [7, 9]
+    with pytest.raises(IndexCorrupt, match=message) as info:
+        r.postings(r.find("en:a"))
+    assert Path(info.value.path) == tmp_path / "seg.tls"
+    with pytest.raises(IndexCorrupt):
+        r.all_postings()
+
+
+def craft_with(real, craft, g, t):
+    """``craft`` given the real ``planes`` as ``codec.planes`` (so the lambda's call reaches it)."""
+    saved = codec.planes
+    codec.planes = real
+    try:
+        return craft(g, t)
+    finally:
+        codec.planes = saved
+
+
+def test_a_big_term_with_packed_blocks_too_reads_as_index_corrupt(tmp_path, monkeypatch):
+    """A big term whose packed blocks are not empty (their widths not 0, the layout otherwise whole) is
+    refused when postings are first read: its values would have two sources."""
+    monkeypatch.setattr(segment, "_big_frames", lambda g, t, df, real=segment._big_frames: real(g.copy(), t.copy(), df))
+    _big_segment(tmp_path / "seg.tls")
+    monkeypatch.undo()
+    r = SegmentReader(tmp_path / "seg.tls")
+    with pytest.raises(IndexCorrupt, match="packed blocks of a term stored as a frame"):
+        r.postings(r.find("en:b"))
+
+
 def arrays_at(path: Path) -> dict[str, tuple[int, int]]:
     raw = path.read_bytes()
     hlen = int.from_bytes(raw[8:16], "little")
@@ -239,6 +363,7 @@ def arrays_at(path: Path) -> dict[str, tuple[int, int]]:
 # p_len is bounded by the header's per-language statistics (each language's total length must equal the
 # table's sum), so any flip of it is caught without the section checksum
 BOUNDED = ["pid_data", "pid_width", "tf_data", "tf_width", "pos_width", "blk_last", "term_df", "term_ttf", "p_len"]
+BOUNDED += ["big_data", "big_off"]  # (format 4) each frame's own checksum and size, and the offsets' order
 CHECKSUMMED = ["pos_data", "term_hash", "term_blob", "term_off", "p_doc"]
 
 
@@ -252,7 +377,7 @@ def test_damaged_postings_read_as_index_corrupt(tmp_path, monkeypatch, array, ch
     if not checksums:
         monkeypatch.setattr(SegmentReader, "check_section", lambda self, section: None)
     n = 400
-    # "en:a" spans two postings blocks (decoded with numpy), "en:b" and "en:c" one (with Python integers)
+    # "en:a" spans two postings blocks (a zstd frame), "en:b" and "en:c" one (with Python integers)
     tokens = [(0, p, 1) for p in range(0, n, 2)] + [(0, p, 4) for p in range(0, n, 6)] + [(1, 7, 2)]
     tokens += [(2, p, 3) for p in range(1, n, 5)] + [(2, p, 8) for p in range(1, n, 15)]
     tokens += [(3, p, 5) for p in range(3, n, 20)] + [(3, p, 9) for p in range(3, n, 40)]  # 30 positions
@@ -390,18 +515,50 @@ def v2_batches() -> tuple[list[Document], list[Document], list[str]]:
     return first, second, ["gone-4"]
 
 
-V2_QUERIES = ["sungai", "kota OR river", '"ibu kota"', "title:jembatan", "emoji quotes", "karika OR setoka", "sea"]
-
-
-def _answers(index: Index) -> list:
-    return [[(h.doc_id, h.passage, h.score, h.text) for h in index.search(q, k=20)] for q in V2_QUERIES]
-
-
-def test_a_version_2_index_is_searched_written_and_merged_as_it_is(tmp_path):
-    """A version 2 index (stored fields in zlib) answers as the same documents built now (zstd); its
-    first commit makes it version 3, its old segments still read; a merge re-compresses their blocks
-    (never copies zlib into a zstd segment) and every stored document comes back exact."""
+def v3_batches() -> tuple[list[Document], list[Document], list[str]]:
+    """The documents of ``V3_INDEX``: ``v2_batches`` plus 320 short documents in each language sharing
+    a few words (terms of 100-480 postings over several blocks, some passages holding them more than
+    once), so its postings hold terms that format 4 stores as frames; some of them deleted too."""
     first, second, gone = v2_batches()
+    for i in range(320):
+        batch = first if i < 200 else second
+        rep = 1 + (i * 7) % 4
+        batch.append(
+            Document(
+                id=f"aliran-{i}",
+                text=f"Sungai {'besar ' * rep}nomor {i} mengalir ke laut{' dan kota' if i % 3 else ''}.",
+                lang="id",
+            )
+        )
+        text = f"River {'wide ' * rep}number {i}{' and city' * (i % 2)} by the sea."
+        batch.append(Document(id=f"flow-{i}", text=text, lang="en"))
+    return first, second, [*gone, "aliran-7", "flow-150", "aliran-250"]
+
+
+V2_QUERIES = ["sungai", "kota OR river", '"ibu kota"', "title:jembatan", "emoji quotes", "karika OR setoka", "sea"]
+V3_QUERIES = [*V2_QUERIES, "river wide city", '"sungai besar"', "laut AND kota", "number -city"]
+
+
+def _answers(index: Index, queries: list[str] = V2_QUERIES) -> list:
+    return [[(h.doc_id, h.passage, h.score, h.text) for h in index.search(q, k=20)] for q in queries]
+
+
+def _frames(reader: SegmentReader) -> int:
+    """How many terms of a segment keep their postings as zstd frames (format 4); -1: not that format."""
+    big = reader._layout.term_big
+    return -1 if big is None else int(big[-1])
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, version):
+    """A version 2 index (stored fields in zlib) or 3 (zstd; every postings block packed, terms of over
+    96 postings included) answers as the same documents built now (zstd, such terms as frames); its
+    first commit makes it version 4, its old segments still read; a merge re-compresses zlib blocks
+    (never copies them into a zstd segment), writes frames for the big terms, and every stored
+    document comes back exact."""
+    fixture, batches, codec_was = {2: (V2_INDEX, v2_batches, "zlib"), 3: (V3_INDEX, v3_batches, "zstd")}[version]
+    first, second, gone = batches()
+    queries = V3_QUERIES if version == 3 else V2_QUERIES
     fresh = Index.create(tmp_path / "fresh")
     with fresh.writer() as w:
         w.add_many(first)
@@ -409,62 +566,69 @@ def test_a_version_2_index_is_searched_written_and_merged_as_it_is(tmp_path):
         w.add_many(second)
         for doc_id in gone:
             w.delete(doc_id)
-    path = tmp_path / "v2"
-    shutil.copytree(V2_INDEX, path)
+    path = tmp_path / f"v{version}"
+    shutil.copytree(fixture, path)
     old = Index.open(path)
-    assert json.loads((path / "meta.json").read_text())["format_version"] == 2
-    assert {s.reader.stored_codec for s in old._snapshot.segments} == {"zlib"}
+    assert json.loads((path / "meta.json").read_text())["format_version"] == version
+    assert {s.reader.stored_codec for s in old._snapshot.segments} == {codec_was}
     assert {s.reader.stored_codec for s in fresh._snapshot.segments} == {"zstd"}
-    expected = _answers(fresh)
-    assert _answers(old) == expected and all(expected)
+    assert {_frames(s.reader) for s in old._snapshot.segments} == {-1}
+    if version == 3:  # the fixture's terms of over 96 postings: packed there, frames here
+        assert min(_frames(s.reader) for s in fresh._snapshot.segments) >= 10
+    expected = _answers(fresh, queries)
+    assert _answers(old, queries) == expected and all(expected)
     docs = {d.id: d for d in first + second if d.id not in gone}
     assert all(old.get(i) == docs[i] for i in docs)
 
     extra = Document(id="extra-7", text="Sungai baru di kota lama.", lang="id")
     with old.writer() as w:
         w.add(extra)
-    assert json.loads((path / "meta.json").read_text())["format_version"] == 3
-    assert [s.reader.stored_codec for s in old._snapshot.segments] == ["zlib", "zlib", "zstd"]
+    assert json.loads((path / "meta.json").read_text())["format_version"] == 4
+    assert [s.reader.stored_codec for s in old._snapshot.segments] == [codec_was, codec_was, "zstd"]
     with fresh.writer() as w:
         w.add(extra)
-    assert _answers(old) == _answers(fresh)
+    assert _answers(old, queries) == _answers(fresh, queries)
 
     with old.writer() as w:
         w.force_merge()
     (merged,) = old._snapshot.segments
     assert merged.reader.stored_codec == "zstd"
+    assert _frames(merged.reader) == (int((merged.reader._layout.df > codec.BIG_DF).sum()))
+    assert _frames(merged.reader) >= (10 if version == 3 else 0)
     docs["extra-7"] = extra
     again = Index.open(path, verify=True)
     assert all(again.get(i) == docs[i] for i in docs) and len(again) == len(docs)
     assert [r["id"] for r in export_documents(path)] == list(docs)
     with fresh.writer() as w:
         w.force_merge()
-    assert _answers(again) == _answers(fresh)
+    assert _answers(again, queries) == _answers(fresh, queries)
 
 
-def test_a_sharded_manifest_of_version_1_is_read_and_a_commit_makes_it_version_2(tmp_path):
-    """A sharded index whose manifest is version 1 (shards of index format 2 or 3) opens; its next commit
-    writes version 2, which an older telusur refuses as another format instead of reading zstd segments
-    as damaged ones; a shard commit of an unknown index format is refused by name."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_sharded_manifest_is_read_and_a_commit_makes_it_current(tmp_path, version):
+    """A sharded index whose manifest is version 1 (shards of index format 2 or 3) or 2 (format 3) opens;
+    its next commit writes version 3, which an older telusur refuses as another format instead of
+    reading format 4 segments as damaged ones; a shard commit of an unknown index format is refused by
+    name."""
     path = tmp_path / "sharded"
     sharded = ShardedIndex.create(path, shards=2)
     with sharded.writer() as w:
         w.add_many(v2_batches()[0])
     manifest = read_manifest(path)
-    assert manifest["format_version"] == sharded_module.FORMAT_VERSION == 2
-    sharded_module.write_manifest(path, {**manifest, "format_version": 1})
+    assert manifest["format_version"] == sharded_module.FORMAT_VERSION == 3
+    sharded_module.write_manifest(path, {**manifest, "format_version": version})
     old = Index.open(path)
     assert [h.doc_id for h in old.search("sungai")] == [h.doc_id for h in sharded.search("sungai")]
     with old.writer() as w:
         w.add(Document(id="extra-7", text="Sungai baru di kota lama.", lang="id"))
-    assert read_manifest(path)["format_version"] == 2
+    assert read_manifest(path)["format_version"] == 3
     manifest = read_manifest(path)
     commits = [dict(c) for c in manifest["commits"]]
-    commits[1]["format_version"] = 4
+    commits[1]["format_version"] = 5
     sharded_module.write_manifest(path, {**manifest, "commits": commits})
     with pytest.raises(IncompatibleIndex) as info:
         Index.open(path)
-    assert manifest["folders"][1] in str(info.value) and "index format version 4" in str(info.value)
+    assert manifest["folders"][1] in str(info.value) and "index format version 5" in str(info.value)
 
 
 def test_old_index_is_incompatible_with_the_rebuild_command(tmp_path):
