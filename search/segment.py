@@ -864,13 +864,14 @@ class SegmentReader:
       in O(its size): for the dictionary, offsets monotone and ending at their data, the hashes sorted,
       surface words naming terms; for the postings, df >= 1 and ttf >= df adding up to the header's
       totals, each packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data in
-      range; for the passage table, document ids ordered and in range, languages in range, spans
+      range, and (format 4) the frames' offsets monotone with one per term over ``big_df`` postings and
+      those terms' packed blocks empty; for the passage table, document ids ordered and in range, languages in range, spans
       ordered, document blocks covering every document, and the header's per-language statistics
       equal to the table's (``warm`` does all of it at once, for a server);
     - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and
       equal to the skip data at every block end; tfs adding up to ttf; positions strictly ascending within
-      a passage and below 2**32; stored blocks by their codec's own checksum (zstd's xxhash, zlib's
-      adler32) and their lengths;
+      a passage and below 2**32; stored blocks and postings frames by their codec's own checksum (zstd's
+      xxhash, zlib's adler32) and their lengths (a frame's payload exactly what its widths need);
     - only in ``Index.verify`` (``search check``, and before every merge): the whole file's BLAKE2b
       against the commit, which also covers the alignment padding.
     """
@@ -1253,7 +1254,8 @@ class SegmentReader:
     def postings_blocks(self, slot: int, blocks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """(passage ids, tfs) of some postings blocks of a slot (``blocks``: block numbers within the
         term), each decoded alone: the skip data gives the passage id before a block (block-max
-        evaluation reads only the blocks that can rank). From the decoded postings when cached."""
+        evaluation reads only the blocks that can rank). From the decoded postings when cached; a term
+        kept as a frame (format 4) is decoded whole (and cached, unless over an eighth of the budget)."""
         lay = self._layout
         df = int(lay.df[slot])
         got = DECODED.get((self._uid, "p", slot))

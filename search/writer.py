@@ -367,16 +367,20 @@ class IndexWriter:
         ):
             return  # nothing changed: no new generation, so not one byte of the index is rewritten
         gen = int(self._meta["generation"]) + 1
+        deleted = {e["name"]: self._deleted_of(e["name"]) for e in self._entries if self._deleted.get(e["name"])}
+        for e in self._entries:
+            # the snapshot this commit publishes maps new deletions to passages (``p_doc``): a damaged
+            # passage table is refused here, before any deletions file is written, not once meta.json
+            # names them (a segment losing every document is dropped: its table is never read)
+            if e["name"] in deleted and deleted[e["name"]].size < e["docs"]:
+                _ = self._readers[e["name"]].p_doc
         entries: list[dict] = []
         for e in self._entries:
             name = e["name"]
-            if self._deleted.get(name):
-                dels = self._deleted_of(name)
+            if name in deleted:
+                dels = deleted[name]
                 if dels.size >= e["docs"]:
                     continue  # every document deleted: drop the segment
-                # the snapshot this commit publishes maps the deletions to passages (``p_doc``): a damaged
-                # passage table is refused here, before a byte is written, not once meta.json names them
-                _ = self._readers[name].p_doc
                 dname = f"{name[:-4]}.{gen}.del"
                 self._new_files.append(self._dir / dname)
                 e = dict(e, deletes=write_deletions(self._dir, dname, dels))

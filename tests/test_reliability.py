@@ -464,14 +464,21 @@ def test_a_delete_in_a_segment_with_a_damaged_passage_table_is_refused_before_an
     segment, meta.json and the directory unchanged, the document still there once the file is repaired."""
     path = copy_of(damaged_base, tmp_path)
     seg = next(p for p in sorted(path.glob("seg_*.tls")) if not list(path.glob(f"{p.stem}.*.del")))
-    doc_id = Index.open(path)._snapshot.segments[-1].reader.strings("doc_id")[0]
+    segments = Index.open(path)._snapshot.segments
+    doc_id = segments[-1].reader.strings("doc_id")[0]
+    other = next(d for d in segments[0].reader.strings("doc_id") if d in Index.open(path).content_hashes())
     original = seg.read_bytes()
     flip(seg, array_offset(seg, array))
     before = {p.name: p.read_bytes() for p in path.iterdir()}
+    w = Index.open(path).writer()
+    w.delete(other)  # a sound segment's deletions too: their file must not be written either
+    w.delete(doc_id)
     with pytest.raises(IndexCorrupt) as info:
-        with Index.open(path).writer() as w:
-            w.delete(doc_id)
+        w.commit()
     assert Path(info.value.path).name == seg.name
+    held = {p.name: p.read_bytes() for p in path.iterdir() if p.name != "write.lock"}  # (it names the writer)
+    assert held == {k: v for k, v in before.items() if k != "write.lock"}  # the writer still open
+    w.close()
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
     seg.write_bytes(original)
     assert doc_id in Index.open(path, verify=True).content_hashes()
