@@ -865,9 +865,9 @@ class SegmentReader:
       surface words naming terms; for the postings, df >= 1 and ttf >= df adding up to the header's
       totals, each packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data in
       range, and (format 4) the frames' offsets monotone with one per term over ``big_df`` postings and
-      those terms' packed blocks empty; for the passage table, document ids ordered and in range, languages in range, spans
-      ordered, document blocks covering every document, and the header's per-language statistics
-      equal to the table's (``warm`` does all of it at once, for a server);
+      those terms' packed blocks empty; for the passage table, document ids ordered and in range,
+      languages in range, spans ordered, document blocks covering every document, and the header's
+      per-language statistics equal to the table's (``warm`` does all of it at once, for a server);
     - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and
       equal to the skip data at every block end; tfs adding up to ttf; positions strictly ascending within
       a passage and below 2**32; stored blocks and postings frames by their codec's own checksum (zstd's
