@@ -29,7 +29,10 @@ What it does:
 
 ``--warm other`` warms on other queries (``make_queries`` with the seed + 1) instead, so each timed query
 is new to its process: the score caches both sides keep per term and segment do not answer it, and what
-reading and decoding postings costs shows.
+reading and decoding postings costs shows. ``--prefetch`` adds what ``search serve`` does at start on a
+side whose ``Index`` has them (``warm()``, then ``prefetch(share=1.0, seconds=0)``: the words in most
+passages decoded, stored text inflated, within the decoded cache's budget), before the warm pass: a
+long-lived process's first-seen queries, as telusur serves them.
 
 The workers also hash each query's answer (``--warm same``), so the report says how many queries both sides answer
 identically (ids and texts of the top 10): a latency ratio between different answers means less.
@@ -106,6 +109,9 @@ def _time(args: argparse.Namespace) -> None:
 
     queries = json.loads(Path(args.queries).read_text())
     ix = Index.open(args.index)
+    if args.prefetch and hasattr(ix, "prefetch"):  # as ``search serve`` does at start
+        ix.warm()
+        ix.prefetch(share=1.0, seconds=0)
     search = ix.search
     answers: dict[str, list[str]] = {}
     if args.warm:  # the warm pass on other queries: the timed ones are each a first time in the process
@@ -187,6 +193,7 @@ def main_driver(args: argparse.Namespace) -> None:
         "pin": not args.no_pin,
         "old_versions": old_versions,
         "warm": args.warm,
+        "prefetch": args.prefetch,
     }
     builds: dict = {}
     for lang, n in configs:
@@ -220,7 +227,8 @@ def main_driver(args: argparse.Namespace) -> None:
                 got = _run(
                     sides[side],
                     ["time", "--index", str(index), "--queries", str(work / f"{lang}-{n}-queries.json")]
-                    + (["--warm", str(work / f"{lang}-{n}-warm.json")] if args.warm == "other" else []),
+                    + (["--warm", str(work / f"{lang}-{n}-warm.json")] if args.warm == "other" else [])
+                    + (["--prefetch"] if args.prefetch else []),
                     rt=not args.no_rt,
                 )
                 for s in SHAPES:
@@ -302,6 +310,7 @@ def main() -> None:
     t.add_argument("--index", required=True)
     t.add_argument("--queries", required=True)
     t.add_argument("--warm", default="")
+    t.add_argument("--prefetch", action="store_true")
     t.add_argument("--tree", required=True)
     v = sub.add_parser("versions")
     v.add_argument("--tree", required=True)
@@ -322,6 +331,7 @@ def main() -> None:
         help="warm pass on the timed queries (repeats: caches hit) or on other queries (seed + 1: each timed "
         "query is new to the process, what decoding costs shows)",
     )
+    ap.add_argument("--prefetch", action="store_true", help="timed workers prefetch first, as `search serve` does")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     if args.cmd == "build":

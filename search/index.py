@@ -429,14 +429,19 @@ class Index:
                 snap.norms(si, snap.stats[lang].avgdl, self.settings.k1, self.settings.b)
 
     def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
-        """Fill this process's bounded caches now rather than over its first hours: stored text blocks
-        into the decoded cache until ``share`` of its budget is used, each language's analyzer run cache
-        from those passages' words, then the snapshot's BM25 score cache by searching pairs of those
-        words (with snippets) until ``share`` of it is used or ``seconds`` pass. For a long-lived
-        process (``search serve``): its memory then stays where it starts, and its first queries find
-        warm caches. Returns the text blocks' documents, analyzer entries and warm-up searches."""
+        """Fill this process's bounded caches now rather than over its first hours: the postings of the
+        words in most passages into the decoded cache until half of ``share`` of its budget is used (a
+        query's first read of such a word decodes it), stored text blocks until ``share`` is, each
+        language's analyzer run cache from those passages' words, then the snapshot's BM25 score cache
+        by searching pairs of those words (with snippets) until ``share`` of it is used or ``seconds``
+        pass. For a long-lived process (``search serve``): its memory then stays where it starts, and
+        its first queries find warm caches. Returns the terms whose postings are held, the text blocks'
+        documents, analyzer entries and warm-up searches."""
         snap = self._snapshot
         keep_free = int(segment.DECODED.budget * (1.0 - share))
+        n_terms = 0
+        for seg in sorted(snap.segments, key=lambda v: -v.reader.n_passages):  # the largest segments first
+            n_terms += seg.reader.prefetch_postings(int(segment.DECODED.budget * (1.0 - share / 2)))
         texts: dict[str, list[str]] = {lang: [] for lang in snap.languages}
         n_docs = 0
         for seg in snap.segments:
@@ -470,7 +475,7 @@ class Index:
                     searches += 1
             if room - snap.score_cache_room < slow:
                 break
-        return {"documents": n_docs, "analyzer_entries": entries, "searches": searches}
+        return {"terms": n_terms, "documents": n_docs, "analyzer_entries": entries, "searches": searches}
 
     # -- searching ------------------------------------------------------------------------------------
     @property

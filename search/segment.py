@@ -1033,6 +1033,25 @@ class SegmentReader:
         self.check_all()
         self._column("doc_id")
 
+    def prefetch_postings(self, keep_free: int) -> int:
+        """Decode the postings of the terms in more than ``codec.SMALL`` passages, most postings first,
+        into the shared cache while more than ``keep_free`` bytes of its budget are free; returns how
+        many terms are now held. Such a term's first read is the numpy (or frame) path, 25-55 us at 50k
+        passages, and a query new to a process reads a few: a server pays them all at start instead."""
+        self.check_section("postings")
+        lay = self._layout
+        df = lay.df
+        big = np.flatnonzero(df > codec.SMALL)
+        held = 0
+        for slot in big[np.argsort(-df[big], kind="stable")].tolist():
+            if DECODED.room() <= keep_free:
+                break
+            self.postings(slot)
+            if DECODED.get((self._uid, "p", slot)) is None:  # not kept (over an eighth of the budget)
+                continue
+            held += 1
+        return held
+
     def prefetch_text(self, keep_free: int) -> range:
         """Inflate stored text blocks into the shared cache, in document order, while more than
         ``keep_free`` bytes of its budget are free; returns the documents now held. A server fills its

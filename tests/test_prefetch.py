@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 import analyzers
-from search import Document, Index, searcher, segment
+from search import Document, Index, codec, searcher, segment
 
 WORDS = "pajak daerah negara warga kota hukum budget river mountain city people law market".split()
 
@@ -59,10 +60,42 @@ def test_prefetch_fills_the_caches_to_its_share_and_changes_no_answer(tmp_path, 
     # the decoded cache holds half its budget and no more than a block over it; not every document fit
     used = segment.DECODED.budget - segment.DECODED.room()
     assert segment.DECODED.budget // 2 <= used < segment.DECODED.budget
-    assert 0 < got["documents"] < 3000
+    assert 0 < got["documents"] < 3000 and got["terms"] > 0
     assert got["searches"] > 0
     assert index._snapshot.score_cache_room < searcher.SCORE_CACHE_BYTES  # warm-up searches filled some
     assert _answers(index, queries) == expected
+
+
+def test_prefetch_decodes_the_words_in_most_passages_first_within_its_share(tmp_path, small_caches) -> None:
+    """The postings a query's first read would decode (words in more than ``codec.SMALL`` passages) are
+    decoded at prefetch, most postings first, until the cache's free room reaches what it must keep;
+    a later read of a held word decodes nothing; a budget that holds them all holds every one."""
+    path = tmp_path / "ix"
+    with Index.create(path).writer() as w:
+        w.add_many(_corpus(3000))
+    reader = max((s.reader for s in Index.open(path)._snapshot.segments), key=lambda r: r.n_passages)
+    df = reader._layout.df
+    big = np.flatnonzero(df > codec.SMALL)
+    order = big[np.argsort(-df[big], kind="stable")].tolist()
+    assert len(order) > 20
+
+    def held() -> list[int]:
+        return [slot for slot in order if segment.DECODED.get((reader._uid, "p", slot)) is not None]
+
+    budget = segment.DECODED.budget
+    n = reader.prefetch_postings(keep_free=budget - budget // 8)  # an eighth of the budget
+    assert 0 < n < len(order) and held() == order[:n]  # a prefix of the most frequent words
+    used = budget - segment.DECODED.room()
+    largest = max(p.nbytes + t.nbytes + 200 for p, t in map(reader.postings, order[:n]))
+    assert budget // 8 <= used < budget // 8 + largest
+    calls = []
+    real = reader._frame
+    reader._frame = lambda *a: calls.append(a) or real(*a)  # type: ignore[method-assign]
+    reader.postings(order[0])
+    assert calls == []  # held: nothing decoded again
+
+    segment.DECODED.resize(64 << 20)
+    assert reader.prefetch_postings(keep_free=0) == len(order) and held() == order
 
 
 def test_prime_fills_a_run_cache_to_its_share_and_never_clears_it() -> None:
