@@ -488,6 +488,80 @@ def test_compress_damage_reads_as_damage(raw, codec_name, data):
             compress.inflate(unsized, len(raw), codec_name)
 
 
+def _dictionary_samples(seed: int) -> list[bytes]:
+    """Short texts of one vocabulary, enough of them for zstd to train a dictionary."""
+    rng = random.Random(seed)
+    words = [f"{w}{i}" for w in ("sungai", "kota", "river", "city", "hukum", "pasar") for i in range(40)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(20, 80))).encode() for _ in range(600)]
+
+
+@pytest.fixture(scope="module")
+def dictionaries() -> tuple[compress.Dictionary, compress.Dictionary]:
+    a, b = compress.train(_dictionary_samples(1)), compress.train(_dictionary_samples(2))
+    assert a is not None and b is not None and a.data != b.data
+    return a, b
+
+
+@given(stored_bytes, st.lists(st.integers(1, 5000), max_size=6), st.data())
+@settings(max_examples=40, deadline=None)
+def test_a_dictionary_s_frames_round_trip_and_need_it(dictionaries, raw, cuts, data):
+    """A frame made with a dictionary: one call and a stream fed in any pieces give the same bytes, it
+    reads back with that dictionary, and with none or another one it is ``ValueError`` (zstd's content
+    checksum: both dictionaries carry the same fixed id), never other text; damage is damage."""
+    a, b = dictionaries
+    one = compress.compress(raw, "zstd", a)
+    z = compress.stream(len(raw), "zstd", a)
+    pieces, at = [], 0
+    for c in cuts:
+        pieces.append(z.compress(raw[at : at + c]))
+        at += c
+    assert b"".join(pieces) + z.compress(raw[at:]) + z.flush() == one
+    assert compress.inflate(one, len(raw), "zstd", a) == raw
+    i = data.draw(st.integers(0, len(one) - 1))
+    flipped = one[:i] + bytes([one[i] ^ data.draw(st.integers(1, 255))]) + one[i + 1 :]
+    for bad, dictionary in ((one, None), (one, b), (flipped, a), (one[:i], a)):
+        try:
+            got = compress.inflate(bad, len(raw) + 64, "zstd", dictionary)
+        except ValueError:
+            continue
+        # what may still read: a frame that used nothing of its dictionary (an empty or tiny input)
+        # or a flip zstd ignores (an unused header bit); never other text
+        assert got == raw
+
+
+def test_training_is_deterministic_and_declines_too_little(dictionaries) -> None:
+    """The same samples give the same dictionary (builds stay byte-identical); samples too few to train
+    on give None (the caller stores blocks without one); a dictionary is zstd's only."""
+    again = compress.train(_dictionary_samples(1))
+    assert again is not None and again.data == dictionaries[0].data
+    assert compress.train([b"ab", b"cd", b"ef"]) is None
+    with pytest.raises(ValueError):
+        compress.compress(b"text", "zlib", dictionaries[0])
+
+
+def test_a_dictionary_serves_threads_at_once(dictionaries) -> None:
+    """Each thread gets its own contexts for a dictionary: six threads compressing and inflating
+    different blocks with the same one never read each other's."""
+    import threading
+
+    a = dictionaries[0]
+    samples = _dictionary_samples(3)
+    wrong: list[int] = []
+
+    def work(k: int) -> None:
+        for i in range(200):
+            raw = b"".join(samples[(k * 37 + i) % 500 : (k * 37 + i) % 500 + 4])
+            if compress.inflate(compress.compress(raw, "zstd", a), len(raw), "zstd", a) != raw:
+                wrong.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
 # -- old indexes and export ----------------------------------------------------------------------------
 
 
