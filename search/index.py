@@ -429,24 +429,25 @@ class Index:
                 snap.norms(si, snap.stats[lang].avgdl, self.settings.k1, self.settings.b)
 
     def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
-        """Fill this process's bounded caches now rather than over its first hours: the postings of the
-        words in most passages into the decoded cache until half of ``share`` of its budget is used (a
-        query's first read of such a word decodes it), stored text blocks until ``share`` is, each
-        language's analyzer run cache from those passages' words, then the snapshot's BM25 score cache
-        by searching pairs of those words (with snippets) until ``share`` of it is used or ``seconds``
-        pass. For a long-lived process (``search serve``): its memory then stays where it starts, and
-        its first queries find warm caches. Returns the terms whose postings are held, the text blocks'
-        documents, analyzer entries and warm-up searches."""
+        """Fill this process's bounded caches now rather than over its first hours, the decoded cache
+        until ``share`` of its budget is used: of the part this call fills, stored text blocks take half,
+        then the postings of the words in most passages (a query's first read of such a word decodes
+        it) a quarter, and searches the rest; each language's analyzer run cache from those passages'
+        words; the snapshot's BM25 score cache by searching pairs of those words (with snippets) until
+        ``share`` of it is used or ``seconds`` pass. Nothing is evicted on the way but by the last
+        search's hits: a server with several indexes calls it for each with a growing ``share``, each
+        filling the next part. For a long-lived process (``search serve``): its memory then stays where
+        it starts, and its first queries find warm caches. Returns the terms whose postings the cache
+        holds, the text blocks' documents, analyzer entries and warm-up searches."""
         snap = self._snapshot
         keep_free = int(segment.DECODED.budget * (1.0 - share))
-        n_terms = 0
-        for seg in sorted(snap.segments, key=lambda v: -v.reader.n_passages):  # the largest segments first
-            n_terms += seg.reader.prefetch_postings(int(segment.DECODED.budget * (1.0 - share / 2)))
+        part = max(0, segment.DECODED.room() - keep_free)  # what this call fills
+        by_size = sorted(snap.segments, key=lambda v: -v.reader.n_passages)  # the largest segments first
         texts: dict[str, list[str]] = {lang: [] for lang in snap.languages}
         n_docs = 0
         for seg in snap.segments:
             r = seg.reader
-            held = r.prefetch_text(keep_free)
+            held = r.prefetch_text(keep_free + part // 2)
             n_docs += len(held)
             if not len(held):
                 continue
@@ -455,6 +456,7 @@ class Index:
             for code, s, e, d in zip(langs.tolist(), starts.tolist(), ends.tolist(), docs.tolist()):
                 if seg.live_docs is None or seg.live_docs[d]:
                     texts.setdefault(r.langs[code], []).append(r.string("doc_text", d)[s:e])
+        prefetched = [(seg.reader, seg.reader.prefetch_postings(keep_free + part // 4)) for seg in by_size]
         entries = sum(analyzers.get(lang).prime(t, share) for lang, t in texts.items() if t)
         rng = random.Random(0)
         words = {
@@ -466,15 +468,25 @@ class Index:
         deadline = time.monotonic() + max(0.0, seconds)
         floor = int(searcher.SCORE_CACHE_BYTES * (1.0 - share))
         slow = searcher.SCORE_CACHE_BYTES // 200  # a batch adding less has filled what queries fill here
-        while words and snap.score_cache_room > floor and time.monotonic() < deadline:
+        # the searches stop once the decoded cache's part is filled or a search made it evict: what came
+        # before (this call's words, another index's) stays
+        evictions = segment.DECODED.evictions
+        full = False
+        while words and not full and snap.score_cache_room > floor and time.monotonic() < deadline:
             room = snap.score_cache_room
             for _ in range(50):
                 for ws in words.values():
+                    full = segment.DECODED.room() <= keep_free or segment.DECODED.evictions > evictions
+                    if full:
+                        break
                     for hit in self.search(f"{rng.choice(ws)} {rng.choice(ws)}", k=10):
                         hit.to_dict()
                     searches += 1
+                if full:
+                    break
             if room - snap.score_cache_room < slow:
                 break
+        n_terms = sum(r.held_postings(slots) for r, slots in prefetched)
         return {"terms": n_terms, "documents": n_docs, "analyzer_entries": entries, "searches": searches}
 
     # -- searching ------------------------------------------------------------------------------------

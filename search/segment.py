@@ -77,6 +77,7 @@ class _DecodedCache:
         self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.evictions = 0  # entries put out to make room, ever (a warm-up stops at the first)
 
     def get(self, key: tuple) -> object | None:
         # without the lock: one OrderedDict call is atomic under the GIL (keys are tuples of str and
@@ -99,6 +100,7 @@ class _DecodedCache:
             while self._bytes > self.budget:
                 _, (_, old) = self._items.popitem(last=False)
                 self._bytes -= old
+                self.evictions += 1
 
     def room(self) -> int:
         """Bytes of the budget still free (what a warm-up may fill without evicting anything)."""
@@ -1033,24 +1035,30 @@ class SegmentReader:
         self.check_all()
         self._column("doc_id")
 
-    def prefetch_postings(self, keep_free: int) -> int:
+    def prefetch_postings(self, keep_free: int) -> list[int]:
         """Decode the postings of the terms in more than ``codec.SMALL`` passages, most postings first,
-        into the shared cache while more than ``keep_free`` bytes of its budget are free; returns how
-        many terms are now held. Such a term's first read is the numpy (or frame) path, 25-55 us at 50k
-        passages, and a query new to a process reads a few: a server pays them all at start instead."""
+        into the shared cache while each fits with more than ``keep_free`` bytes of its budget still
+        free (nothing is evicted for them); returns their slots. Such a term's first read is the numpy
+        (or frame) path, 25-55 us at 50k passages, and a query new to a process reads a few: a server
+        pays them all at start instead. A term the cache would refuse (over an eighth of its budget) is
+        skipped without decoding."""
         self.check_section("postings")
-        lay = self._layout
-        df = lay.df
+        df = self._layout.df
         big = np.flatnonzero(df > codec.SMALL)
-        held = 0
+        held = []
         for slot in big[np.argsort(-df[big], kind="stable")].tolist():
-            if DECODED.room() <= keep_free:
-                break
-            if 16 * int(df[slot]) + 200 > DECODED.budget // 8:  # what ``postings`` caches: never kept
+            size = 16 * int(df[slot]) + 200  # what ``postings`` caches: int64 ids and tfs
+            if size > DECODED.budget // 8:
                 continue
+            if DECODED.room() - size <= keep_free:
+                break
             self.postings(slot)
-            held += DECODED.get((self._uid, "p", slot)) is not None
+            held.append(slot)
         return held
+
+    def held_postings(self, slots: list[int]) -> int:
+        """How many of ``slots``' decoded postings the shared cache holds now."""
+        return sum(DECODED.get((self._uid, "p", slot)) is not None for slot in slots)
 
     def prefetch_text(self, keep_free: int) -> range:
         """Inflate stored text blocks into the shared cache, in document order, while more than

@@ -857,7 +857,8 @@ class ShardedIndex:
 
     def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
         """``Index.prefetch`` on every local shard, each filling its part of the shared decoded cache and
-        taking its part of ``seconds`` (shards held by Ray actors fill their caches in their own processes)."""
+        taking its part of ``seconds`` (shards held by Ray actors are not prefetched: their caches fill in
+        their own processes as queries arrive)."""
         total = {"terms": 0, "documents": 0, "analyzer_entries": 0, "searches": 0}
         shards = self._state[1]
         for i, shard in enumerate(shards, 1):

@@ -66,36 +66,64 @@ def test_prefetch_fills_the_caches_to_its_share_and_changes_no_answer(tmp_path, 
     assert _answers(index, queries) == expected
 
 
-def test_prefetch_decodes_the_words_in_most_passages_first_within_its_share(tmp_path, small_caches) -> None:
+def _big_slots(reader) -> list[int]:
+    """The slots of the words in more than ``codec.SMALL`` passages, most postings first."""
+    df = reader._layout.df
+    big = np.flatnonzero(df > codec.SMALL)
+    return big[np.argsort(-df[big], kind="stable")].tolist()
+
+
+def _held(reader, slots: list[int]) -> list[int]:
+    return [slot for slot in slots if segment.DECODED.get((reader._uid, "p", slot)) is not None]
+
+
+def test_prefetch_postings_decodes_the_words_in_most_passages_first_within_its_share(tmp_path, small_caches) -> None:
     """The postings a query's first read would decode (words in more than ``codec.SMALL`` passages) are
-    decoded at prefetch, most postings first, until the cache's free room reaches what it must keep;
-    a later read of a held word decodes nothing; a budget that holds them all holds every one."""
+    decoded most postings first while each fits above what the cache must keep free (the next one
+    would not), evicting nothing; a later read of a held word decodes nothing; a word the cache would
+    refuse is skipped without decoding."""
     path = tmp_path / "ix"
     with Index.create(path).writer() as w:
         w.add_many(_corpus(3000))
     reader = max((s.reader for s in Index.open(path)._snapshot.segments), key=lambda r: r.n_passages)
-    df = reader._layout.df
-    big = np.flatnonzero(df > codec.SMALL)
-    order = big[np.argsort(-df[big], kind="stable")].tolist()
+    order = _big_slots(reader)
     assert len(order) > 20
-
-    def held() -> list[int]:
-        return [slot for slot in order if segment.DECODED.get((reader._uid, "p", slot)) is not None]
-
+    sizes = [16 * int(reader._layout.df[s]) + 200 for s in order]
     budget = segment.DECODED.budget
-    n = reader.prefetch_postings(keep_free=budget - budget // 8)  # an eighth of the budget
-    assert 0 < n < len(order) and held() == order[:n]  # a prefix of the most frequent words
-    used = budget - segment.DECODED.room()
-    largest = max(p.nbytes + t.nbytes + 200 for p, t in map(reader.postings, order[:n]))
-    assert budget // 8 <= used < budget // 8 + largest
+    keep_free = budget - budget // 8
+    slots = reader.prefetch_postings(keep_free)
+    n = len(slots)
+    assert 0 < n < len(order) and slots == order[:n] and _held(reader, order) == order[:n]
+    room = segment.DECODED.room()
+    assert room == budget - sum(sizes[:n]) and room - sizes[n] <= keep_free < room
     calls = []
     real = reader._frame
     reader._frame = lambda *a: calls.append(a) or real(*a)  # type: ignore[method-assign]
     reader.postings(order[0])
     assert calls == []  # held: nothing decoded again
+    segment.DECODED.resize(0)
+    segment.DECODED.resize(sizes[0] * 8 - 8)  # the most frequent word is now over an eighth of the budget
+    calls.clear()
+    slots = reader.prefetch_postings(0)
+    assert slots and order[0] not in slots and all(c[0] != order[0] for c in calls)
 
-    segment.DECODED.resize(64 << 20)
-    assert reader.prefetch_postings(keep_free=0) == len(order) and held() == order
+
+def test_several_indexes_each_keep_their_words_and_a_full_share_keeps_them_too(tmp_path, small_caches) -> None:
+    """As ``search serve`` prefetches two indexes (shares 1/2, then 1): both end holding the postings
+    of their most frequent words, and the second's text and searches did not push the first's out (its
+    searches stop at the cache's first eviction); the cache ends nearly full, within its budget."""
+    indexes = []
+    for name, seed in (("a", 3), ("b", 4)):
+        with Index.create(tmp_path / name).writer() as w:
+            w.add_many(_corpus(3000, seed=seed))
+        indexes.append(Index.open(tmp_path / name))
+    got = [ix.prefetch(share=(i + 1) / 2, seconds=1) for i, ix in enumerate(indexes)]
+    for ix, g in zip(indexes, got):
+        reader = max((s.reader for s in ix._snapshot.segments), key=lambda r: r.n_passages)
+        order = _big_slots(reader)
+        # the most frequent words, prefetched, are all still held (searches may have decoded others)
+        assert g["terms"] > 0 and set(order[: g["terms"]]) <= set(_held(reader, order))
+    assert 0 <= segment.DECODED.room() < segment.DECODED.budget // 8
 
 
 def test_prime_fills_a_run_cache_to_its_share_and_never_clears_it() -> None:
