@@ -5,7 +5,7 @@ for postings kept as zstd frames (``codec.BIG_DF``; 1000000000: every block pack
 
 Not part of any test run: a script, run by hand::
 
-    python -m benchmarks.block_size_ab --lang en --size 50000 --sizes 32768,16384 --out /tmp/blocks.json
+    python -m benchmarks.block_size_ab --lang en --size 50000 --sizes 4096,32768 --out /tmp/blocks.json
     python -m benchmarks.block_size_ab --lang en --size 50000 --codecs zlib,zstd --out /tmp/codecs.json
     python -m benchmarks.block_size_ab --lang en --size 50000 --big-dfs 1000000000,96 --out /tmp/frames.json
 
@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lang", default="en")
     ap.add_argument("--size", type=int, default=50_000)
-    ap.add_argument("--sizes", default="32768,16384", help="two block sizes in bytes, A then B")
+    ap.add_argument("--sizes", default="4096,32768", help="two block sizes in bytes, A then B")
     ap.add_argument("--codecs", default="", help="two codecs, A then B (at the first size): zlib,zstd")
     ap.add_argument("--big-dfs", default="", help="two postings thresholds, A then B: 1000000000,96")
     ap.add_argument("--cold", action="store_true", help="no warm-up pass: as a fresh process's first queries")

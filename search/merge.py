@@ -36,9 +36,12 @@ from .segment import (
     SECTIONS,
     SegmentData,
     SegmentReader,
+    dictionary_sample,
     encode_postings,
     file_checksum,
+    sample_indexes,
     stable_argsort_u32,
+    train_dictionary,
     write_spilled_segment,
 )
 
@@ -416,6 +419,7 @@ def merge_segments(
             "column_sizes": column_sizes,
             "stored": compress.CODEC,
             "big_df": codec.BIG_DF,
+            "stored_dict": True,
         })
         size, checksum = write_spilled_segment(path, spill.arrays, header)
     finally:
@@ -608,15 +612,49 @@ def _merge_passages(srcs: list[_Source], spill: _Spill, langs: list[str]) -> Non
         spill.add(name, np.zeros(0, ARRAY_DTYPES[name]))  # every array exists, even with no passages
 
 
+def _stored_dictionary(srcs: list[_Source], n_docs: int):
+    """The merged segment's stored-fields dictionary, trained on the live documents ``build_arrays``
+    would sample from the same documents (so a streaming merge writes the in-memory merge's bytes): a
+    first pass inflating the blocks that hold them."""
+    wanted = iter(sample_indexes(n_docs))
+    nxt = next(wanted, None)
+    samples: list[bytes] = []
+    nf = len(BLOCK_FIELDS)
+    done = 0
+    for src in srcs:
+        if nxt is None:
+            break
+        reader, live = src.reader, src.live_docs
+        block_first = reader.stored_layout()[0]
+        for b in range(block_first.shape[0] - 1):
+            first, end = int(block_first[b]), int(block_first[b + 1])
+            n_live = int(live[first:end].sum())
+            if nxt is None or done + n_live <= nxt:  # no sampled document in this block
+                done += n_live
+                continue
+            offs, raw = reader.stored_block(b)
+            for j in range(end - first):
+                if not live[first + j]:
+                    continue
+                if done == nxt:
+                    samples.append(dictionary_sample(raw[offs[j * nf + f] : offs[j * nf + f + 1]] for f in range(nf)))
+                    nxt = next(wanted, None)
+                done += 1
+        reader.release_pages()
+    return train_dictionary(samples)
+
+
 def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[str] | None) -> int:
-    """Stored fields: a source's block whose documents all live is copied as it is, compressed (as
-    Lucene's stored-fields merge copies clean chunks), unless it is small (under an eighth of
-    ``DOC_BLOCK_BYTES`` compressed: a segment's last, partial block); the live documents of the other
-    blocks are re-blocked as ``encode_doc_blocks`` blocks them, a pending partial block written out
-    before the next copied one. So small blocks are joined again at every merge instead of piling up
-    from merge to merge. A block of another codec (format version 2's zlib) is never copied. Returns a
-    bound on the largest raw block (a copied block's is its source's bound). ``metas``, when given, gets
-    every live document's stored meta JSON."""
+    """Stored fields: the merged segment's own dictionary (format 5; ``_stored_dictionary``), then every
+    live document re-blocked as ``encode_doc_blocks`` blocks them and compressed with it. Without a
+    dictionary (too few documents to train one), a source's block whose documents all live is copied as
+    it is, compressed (as Lucene's stored-fields merge copies clean chunks), unless it is small (under an
+    eighth of ``DOC_BLOCK_BYTES`` compressed: a segment's last, partial block), a pending partial block
+    written out before the next copied one; a block of another codec (format version 2's zlib) or made
+    with a dictionary is never copied. Returns a bound on the largest raw block (a copied block's is its
+    source's bound). ``metas``, when given, gets every live document's stored meta JSON."""
+    dictionary = _stored_dictionary(srcs, n_docs)
+    spill.add("doc_dict", dictionary.data if dictionary else b"")
     nf = len(BLOCK_FIELDS)
     lengths: list[int] = []
     body: list[bytes] = []
@@ -635,14 +673,15 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
     def write_pending() -> None:  # the re-blocked documents so far, as one block
         nonlocal lengths, body, size
         block = np.array(lengths, dtype="<u4").tobytes() + b"".join(body)
-        write(compress.compress(block), len(block))
+        write(compress.compress(block, dictionary=dictionary), len(block))
         lengths, body, size = [], [], 0
 
     copy_from = DOC_BLOCK_BYTES // 8  # compressed bytes
     for src in srcs:
         reader, live = src.reader, src.live_docs
         block_first, block_off, data = reader.stored_layout()
-        same_codec = reader.stored_codec == compress.CODEC  # (a format 2 segment's zlib blocks are re-blocked)
+        # (a format 2 segment's zlib blocks, and blocks of or for a dictionary, are re-blocked)
+        same_codec = reader.stored_codec == compress.CODEC and dictionary is None and reader.stored_dictionary is None
         for b in range(block_first.shape[0] - 1):
             first, end = int(block_first[b]), int(block_first[b + 1])
             if same_codec and block_off[b + 1] - block_off[b] >= copy_from and live[first:end].all():

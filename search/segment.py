@@ -23,7 +23,9 @@ Stored documents: text, title and metadata in compressed blocks of about ``DOC_B
 decompresses one block; the last few blocks are cached); ids, languages and content hashes as one
 compressed stream per column, read whole on first use (lookups by id, merges, incremental commits need
 them all). The codec (``compress``) is the header's ``stored``: zstd, or zlib where it is absent (the
-segments of format version 2).
+segments of format version 2). From format 5 the blocks are about 4 KB and compressed with a zstd
+dictionary trained on the segment's own documents (``doc_dict``; empty when there were too few), so a
+hit whose block is not cached inflates a few KB, not 32.
 
 A sorted dictionary of the surface words the segment saw (``"<lang>:<normalized word>"``) maps each
 word to its term's slot, for prefix and fuzzy expansion.
@@ -55,7 +57,16 @@ from .files import open_checked
 MAGIC = b"TLSSEG02"
 MAGIC_V1 = b"TLSSEG01"  # the previous format: read only by ``legacy`` (export)
 ALIGN = 64
-DOC_BLOCK_BYTES = 32 << 10  # 16 KB blocks cost a warm process more inflations (benchmarks/block_size_ab.py)
+#: (format 5) with the segment's own dictionary, 4 KB blocks keep less of the text than 32 KB blocks without
+#: one, and a hit whose block is not cached inflates 9 us instead of 51-62 (``benchmarks/RESULTS.md``)
+DOC_BLOCK_BYTES = 4 << 10
+#: the documents a segment's stored-fields dictionary is trained on: at most ``DICT_SAMPLES``, evenly
+#: spaced, each its fields' first ``SAMPLE_BYTES`` (so a huge document weighs as much as any other);
+#: fewer than ``DICT_MIN_SAMPLES`` documents or ``DICT_MIN_BYTES`` of them train none
+DICT_SAMPLES = 2000
+SAMPLE_BYTES = 4096
+DICT_MIN_SAMPLES = 16
+DICT_MIN_BYTES = 32 << 10
 SATURATE = 0xFFFF
 BLOCK_FIELDS = ("doc_text", "doc_title", "doc_meta")  # in compressed blocks, one per ~DOC_BLOCK_BYTES
 COLUMN_FIELDS = ("doc_id", "doc_lang", "doc_hash")  # one compressed stream each
@@ -211,9 +222,33 @@ def _utf8_length(value: str) -> int:
     return sum(len(value[i : i + STREAM_CHARS].encode("utf-8")) for i in range(0, len(value), STREAM_CHARS))
 
 
-def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def sample_indexes(n_docs: int) -> range:
+    """The documents (by number) a stored-fields dictionary is trained on: evenly spaced."""
+    return range(0, n_docs, max(1, -(-n_docs // DICT_SAMPLES)))
+
+
+def dictionary_sample(values: Iterable[str | bytes]) -> bytes:
+    """One training sample from a document's block fields (as text, or as their UTF-8 bytes: the same
+    sample either way): each value's first ``SAMPLE_BYTES`` bytes, joined by a zero byte."""
+    return b"\0".join(
+        (v[:SAMPLE_BYTES].encode("utf-8") if isinstance(v, str) else bytes(v))[:SAMPLE_BYTES] for v in values
+    )
+
+
+def train_dictionary(samples: list[bytes]) -> compress.Dictionary | None:
+    """A segment's stored-fields dictionary from ``dictionary_sample``s, or None when there is too
+    little to train on (the blocks are then compressed without one)."""
+    if len(samples) < DICT_MIN_SAMPLES or sum(map(len, samples)) < DICT_MIN_BYTES:
+        return None
+    return compress.train(samples)
+
+
+def encode_doc_blocks(
+    fields: list[list[str]], dictionary: compress.Dictionary | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Documents' block fields in compressed blocks: (data, block byte offsets, first doc of each block,
-    largest uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values.
+    largest uncompressed block). A block is u32 lengths (``len(fields)`` per document), then the UTF-8 values,
+    compressed with ``dictionary`` when there is one.
 
     A block holding a value longer than ``STREAM_CHARS`` is compressed as a stream fed slice by slice
     (read back as one call's output would be), so storing a huge document costs its
@@ -242,9 +277,9 @@ def encode_doc_blocks(fields: list[list[str]]) -> tuple[np.ndarray, np.ndarray, 
             head = np.array(lengths, dtype="<u4").tobytes()
             largest = max(largest, len(head) + size)
             if all(isinstance(b, bytes) for b in body):
-                out += compress.compress(head + b"".join(body))  # type: ignore[arg-type]
+                out += compress.compress(head + b"".join(body), dictionary=dictionary)  # type: ignore[arg-type]
             else:
-                stream = compress.stream(len(head) + size)
+                stream = compress.stream(len(head) + size, dictionary=dictionary)
                 out += stream.compress(head)
                 for b in body:
                     if isinstance(b, bytes):
@@ -526,8 +561,13 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
         "p_len": p_len,
         "p_lang": np.asarray(data.p_lang, dtype=np.uint8),
     }
-    doc_data, doc_off, doc_first, largest = encode_doc_blocks([data.doc_texts, data.doc_titles, data.doc_metas])
+    block_fields = [data.doc_texts, data.doc_titles, data.doc_metas]
+    dictionary = train_dictionary(
+        [dictionary_sample(f[i] for f in block_fields) for i in sample_indexes(len(data.doc_texts))]
+    )
+    doc_data, doc_off, doc_first, largest = encode_doc_blocks(block_fields, dictionary)
     arrays.update(doc_data=doc_data, doc_block_off=doc_off, doc_block_first=doc_first)
+    arrays["doc_dict"] = np.frombuffer(dictionary.data if dictionary else b"", dtype=np.uint8)
     raw_sizes = {}
     for name, strings in (("doc_id", data.doc_ids), ("doc_lang", data.doc_langs), ("doc_hash", data.doc_hashes)):
         arrays[f"{name}_z"], raw_sizes[name] = encode_column(strings)
@@ -538,6 +578,7 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
         "column_sizes": raw_sizes,
         "stored": compress.CODEC,
         "big_df": codec.BIG_DF,  # (format 4) terms of more postings are zstd frames of byte planes
+        "stored_dict": True,  # (format 5) the array doc_dict: the stored blocks' dictionary (empty: none)
     }
     if data.fields:  # declared metadata fields as columns, read by filters and facets
         col_arrays, counts["columns"] = columns.build(data.fields, data.doc_metas)
@@ -675,17 +716,21 @@ ARRAY_DTYPES = {
     "doc_data": np.dtype(np.uint8),
     "doc_block_off": np.dtype("<u8"),
     "doc_block_first": np.dtype("<u4"),
+    "doc_dict": np.dtype(np.uint8),
     **{f"{f}_z": np.dtype(np.uint8) for f in COLUMN_FIELDS},
 }
 
 
 BIG_ARRAYS = {"big_data", "big_off"}  # the arrays format 4 added: absent from older segments
+DICT_ARRAYS = {"doc_dict"}  # the array format 5 added: absent from older segments
 
 # Arrays guarded by a CRC-32 per section, checked once per process when the section is first used (the
 # passage table at open, since the snapshot's statistics read it there). The bulk stored text is not in
 # a section: each compressed block carries its own checksum, checked at every inflate.
 SECTIONS = {
-    "passages": ("p_doc", "p_no", "p_start", "p_end", "p_len", "p_lang", "doc_block_off", "doc_block_first"),
+    "passages": (
+        "p_doc", "p_no", "p_start", "p_end", "p_len", "p_lang", "doc_block_off", "doc_block_first", "doc_dict"
+    ),
     "dictionary": ("term_hash", "term_blob", "term_off", "term_df", "term_ttf", "surf_blob", "surf_off", "surf_term"),
     "postings": (
         "pid_data", "pid_width", "tf_data", "tf_width", "blk_last", "blk_max_tf", "blk_min_len", "big_data", "big_off"
@@ -913,7 +958,9 @@ class SegmentReader:
         try:
             names = set(header["arrays"]) if isinstance(header, dict) else set()
             # a segment of format 2 or 3 has no big terms' frames (its header names no ``big_df``)
-            absent = set() if "big_df" in header else BIG_ARRAYS
+            absent = set() if "big_df" in header else set(BIG_ARRAYS)
+            if "stored_dict" not in header:  # (nor, before format 5, a stored-fields dictionary)
+                absent |= DICT_ARRAYS
             if not names >= set(ARRAY_DTYPES) - absent or not all(
                 n in ARRAY_DTYPES or columns.array_dtype(n) is not None for n in names
             ):
@@ -948,6 +995,7 @@ class SegmentReader:
         self._checked: set[str] = set()  # sections whose CRC-32 passed
         self._valid: set[str] = set()  # sections whose structure passed
         self._lay: _Layout | None = None
+        self._stored_dict: compress.Dictionary | bool | None = None  # see stored_dictionary (False: none)
         self._columns: dict[str, list[str]] = {}
         self._raw_columns: dict[str, tuple[bytes, np.ndarray]] = {}
         self._block_firsts: list[int] | None = None  # doc_block_first as a list, for a bisect per hit
@@ -1410,12 +1458,25 @@ class SegmentReader:
         return [(w, keys[int(s)]) for w, s in zip(words, self.a["surf_term"].tolist())]
 
     # -- stored fields ------------------------------------------------------------------------------
-    def _inflate(self, data: bytes | np.ndarray, expected: int, what: str) -> bytes:
+    def _inflate(
+        self, data: bytes | np.ndarray, expected: int, what: str, dictionary: compress.Dictionary | None = None
+    ) -> bytes:
         """Compressed ``data`` that must inflate to at most ``expected`` bytes (never more is allocated)."""
         try:
-            return compress.inflate(data, expected, self.stored_codec)
+            return compress.inflate(data, expected, self.stored_codec, dictionary)
         except ValueError:
             raise self._corrupt(what) from None
+
+    @property
+    def stored_dictionary(self) -> compress.Dictionary | None:
+        """(format 5) the dictionary the stored blocks were compressed with, or None (checked with the
+        passage table, whose section holds it)."""
+        got = self._stored_dict
+        if got is None:
+            self._ensure("passages")
+            data = self.a["doc_dict"]
+            got = self._stored_dict = compress.Dictionary(data.tobytes()) if data.shape[0] else False
+        return got or None
 
     def stored_block(self, b: int) -> tuple[list[int], bytes]:
         """Block ``b`` of stored fields inflated and not cached (a merge reads each once): ``(byte
@@ -1465,7 +1526,7 @@ class SegmentReader:
         a = self.a
         lo, hi = int(a["doc_block_off"][b]), int(a["doc_block_off"][b + 1])
         m = int(a["doc_block_first"][b + 1]) - int(a["doc_block_first"][b])
-        raw = self._inflate(a["doc_data"][lo:hi], self._counts.doc_block_max, "stored text")
+        raw = self._inflate(a["doc_data"][lo:hi], self._counts.doc_block_max, "stored text", self.stored_dictionary)
         nf = len(BLOCK_FIELDS)
         head = nf * m * 4
         if len(raw) < head:

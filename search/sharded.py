@@ -75,9 +75,10 @@ from .writer import BUFFER_TOKENS, IndexWriter
 MANIFEST = "shards.json"
 FORMAT = "telusur-sharded"
 # 2: its shards' commits may be of index format 3 (stored fields in zstd); 3: of index format 4 (postings
-# frames). An older telusur then refuses the manifest as another format instead of calling shards damaged
-FORMAT_VERSION = 3
-COMPATIBLE_VERSIONS = (2, 1)  # read and written as they are; a commit writes the current version
+# frames); 4: of index format 5 (stored blocks with a dictionary). An older telusur then refuses the
+# manifest as another format instead of calling shards damaged
+FORMAT_VERSION = 4
+COMPATIBLE_VERSIONS = (3, 2, 1)  # read and written as they are; a commit writes the current version
 ROUTING = "blake2b-64(utf-8 doc id), little-endian, mod shards"
 MAX_SHARDS = 1024
 DF_PREFIX = "dfs-"
@@ -1338,7 +1339,7 @@ class ShardedWriter:
                 stats={k: totals[k] for k in sorted(totals)},
                 dfs=None if table is None else _write_df_table(self._sharded.path, gen, table),
             )
-            # (an older manifest becomes the current version: its shards may now hold format 4 segments)
+            # (an older manifest becomes the current version: its shards may now hold format 5 segments)
             manifest["format_version"] = FORMAT_VERSION
             write_manifest(self._sharded.path, manifest)
         except BaseException:

@@ -29,11 +29,12 @@ LOCK = "write.lock"
 MAX_LOCK_BYTES = 4096  # the lock file names its holder: "pid N on HOST"
 FORMAT = "telusur-index"
 #: 2: compressed postings, block bounds, surface words, compressed stored fields; 3: stored fields in
-#: zstd; 4: the postings of terms in more than ``codec.BIG_DF`` passages as zstd frames of byte planes
-FORMAT_VERSION = 4
-#: older formats this code reads and writes as they are: a version 2 or 3 index is searched as it is,
-#: and its first commit makes it version 4 (its new segments hold zstd stored fields and frames)
-COMPATIBLE_VERSIONS = (3, 2)
+#: zstd; 4: the postings of terms in more than ``codec.BIG_DF`` passages as zstd frames of byte planes;
+#: 5: stored fields in 4 KB blocks compressed with the segment's own zstd dictionary
+FORMAT_VERSION = 5
+#: older formats this code reads and writes as they are: a version 2, 3 or 4 index is searched as it is,
+#: and its first commit makes it version 5 (its new segments hold the current layout)
+COMPATIBLE_VERSIONS = (4, 3, 2)
 OLD_VERSIONS = (1,)  # formats `search export` still reads, so their documents can be rebuilt
 
 

@@ -405,7 +405,7 @@ class IndexWriter:
                     rest.insert(min(first, len(rest)), merged)
                 entries = rest
         meta = dict(self._meta)
-        # (a version 2 or 3 index becomes version 4 here: its new segments store zstd and postings frames)
+        # (a version 2, 3 or 4 index becomes version 5 here: its new segments hold the current layout)
         meta.update(format_version=FORMAT_VERSION, generation=gen, next_segment=self._next, segments=entries)
         write_meta(self._dir, meta)
         self._new_files = []

@@ -30,6 +30,9 @@ V2_INDEX = Path(__file__).parent / "data" / "index_v2"
 #: written by telusur at db1644e (format version 3: stored fields in zstd, every postings block packed)
 #: from ``v3_batches()``, as ``V2_INDEX`` was
 V3_INDEX = Path(__file__).parent / "data" / "index_v3"
+#: written by telusur at ab19937 (format version 4: big terms' postings as frames, 32 KB stored blocks
+#: without a dictionary) from ``v3_batches()``, as ``V3_INDEX`` was
+V4_INDEX = Path(__file__).parent / "data" / "index_v4"
 U32_MAX = 2**32 - 1
 
 # -- codec ------------------------------------------------------------------------------------------------
@@ -562,6 +565,72 @@ def test_a_dictionary_serves_threads_at_once(dictionaries) -> None:
     assert wrong == []
 
 
+def _worded_docs(n: int, seed: int = 5) -> list[Document]:
+    rng = random.Random(seed)
+    words = [f"{w}{i}" for w in ("sungai", "kota", "river", "city", "hukum", "pasar") for i in range(60)]
+    return [
+        Document(id=f"w{i}", text=" ".join(rng.choice(words) for _ in range(rng.randint(60, 200))), title=f"T{i}")
+        for i in range(n)
+    ]
+
+
+def test_stored_blocks_use_the_segment_s_own_dictionary(tmp_path):
+    """(format 5) A segment of enough documents trains a dictionary on them and compresses its small
+    stored blocks with it; every document reads back exact; a segment of a few documents has none; the
+    same documents give the same file (training is deterministic)."""
+    docs = _worded_docs(300)
+    paths = []
+    for name in ("a", "b"):
+        index = Index.create(tmp_path / name)
+        with index.writer() as w:
+            w.add_many(docs, workers=1)
+        paths.append(tmp_path / name)
+    (seg,) = Index.open(paths[0])._snapshot.segments
+    r = seg.reader
+    assert r.stored_dictionary is not None and len(r.stored_dictionary.data) > 1024
+    first = r.stored_layout()[0]
+    assert first.shape[0] - 1 > 20 and r.doc_block_max < 2 * segment.DOC_BLOCK_BYTES  # many small blocks
+    assert all(Index.open(paths[0]).get(d.id) == d for d in docs)
+    files = [sorted(p.glob("seg_*.tls")) for p in paths]
+    assert [f.read_bytes() for f in files[0]] == [f.read_bytes() for f in files[1]]
+    small = Index.create(tmp_path / "small")
+    with small.writer() as w:
+        w.add_many(docs[:5], workers=1)
+    assert Index.open(tmp_path / "small")._snapshot.segments[0].reader.stored_dictionary is None
+
+
+@pytest.mark.parametrize("checksums", [True, False], ids=["with-checksums", "bounds-only"])
+def test_a_damaged_dictionary_reads_as_index_corrupt(tmp_path, monkeypatch, checksums):
+    """Bytes of a segment's stored-fields dictionary flipped: reading stored text is ``IndexCorrupt``
+    naming the file (the passage table's section checksum; without it, zstd's content checksum of each
+    block), never other text."""
+    if not checksums:
+        monkeypatch.setattr(SegmentReader, "check_section", lambda self, section: None)
+    docs = _worded_docs(200, seed=6)
+    index = Index.create(tmp_path / "ix")
+    with index.writer() as w:
+        w.add_many(docs, workers=1)
+    (seg_path,) = sorted((tmp_path / "ix").glob("seg_*.tls"))
+    start, size = arrays_at(seg_path)[array_name := "doc_dict"]
+    assert size > 1024, array_name
+    raw = seg_path.read_bytes()
+    rng = random.Random(7)
+    caught = 0
+    for i in sorted(rng.sample(range(start, start + size), 40)):
+        buf = bytearray(raw)
+        buf[i] ^= 1 << rng.randrange(8)
+        seg_path.write_bytes(bytes(buf))
+        try:
+            got = [Index.open(tmp_path / "ix").get(d.id) for d in docs[::10]]
+        except IndexCorrupt as e:
+            assert Path(e.path) == seg_path
+            caught += 1
+            continue
+        assert got == docs[::10]  # a byte of the dictionary no block used
+    assert caught >= (40 if checksums else 10)
+    seg_path.write_bytes(raw)
+
+
 # -- old indexes and export ----------------------------------------------------------------------------
 
 
@@ -623,16 +692,20 @@ def _frames(reader: SegmentReader) -> int:
     return -1 if big is None else int(big[-1])
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, version):
-    """A version 2 index (stored fields in zlib) or 3 (zstd; every postings block packed, terms of over
-    96 postings included) answers as the same documents built now (zstd, such terms as frames); its
-    first commit makes it version 4, its old segments still read; a merge re-compresses zlib blocks
-    (never copies them into a zstd segment), writes frames for the big terms, and every stored
-    document comes back exact."""
-    fixture, batches, codec_was = {2: (V2_INDEX, v2_batches, "zlib"), 3: (V3_INDEX, v3_batches, "zstd")}[version]
+    """A version 2 index (stored fields in zlib), 3 (zstd; every postings block packed, terms of over 96
+    postings included) or 4 (such terms as frames; 32 KB stored blocks, no dictionary) answers as the
+    same documents built now; its first commit makes it version 5, its old segments still read; a merge
+    re-blocks their stored fields under its own dictionary (never copies an old block), writes frames
+    for the big terms, and every stored document comes back exact."""
+    fixture, batches, codec_was = {
+        2: (V2_INDEX, v2_batches, "zlib"),
+        3: (V3_INDEX, v3_batches, "zstd"),
+        4: (V4_INDEX, v3_batches, "zstd"),
+    }[version]
     first, second, gone = batches()
-    queries = V3_QUERIES if version == 3 else V2_QUERIES
+    queries = V3_QUERIES if version >= 3 else V2_QUERIES
     fresh = Index.create(tmp_path / "fresh")
     with fresh.writer() as w:
         w.add_many(first)
@@ -646,8 +719,9 @@ def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, versio
     assert json.loads((path / "meta.json").read_text())["format_version"] == version
     assert {s.reader.stored_codec for s in old._snapshot.segments} == {codec_was}
     assert {s.reader.stored_codec for s in fresh._snapshot.segments} == {"zstd"}
-    assert {_frames(s.reader) for s in old._snapshot.segments} == {-1}
-    if version == 3:  # the fixture's terms of over 96 postings: packed there, frames here
+    assert {_frames(s.reader) > 0 for s in old._snapshot.segments} == {version == 4}
+    assert {s.reader.stored_dictionary for s in old._snapshot.segments} == {None}
+    if version >= 3:  # the fixture's terms of over 96 postings: frames here (and in version 4)
         assert min(_frames(s.reader) for s in fresh._snapshot.segments) >= 10
     expected = _answers(fresh, queries)
     assert _answers(old, queries) == expected and all(expected)
@@ -657,7 +731,7 @@ def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, versio
     extra = Document(id="extra-7", text="Sungai baru di kota lama.", lang="id")
     with old.writer() as w:
         w.add(extra)
-    assert json.loads((path / "meta.json").read_text())["format_version"] == 4
+    assert json.loads((path / "meta.json").read_text())["format_version"] == 5
     assert [s.reader.stored_codec for s in old._snapshot.segments] == [codec_was, codec_was, "zstd"]
     with fresh.writer() as w:
         w.add(extra)
@@ -668,7 +742,8 @@ def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, versio
     (merged,) = old._snapshot.segments
     assert merged.reader.stored_codec == "zstd"
     assert _frames(merged.reader) == (int((merged.reader._layout.df > codec.BIG_DF).sum()))
-    assert _frames(merged.reader) >= (10 if version == 3 else 0)
+    assert _frames(merged.reader) >= (10 if version >= 3 else 0)
+    assert (merged.reader.stored_dictionary is not None) == (version >= 3)  # (version 2's few documents: none)
     docs["extra-7"] = extra
     again = Index.open(path, verify=True)
     assert all(again.get(i) == docs[i] for i in docs) and len(again) == len(docs)
@@ -678,31 +753,31 @@ def test_an_older_index_is_searched_written_and_merged_as_it_is(tmp_path, versio
     assert _answers(again, queries) == _answers(fresh, queries)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_sharded_manifest_is_read_and_a_commit_makes_it_current(tmp_path, version):
-    """A sharded index whose manifest is version 1 (shards of index format 2 or 3) or 2 (format 3) opens;
-    its next commit writes version 3, which an older telusur refuses as another format instead of
-    reading format 4 segments as damaged ones; a shard commit of an unknown index format is refused by
-    name."""
+    """A sharded index whose manifest is version 1 (shards of index format 2 or 3), 2 (format 3) or 3
+    (format 4) opens; its next commit writes version 4, which an older telusur refuses as another
+    format instead of reading format 5 segments as damaged ones; a shard commit of an unknown index
+    format is refused by name."""
     path = tmp_path / "sharded"
     sharded = ShardedIndex.create(path, shards=2)
     with sharded.writer() as w:
         w.add_many(v2_batches()[0])
     manifest = read_manifest(path)
-    assert manifest["format_version"] == sharded_module.FORMAT_VERSION == 3
+    assert manifest["format_version"] == sharded_module.FORMAT_VERSION == 4
     sharded_module.write_manifest(path, {**manifest, "format_version": version})
     old = Index.open(path)
     assert [h.doc_id for h in old.search("sungai")] == [h.doc_id for h in sharded.search("sungai")]
     with old.writer() as w:
         w.add(Document(id="extra-7", text="Sungai baru di kota lama.", lang="id"))
-    assert read_manifest(path)["format_version"] == 3
+    assert read_manifest(path)["format_version"] == 4
     manifest = read_manifest(path)
     commits = [dict(c) for c in manifest["commits"]]
-    commits[1]["format_version"] = 5
+    commits[1]["format_version"] = 6
     sharded_module.write_manifest(path, {**manifest, "commits": commits})
     with pytest.raises(IncompatibleIndex) as info:
         Index.open(path)
-    assert manifest["folders"][1] in str(info.value) and "index format version 5" in str(info.value)
+    assert manifest["folders"][1] in str(info.value) and "index format version 6" in str(info.value)
 
 
 def test_old_index_is_incompatible_with_the_rebuild_command(tmp_path):

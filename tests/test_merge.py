@@ -228,14 +228,16 @@ def test_streaming_merge_writes_the_rebuild_byte_for_byte(tmp_path, monkeypatch,
 
 @pytest.mark.parametrize("fields", [None, {"i": "int", "tag": "keyword"}])
 def test_merge_copies_clean_stored_blocks_and_reblocks_the_rest(tmp_path, monkeypatch, fields):
-    """Small stored blocks (a few documents each) in four segments, some blocks holding a deleted
-    document: each block with none deleted is copied into the merged segment compressed as it is, the
-    others' live documents are blocked again; every other array is the rebuild's, byte for byte, and
-    every stored field and search reads as the rebuild's."""
+    """Without stored-fields dictionaries (segments too small to train one): small stored blocks (a few
+    documents each) in four segments, some blocks holding a deleted document: each block with none
+    deleted is copied into the merged segment compressed as it is, the others' live documents are
+    blocked again; every other array is the rebuild's, byte for byte, and every stored field and search
+    reads as the rebuild's."""
     import search.segment as segment
 
     monkeypatch.setattr(segment, "DOC_BLOCK_BYTES", 300)
     monkeypatch.setattr(merge, "DOC_BLOCK_BYTES", 300)
+    monkeypatch.setattr(segment, "DICT_MIN_SAMPLES", 10**9)  # no segment trains a dictionary
     index = _segments(tmp_path / "idx", 4, 40, deletes=13, fields=fields)
     sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
     clean: list[bytes] = []
@@ -265,6 +267,40 @@ def test_merge_copies_clean_stored_blocks_and_reblocks_the_rest(tmp_path, monkey
         assert streamed.strings(field) == memory.strings(field), field
     assert streamed.doc_block_max >= max(len(streamed.stored_block(b)[1]) for b in range(len(first) - 1))
     streamed.check_section("passages")
+
+
+def test_a_merge_with_a_dictionary_reblocks_everything_as_the_rebuild_does(tmp_path, monkeypatch) -> None:
+    """(format 5) Segments with their own stored-fields dictionaries, some documents deleted: the merged
+    segment trains its own on the live documents the rebuild would sample, copies no source block,
+    and the streaming merge writes every array the in-memory merge writes, stored blocks and the
+    dictionary included, byte for byte (also with the samples spread over many small blocks)."""
+    import search.segment as segment
+
+    monkeypatch.setattr(segment, "DICT_MIN_SAMPLES", 4)
+    monkeypatch.setattr(segment, "DICT_MIN_BYTES", 2048)
+    monkeypatch.setattr(segment, "DICT_SAMPLES", 50)  # fewer samples than documents: a spaced subset
+    monkeypatch.setattr(segment, "DOC_BLOCK_BYTES", 600)
+    monkeypatch.setattr(merge, "DOC_BLOCK_BYTES", 600)
+    index = _segments(tmp_path / "idx", 4, 60, deletes=17)
+    sources = [(s.reader, s.deleted_docs) for s in index._snapshot.segments]
+    assert all(r.stored_dictionary is not None for r, _ in sources)
+    source_blocks = set()
+    for reader, _ in sources:
+        first, off, data = reader.stored_layout()
+        source_blocks |= {data[off[b] : off[b + 1]].tobytes() for b in range(len(first) - 1)}
+    data = merge_segment_data(sources)
+    write_segment(tmp_path / "memory.tls", data)
+    assert merge_segments(tmp_path / "streamed.tls", sources) is not None
+    streamed, memory = SegmentReader(tmp_path / "streamed.tls"), SegmentReader(tmp_path / "memory.tls")
+    assert streamed.stored_dictionary is not None
+    assert streamed.stored_dictionary.data not in {r.stored_dictionary.data for r, _ in sources}
+    first, off, packed = streamed.stored_layout()
+    assert not {packed[off[b] : off[b + 1]].tobytes() for b in range(len(first) - 1)} & source_blocks
+    assert set(streamed.a) == set(memory.a)
+    for name in sorted(streamed.a):
+        assert np.array_equal(np.asarray(streamed.a[name]), np.asarray(memory.a[name])), name
+    for field in ("doc_id", "doc_text", "doc_title", "doc_meta"):
+        assert streamed.strings(field) == memory.strings(field), field
 
 
 def test_streaming_merge_of_nothing_live_writes_nothing(tmp_path) -> None:
