@@ -1,7 +1,8 @@
 """A/B, in one process, of how stored text and postings are kept (issue #18): what a query new to the
 process pays for its hits' text and its terms' postings, and what the index costs on disk, with
-``segment.DOC_BLOCK_BYTES`` at two values, with two codecs (``compress.CODEC``), or with two thresholds
-for postings kept as zstd frames (``codec.BIG_DF``; 1000000000: every block packed, as format 3).
+``segment.DOC_BLOCK_BYTES`` at two values (each side's blocks with its segment's own dictionary, format
+5), with two codecs (``compress.CODEC``; zlib trains no dictionary), or with two thresholds for postings
+kept as zstd frames (``codec.BIG_DF``; 1000000000: every block packed, as format 3).
 
 Not part of any test run: a script, run by hand::
 
@@ -89,10 +90,10 @@ def main() -> None:
     inflated = 0
     real_inflate = segment.SegmentReader._inflate
 
-    def counted(self, data, expected, what):  # blocks (and columns) inflated while a query ran
+    def counted(self, *args):  # blocks (and columns) inflated while a query ran
         nonlocal inflated
         inflated += 1
-        return real_inflate(self, data, expected, what)
+        return real_inflate(self, *args)
 
     segment.SegmentReader._inflate = counted  # type: ignore[method-assign]
 

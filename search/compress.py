@@ -69,32 +69,41 @@ DICT_ID = 1  # fixed (zstd picks a random one otherwise): the same samples give 
 
 
 class Dictionary:
-    """A zstd dictionary (``train``'s, or read back from a file) with each thread's contexts for it,
-    made at the thread's first use and kept while the dictionary lives (a context serves one call at a
-    time; loading a dictionary into a new context costs more than the small block it would inflate)."""
+    """A zstd dictionary (``train``'s, or read back from a file) with each thread's contexts for it (a
+    compressor, a decompressor: each made at the thread's first use of it) kept while the dictionary
+    lives (a context serves one call at a time; loading a dictionary into a new context costs more than
+    the small block it would inflate)."""
 
     def __init__(self, data: bytes) -> None:
         self.data = bytes(data)
         self._loaded: Any = None
         self._threads = threading.local()
 
-    def _contexts(self) -> tuple[Any, Any]:
-        t = self._threads
-        got = getattr(t, "contexts", None)
+    def _dict(self) -> Any:
+        if self._loaded is None:
+            zstd = _local.zstd or _local.load()
+            self._loaded = zstd.ZstdCompressionDict(self.data, dict_type=zstd.DICT_TYPE_FULLDICT)
+        return self._loaded
+
+    def compressor(self) -> Any:
+        """This thread's compression context for the dictionary."""
+        got = getattr(self._threads, "compressor", None)
+        if got is None:
+            got = self._threads.compressor = self.new_compressor()
+        return got
+
+    def decompressor(self) -> Any:
+        """This thread's decompression context for the dictionary (zstd's error if it is not one)."""
+        got = getattr(self._threads, "decompressor", None)
         if got is None:
             zstd = _local.zstd or _local.load()
-            if self._loaded is None:
-                self._loaded = zstd.ZstdCompressionDict(self.data, dict_type=zstd.DICT_TYPE_FULLDICT)
-            got = t.contexts = (self.new_compressor(), zstd.ZstdDecompressor(dict_data=self._loaded))
+            got = self._threads.decompressor = zstd.ZstdDecompressor(dict_data=self._dict())
         return got
 
     def new_compressor(self) -> Any:
         zstd = _local.zstd or _local.load()
-        if self._loaded is None:
-            self._loaded = zstd.ZstdCompressionDict(self.data, dict_type=zstd.DICT_TYPE_FULLDICT)
-        return zstd.ZstdCompressor(
-            level=ZSTD_LEVEL, dict_data=self._loaded, write_checksum=True, write_content_size=True
-        )
+        dictionary = self._dict()
+        return zstd.ZstdCompressor(level=ZSTD_LEVEL, dict_data=dictionary, write_checksum=True, write_content_size=True)
 
 
 def train(samples: list[bytes], size: int = DICT_BYTES) -> Dictionary | None:
@@ -115,7 +124,7 @@ def compress(raw: bytes, codec: str | None = None, dictionary: Dictionary | None
     if (codec or CODEC) == "zstd":
         if _local.zstd is None:
             _local.load()
-        compressor = _local.compressor if dictionary is None else dictionary._contexts()[0]
+        compressor = _local.compressor if dictionary is None else dictionary.compressor()
         # through a stream told its size: zstd's one-shot call frames an input of its window (256 KB)
         # or more differently, and a merge streams what a flush compresses in one call
         z = compressor.compressobj(size=len(raw))
@@ -152,8 +161,9 @@ def inflate(
         raise ValueError("a dictionary is for zstd")
     if codec == "zstd":
         zstd = _local.zstd or _local.load()
-        decompressor = _local.decompressor if dictionary is None else dictionary._contexts()[1]
         try:
+            # (a damaged dictionary fails here: damage, like a damaged frame)
+            decompressor = _local.decompressor if dictionary is None else dictionary.decompressor()
             size = zstd.get_frame_parameters(data).content_size
             # every frame this code writes records its size, and zstd allocates that size and stops
             # there: no more than ``bound`` is allocated. A frame without its size is damage (reading it

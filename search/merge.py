@@ -33,6 +33,7 @@ from .segment import (
     BLOCK_FIELDS,
     COLUMN_FIELDS,
     DOC_BLOCK_BYTES,
+    SAMPLE_BYTES,
     SECTIONS,
     SegmentData,
     SegmentReader,
@@ -366,8 +367,9 @@ def merge_segments(
 ) -> tuple[int, str, int, int] | None:
     """Write one segment at ``path`` from the live documents of ``sources`` (reader, deleted local doc
     numbers), as ``write_segment(path, merge_segment_data(sources))`` would, byte for byte, but streaming,
-    with one difference: a source's stored block whose documents all live is copied compressed, not
-    blocked again (``_merge_stored``; the same documents read back). The dictionaries are merged a hash
+    with one difference when no stored-fields dictionary is trained (too few documents): a source's
+    stored block whose documents all live is copied compressed, not blocked again (``_merge_stored``;
+    the same documents read back); with one, every block is the rebuild's too. The dictionaries are merged a hash
     range at a time, postings a range of terms (about ``chunk_tokens`` positions) at a time, passages,
     stored fields and columns in chunks, every array spilled to a file and the segment assembled from
     them. Memory is a constant plus the largest term's postings (and, per source, a byte per passage and
@@ -636,8 +638,9 @@ def _stored_dictionary(srcs: list[_Source], n_docs: int):
             for j in range(end - first):
                 if not live[first + j]:
                     continue
-                if done == nxt:
-                    samples.append(dictionary_sample(raw[offs[j * nf + f] : offs[j * nf + f + 1]] for f in range(nf)))
+                if done == nxt:  # (each value cut to the sample's bytes before it is copied)
+                    bounds = [(offs[j * nf + f], offs[j * nf + f + 1]) for f in range(nf)]
+                    samples.append(dictionary_sample(raw[lo : min(hi, lo + SAMPLE_BYTES)] for lo, hi in bounds))
                     nxt = next(wanted, None)
                 done += 1
         reader.release_pages()
@@ -653,7 +656,7 @@ def _merge_stored(srcs: list[_Source], spill: _Spill, n_docs: int, metas: list[s
     written out before the next copied one; a block of another codec (format version 2's zlib) or made
     with a dictionary is never copied. Returns a bound on the largest raw block (a copied block's is its
     source's bound). ``metas``, when given, gets every live document's stored meta JSON."""
-    dictionary = _stored_dictionary(srcs, n_docs)
+    dictionary = _stored_dictionary(srcs, n_docs) if compress.CODEC == "zstd" else None
     spill.add("doc_dict", dictionary.data if dictionary else b"")
     nf = len(BLOCK_FIELDS)
     lengths: list[int] = []

@@ -562,9 +562,11 @@ def build_arrays(data: SegmentData, consume: bool = False) -> tuple[dict[str, np
         "p_lang": np.asarray(data.p_lang, dtype=np.uint8),
     }
     block_fields = [data.doc_texts, data.doc_titles, data.doc_metas]
-    dictionary = train_dictionary(
-        [dictionary_sample(f[i] for f in block_fields) for i in sample_indexes(len(data.doc_texts))]
-    )
+    dictionary = None
+    if compress.CODEC == "zstd":  # (zlib: only the codec benchmark writes it, without a dictionary)
+        dictionary = train_dictionary(
+            [dictionary_sample(f[i] for f in block_fields) for i in sample_indexes(len(data.doc_texts))]
+        )
     doc_data, doc_off, doc_first, largest = encode_doc_blocks(block_fields, dictionary)
     arrays.update(doc_data=doc_data, doc_block_off=doc_off, doc_block_first=doc_first)
     arrays["doc_dict"] = np.frombuffer(dictionary.data if dictionary else b"", dtype=np.uint8)
@@ -723,6 +725,7 @@ ARRAY_DTYPES = {
 
 BIG_ARRAYS = {"big_data", "big_off"}  # the arrays format 4 added: absent from older segments
 DICT_ARRAYS = {"doc_dict"}  # the array format 5 added: absent from older segments
+ZSTD_DICT_MAGIC = bytes.fromhex("37a430ec")  # how a zstd dictionary begins
 
 # Arrays guarded by a CRC-32 per section, checked once per process when the section is first used (the
 # passage table at open, since the snapshot's statistics read it there). The bulk stored text is not in
@@ -840,6 +843,8 @@ def _validate_passages(a: dict[str, np.ndarray], counts: _Counts, n_langs: int) 
         raise ValueError("document blocks do not cover the documents")
     if counts.lang_stats is not None and counts.lang_stats != lang_stats(a["p_lang"], a["p_len"], n_langs):
         raise ValueError("language statistics disagree with the passage table")
+    if a["doc_dict"].shape[0] and a["doc_dict"][:4].tobytes() != ZSTD_DICT_MAGIC:
+        raise ValueError("the stored fields' dictionary is not a zstd dictionary")
 
 
 def lang_stats(p_lang: np.ndarray, p_len: np.ndarray, n_langs: int) -> list[tuple[int, int]]:

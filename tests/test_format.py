@@ -628,6 +628,13 @@ def test_a_damaged_dictionary_reads_as_index_corrupt(tmp_path, monkeypatch, chec
             continue
         assert got == docs[::10]  # a byte of the dictionary no block used
     assert caught >= (40 if checksums else 10)
+    for i in range(start, start + 8):  # its magic and id: zstd refuses to load it, which is damage too
+        buf = bytearray(raw)
+        buf[i] ^= 0x10
+        seg_path.write_bytes(bytes(buf))
+        with pytest.raises(IndexCorrupt) as info:
+            [Index.open(tmp_path / "ix").get(d.id) for d in docs[::10]]
+        assert Path(info.value.path) == seg_path
     seg_path.write_bytes(raw)
 
 
