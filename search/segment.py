@@ -41,6 +41,7 @@ import itertools
 import json
 import mmap
 import os
+import struct
 import threading
 import zlib
 from collections import OrderedDict
@@ -1536,12 +1537,11 @@ class SegmentReader:
         head = nf * m * 4
         if len(raw) < head:
             raise self._corrupt("stored text")
-        lengths = np.frombuffer(raw, dtype="<u4", count=nf * m).astype(np.int64)
-        offs = np.zeros(nf * m + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offs[1:])
-        if int(offs[-1]) != len(raw) - head:
+        # the few lengths of a small block with Python integers (numpy's calls cost more than the sums)
+        offs = list(itertools.accumulate(struct.unpack_from(f"<{nf * m}I", raw), initial=head))
+        if offs[-1] != len(raw):
             raise self._corrupt("stored text lengths")
-        got = ((offs + head).tolist(), raw)
+        got = (offs, raw)
         if cache:
             DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
         return got
