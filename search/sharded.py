@@ -852,14 +852,13 @@ class ShardedIndex:
         return [s.index.stats() for s in self._state[1]]
 
     def warm(self) -> None:
-        """``Index.warm`` on every local shard (shards held by Ray actors warm in their own processes)."""
+        """``Index.warm`` on every local shard (on Ray, ``RayShardedIndex.warm``: each actor in its own process)."""
         for shard in self._state[1]:
             shard.index.warm()
 
     def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
         """``Index.prefetch`` on every local shard, each filling its part of the shared decoded cache and
-        taking its part of ``seconds`` (shards held by Ray actors are not prefetched: their caches fill in
-        their own processes as queries arrive)."""
+        taking its part of ``seconds`` (on Ray, ``RayShardedIndex.prefetch``: each actor in its own)."""
         total = {"terms": 0, "documents": 0, "analyzer_entries": 0, "searches": 0}
         shards = self._state[1]
         for i, shard in enumerate(shards, 1):

@@ -184,6 +184,32 @@ def test_ray_answers_equal_the_in_process_answers(ray_local, built: Path) -> Non
         on_ray.close()
 
 
+def test_actors_warm_and_prefetch_in_their_own_processes(ray_local, tmp_path: Path) -> None:
+    """``warm`` and ``prefetch`` on a sharded index on Ray run in every actor, each in its own caches (a
+    long-lived actor loads at start what queries need): every document's text and every word in more
+    than ``codec.SMALL`` passages of each shard are held, and no answer changes."""
+    from search import codec
+
+    path = tmp_path / "frequent"
+    with ShardedIndex.create(path, shards=2).writer() as w:
+        w.add_many([Document(f"d{i}", " ".join(EN[(i * j) % 10] for j in range(1, 8))) for i in range(400)], workers=1)
+    local = ShardedIndex.open(path)
+    frequent = sum(
+        int((seg.reader._layout.df > codec.SMALL).sum())
+        for shard in local._state[1]
+        for seg in shard.index._snapshot.segments
+    )
+    on_ray = ShardedIndex.open(path, ray_address="local")
+    try:
+        before = [view(on_ray.search(q)) for q in QUERIES]
+        on_ray.warm()
+        got = on_ray.prefetch(share=0.75, seconds=0.5)
+        assert got["documents"] == 400 and got["terms"] == frequent and frequent > 0
+        assert [view(on_ray.search(q)) for q in QUERIES] == before == [view(local.search(q)) for q in QUERIES]
+    finally:
+        on_ray.close()
+
+
 def test_a_killed_actor_restarts_and_the_stream_stays_exact(ray_local, built: Path) -> None:
     """The call lost with the actor is sent once more; it waits for the restart, so (with a generous
     timeout) no answer of the stream is partial or wrong, and the shard comes back in a new process."""
