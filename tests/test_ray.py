@@ -361,6 +361,24 @@ def test_http_answers_from_ray_shards_carry_the_partial_flags(ray_local, built: 
     on_ray.close()
 
 
+def test_a_server_on_ray_stops_on_sigterm_without_a_traceback(ray_local, built: Path, tmp_path: Path) -> None:
+    """``search serve --ray`` answers, then SIGTERM stops it as it stops without Ray: drained, ended by
+    the signal (uvicorn re-raises it), and no traceback or Ray signal report in its output."""
+    from live_server import live_server
+
+    address = ray_local.get_runtime_context().gcs_address
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    with live_server(tmp_path, "--index", str(built), "--ray", address, env=env) as server:
+        import httpx
+
+        body = httpx.get(f"{server.url}/v1/indexes/{built.name}/search", params={"q": "warga river"}).json()
+        assert body["hits"] and body["partial"] is False
+        os.kill(server.proc.pid, signal.SIGTERM)
+        assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        log = server.log_text()
+    assert "Traceback" not in log and "SIGTERM received" not in log, log[-3000:]
+
+
 # -- building the shards on Ray (search index --shards N --ray) -------------------------------------------
 
 

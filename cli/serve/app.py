@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -308,10 +309,24 @@ def check_token(token: str | None, credentials: HTTPAuthorizationCredentials | N
 # -- the application ---------------------------------------------------------------------------------------------
 
 
+def _stop_handlers() -> dict[int, Any]:
+    """The process's SIGTERM and SIGINT handlers (none outside the main thread, where they cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
 def create_app(config: ServeConfig) -> Guard:
     """The application for ``config``: indexes opened and models loaded before it returns."""
     size_caches(config.cache_mb)
+    handlers = _stop_handlers()
     served = {name: ServedIndex(name, path, config.ray) for name, path in config.indexes.items()}
+    # joining Ray installs its own SIGTERM handler (a C-level report, then sys.exit): uvicorn re-raises
+    # the signal after its graceful stop, which then ended every --ray server in a traceback. The
+    # process's own handlers come back, so a stop is the same with Ray as without
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
     preload(served)
     token = config.token() if config.allow_writes else None
 
