@@ -163,7 +163,11 @@ class ShardServer:
     def ping(self) -> int:
         return os.getpid()
 
-    def warm_up(self, share: float, seconds: float) -> dict[str, int]:
+    def warm(self) -> None:
+        """``Index.warm`` on this actor's shard, in its own process."""
+        self.shard.index.warm()
+
+    def prefetch(self, share: float, seconds: float) -> dict[str, int]:
         """``Index.warm`` then ``Index.prefetch`` on this actor's shard, in its own process and caches: a
         long-lived actor loads what queries need at start rather than over its first queries."""
         self.shard.index.warm()
@@ -393,22 +397,23 @@ class RayShardedIndex(ShardedIndex):
 
     def warm(self) -> None:
         """``Index.warm`` on every shard, each in its actor's process, all at once."""
-        self._warm_up(0.0, 0.0)
+        self._on_every_actor("warm")
 
     def prefetch(self, share: float = 0.75, seconds: float = 5.0) -> dict[str, int]:
         """``Index.warm`` and ``Index.prefetch(share, seconds)`` on every shard in its actor's process
         (each actor has its own caches: ``share`` of each), all at once; the totals. An actor restarted
         after a crash starts cold and warms as queries arrive."""
         total = {"terms": 0, "documents": 0, "analyzer_entries": 0, "searches": 0}
-        for got in self._warm_up(share, seconds):
+        for got in self._on_every_actor("prefetch", share, seconds):
             for key in total:
                 total[key] += got[key]
         return total
 
-    def _warm_up(self, share: float, seconds: float) -> list[dict[str, int]]:
+    def _on_every_actor(self, method: str, *args: Any) -> list[Any]:
+        """``ShardServer.<method>(*args)`` on every actor at once; their answers in shard order."""
         ray = _ray()
         try:
-            return ray.get([a.warm_up.remote(share, seconds) for a in self._actors])
+            return ray.get([getattr(a, method).remote(*args) for a in self._actors])
         except Exception as e:
             raise _cause(e) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -471,19 +472,18 @@ class Index:
         # the searches stop once the decoded cache's part is filled or a search made it evict: what came
         # before (this call's words, another index's) stays
         evictions = segment.DECODED.evictions
-        full = False
-        while words and not full and snap.score_cache_room > floor and time.monotonic() < deadline:
+
+        def filled() -> bool:
+            return segment.DECODED.room() <= keep_free or segment.DECODED.evictions > evictions
+
+        while words and not filled() and snap.score_cache_room > floor and time.monotonic() < deadline:
             room = snap.score_cache_room
-            for _ in range(50):
-                for ws in words.values():
-                    full = segment.DECODED.room() <= keep_free or segment.DECODED.evictions > evictions
-                    if full:
-                        break
-                    for hit in self.search(f"{rng.choice(ws)} {rng.choice(ws)}", k=10):
-                        hit.to_dict()
-                    searches += 1
-                if full:
+            for ws in itertools.islice(itertools.cycle(words.values()), 50 * len(words)):  # a batch
+                if filled():
                     break
+                for hit in self.search(f"{rng.choice(ws)} {rng.choice(ws)}", k=10):
+                    hit.to_dict()
+                searches += 1
             if room - snap.score_cache_room < slow:
                 break
         n_terms = sum(r.held_postings(slots) for r, slots in prefetched)

@@ -306,6 +306,11 @@ POSTINGS_CHUNK_TOKENS = 1 << 20
 _POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "pos_width", "blk_last")
 
 
+def _postings_bytes(df: int) -> int:
+    """What a term's decoded postings take in the shared cache: int64 passage ids and tfs, and a margin."""
+    return 16 * df + 200
+
+
 def _big_frames(gaps: np.ndarray, tf1: np.ndarray, df: np.ndarray) -> list[bytes]:
     """The zstd frames of the terms of more than ``codec.BIG_DF`` postings among terms of ``df``
     postings each (``gaps`` and ``tf1`` hold their values in order), in term order; their values in
@@ -901,6 +906,10 @@ class _Layout:
         if n_blocks and int(a["blk_last"].max()) >= counts.n_passages:
             raise ValueError("skip data names passages that do not exist")
 
+    def framed(self, slot: int) -> bool:
+        """(format 4) whether ``slot``'s postings are a zstd frame rather than packed blocks."""
+        return self.term_big is not None and bool(self.term_big[slot + 1] > self.term_big[slot])
+
 
 class SegmentReader:
     """A read-only view of one segment file through mmap; arrays are numpy views, never copies.
@@ -1101,7 +1110,7 @@ class SegmentReader:
         big = np.flatnonzero(df > codec.SMALL)
         held = []
         for slot in big[np.argsort(-df[big], kind="stable")].tolist():
-            size = 16 * int(df[slot]) + 200  # what ``postings`` caches: int64 ids and tfs
+            size = _postings_bytes(int(df[slot]))
             if size > DECODED.budget // 8:
                 continue
             if DECODED.room() - size <= keep_free:
@@ -1161,13 +1170,13 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         b0 = int(lay.term_blk[slot])
-        if lay.term_big is not None and lay.term_big[slot + 1] > lay.term_big[slot]:
+        if lay.framed(slot):
             got = self._checked_postings(slot, df, b0, *self._frame(slot, df))
         elif df <= codec.SMALL and df <= codec.BLOCK:  # one block only: its width is the whole term's
             got = self._small_postings(slot, df, b0)
         else:
             got = self._decoded_postings(slot, df, b0)
-        DECODED.put((self._uid, "p", slot), got, got[0].nbytes + got[1].nbytes + 200)
+        DECODED.put((self._uid, "p", slot), got, _postings_bytes(df))
         return got
 
     def _small_postings(self, slot: int, df: int, b0: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1340,7 +1349,7 @@ class SegmentReader:
         lay = self._layout
         df = int(lay.df[slot])
         got = DECODED.get((self._uid, "p", slot))
-        if got is None and lay.term_big is not None and lay.term_big[slot + 1] > lay.term_big[slot]:
+        if got is None and lay.framed(slot):
             got = self.postings(slot)  # a big term's frame is decoded whole
         if got is not None:
             pids, tfs = got  # type: ignore[misc]
