@@ -32,7 +32,10 @@ is new to its process: the score caches both sides keep per term and segment do 
 reading and decoding postings costs shows. ``--prefetch`` adds what ``search serve`` does at start on a
 side whose ``Index`` has them (``warm()``, then ``prefetch(share=1.0, seconds=0)``: the words in most
 passages decoded, stored text inflated, within the decoded cache's budget), before the warm pass: a
-long-lived process's first-seen queries, as telusur serves them.
+long-lived process's first-seen queries, as telusur serves them. ``--cache-mb N`` sizes the new side's
+caches as ``search serve --cache-mb N`` does (three quarters decoded postings and text, a quarter scores):
+format 1 read its uncompressed files through the page cache, so a comparison at equal memory gives the new
+side about the old side's file size.
 
 The workers also hash each query's answer (``--warm same``), so the report says how many queries both sides answer
 identically (ids and texts of the top 10): a latency ratio between different answers means less.
@@ -108,6 +111,12 @@ def _time(args: argparse.Namespace) -> None:
     from search import Index
 
     queries = json.loads(Path(args.queries).read_text())
+    if args.cache_mb:  # as ``search serve --cache-mb`` sizes them (a tree whose caches cannot: not sized)
+        from search import searcher, segment
+
+        if hasattr(segment, "DECODED") and hasattr(searcher, "set_score_cache_bytes"):
+            segment.DECODED.resize((args.cache_mb << 20) * 3 // 4)
+            searcher.set_score_cache_bytes((args.cache_mb << 20) // 4)
     ix = Index.open(args.index)
     if args.prefetch and hasattr(ix, "prefetch"):  # as ``search serve`` does at start
         ix.warm()
@@ -194,6 +203,7 @@ def main_driver(args: argparse.Namespace) -> None:
         "old_versions": old_versions,
         "warm": args.warm,
         "prefetch": args.prefetch,
+        "cache_mb": args.cache_mb,
     }
     builds: dict = {}
     for lang, n in configs:
@@ -228,7 +238,8 @@ def main_driver(args: argparse.Namespace) -> None:
                     sides[side],
                     ["time", "--index", str(index), "--queries", str(work / f"{lang}-{n}-queries.json")]
                     + (["--warm", str(work / f"{lang}-{n}-warm.json")] if args.warm == "other" else [])
-                    + (["--prefetch"] if args.prefetch else []),
+                    + (["--prefetch"] if args.prefetch else [])
+                    + (["--cache-mb", str(args.cache_mb)] if args.cache_mb and side == "new" else []),
                     rt=not args.no_rt,
                 )
                 for s in SHAPES:
@@ -311,6 +322,7 @@ def main() -> None:
     t.add_argument("--queries", required=True)
     t.add_argument("--warm", default="")
     t.add_argument("--prefetch", action="store_true")
+    t.add_argument("--cache-mb", type=int, default=0)
     t.add_argument("--tree", required=True)
     v = sub.add_parser("versions")
     v.add_argument("--tree", required=True)
@@ -332,6 +344,12 @@ def main() -> None:
         "query is new to the process, what decoding costs shows)",
     )
     ap.add_argument("--prefetch", action="store_true", help="timed workers prefetch first, as `search serve` does")
+    ap.add_argument(
+        "--cache-mb",
+        type=int,
+        default=0,
+        help="the new side's cache budget, as `search serve --cache-mb` splits it (default: the library's own)",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     if args.cmd == "build":

@@ -44,8 +44,9 @@ import os
 import struct
 import threading
 import zlib
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,9 @@ SMALL_POSITIONS = 32
 DECODED_CACHE_BYTES = 96 << 20  # decoded postings and inflated text blocks kept, all segments together
 
 
+_ENTRY_BYTES = 250  # an entry's key and (value, size) tuples and its ordered-dict node, counted with it
+
+
 class _DecodedCache:
     """What readers decoded (postings, inflated stored blocks), least recently used first out, shared by
     every segment of the process under one byte budget: the page cache kept the old raw arrays for free;
@@ -104,6 +108,8 @@ class _DecodedCache:
         return got[0]
 
     def put(self, key: tuple, value: object, size: int) -> None:
+        """Keep ``value`` (``size`` bytes, what it holds) under ``key``; the entry's own cost is added."""
+        size += _ENTRY_BYTES
         with self._lock:
             if key in self._items or size > self.budget // 8:
                 return
@@ -304,6 +310,13 @@ def encode_doc_blocks(
 # range of terms by range of terms, so the sort's temporaries (~80 bytes a token) stay bounded.
 POSTINGS_CHUNK_TOKENS = 1 << 20
 _POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "pos_width", "blk_last")
+
+
+def _block_bytes(raw: bytes, offs: array) -> int:
+    """What an inflated stored block takes in memory, as the decoded cache counts it: the bytes object
+    (its data and a 33-byte header), the offsets' array (8 bytes each and its header) and the tuple
+    holding them (measured with tracemalloc in ``tests/test_prefetch.py``)."""
+    return len(raw) + 8 * len(offs) + 160
 
 
 def _postings_bytes(df: int) -> int:
@@ -1110,7 +1123,7 @@ class SegmentReader:
         big = np.flatnonzero(df > codec.SMALL)
         held = []
         for slot in big[np.argsort(-df[big], kind="stable")].tolist():
-            size = _postings_bytes(int(df[slot]))
+            size = _postings_bytes(int(df[slot])) + _ENTRY_BYTES
             if size > DECODED.budget // 8:
                 continue
             if DECODED.room() - size <= keep_free:
@@ -1493,7 +1506,7 @@ class SegmentReader:
             got = self._stored_dict = compress.Dictionary(data.tobytes()) if data.shape[0] else False
         return got or None
 
-    def stored_block(self, b: int) -> tuple[list[int], bytes]:
+    def stored_block(self, b: int) -> tuple[Sequence[int], bytes]:
         """Block ``b`` of stored fields inflated and not cached (a merge reads each once): ``(byte
         offsets, raw)``; the block's document ``j``'s field ``f`` (``BLOCK_FIELDS`` order) is
         ``raw[offs[k]:offs[k + 1]]`` with ``k = j * len(BLOCK_FIELDS) + f`` (``stored_layout``: where
@@ -1533,7 +1546,7 @@ class SegmentReader:
             raise self._corrupt(f"stored {name} lengths")
         return raw
 
-    def _doc_block(self, b: int, cache: bool = True) -> tuple[list[int], bytes]:
+    def _doc_block(self, b: int, cache: bool = True) -> tuple[Sequence[int], bytes]:
         got = DECODED.get((self._uid, "d", b)) if cache else None
         if got is not None:
             return got  # type: ignore[return-value]
@@ -1546,13 +1559,14 @@ class SegmentReader:
         head = nf * m * 4
         if len(raw) < head:
             raise self._corrupt("stored text")
-        # the few lengths of a small block with Python integers (numpy's calls cost more than the sums)
-        offs = list(itertools.accumulate(struct.unpack_from(f"<{nf * m}I", raw), initial=head))
+        # the few lengths of a small block with Python integers (numpy's calls cost more than the sums),
+        # kept as a machine array: 8 bytes an offset where a list of ints holds about 44
+        offs = array("q", itertools.accumulate(struct.unpack_from(f"<{nf * m}I", raw), initial=head))
         if offs[-1] != len(raw):
             raise self._corrupt("stored text lengths")
         got = (offs, raw)
         if cache:
-            DECODED.put((self._uid, "d", b), got, 2 * len(raw) + 200)
+            DECODED.put((self._uid, "d", b), got, _block_bytes(raw, offs))
         return got
 
     def _column_bytes(self, name: str) -> tuple[bytes, np.ndarray]:
@@ -1686,13 +1700,13 @@ class SegmentReader:
         if table is None:
             whole = raw[s:e].decode("utf-8")
             if len(whole) == e - s:  # ASCII: characters are bytes
-                table = ()
+                table = array("q")
             else:
                 marks = range(0, len(whole) + 1, TEXT_STEP)
-                table = tuple(
-                    itertools.accumulate((len(whole[c - TEXT_STEP : c].encode()) for c in marks[1:]), initial=0)
+                table = array(
+                    "q", itertools.accumulate((len(whole[c - TEXT_STEP : c].encode()) for c in marks[1:]), initial=0)
                 )
-            DECODED.put(key, table, 8 * len(table) + 100)
+            DECODED.put(key, table, 9 * len(table) + 200)  # an array grown from an iterator over-allocates
         if not table:
             return raw[s + min(lo, e - s) : s + min(hi, e - s)].decode("ascii")
         k = min(lo // TEXT_STEP, len(table) - 1)

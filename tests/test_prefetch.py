@@ -88,7 +88,7 @@ def test_prefetch_postings_decodes_the_words_in_most_passages_first_within_its_s
     reader = max((s.reader for s in Index.open(path)._snapshot.segments), key=lambda r: r.n_passages)
     order = _big_slots(reader)
     assert len(order) > 20
-    sizes = [16 * int(reader._layout.df[s]) + 200 for s in order]
+    sizes = [16 * int(reader._layout.df[s]) + 200 + segment._ENTRY_BYTES for s in order]
     budget = segment.DECODED.budget
     keep_free = budget - budget // 8
     slots = reader.prefetch_postings(keep_free)
@@ -141,3 +141,46 @@ def test_prime_fills_a_run_cache_to_its_share_and_never_clears_it() -> None:
         assert all(a._cache[run] == (a.term(run.lower()),) for run in a._cache)
     finally:
         a._cache, a.cache_limit = old_cache, old_limit
+
+
+def test_the_decoded_cache_counts_what_text_blocks_and_long_document_tables_really_take(tmp_path) -> None:
+    """The decoded cache's budget is the process's memory for it: every entry is counted at least at its
+    real size (else a server's memory climbs past its ``--cache-mb``), and not far above it (else the
+    budget holds fewer blocks than it could: text blocks were counted at twice their size)."""
+    import tracemalloc
+
+    rng = random.Random(5)
+    long_text = " ".join(rng.choice(["kota", "négara", "wargä", "law"]) for _ in range(30_000))  # non-ASCII
+    index = Index.create(tmp_path / "ix")
+    with index.writer() as w:
+        w.add_many(_corpus(2000))
+        w.add(Document(id="long", text=long_text, title="long"))
+    reader = Index.open(tmp_path / "ix")._snapshot.segments[0].reader
+    n_blocks = reader.stored_layout()[0].shape[0] - 1
+    assert n_blocks > 50
+    long_doc = reader.n_docs - 1
+    assert len(long_text.encode()) > segment.LONG_DOC_BYTES
+    reader.passage_text(0)  # the block's first read loads the dictionary and the views: not an entry
+
+    def measured(read) -> tuple[int, int]:
+        segment.DECODED.resize(0)
+        segment.DECODED.resize(512 << 20)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            read()
+            real = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        return real, segment.DECODED.budget - segment.DECODED.room()
+
+    def every_block() -> None:
+        for b in range(n_blocks):
+            reader._doc_block(b)
+
+    real, counted = measured(every_block)
+    assert real <= counted <= 1.3 * real, (real, counted)
+    last = reader.passage_range(long_doc)[-1]
+    reader._doc_block(n_blocks - 1)
+    real, counted = measured(lambda: reader.passage_text(last))  # the block is inflated again, and its table
+    assert real <= counted <= 1.3 * real, (real, counted)
