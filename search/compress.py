@@ -66,6 +66,7 @@ _local = _Contexts()
 #: of the text, against 0.411 and 0.227 for 32 KB blocks without one, and inflate in 9 us instead of 51-62
 DICT_BYTES = 64 << 10
 DICT_ID = 1  # fixed (zstd picks a random one otherwise): the same samples give the same bytes
+DICT_K, DICT_D = 128, 8  # fast cover segment and d-mer sizes (``train``)
 
 
 class Dictionary:
@@ -108,10 +109,14 @@ class Dictionary:
 
 def train(samples: list[bytes], size: int = DICT_BYTES) -> Dictionary | None:
     """A dictionary of at most ``size`` bytes trained on ``samples`` (zstd's fast cover, one thread: the
-    same samples give the same bytes), or None when they are too few or too small to train one."""
+    same samples give the same bytes), or None when they are too few or too small to train one.
+
+    The cover's segment and d-mer sizes are fixed (``DICT_K``, ``DICT_D``): left to zstd, it tries a grid
+    of them, 3x the time (0.11 against 0.035 s for 2,000 samples, paid at every flush and merge) for
+    stored text 0.15% (en) to 1% (id) smaller at 50k passages."""
     zstd = _local.zstd or _local.load()
     try:
-        d = zstd.train_dictionary(size, samples, level=ZSTD_LEVEL, dict_id=DICT_ID, threads=0)
+        d = zstd.train_dictionary(size, samples, k=DICT_K, d=DICT_D, level=ZSTD_LEVEL, dict_id=DICT_ID, threads=0)
     except zstd.ZstdError:
         return None
     return Dictionary(d.as_bytes())
