@@ -159,6 +159,14 @@ def _run(tree: str, argv: list[str], rt: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _commit(tree: str) -> str:
+    """A tree's commit, with ``+dirty`` when it has uncommitted changes (what was timed)."""
+    git = ["git", "-C", tree]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    return (head or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split("load average:")[-1].strip()
 
@@ -204,6 +212,7 @@ def main_driver(args: argparse.Namespace) -> None:
         "warm": args.warm,
         "prefetch": args.prefetch,
         "cache_mb": args.cache_mb,
+        "commits": {side: _commit(tree) for side, tree in sides.items()},
     }
     builds: dict = {}
     for lang, n in configs:

@@ -24,6 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script, beside ab_format.py
+from ab_format import _commit  # noqa: E402
+
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -59,7 +62,7 @@ def main() -> None:
     ap.add_argument("--per-shape", type=int, default=8)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    work = Path(args.work)
+    work = Path(args.work).resolve()  # the children run in their trees
     sides = {"old": (args.old, work / args.old_index), "new": (args.new, work / args.new_index)}
     queries = json.loads((work / args.queries).read_text())
     got: dict = {s: {"import": [], "open": [], "query": [], "hits": []} for s in sides}
@@ -70,14 +73,16 @@ def main() -> None:
                 tree, index = sides[side]
                 evict(index)
                 env = {**os.environ, "PYTHONPATH": tree}
-                out = subprocess.run(
+                done = subprocess.run(
                     [sys.executable, "-c", CHILD, str(index), q],
                     env=env,
                     cwd=tree,  # ``-c`` puts the working directory first on the path: it must be the side's tree
                     capture_output=True,
                     text=True,
-                    check=True,
-                ).stdout
+                )
+                if done.returncode:
+                    sys.exit(f"{side} ({tree}) failed on {q!r}:\n{done.stderr}")
+                out = done.stdout
                 t_import, t_open, t_query, n_hits = json.loads(out.strip().splitlines()[-1])
                 got[side]["import"].append(t_import)
                 got[side]["open"].append(t_open)
@@ -89,6 +94,7 @@ def main() -> None:
     report = {
         "old": args.old,
         "new": args.new,
+        "commits": {side: _commit(tree) for side, (tree, _) in sides.items()},
         "old_index": args.old_index,
         "new_index": args.new_index,
         "pairs": len(ratios),

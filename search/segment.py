@@ -42,6 +42,7 @@ import json
 import mmap
 import os
 import struct
+import sys
 import threading
 import zlib
 from array import array
@@ -80,7 +81,9 @@ SMALL_POSITIONS = 32
 DECODED_CACHE_BYTES = 96 << 20  # decoded postings and inflated text blocks kept, all segments together
 
 
-_ENTRY_BYTES = 250  # an entry's key and (value, size) tuples and its ordered-dict node, counted with it
+# an entry's key and (value, size) tuples, their ints and its ordered-dict node, counted with it (tuples
+# taken from an empty free list: a full cache holds more than the free list keeps)
+_ENTRY_BYTES = 400
 
 
 class _DecodedCache:
@@ -313,15 +316,20 @@ _POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "
 
 
 def _block_bytes(raw: bytes, offs: array) -> int:
-    """What an inflated stored block takes in memory, as the decoded cache counts it: the bytes object
-    (its data and a 33-byte header), the offsets' array (8 bytes each and its header) and the tuple
-    holding them (measured with tracemalloc in ``tests/test_prefetch.py``)."""
-    return len(raw) + 8 * len(offs) + 160
+    """What an inflated stored block takes in memory, as the decoded cache counts it: the bytes object,
+    the offsets' array (with the room it over-allocated) and the tuple holding them (checked against
+    tracemalloc in ``tests/test_prefetch.py``)."""
+    return sys.getsizeof(raw) + sys.getsizeof(offs) + _PAIR_BYTES
+
+
+_PAIR_BYTES = sys.getsizeof((0, 0))  # a 2-tuple, with its garbage-collector header
+_ARRAY_BYTES = 112  # a numpy array's object, without its data
 
 
 def _postings_bytes(df: int) -> int:
-    """What a term's decoded postings take in the shared cache: int64 passage ids and tfs, and a margin."""
-    return 16 * df + 200
+    """What a term's decoded postings take in the shared cache: int64 passage ids and tfs, their two
+    array objects and the tuple holding them."""
+    return 16 * df + 2 * _ARRAY_BYTES + _PAIR_BYTES
 
 
 def _big_frames(gaps: np.ndarray, tf1: np.ndarray, df: np.ndarray) -> list[bytes]:
@@ -874,9 +882,19 @@ def lang_stats(p_lang: np.ndarray, p_len: np.ndarray, n_langs: int) -> list[tupl
     return [(int(n[i]), int(total[i])) for i in range(n_langs)]
 
 
+def _packed_offsets(a: dict[str, np.ndarray], name: str, lens: np.ndarray) -> np.ndarray:
+    """The byte offsets of packed array ``name``'s blocks of ``lens`` values, checked to fit its data."""
+    off = codec.check_layout(a[f"{name}_data"], a[f"{name}_width"], lens)
+    if off is None:
+        raise ValueError(f"packed {name} blocks do not fit their data")
+    return off
+
+
 class _Layout:
     """Where each term's postings and positions blocks begin, and every block's byte offset: derived
-    from the dictionary when postings are first read, after checking it (``ValueError`` if bad)."""
+    from the dictionary when postings are first read, after checking it (``ValueError`` if bad). The
+    positions' half (``positions``) waits for the first phrase: a query without one never reads them,
+    and deriving it took about half of a one-shot command's 9 ms a segment."""
 
     def __init__(self, a: dict[str, np.ndarray], counts: _Counts) -> None:
         n_terms = a["term_hash"].shape[0]
@@ -887,23 +905,17 @@ class _Layout:
         if int(df.sum()) != counts.n_postings or int(ttf.sum()) != counts.n_positions:
             raise ValueError("term frequencies do not add up to the postings")
         self.df, self.ttf = df, ttf
+        self._a = a
+        self._pos: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.post_lens = codec.block_lengths(df)
-        self.pos_lens = codec.block_lengths(ttf)
         n_blocks = self.post_lens.shape[0]
         for name in ("blk_last", "blk_max_tf", "blk_min_len"):
             if a[name].shape[0] != n_blocks:
                 raise ValueError(f"array {name} has {a[name].shape[0]} entries, not {n_blocks}")
-        offs = {}
-        for s, lens in (("pid", self.post_lens), ("tf", self.post_lens), ("pos", self.pos_lens)):
-            off = codec.check_layout(a[f"{s}_data"], a[f"{s}_width"], lens)
-            if off is None:
-                raise ValueError(f"packed {s} blocks do not fit their data")
-            offs[s] = off
-        self.pid_off, self.tf_off, self.pos_off = offs["pid"], offs["tf"], offs["pos"]
+        self.pid_off = _packed_offsets(a, "pid", self.post_lens)
+        self.tf_off = _packed_offsets(a, "tf", self.post_lens)
         self.term_blk = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(codec.block_counts(df), out=self.term_blk[1:])
-        self.term_pblk = np.zeros(n_terms + 1, dtype=np.int64)
-        np.cumsum(codec.block_counts(ttf), out=self.term_pblk[1:])
         # (format 4) a big term's frame number: how many big terms come before it; None: no big terms
         self.term_big: np.ndarray | None = None
         if counts.big_df is not None:
@@ -918,6 +930,17 @@ class _Layout:
                 raise ValueError("packed blocks of a term stored as a frame")
         if n_blocks and int(a["blk_last"].max()) >= counts.n_passages:
             raise ValueError("skip data names passages that do not exist")
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The positions' (block lengths, block byte offsets and the end, each term's first block and the
+        end), derived and checked on first use (``ValueError`` if the blocks do not fit their data)."""
+        got = self._pos
+        if got is None:
+            lens = codec.block_lengths(self.ttf)
+            first = np.zeros(self.ttf.shape[0] + 1, dtype=np.int64)
+            np.cumsum(codec.block_counts(self.ttf), out=first[1:])
+            got = self._pos = (lens, _packed_offsets(self._a, "pos", lens), first)  # one assignment: threads
+        return got
 
     def framed(self, slot: int) -> bool:
         """(format 4) whether ``slot``'s postings are a zstd frame rather than packed blocks."""
@@ -1074,6 +1097,13 @@ class SegmentReader:
             self._lay = lay
         return lay
 
+    def _positions_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_Layout.positions``, damage as ``IndexCorrupt``."""
+        try:
+            return self._layout.positions()
+        except ValueError as e:
+            raise self._corrupt(str(e)) from None
+
     @property
     def p_len(self) -> np.ndarray:
         """Each passage's length in tokens (the passage table checked on first use)."""
@@ -1103,7 +1133,7 @@ class SegmentReader:
         """Every section's checksum and structure, and the postings layout, now (``IndexCorrupt`` if bad)."""
         for section in SECTIONS:
             self._ensure(section)
-        _ = self._layout
+        self._positions_layout()
 
     def warm(self) -> None:
         """Do now the once-per-process work a first query would pay here: ``check_all`` (the positions'
@@ -1270,11 +1300,12 @@ class SegmentReader:
             return self._few_positions(slot, first.tolist(), lens.tolist())
         run_start = lens.cumsum() - lens
         idx = np.repeat(first - run_start, lens) + np.arange(total, dtype=np.int64)
-        pb0 = int(self._layout.term_pblk[slot])
+        _, pos_off, term_pblk = self._positions_layout()
+        pb0 = int(term_pblk[slot])
         d = codec.unpack(
             self._words["pos"],
             self.a["pos_width"],
-            self._layout.pos_off,
+            pos_off,
             pb0 + (idx >> codec.SHIFT),
             idx & (codec.BLOCK - 1),
         ).view(np.int64)
@@ -1295,7 +1326,7 @@ class SegmentReader:
         fixed price a value at most, instead of about fifteen numpy calls."""
         views = self._pos_views or self._position_views()
         data, widths, offs = views
-        pb0 = int(self._layout.term_pblk[slot])
+        pb0 = int(self._positions_layout()[2][slot])
         out: list[int] = []
         for f, n in zip(first, lens):
             pos = 0
@@ -1315,11 +1346,11 @@ class SegmentReader:
 
     def _position_views(self) -> tuple[memoryview, memoryview, memoryview]:
         """The packed positions' bytes, block widths and block byte offsets as memoryviews of plain ints."""
-        lay = self._layout
+        pos_off = self._positions_layout()[1]
         self._pos_views = (
             memoryview(self.a["pos_data"]),
             _int_view(self.a["pos_width"]),
-            memoryview(np.ascontiguousarray(lay.pos_off, dtype=np.int64)).cast("B").cast("q"),
+            memoryview(np.ascontiguousarray(pos_off, dtype=np.int64)).cast("B").cast("q"),
         )
         return self._pos_views
 
@@ -1458,8 +1489,9 @@ class SegmentReader:
         if not ok:
             raise self._corrupt("postings")
         starts = np.cumsum(tfs) - tfs
-        pb0, pb1 = int(lay.term_pblk[lo]), int(lay.term_pblk[hi])
-        d = _unpack_blocks(w["pos"], a["pos_width"], lay.pos_off, pb0, lay.pos_lens[pb0:pb1]).view(np.int64)
+        pos_lens, pos_off, term_pblk = self._positions_layout()
+        pb0, pb1 = int(term_pblk[lo]), int(term_pblk[hi])
+        d = _unpack_blocks(w["pos"], a["pos_width"], pos_off, pb0, pos_lens[pb0:pb1]).view(np.int64)
         return slots, pids, tfs, self._positions_from_deltas(d, starts, tfs)
 
     def _positions_from_deltas(self, d: np.ndarray, starts: np.ndarray, tfs: np.ndarray) -> np.ndarray:
@@ -1706,7 +1738,7 @@ class SegmentReader:
                 table = array(
                     "q", itertools.accumulate((len(whole[c - TEXT_STEP : c].encode()) for c in marks[1:]), initial=0)
                 )
-            DECODED.put(key, table, 9 * len(table) + 200)  # an array grown from an iterator over-allocates
+            DECODED.put(key, table, sys.getsizeof(table))
         if not table:
             return raw[s + min(lo, e - s) : s + min(hi, e - s)].decode("ascii")
         k = min(lo // TEXT_STEP, len(table) - 1)

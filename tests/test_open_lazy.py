@@ -215,3 +215,34 @@ def test_verify_checks_structure_that_opening_left_for_later(tmp_path, monkeypat
     monkeypatch.setattr(segment, "_validate_passages", lambda *a: (_ for _ in ()).throw(ValueError("planted")))
     with pytest.raises(IndexCorrupt, match="planted"):
         index.verify()
+
+
+def test_the_positions_layout_waits_for_the_first_phrase(tmp_path, monkeypatch):
+    """Deriving where each term's position blocks lie took about half of a one-shot query's layout time;
+    a query without a phrase never reads positions, so it derives only the postings' half. A phrase
+    derives the rest once per reader, ``warm`` derives it up front, and the answers are the same."""
+    build(tmp_path / "idx")
+    derived: list[str] = []
+    real = segment._packed_offsets
+
+    def packed_offsets(a, name, lens):
+        derived.append(name)
+        return real(a, name, lens)
+
+    monkeypatch.setattr(segment, "_packed_offsets", packed_offsets)
+    index = Index.open(tmp_path / "idx")
+    plain = [(h.doc_id, h.passage, h.score) for h in index.search("river sungai", k=20)]
+    assert plain and sorted(derived) == ["pid", "pid", "tf", "tf"]  # both segments, postings only
+    queries = ['"river mountain"', '"sungai gunung" OR kota']
+    phrases = [[(h.doc_id, h.passage, h.score) for h in index.search(q, k=20)] for q in queries]
+    assert any(phrases) and derived.count("pos") == 2  # once per segment
+    index.search('"mountain river"')
+    assert derived.count("pos") == 2
+
+    derived.clear()
+    warmed = Index.open(tmp_path / "idx")
+    warmed.warm()
+    assert sorted(derived) == ["pid", "pid", "pos", "pos", "tf", "tf"]
+    assert [[(h.doc_id, h.passage, h.score) for h in warmed.search(q, k=20)] for q in queries] == phrases
+    assert [(h.doc_id, h.passage, h.score) for h in warmed.search("river sungai", k=20)] == plain
+    assert sorted(derived) == ["pid", "pid", "pos", "pos", "tf", "tf"]
