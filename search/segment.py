@@ -315,15 +315,15 @@ POSTINGS_CHUNK_TOKENS = 1 << 20
 _POSTINGS_PARTS = ("pid_data", "pid_width", "tf_data", "tf_width", "pos_data", "pos_width", "blk_last")
 
 
+_PAIR_BYTES = sys.getsizeof((0, 0))  # a 2-tuple, with its garbage-collector header
+_ARRAY_BYTES = sys.getsizeof(np.empty(0))  # a numpy array's object, without its data
+
+
 def _block_bytes(raw: bytes, offs: array) -> int:
     """What an inflated stored block takes in memory, as the decoded cache counts it: the bytes object,
     the offsets' array (with the room it over-allocated) and the tuple holding them (checked against
     tracemalloc in ``tests/test_prefetch.py``)."""
     return sys.getsizeof(raw) + sys.getsizeof(offs) + _PAIR_BYTES
-
-
-_PAIR_BYTES = sys.getsizeof((0, 0))  # a 2-tuple, with its garbage-collector header
-_ARRAY_BYTES = 112  # a numpy array's object, without its data
 
 
 def _postings_bytes(df: int) -> int:
