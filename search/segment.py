@@ -905,8 +905,7 @@ class _Layout:
         if int(df.sum()) != counts.n_postings or int(ttf.sum()) != counts.n_positions:
             raise ValueError("term frequencies do not add up to the postings")
         self.df, self.ttf = df, ttf
-        self._a = a
-        self._pos: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pos: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (no view of the map is kept)
         self.post_lens = codec.block_lengths(df)
         n_blocks = self.post_lens.shape[0]
         for name in ("blk_last", "blk_max_tf", "blk_min_len"):
@@ -931,15 +930,16 @@ class _Layout:
         if n_blocks and int(a["blk_last"].max()) >= counts.n_passages:
             raise ValueError("skip data names passages that do not exist")
 
-    def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def positions(self, a: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The positions' (block lengths, block byte offsets and the end, each term's first block and the
-        end), derived and checked on first use (``ValueError`` if the blocks do not fit their data)."""
+        end), derived from the segment's arrays ``a`` and checked on first use (``ValueError`` if the
+        blocks do not fit their data)."""
         got = self._pos
         if got is None:
             lens = codec.block_lengths(self.ttf)
             first = np.zeros(self.ttf.shape[0] + 1, dtype=np.int64)
             np.cumsum(codec.block_counts(self.ttf), out=first[1:])
-            got = self._pos = (lens, _packed_offsets(self._a, "pos", lens), first)  # one assignment: threads
+            got = self._pos = (lens, _packed_offsets(a, "pos", lens), first)  # one assignment: threads
         return got
 
     def framed(self, slot: int) -> bool:
@@ -1100,7 +1100,7 @@ class SegmentReader:
     def _positions_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``_Layout.positions``, damage as ``IndexCorrupt``."""
         try:
-            return self._layout.positions()
+            return self._layout.positions(self.a)
         except ValueError as e:
             raise self._corrupt(str(e)) from None
 
