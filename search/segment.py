@@ -81,8 +81,9 @@ SMALL_POSITIONS = 32
 DECODED_CACHE_BYTES = 96 << 20  # decoded postings and inflated text blocks kept, all segments together
 
 
-# an entry's key and (value, size) tuples, their ints and its ordered-dict node, counted with it (tuples
-# taken from an empty free list: a full cache holds more than the free list keeps)
+# an entry's key and (value, size) tuples, their ints and its ordered-dict node, counted with it: an upper
+# bound (255-300 bytes measured with tuples taken from an empty free list, as in a full cache, over the
+# dict's growth), so the cache errs below its budget
 _ENTRY_BYTES = 400
 
 
@@ -961,9 +962,10 @@ class SegmentReader:
       phrase, or passage-table read), its CRC-32 (about 1 ms per 1 MB: zlib's crc32) and its structure
       in O(its size): for the dictionary, offsets monotone and ending at their data, the hashes sorted,
       surface words naming terms; for the postings, df >= 1 and ttf >= df adding up to the header's
-      totals, each packed stream's widths (<= 32) and lengths summing exactly to its bytes, skip data in
-      range, and (format 4) the frames' offsets monotone with one per term over ``big_df`` postings and
-      those terms' packed blocks empty; for the passage table, document ids ordered and in range,
+      totals, each packed stream's widths (<= 32) and lengths summing exactly to its bytes (the
+      positions' stream at the first phrase), skip data in range, and (format 4) the frames' offsets
+      monotone with one per term over ``big_df`` postings and those terms' packed blocks empty; for the
+      passage table, document ids ordered and in range,
       languages in range, spans ordered, document blocks covering every document, and the header's
       per-language statistics equal to the table's (``warm`` does all of it at once, for a server);
     - at each decode, in O(what is decoded): passage ids strictly ascending, below the passage count and

@@ -217,6 +217,29 @@ def test_verify_checks_structure_that_opening_left_for_later(tmp_path, monkeypat
         index.verify()
 
 
+def test_verify_and_warm_check_the_positions_layout_a_plain_query_leaves(tmp_path, monkeypatch):
+    """The positions' block layout waits for a phrase, but ``search check`` (``verify``) and ``warm`` do not
+    leave it for later: a fault there is ``IndexCorrupt`` from them, and from the first phrase, while a
+    query without a phrase still answers."""
+    build(tmp_path / "idx")
+    real = segment._packed_offsets
+
+    def planted(a, name, lens):
+        if name == "pos":
+            raise ValueError("planted positions layout")
+        return real(a, name, lens)
+
+    monkeypatch.setattr(segment, "_packed_offsets", planted)
+    index = Index.open(tmp_path / "idx")
+    assert index.search("river sungai")
+    with pytest.raises(IndexCorrupt, match="planted positions layout"):
+        index.search('"river mountain"')
+    with pytest.raises(IndexCorrupt, match="planted positions layout"):
+        Index.open(tmp_path / "idx").verify()
+    with pytest.raises(IndexCorrupt, match="planted positions layout"):
+        Index.open(tmp_path / "idx").warm()
+
+
 def test_the_positions_layout_waits_for_the_first_phrase(tmp_path, monkeypatch):
     """Deriving where each term's position blocks lie took about half of a one-shot query's layout time;
     a query without a phrase never reads positions, so it derives only the postings' half. A phrase
