@@ -111,9 +111,14 @@ class _DecodedCache:
             pass
         return got[0]
 
+    @staticmethod
+    def charge(size: int) -> int:
+        """What an entry holding ``size`` bytes counts against the budget: those and the entry's own cost."""
+        return size + _ENTRY_BYTES
+
     def put(self, key: tuple, value: object, size: int) -> None:
-        """Keep ``value`` (``size`` bytes, what it holds) under ``key``; the entry's own cost is added."""
-        size += _ENTRY_BYTES
+        """Keep ``value`` (``size`` bytes, what it holds) under ``key``, counted at ``charge(size)``."""
+        size = self.charge(size)
         with self._lock:
             if key in self._items or size > self.budget // 8:
                 return
@@ -1155,7 +1160,7 @@ class SegmentReader:
         big = np.flatnonzero(df > codec.SMALL)
         held = []
         for slot in big[np.argsort(-df[big], kind="stable")].tolist():
-            size = _postings_bytes(int(df[slot])) + _ENTRY_BYTES
+            size = DECODED.charge(_postings_bytes(int(df[slot])))
             if size > DECODED.budget // 8:
                 continue
             if DECODED.room() - size <= keep_free:
