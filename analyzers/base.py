@@ -124,15 +124,20 @@ def runs_of_words(words: list[str]) -> list[str]:
     at = 0
     for i in odd:
         out += words[at:i]
-        word = words[i]
-        bare = word.strip(_EDGES)
-        if bare.isalnum():
-            out.append(bare)
-        else:
-            out += RUN_RE.findall(word)
+        out += runs_of_word(words[i])
         at = i + 1
     out += words[at:]
     return out
+
+
+def runs_of_word(word: str) -> list[str]:
+    """The word runs of one whitespace word (``tokenize(word)``): itself when it is letters and digits,
+    its stripped self when punctuation only surrounds such a word ("(word),"), else the regex's runs
+    (none, one or several: "--", "e-mail", "a/b")."""
+    if word.isalnum():
+        return [word]
+    bare = word.strip(_EDGES)
+    return [bare] if bare.isalnum() else RUN_RE.findall(word)
 
 
 def snowball_stemmer(algorithm: str) -> Callable[[str], str]:

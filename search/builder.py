@@ -8,14 +8,16 @@ segment file. Knows nothing of commits, locks or merges.
 from __future__ import annotations
 
 import hashlib
+import operator
 from array import array
 from collections.abc import Iterable
-from itertools import chain, compress, filterfalse
+from itertools import chain, compress, filterfalse, repeat
+from operator import itemgetter
 
 import numpy as np
 
 from analyzers import tokenize
-from analyzers.base import runs_of_words
+from analyzers.base import runs_of_word, runs_of_words
 from analyzers.language import detect_document
 
 from .documents import Document, split_with_words
@@ -23,34 +25,15 @@ from .segment import SegmentData
 from .settings import IndexSettings
 
 TITLE_GAP = 100  # position gap between a passage's text and its title, so phrases never span both
-# A run cache value at or above this stands for a word run of several slots ("e-mail", "3.5kg": about 1%
-# of runs) or of none (a lone "_"), whose term ids are a slice (maybe empty) of
-# ``SegmentBuilder._multi_slots``; below it, the one slot's term id.
+# A cache value (of a word run, or of a whitespace word) at or above this stands for several slots
+# ("e-mail", "3.5kg": about 1% of runs; "a/b") or none (a lone "_", a "--"), whose term ids are a slice
+# (maybe empty) of ``SegmentBuilder._multi_slots``; below it, the one slot's term id.
 MULTI = 1 << 31
-PENDING = 0xFFFFFFFF  # a run met for the first time in the chunk being mapped, analyzed right after
-# Passages are analyzed in chunks of about this many word runs: a chunk's runs go to term ids in one
-# C-level map, its new runs are stemmed in one call, the rest is numpy; a chunk also bounds the words a
-# huge document holds as strings at once.
+PENDING = 0xFFFFFFFF  # a word met for the first time in the chunk being mapped, analyzed right after
+# Passages are analyzed in chunks of about this many whitespace words: a chunk's words go to term ids in
+# one C-level map, its new words' runs are stemmed in one call, the rest is numpy; a chunk also bounds the
+# words a huge document holds as strings at once.
 CHUNK_RUNS = 1 << 16
-
-
-class _RunIds(dict):
-    """Word run -> its slot's term id (0: a stopword) or ``MULTI + i`` (several slots, or none), for one
-    language.
-
-    A run missing from the cache is noted in ``fresh`` and stands as ``PENDING`` until the chunk's new
-    runs are analyzed together, so mapping a chunk is one ``map(runs.__getitem__, runs_of_chunk)``."""
-
-    __slots__ = ("fresh",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fresh: list[str] = []
-
-    def __missing__(self, run: str) -> int:
-        self.fresh.append(run)
-        self[run] = PENDING
-        return PENDING
 
 
 def content_hash(doc_id: str, text: str, title: str, lang: str, meta_json: str) -> str:
@@ -84,7 +67,7 @@ class SegmentBuilder:
         self._body: list[np.ndarray] = []  # text slots per passage
         self._title_n: list[np.ndarray] = []  # title slots per passage (stored twice)
         self._indexed = 0
-        self._pending: list[tuple[str, list[str], str]] = []  # passages not analyzed yet: lang, runs, title
+        self._pending: list[tuple[str, list[str], str]] = []  # passages not analyzed yet: lang, words, title
         self._pending_runs = 0
         self._pending_bound = 0  # at least the indexed tokens the pending passages can hold
         self.p_doc = array("I")
@@ -100,7 +83,12 @@ class SegmentBuilder:
         self.doc_hashes: list[str] = []
         self.ids: set[str] = set()
         self._titles: dict[str, tuple[str, list[int], int, int]] = {}
-        self._runs: dict[str, _RunIds] = {}  # lang -> word run -> term id (see ``_RunIds``)
+        # The caches, per language, of a key's slot: its term id (0: a stopword) or ``MULTI + i`` (several
+        # slots, or none). ``_runs``: word run -> slots. ``_words``: whitespace word -> its runs' slots, so
+        # a passage's words map straight to slots and runs are found only in the words met for the first
+        # time ("(river)," once, not at every occurrence).
+        self._runs: dict[str, dict[str, int]] = {}
+        self._words: dict[str, dict[str, int]] = {}
         # the term ids of the runs of several slots, one after another, and where each run's start: arrays,
         # so each chunk's splice reads them as numpy views instead of converting lists that only grow
         self._multi_slots = array("I")
@@ -149,10 +137,9 @@ class SegmentBuilder:
             vocab = self.vocab[prefix] = {"": 0}  # a stopword's "" term is slot value 0
         return vocab
 
-    def _learn(self, lang: str, runs: _RunIds) -> None:
-        """Analyze the runs met for the first time (all at once), cache their term ids and note their
-        surface words."""
-        fresh, runs.fresh = runs.fresh, []
+    def _learn(self, lang: str, runs: dict[str, int], fresh: list[str]) -> None:
+        """Analyze the distinct runs met for the first time (all at once), cache their slots in ``runs``
+        and note their surface words."""
         plain, words, terms, other = self.settings.analyzer(lang).terms_of_runs(fresh)
         prefix = f"{lang}:"
         vocab = self._vocab(prefix)
@@ -167,28 +154,57 @@ class SegmentBuilder:
         surface.update(zip(map(prefix.__add__, compress(words, ids)), map(keys.__getitem__, compress(ids, ids))))
         for run, pairs in other.items():
             slot_ids = self._ids(prefix, [t for _, t in pairs])
-            if len(slot_ids) == 1:
-                runs[run] = slot_ids[0]
-            else:
-                runs[run] = MULTI + len(self._multi_off) - 1
-                self._multi_slots.extend(slot_ids)
-                self._multi_off.append(len(self._multi_slots))
+            runs[run] = self._slots_value(slot_ids)
             for (word, _), tid in zip(pairs, slot_ids):
                 if tid:
                     surface[prefix + word] = keys[tid]
 
-    def _map_runs(self, lang: str, raws: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """The slots of passages' word runs in ``lang`` (one stream) and the slot count of each passage."""
-        runs = self._runs.get(lang)
-        if runs is None:
-            runs = self._runs[lang] = _RunIds()
-        flat = list(chain.from_iterable(raws))
-        vals = np.frombuffer(array("I", map(runs.__getitem__, flat)), dtype=np.uint32)
-        counts = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
-        if runs.fresh:
-            self._learn(lang, runs)
-            at = np.flatnonzero(vals == PENDING)
-            vals[at] = np.fromiter(map(runs.__getitem__, map(flat.__getitem__, at.tolist())), np.uint32, at.shape[0])
+    def _slots_value(self, slot_ids: list[int]) -> int:
+        """The cache value of a key with these slots: the one slot's term id, else a new ``MULTI`` entry."""
+        if len(slot_ids) == 1:
+            return slot_ids[0]
+        self._multi_slots.extend(slot_ids)
+        self._multi_off.append(len(self._multi_slots))
+        return MULTI + len(self._multi_off) - 2
+
+    def _learn_words(self, lang: str, words: dict[str, int], fresh: list[str]) -> None:
+        """Cache the slots of the distinct whitespace words met for the first time: a word of letters and
+        digits is its one run; another's slots are those of its runs (``runs_of_word``) in order. Their
+        runs not met before are analyzed together first (``_learn``)."""
+        runs = self._runs.setdefault(lang, {})
+        alnum = list(map(str.isalnum, fresh))
+        plain = list(compress(fresh, alnum))
+        odd = list(compress(fresh, map(operator.not_, alnum)))
+        odd_runs = list(map(runs_of_word, odd))
+        every = plain + list(chain.from_iterable(odd_runs))
+        new = list(dict.fromkeys(compress(every, map(operator.is_, map(runs.get, every), repeat(None)))))
+        if new:
+            self._learn(lang, runs, new)
+        words.update(zip(plain, map(runs.__getitem__, plain)))
+        one = list(map((1).__eq__, map(len, odd_runs)))  # most: "(river)," is the run "river"
+        words.update(zip(compress(odd, one), map(runs.__getitem__, map(itemgetter(0), compress(odd_runs, one)))))
+        multi_slots, multi_off = self._multi_slots, self._multi_off
+        for word, word_runs in zip(compress(odd, map(operator.not_, one)), compress(odd_runs, map(operator.not_, one))):
+            slot_ids: list[int] = []  # of its runs in order ("a/b": two; "--": none)
+            for v in map(runs.__getitem__, word_runs):
+                if v < MULTI:
+                    slot_ids.append(v)
+                else:
+                    slot_ids += multi_slots[multi_off[v - MULTI] : multi_off[v - MULTI + 1]]
+            words[word] = self._slots_value(slot_ids)
+
+    def _map_words(self, lang: str, pieces: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The slots of passages in ``lang`` (one stream) and the slot count of each passage, from each
+        passage's whitespace words (or its word runs: a run is a word whose one run is itself)."""
+        words = self._words.setdefault(lang, {})
+        flat = list(chain.from_iterable(pieces))
+        vals = np.frombuffer(array("I", map(words.get, flat, repeat(PENDING))), dtype=np.uint32)
+        counts = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        at = np.flatnonzero(vals == PENDING)
+        if at.shape[0]:  # words met for the first time: learned together, then read
+            met = list(map(flat.__getitem__, at.tolist()))
+            self._learn_words(lang, words, list(dict.fromkeys(met)))
+            vals[at] = np.fromiter(map(words.__getitem__, met), np.uint32, at.shape[0])
         del flat
         multi = vals >= MULTI
         if multi.any():  # splice in the runs of several slots (or of none: a run of no words)
@@ -232,7 +248,7 @@ class SegmentBuilder:
         body = np.zeros(n, dtype=np.int64)
         streams = []
         for lang, idx in groups.items():
-            vals, counts = self._map_runs(lang, [pend[i][1] for i in idx])
+            vals, counts = self._map_words(lang, [pend[i][1] for i in idx])
             body[idx] = counts
             streams.append((idx, vals, counts))
             self._indexed += int(np.count_nonzero(vals))
@@ -300,15 +316,17 @@ class SegmentBuilder:
         """``add`` for a validated document given as its fields (``meta_json`` as ``Document.meta_json``)."""
         settings = self.settings
         spans, words = split_with_words(text, settings.passage_words)
-        if words is not None:  # one passage, its words listed to count them: its runs from those
-            raws: Iterable[list[str]] = [runs_of_words(words)]
+        # each passage as its whitespace words, which map to slots through the word cache (``_map_words``)
+        if words is not None:  # one passage, its words listed to count them
+            raws: Iterable[list[str]] = [words]
         else:
             # one passage's words at a time: a huge document never holds all its words as strings at once
-            raws = iter([tokenize(text)]) if len(spans) == 1 else (tokenize(text[s:e]) for s, e in spans)
+            # (a passage's span never cuts a whitespace word: ``split_passages`` cuts between words)
+            raws = iter([text.split()]) if len(spans) == 1 else (text[s:e].split() for s, e in spans)
         if lang is not None:
             langs = [lang] * len(spans)
-        else:
-            raws = list(raws)
+        else:  # detection reads each passage's runs; the runs then stand for the words (the same slots)
+            raws = list(map(runs_of_words, raws))
             texts = [text] if len(spans) == 1 else [text[s:e] for s, e in spans]
             langs = [settings.default_language if c == "und" else c for c in detect_document(list(zip(raws, texts)))]
         d = len(self.doc_ids)

@@ -61,6 +61,41 @@ def test_a_segment_built_from_counted_words_equals_one_built_by_the_run_regex(mo
     assert build() == counted
 
 
+def _segment_file(texts: list[str], lang: str | None) -> bytes:
+    """The segment file one builder writes for ``texts`` (term ids follow the order terms are met; the
+    file orders terms by hash and key, so two builders that met terms in another order write the same)."""
+    import tempfile
+
+    from search import builder
+    from search.segment import write_segment
+    from search.settings import IndexSettings
+
+    b = builder.SegmentBuilder(IndexSettings(passage_words=0, default_language="en"))
+    for i, text in enumerate(texts):
+        b.add_fields(f"d{i}", text, "", lang, "{}")
+    with tempfile.TemporaryDirectory() as d:
+        write_segment(Path(d) / "s.tls", b.to_segment_data())
+        return (Path(d) / "s.tls").read_bytes()
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(_TOKEN_PIECES), max_size=30).map("".join), min_size=1, max_size=6),
+    st.sampled_from(["en", "id", None]),
+)
+def test_slots_read_through_whitespace_words_equal_slots_read_through_runs(texts: list[str], lang) -> None:
+    """The builder maps a passage's whitespace words ("(river),", "a/b", "--") to slots through a word
+    cache; fed the passage's runs instead (each run a word whose one run is itself), every column is the
+    same, whichever words and runs the documents share (and the runs path is the one builds took before)."""
+    from analyzers import tokenize
+    from search import builder
+
+    by_words = _segment_file(texts, lang)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builder, "split_with_words", lambda text, n: ([(0, len(text))], tokenize(text)))
+        by_runs = _segment_file(texts, lang)
+    assert by_words == by_runs
+
+
 @pytest.mark.parametrize("lang", ["en", "id"])
 def test_a_run_of_no_words_builds_and_leaves_its_neighbours_findable(tmp_path: Path, lang: str) -> None:
     # "_" alone is a run that yields no term: it once broke the flush when no run of several words preceded it
