@@ -20,6 +20,7 @@ from analyzers import tokenize
 from analyzers.base import runs_of_word, runs_of_words
 from analyzers.language import detect_document
 
+from .arrays import sorted_unique
 from .documents import Document, split_with_words
 from .segment import SegmentData
 from .settings import IndexSettings
@@ -436,7 +437,8 @@ def _slot_columns(
     narrow = n_p == 0 or int(per.max()) + TITLE_GAP < 1 << 16
     pos = np.empty(indexed, dtype=np.uint16 if narrow else np.uint32)
     lengths = np.empty(n_p, dtype=np.uint32)
-    cuts = np.unique(np.searchsorted(ends, np.arange(SLOT_RANGE, int(ends[-1]) if n_p else 0, SLOT_RANGE), "right"))
+    # (sorted_unique, not np.unique: numpy 2's imports numpy.ma at its first call, 40 ms in each worker)
+    cuts = sorted_unique(np.searchsorted(ends, np.arange(SLOT_RANGE, int(ends[-1]) if n_p else 0, SLOT_RANGE), "right"))
     at = 0
     for p0, p1 in zip([0, *cuts.tolist()], [*cuts.tolist(), n_p]):
         if p1 <= p0:
